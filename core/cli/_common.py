@@ -1,0 +1,115 @@
+"""Helpers shared by the subcommands: registry location, JSON output, tables, progress."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+DEFAULT_REGISTRY = "models/registry"
+
+
+def common_parser() -> argparse.ArgumentParser:
+    """Options accepted both before and after the subcommand."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--registry",
+        metavar="PATH",
+        default=argparse.SUPPRESS,
+        help=f"registry folder (default: $EXOREG_REGISTRY, else {DEFAULT_REGISTRY})",
+    )
+    common.add_argument(
+        "--json", action="store_true", default=argparse.SUPPRESS, help="print machine-readable JSON"
+    )
+    return common
+
+
+def registry_path(args: argparse.Namespace) -> str:
+    return getattr(args, "registry", None) or os.environ.get("EXOREG_REGISTRY") or DEFAULT_REGISTRY
+
+
+def open_registry(args: argparse.Namespace):
+    from core.model_registry import ModelRegistry
+
+    return ModelRegistry(registry_path(args))
+
+
+def wants_json(args: argparse.Namespace) -> bool:
+    return bool(getattr(args, "json", False))
+
+
+def print_json(obj: Any) -> None:
+    json.dump(obj, sys.stdout, indent=2, default=str, allow_nan=False)
+    sys.stdout.write("\n")
+
+
+def format_value(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.4f}"
+    if isinstance(value, list | tuple):
+        return ",".join(str(v) for v in value)
+    if isinstance(value, dict):
+        return ",".join(f"{k}={v}" for k, v in value.items())
+    return str(value)
+
+
+def print_table(rows: Iterable[dict], columns: Sequence[str], headers: Sequence[str] | None = None) -> None:
+    """Print rows as an aligned plain-text table (numbers right-aligned)."""
+    rows = list(rows)
+    headers = list(headers or columns)
+    cells = [[format_value(row.get(col)) for col in columns] for row in rows]
+    widths = [max([len(h)] + [len(r[i]) for r in cells]) for i, h in enumerate(headers)]
+    numeric = [all(isinstance(row.get(col), int | float) for row in rows) and bool(rows) for col in columns]
+
+    def line(values):
+        return "  ".join(
+            (v.rjust(w) if num else v.ljust(w)) for v, w, num in zip(values, widths, numeric, strict=True)
+        ).rstrip()
+
+    print(line(headers))
+    print("  ".join("-" * w for w in widths))
+    for r in cells:
+        print(line(r))
+
+
+class TerminalProgress:
+    """A one-line progress bar on stderr, usable as a ``progress(done, total)`` callback."""
+
+    def __init__(self, label: str, *, unit: str = "", stream=None, min_interval: float = 0.1):
+        self.label = label
+        self.unit = unit
+        self.stream = stream or sys.stderr
+        self.min_interval = min_interval
+        self._last = 0.0
+        self._start = time.monotonic()
+        self._shown = False
+
+    def __call__(self, done: float, total: float | None = None, message: str | None = None) -> None:
+        now = time.monotonic()
+        if now - self._last < self.min_interval and not (total and done >= total):
+            return
+        self._last = now
+        if not self.stream.isatty():
+            return
+        if total:
+            frac = max(0.0, min(1.0, done / total))
+            bar = "#" * int(frac * 30)
+            text = f"\r{self.label} [{bar:<30}] {frac:5.1%} {int(done):,}{self.unit}"
+        else:
+            text = f"\r{self.label} {int(done):,}{self.unit}"
+        if message:
+            text += f"  {message}"
+        self.stream.write(text[:200])
+        self.stream.flush()
+        self._shown = True
+
+    def close(self) -> None:
+        if self._shown:
+            self.stream.write("\n")
+            self.stream.flush()
