@@ -1,0 +1,126 @@
+"""Training the project's three classifiers and scoring them (the guide's ``ModelTrainer``).
+
+``ModelTrainer().train_and_evaluate(X_train, y_train, X_val, y_val, X_test, y_test)`` fits a
+RandomForest, a NeuralNetwork and an SVM pipeline on the training split and returns
+``{"models": {name: pipeline}, "evaluation_results": {name: {...}}, ...}``: each pipeline
+is a plain scikit-learn ``Pipeline`` ready for ``ModelRegistry.register_model``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from core.base_classifier import BaseClassifier
+from core.errors import DataError, RegistryError
+from core.model_evaluator import ModelEvaluator
+from core.neural_network_classifier import NeuralNetworkModel
+from core.random_forest_classifier import RandomForestModel
+from core.svm_classifier import SVMModel
+
+CLASSIFIERS: dict[str, type[BaseClassifier]] = {
+    "RandomForest": RandomForestModel,
+    "NeuralNetwork": NeuralNetworkModel,
+    "SVM": SVMModel,
+}
+ALGORITHMS = tuple(CLASSIFIERS)
+
+
+class TrainingCancelled(RegistryError):
+    """Training was stopped by the user before it finished."""
+
+
+def make_classifier(algorithm: str, *, random_state: int | None = 42, **hyperparameters: Any) -> BaseClassifier:
+    """A configured, unfitted classifier by algorithm name (``RandomForest``, ``NeuralNetwork``, ``SVM``)."""
+    try:
+        cls = CLASSIFIERS[algorithm]
+    except KeyError:
+        raise DataError(f"Unknown algorithm {algorithm!r}; choose one of {', '.join(CLASSIFIERS)}.") from None
+    return cls(random_state=random_state, **hyperparameters)
+
+
+class ModelTrainer:
+    """Fits and evaluates classifiers on prepared splits.
+
+    ``algorithms`` picks which to train (all three by default); ``hyperparameters`` maps an
+    algorithm name to overrides of its defaults.
+    """
+
+    def __init__(
+        self,
+        algorithms: Iterable[str] = ALGORITHMS,
+        *,
+        hyperparameters: dict[str, dict[str, Any]] | None = None,
+        random_state: int = 42,
+        importance_repeats: int = 3,
+    ):
+        self.algorithms = list(algorithms)
+        for name in self.algorithms:
+            if name not in CLASSIFIERS:
+                raise DataError(f"Unknown algorithm {name!r}; choose one of {', '.join(CLASSIFIERS)}.")
+        self.hyperparameters = {k: dict(v) for k, v in (hyperparameters or {}).items()}
+        self.random_state = random_state
+        self.evaluator = ModelEvaluator(n_repeats=importance_repeats, random_state=random_state)
+        self.classifiers: dict[str, BaseClassifier] = {}
+
+    def train_one(self, algorithm: str, X_train, y_train, X_val, y_val, X_test, y_test,
+                  **hyperparameters: Any) -> tuple[BaseClassifier, dict[str, Any]]:
+        """Fit one classifier and evaluate it; returns (fitted classifier, evaluation_results)."""
+        _check_splits(X_train, y_train, X_val, y_val, X_test, y_test)
+        overrides = {**self.hyperparameters.get(algorithm, {}), **hyperparameters}
+        clf = make_classifier(algorithm, random_state=self.random_state, **overrides)
+        clf.fit(X_train, y_train)
+        start = time.perf_counter()
+        importances, method = clf.feature_importances(X_val, y_val, n_repeats=self.evaluator.n_repeats)
+        evaluation = self.evaluator.evaluate(clf.pipeline, X_test, y_test, X_val=X_val, y_val=y_val,
+                                             importances=importances, importance_method=method)
+        clf.evaluate_seconds = time.perf_counter() - start
+        return clf, evaluation
+
+    def train_and_evaluate(
+        self,
+        X_train, y_train, X_val, y_val, X_test, y_test,
+        feature_names: list[str] | None = None,
+        *,
+        progress: Callable[[int, int], None] | None = None,
+        cancelled: Callable[[], bool] | None = None,
+    ) -> dict[str, Any]:
+        """Train every configured algorithm; returns models, evaluation results, hyperparameters and timings.
+
+        ``feature_names`` selects and orders the columns when given (default: all columns of ``X_train``).
+        """
+        if feature_names is not None:
+            missing = [c for c in feature_names if c not in getattr(X_train, "columns", [])]
+            if missing:
+                raise DataError(f"X_train lacks the feature column(s) {', '.join(missing[:8])}; pass DataFrames "
+                                "with the columns named in feature_names.")
+            X_train, X_val, X_test = (X[list(feature_names)] for X in (X_train, X_val, X_test))
+        results: dict[str, Any] = {"models": {}, "evaluation_results": {}, "hyperparameters": {},
+                                   "training_times": {}, "feature_names": list(X_train.columns)}
+        total = len(self.algorithms)
+        for done, name in enumerate(self.algorithms):
+            if cancelled and cancelled():
+                raise TrainingCancelled("Training was cancelled; nothing was registered.")
+            if progress:
+                progress(done, total)
+            clf, evaluation = self.train_one(name, X_train, y_train, X_val, y_val, X_test, y_test)
+            self.classifiers[name] = clf
+            results["models"][name] = clf.pipeline
+            results["evaluation_results"][name] = evaluation
+            results["hyperparameters"][name] = clf.get_hyperparameters()
+            results["training_times"][name] = round(clf.fit_seconds or 0.0, 3)
+        if progress:
+            progress(total, total)
+        return results
+
+
+def _check_splits(X_train, y_train, X_val, y_val, X_test, y_test) -> None:
+    for label, X, y in (("training", X_train, y_train), ("validation", X_val, y_val), ("test", X_test, y_test)):
+        if not hasattr(X, "columns"):
+            raise DataError(f"The {label} features must be a pandas DataFrame with named columns, as "
+                            "DataProcessor.process_dataset returns them.")
+        if len(X) != len(y):
+            raise DataError(f"The {label} split has {len(X)} rows but {len(y)} labels; pass matching splits.")
+        if len(X) == 0:
+            raise DataError(f"The {label} split is empty; use a larger table.")
