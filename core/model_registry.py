@@ -491,6 +491,20 @@ class ModelRegistry:
         entry = state.entries[model_id]
         return ModelMetadata.from_json((self.metadata_dir / (Path(entry["model_file"]).stem + ".json")).read_bytes())
 
+    # ==================================================================== export / import
+    def export_model(self, model_id: str, export_path: str | os.PathLike) -> dict[str, Path]:
+        """Write ``<id>.skops``, ``<id>.json`` and ``<id>.exoreg`` into ``export_path``; returns their paths."""
+        from core.transfer import export_model
+
+        return export_model(self, model_id, export_path)
+
+    def import_model(self, model_path: str | os.PathLike, metadata_path: str | os.PathLike | None = None, *,
+                     trusted: bool = False) -> str:
+        """Register an exported model (pair or ``.exoreg``) as the next version of its name."""
+        from core.transfer import import_model
+
+        return import_model(self, model_path, metadata_path, trusted=trusted)
+
     # ==================================================================== integrity
     def verify(self, *, repair: bool = False) -> VerifyReport:
         """Check every model file's hash, find orphans, stale index rows and leftovers."""
