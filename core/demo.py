@@ -189,7 +189,7 @@ def build_demo_registry(
     step; ``cancelled()`` is polled between versions (versions registered so far stay).
     Raises :class:`RegistryError` when ``root`` already holds models.
     """
-    from core.data_processor import DataProcessor, TASK_DESCRIPTIONS
+    from core.data_processor import TASK_DESCRIPTIONS, DataProcessor
     from core.koi import FEATURE_SET_DESCRIPTIONS
     from core.model_registry import ModelRegistry
     from core.model_trainer import ModelTrainer, TrainingCancelled

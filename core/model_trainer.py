@@ -67,14 +67,18 @@ class ModelTrainer:
     def train_one(self, algorithm: str, X_train, y_train, X_val, y_val, X_test, y_test,
                   **hyperparameters: Any) -> tuple[BaseClassifier, dict[str, Any]]:
         """Fit one classifier and evaluate it; returns (fitted classifier, evaluation_results)."""
+        from threadpoolctl import threadpool_limits
+
         _check_splits(X_train, y_train, X_val, y_val, X_test, y_test)
         overrides = {**self.hyperparameters.get(algorithm, {}), **hyperparameters}
         clf = make_classifier(algorithm, random_state=self.random_state, **overrides)
-        clf.fit(X_train, y_train)
-        start = time.perf_counter()
-        importances, method = clf.feature_importances(X_val, y_val, n_repeats=self.evaluator.n_repeats)
-        evaluation = self.evaluator.evaluate(clf.pipeline, X_test, y_test, X_val=X_val, y_val=y_val,
-                                             importances=importances, importance_method=method)
+        # These matrices are small: one BLAS thread is faster than several fighting over the cores.
+        with threadpool_limits(limits=1, user_api="blas"):
+            clf.fit(X_train, y_train)
+            start = time.perf_counter()
+            importances, method = clf.feature_importances(X_val, y_val, n_repeats=self.evaluator.n_repeats)
+            evaluation = self.evaluator.evaluate(clf.pipeline, X_test, y_test, X_val=X_val, y_val=y_val,
+                                                 importances=importances, importance_method=method)
         clf.evaluate_seconds = time.perf_counter() - start
         return clf, evaluation
 
