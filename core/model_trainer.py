@@ -94,6 +94,7 @@ class ModelTrainer:
 
         ``feature_names`` selects and orders the columns when given (default: all columns of ``X_train``).
         """
+        _check_splits(X_train, y_train, X_val, y_val, X_test, y_test)
         if feature_names is not None:
             missing = [c for c in feature_names if c not in getattr(X_train, "columns", [])]
             if missing:
@@ -128,3 +129,24 @@ def _check_splits(X_train, y_train, X_val, y_val, X_test, y_test) -> None:
             raise DataError(f"The {label} split has {len(X)} rows but {len(y)} labels; pass matching splits.")
         if len(X) == 0:
             raise DataError(f"The {label} split is empty; use a larger table.")
+
+
+def cross_validate_f1(X, y, algorithm: str, *, n_splits: int = 5, random_state: int = 42,
+                      progress: Callable[[int, int], None] | None = None, **hyperparameters: Any) -> list[float]:
+    """Macro F1 of each fold of a stratified ``n_splits``-fold cross-validation of one algorithm."""
+    from sklearn.metrics import f1_score
+    from sklearn.model_selection import StratifiedKFold
+    from threadpoolctl import threadpool_limits
+
+    scores = []
+    folds = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=random_state)
+    with threadpool_limits(limits=1, user_api="blas"):
+        for i, (train, test) in enumerate(folds.split(X, y)):
+            if progress:
+                progress(i, n_splits)
+            clf = make_classifier(algorithm, random_state=random_state, **hyperparameters)
+            clf.fit(X.iloc[train], y[train])
+            scores.append(float(f1_score(y[test], clf.predict(X.iloc[test]), average="macro")))
+    if progress:
+        progress(n_splits, n_splits)
+    return scores
