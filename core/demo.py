@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -172,6 +173,17 @@ def _write_candidates(frame, path: Path) -> int:
     return len(rows)
 
 
+def _train_version(version: DemoVersion, split: tuple, random_state: int):
+    """Fit and evaluate one planned version (runs in a worker process)."""
+    from core.model_trainer import ModelTrainer
+
+    X_train, X_val, X_test, y_train, y_val, y_test = split
+    trainer = ModelTrainer(random_state=random_state, importance_repeats=2)
+    clf, evaluation = trainer.train_one(version.algorithm, X_train, y_train, X_val, y_val, X_test, y_test,
+                                        **version.hyperparameters)
+    return clf.pipeline, evaluation, clf.get_hyperparameters(), float(clf.fit_seconds or 0.0)
+
+
 def build_demo_registry(
     root: str | os.PathLike | None = None,
     data: str | os.PathLike | None = None,
@@ -179,20 +191,24 @@ def build_demo_registry(
     allow_download: bool = True,
     plan: tuple[DemoVersion, ...] = DEMO_PLAN,
     random_state: int = 42,
+    workers: int = 2,
     progress: Callable[[int, int], None] | None = None,
     cancelled: Callable[[], bool] | None = None,
     status: Callable[[str], None] | None = None,
 ) -> DemoResult:
     """Train the demo's versions on the KOI table and register them in ``root`` (an empty or new registry).
 
-    ``progress(done, total)`` counts trained versions; ``status(text)`` receives one line per
+    ``workers`` processes train versions side by side (1: all in this process).
+    ``progress(done, total)`` counts registered versions; ``status(text)`` receives one line per
     step; ``cancelled()`` is polled between versions (versions registered so far stay).
     Raises :class:`RegistryError` when ``root`` already holds models.
     """
+    from joblib import Parallel, delayed
+
     from core.data_processor import TASK_DESCRIPTIONS, DataProcessor
     from core.koi import FEATURE_SET_DESCRIPTIONS
     from core.model_registry import ModelRegistry
-    from core.model_trainer import ModelTrainer, TrainingCancelled
+    from core.model_trainer import TrainingCancelled
 
     start = time.perf_counter()
     say = status or (lambda text: log.info("%s", text))
@@ -217,64 +233,84 @@ def build_demo_registry(
 
     dataset_label = _dataset_label(dataset)
     splits: dict[tuple[str, str], tuple] = {}
-    trainer = ModelTrainer(random_state=random_state, importance_repeats=2)
-    by_name: dict[str, list[tuple[int, float, str]]] = {}
-    for i, version in enumerate(plan):
-        if cancelled and cancelled():
-            raise TrainingCancelled(f"The demo was cancelled after {len(result.model_ids)} version(s); those stay "
-                                    f"in {root}.")
+    for version in plan:
         key = (version.task, version.feature_set)
         if key not in splits:
             processor = DataProcessor(version.task, version.feature_set, random_state=random_state)
             splits[key] = (*processor.process_dataset(dataset.frame), processor.split_info)
-        X_train, X_val, X_test, y_train, y_val, y_test, features, _encoder, info = splits[key]
-        say(f"Training {version.model_name} ({version.algorithm}, {version.feature_set} features, {version.task})...")
-        clf, evaluation = trainer.train_one(version.algorithm, X_train, y_train, X_val, y_val, X_test, y_test,
-                                            **version.hyperparameters)
-        training_info = {
-            "dataset": dataset_label,
-            "training_samples": info.training_samples,
-            "test_samples": info.test_samples,
-            "class_distribution": info.class_distribution,
-            "validation_samples": info.validation_samples,
-            "task": info.task,
-            "task_description": TASK_DESCRIPTIONS[info.task],
-            "feature_set": info.feature_set,
-            "feature_set_description": FEATURE_SET_DESCRIPTIONS[info.feature_set],
-            "random_state": info.random_state,
-            "test_size": info.test_size,
-            "val_size": info.val_size,
-            "held_out": info.held_out,
-            "data_origin": dataset.origin,
-            **dataset.provenance,
-            "fit_seconds": round(clf.fit_seconds or 0.0, 3),
-            "built_by": "exoreg demo",
-        }
-        description = version.description
-        if dataset.origin == SYNTHETIC:
-            description = "SYNTHETIC DATA (not real KOIs). " + description
-        tags = {"feature_set": version.feature_set, "task": version.task, "data": dataset.origin}
-        model_id = registry.register_model(
-            model=clf.pipeline,
-            model_name=version.model_name,
-            algorithm=version.algorithm,
-            evaluation_results=evaluation,
-            hyperparameters=clf.get_hyperparameters(),
-            training_info=training_info,
-            feature_columns=list(features),
-            description=description,
-            tags=tags,
-        )
-        meta = registry.get_metadata(model_id)
-        if version.delete:
-            registry.delete_model(model_id)
-            result.deleted_ids.append(model_id)
-        else:
-            result.model_ids.append(model_id)
-            by_name.setdefault(version.model_name, []).append((meta.version, meta.f1_score, model_id))
-        say(f"Registered {model_id}: macro F1 {meta.f1_score:.4f} on {info.test_samples} test rows.")
-        if progress:
-            progress(i + 2, total)
+
+    def check_cancelled() -> None:
+        if cancelled and cancelled():
+            raise TrainingCancelled(f"The demo was cancelled after {len(result.model_ids)} version(s); those stay "
+                                    f"in {root}.")
+
+    check_cancelled()
+    say(f"Training {len(plan)} versions with {workers} worker process(es)...")
+    if workers > 1:
+        tasks = (delayed(_train_version)(version, splits[version.task, version.feature_set][:6], random_state)
+                 for version in plan)
+        outcomes = Parallel(n_jobs=workers, backend="loky", return_as="generator")(tasks)
+    else:  # lazily, in this process: a cancel stops before the next version starts
+        outcomes = (_train_version(version, splits[version.task, version.feature_set][:6], random_state)
+                    for version in plan)
+    by_name: dict[str, list[tuple[int, float, str]]] = {}
+    try:
+        for i, (version, (pipeline, evaluation, hyperparameters, fit_seconds)) in enumerate(
+                zip(plan, outcomes, strict=True)):
+            features, info = splits[version.task, version.feature_set][6], splits[version.task, version.feature_set][8]
+            training_info = {
+                "dataset": dataset_label,
+                "training_samples": info.training_samples,
+                "test_samples": info.test_samples,
+                "class_distribution": info.class_distribution,
+                "validation_samples": info.validation_samples,
+                "task": info.task,
+                "task_description": TASK_DESCRIPTIONS[info.task],
+                "feature_set": info.feature_set,
+                "feature_set_description": FEATURE_SET_DESCRIPTIONS[info.feature_set],
+                "random_state": info.random_state,
+                "test_size": info.test_size,
+                "val_size": info.val_size,
+                "held_out": info.held_out,
+                "data_origin": dataset.origin,
+                **dataset.provenance,
+                "fit_seconds": round(fit_seconds, 3),
+                "built_by": "exoreg demo",
+            }
+            description = version.description
+            if dataset.origin == SYNTHETIC:
+                description = "SYNTHETIC DATA (not real KOIs). " + description
+            tags = {"feature_set": version.feature_set, "task": version.task, "data": dataset.origin}
+            model_id = registry.register_model(
+                model=pipeline,
+                model_name=version.model_name,
+                algorithm=version.algorithm,
+                evaluation_results=evaluation,
+                hyperparameters=hyperparameters,
+                training_info=training_info,
+                feature_columns=list(features),
+                description=description,
+                tags=tags,
+            )
+            meta = registry.get_metadata(model_id)
+            if version.delete:
+                registry.delete_model(model_id)
+                result.deleted_ids.append(model_id)
+            else:
+                result.model_ids.append(model_id)
+                by_name.setdefault(version.model_name, []).append((meta.version, meta.f1_score, model_id))
+            say(f"Registered {model_id} ({version.feature_set} features): macro F1 {meta.f1_score:.4f} on "
+                f"{info.test_samples} test rows.")
+            if progress:
+                progress(i + 2, total)
+            if i + 1 < len(plan):
+                check_cancelled()  # before the next version is awaited
+    finally:
+        close = getattr(outcomes, "close", None)
+        if close:
+            with warnings.catch_warnings():  # joblib warns that it dropped the remaining tasks: that is the point
+                warnings.simplefilter("ignore", UserWarning)
+                close()  # stops the remaining tasks when cancelled or failed
 
     for name, versions in by_name.items():
         first = min(v for v, _, _ in versions)

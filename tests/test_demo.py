@@ -166,7 +166,7 @@ def test_progress_and_cancel(koi_csv, tmp_path):
     calls: list[tuple[int, int]] = []
     with pytest.raises(TrainingCancelled, match="after 1 version"):
         build_demo_registry(tmp_path / "registry", koi_csv, progress=lambda d, t: calls.append((d, t)),
-                            cancelled=lambda: len(calls) >= 3)
+                            cancelled=lambda: len(calls) >= 3, workers=1)
     total = len(DEMO_PLAN) + 1
     assert calls == [(0, total), (1, total), (2, total)]
     registry = ModelRegistry(tmp_path / "registry")
