@@ -178,7 +178,7 @@ def _train_version(version: DemoVersion, split: tuple, random_state: int):
     from core.model_trainer import ModelTrainer
 
     X_train, X_val, X_test, y_train, y_val, y_test = split
-    trainer = ModelTrainer(random_state=random_state, importance_repeats=2)
+    trainer = ModelTrainer(random_state=random_state, importance_repeats=2, importance_max_samples=0.5)
     clf, evaluation = trainer.train_one(version.algorithm, X_train, y_train, X_val, y_val, X_test, y_test,
                                         **version.hyperparameters)
     return clf.pipeline, evaluation, clf.get_hyperparameters(), float(clf.fit_seconds or 0.0)

@@ -44,7 +44,8 @@ class ModelTrainer:
     """Fits and evaluates classifiers on prepared splits.
 
     ``algorithms`` picks which to train (all three by default); ``hyperparameters`` maps an
-    algorithm name to overrides of its defaults.
+    algorithm name to overrides of its defaults. Permutation importances (network, SVM) use
+    ``importance_repeats`` shuffles of each column over ``importance_max_samples`` of the validation rows.
     """
 
     def __init__(
@@ -54,6 +55,7 @@ class ModelTrainer:
         hyperparameters: dict[str, dict[str, Any]] | None = None,
         random_state: int = 42,
         importance_repeats: int = 3,
+        importance_max_samples: float = 1.0,
     ):
         self.algorithms = list(algorithms)
         for name in self.algorithms:
@@ -62,6 +64,7 @@ class ModelTrainer:
         self.hyperparameters = {k: dict(v) for k, v in (hyperparameters or {}).items()}
         self.random_state = random_state
         self.evaluator = ModelEvaluator(n_repeats=importance_repeats, random_state=random_state)
+        self.importance_max_samples = importance_max_samples
         self.classifiers: dict[str, BaseClassifier] = {}
 
     def train_one(self, algorithm: str, X_train, y_train, X_val, y_val, X_test, y_test,
@@ -76,7 +79,8 @@ class ModelTrainer:
         with threadpool_limits(limits=1, user_api="blas"):
             clf.fit(X_train, y_train)
             start = time.perf_counter()
-            importances, method = clf.feature_importances(X_val, y_val, n_repeats=self.evaluator.n_repeats)
+            importances, method = clf.feature_importances(X_val, y_val, n_repeats=self.evaluator.n_repeats,
+                                                          max_samples=self.importance_max_samples)
             evaluation = self.evaluator.evaluate(clf.pipeline, X_test, y_test, X_val=X_val, y_val=y_val,
                                                  importances=importances, importance_method=method)
         clf.evaluate_seconds = time.perf_counter() - start

@@ -33,7 +33,8 @@ class RandomForestModel(BaseClassifier):
 
         return RandomForestClassifier(random_state=self.random_state, **self.estimator_params())
 
-    def feature_importances(self, X_val, y_val, *, n_repeats: int = 3, random_state=None):
+    def feature_importances(self, X_val, y_val, *, n_repeats: int = 3, max_samples: float = 1.0,
+                            random_state=None):
         """Impurity-based importances, each missing-value indicator added to its column's share."""
         pipeline = self._fitted()
         names = pipeline[:-1].get_feature_names_out()
