@@ -1020,13 +1020,17 @@ def sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def load_model(path: Path = MODEL_FILE):
-    import skops.io as sio
-
+def check_model_file(path: Path = MODEL_FILE) -> None:
     if not path.is_file():
         fail(f"{path.name} is missing; keep predict.py in the bundle folder beside it.")
     if sha256(path) != MODEL_SHA256:
         fail(f"{path.name} has changed since the bundle was written (its SHA-256 differs); refusing to load it.")
+
+
+def load_model(path: Path = MODEL_FILE):
+    check_model_file(path)
+    import skops.io as sio
+
     reported = sio.get_untrusted_types(file=str(path))
     outside = sorted(set(reported) - set(ALLOWED_TYPES))
     if outside:
@@ -1090,6 +1094,7 @@ def main(argv=None) -> int:
     parser.add_argument("input", type=Path, help="CSV with the model's feature columns")
     parser.add_argument("-o", "--output", default="-", help="output CSV (default: standard output)")
     args = parser.parse_args(argv)
+    check_model_file()  # before the slow imports: a changed file is refused at once
     table = read_table(args.input)
     if table is None or table.empty:
         fail(f"{args.input} has no rows.")
