@@ -839,15 +839,41 @@ def _yaml_scalar(value: Any) -> str:
             return ".nan"
         if math.isinf(value):
             return ".inf" if value > 0 else "-.inf"
-        return repr(value)
+        text = repr(value)
+        if "." not in text:  # YAML 1.1 readers need a dot in a float: 1e-05 -> 1.0e-05
+            mantissa, _, exponent = text.partition("e")
+            text = f"{mantissa}.0e{exponent}" if exponent else f"{mantissa}.0"
+        return text
     if isinstance(value, dict):
         return "{}"
     if isinstance(value, list | tuple):
         return "[]"
     text = str(value)
-    if _PLAIN.match(text) and text.lower() not in _YAML_WORDS:
+    if _PLAIN.fullmatch(text) and text.lower() not in _YAML_WORDS:
         return text
-    return json.dumps(text)
+    return _yaml_quoted(text)
+
+
+_YAML_ESCAPES = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\t": "\\t", "\r": "\\r"}
+
+
+def _yaml_quoted(text: str) -> str:
+    """A double-quoted YAML scalar in plain ASCII (every other character escaped)."""
+    out = ['"']
+    for ch in text:
+        code = ord(ch)
+        if ch in _YAML_ESCAPES:
+            out.append(_YAML_ESCAPES[ch])
+        elif 0x20 <= code <= 0x7E:
+            out.append(ch)
+        elif code <= 0xFF:
+            out.append(f"\\x{code:02x}")
+        elif code <= 0xFFFF:
+            out.append(f"\\u{code:04x}")
+        else:
+            out.append(f"\\U{code:08x}")
+    out.append('"')
+    return "".join(out)
 
 
 def to_yaml(obj: Mapping[str, Any]) -> str:
