@@ -201,6 +201,7 @@ def export_bundle(
     if progress is not None:
         progress(0, steps)
     sample, sample_info = _prepare_sample(sample_rows, model, feature_columns)
+    descriptions = sample_info.pop("column_descriptions", {})
     advance()
 
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -234,7 +235,8 @@ def export_bundle(
                 f"The model was trained with scikit-learn {info['sklearn_version']} and is exported with "
                 f"{env['sklearn']}; the bundle pins {env['sklearn']}, the version that wrote its files."
             )
-        _write_text(staging / CARD_NAME, render_model_card(info, onnx_info, sample_info, env, report_warnings))
+        _write_text(staging / CARD_NAME, render_model_card(info, onnx_info, sample_info, env, report_warnings,
+                                                            descriptions))
         advance()
 
         files = _file_table(staging)
@@ -444,8 +446,15 @@ def _model_name(info: Mapping[str, Any]) -> str:
 
 # -- sample rows --------------------------------------------------------------------------------
 
+_COLUMN_COMMENT = re.compile(r"^#\s*COLUMN\s+([^:\s]+):\s*(.*)$")
+
+
 def read_table(path: str | os.PathLike, *, nrows: int | None = None):
-    """Read a CSV (optionally gzipped) whose first lines may be NASA ``#`` comments."""
+    """Read a CSV (optionally gzipped) whose first lines may be NASA ``#`` comments.
+
+    The archive's ``# COLUMN name: description [unit]`` lines land in
+    ``frame.attrs["column_descriptions"]``.
+    """
     import gzip
 
     import pandas as pd
@@ -453,13 +462,19 @@ def read_table(path: str | os.PathLike, *, nrows: int | None = None):
     path = Path(path)
     opener = gzip.open if path.suffix == ".gz" else open
     skip = 0
+    descriptions: dict[str, str] = {}
     try:
         with opener(path, "rt", encoding="utf-8-sig", errors="replace") as fh:
             for line in fh:
                 if not line.startswith("#"):
                     break
                 skip += 1
-        return pd.read_csv(path, skiprows=skip, nrows=nrows, encoding="utf-8-sig", low_memory=False)
+                found = _COLUMN_COMMENT.match(line)
+                if found:
+                    descriptions[found.group(1)] = found.group(2).strip()
+        frame = pd.read_csv(path, skiprows=skip, nrows=nrows, encoding="utf-8-sig", low_memory=False)
+        frame.attrs["column_descriptions"] = descriptions
+        return frame
     except FileNotFoundError:
         raise DataError(f"The sample file {path} does not exist; give the path of a CSV with KOI rows.") from None
     except (ValueError, OSError, UnicodeDecodeError) as exc:
@@ -499,6 +514,8 @@ def _prepare_sample(sample_rows: Any, model: Any, feature_columns: Sequence[str]
             f"The sample rows lack the feature column(s) {', '.join(missing[:8])}"
             f"{'...' if len(missing) > 8 else ''}; give rows of a table with the model's features."
         )
+    described = frame.attrs.get("column_descriptions") or {}
+    descriptions = {c: described[c] for c in feature_columns if c in described}
     frame = frame.loc[:, list(feature_columns)]
     bad = [c for c in feature_columns if not pd.api.types.is_numeric_dtype(frame[c])]
     if bad:
@@ -512,7 +529,10 @@ def _prepare_sample(sample_rows: Any, model: Any, feature_columns: Sequence[str]
         raise DataError("The sample has no usable rows; give a CSV with at least one KOI row.")
     if len(frame) > MAX_PARITY_ROWS:
         frame = frame.sample(n=MAX_PARITY_ROWS, random_state=0).sort_index()
-    return frame.reset_index(drop=True), {"source": source, "rows": len(frame)}
+    info: dict[str, Any] = {"source": source, "rows": len(frame)}
+    if descriptions:
+        info["column_descriptions"] = descriptions
+    return frame.reset_index(drop=True), info
 
 
 def _synthetic_rows(model: Any, feature_columns: Sequence[str], n: int):
@@ -1196,6 +1216,7 @@ def render_model_card(
     sample_info: Mapping[str, Any],
     env: Mapping[str, Any],
     notes: Sequence[str] = (),
+    descriptions: Mapping[str, str] | None = None,
 ) -> str:
     """The bundle's ``README.md``: Hugging Face style front matter, then the card's sections."""
     name = _model_name(info)
@@ -1243,8 +1264,8 @@ def render_model_card(
     out: list[str] = ["---", to_yaml(front).rstrip("\n"), "---", "", f"# {title}", ""]
     class_text = ", ".join(f"`{c}`" for c in classes)
     out.append(
-        f"A {algorithm} model that classifies Kepler Objects of Interest (KOIs) from the NASA Exoplanet "
-        f"Archive's cumulative KOI table as {class_text}, from {len(features)} columns of that table."
+        f"A scikit-learn {algorithm} classifier that sorts Kepler Objects of Interest (KOIs) of the NASA "
+        f"Exoplanet Archive's cumulative KOI table into {class_text}, from {len(features)} columns of that table."
     )
     if info.get("description"):
         out += ["", str(info["description"])]
@@ -1278,6 +1299,11 @@ def render_model_card(
         out.append(
             "- The model was trained on dispositioned KOIs only. CANDIDATE rows are unlabelled: the model has "
             "never seen one, and its predictions on them are suggestions, not dispositions."
+        )
+    else:
+        out.append(
+            "- CANDIDATE is one of the classes: it means \"not yet dispositioned\", not a kind of object, so "
+            "a CANDIDATE prediction says the row looks like those still awaiting vetting."
         )
     out.append(
         "- It is no substitute for vetting: a prediction does not confirm a planet. Confirmation needs "
@@ -1313,7 +1339,8 @@ def render_model_card(
     out.append("")
 
     out += ["## Features", "", "In this order (the ONNX input's column order too):", ""]
-    out += [f"{i}. `{c}`" for i, c in enumerate(features, 1)]
+    described = descriptions or {}
+    out += [f"{i}. `{c}`" + (f": {described[c]}" if c in described else "") for i, c in enumerate(features, 1)]
     out.append("")
 
     out += ["## Evaluation", ""]
@@ -1379,7 +1406,8 @@ def render_model_card(
         "import pandas as pd",
         "import skops.io as sio",
         "",
-        "from predict import ALLOWED_TYPES, FEATURE_COLUMNS  # the explicit allowlist, from this folder",
+        "# run from this folder: predict.py holds the explicit allowlist and the feature columns",
+        "from predict import ALLOWED_TYPES, FEATURE_COLUMNS",
         "",
         'untrusted = sio.get_untrusted_types(file="model.skops")',
         "assert set(untrusted) <= set(ALLOWED_TYPES), untrusted",

@@ -385,6 +385,7 @@ def test_model_card_has_front_matter_and_the_promised_sections(bundles, registry
     assert front["license"] and front["library_name"] == "sklearn"
     assert front["datasets"] == ["koi_cumulative_2025-09-18"]
     assert front["features"] == FEATURES
+    assert "1. `koi_period`: Orbital Period [days]\n2. `koi_impact`\n" in text  # from the CSV header
     metrics = {m["type"]: m["value"] for m in front["model-index"][0]["results"][0]["metrics"]}
     assert metrics["f1_score"] == pytest.approx(meta.f1_score, abs=1e-6)
     assert metrics["accuracy"] == pytest.approx(meta.accuracy, abs=1e-6)
