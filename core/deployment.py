@@ -161,7 +161,7 @@ class BundleVerifyReport:
 def export_bundle(
     model: Any,
     export_path: str | os.PathLike,
-    model_info: Mapping[str, Any] | None = None,
+    model_info: Mapping[str, Any] | Any = None,
     *,
     include_onnx: bool = True,
     sample_rows: Any = None,
@@ -172,14 +172,14 @@ def export_bundle(
     """Write a deployment bundle for ``model`` into the folder ``export_path``.
 
     ``model_info`` is the guide's dict (``model_name``, ``version``, ``accuracy``,
-    ``feature_columns``...) or a whole registry metadata dict; missing values are taken from
+    ``feature_columns``...), a whole registry metadata dict or a ``ModelMetadata``; missing values are taken from
     the model where it has them (``feature_names_in_``, ``classes_``). ``sample_rows`` (a
     DataFrame, or the path of a CSV such as a KOI table) supplies real rows for the ONNX
     parity check and the input example; without it a synthetic sample is drawn from the
     model's imputer statistics, and the manifest says so.
     """
     target = Path(export_path).expanduser()
-    info = dict(model_info or {})
+    info = model_info.to_dict() if hasattr(model_info, "to_dict") else dict(model_info or {})
     _check_target(target, overwrite)
     _check_model(model)
     feature_columns = _feature_columns(model, info)
@@ -699,12 +699,14 @@ def mlflow_signature(sample, feature_columns: Sequence[str], classes: Sequence) 
     inputs = []
     for column in feature_columns:
         kind = sample[column].dtype.kind if column in sample.columns else "f"
-        inputs.append({"type": _MLFLOW_TYPES.get(kind, "double"), "name": column, "required": True})
+        # No "required" key: every MLflow release reads a column without it (as required), while
+        # releases before 2.8 reject the key.
+        inputs.append({"type": _MLFLOW_TYPES.get(kind, "double"), "name": column})
     first = classes[0] if classes else ""
     out_type = "long" if isinstance(first, int) and not isinstance(first, bool) else "string"
     return {
         "inputs": json.dumps(inputs),
-        "outputs": json.dumps([{"type": out_type, "required": True}]),
+        "outputs": json.dumps([{"type": out_type}]),
         "params": None,
     }
 

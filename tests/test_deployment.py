@@ -602,3 +602,12 @@ def test_cli_deploy_unknown_reference_is_one_line(registry, tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.startswith("exoreg: ") and err.count("\n") == 1
     assert not (tmp_path / "b").exists()
+
+
+def test_model_info_may_be_registry_metadata(registry, sample_rows, tmp_path):
+    model, meta = registry.load_model(model_name="KoiSVM")
+    report = export_bundle(model, tmp_path / "b", meta, include_onnx=False, sample_rows=sample_rows)
+    manifest = _manifest(report.path)
+    assert manifest["model"]["model_id"] == meta.model_id
+    assert manifest["metadata"]["evaluation"]["confusion_matrix"] == meta.evaluation["confusion_matrix"]
+    assert "KoiSVM v1" in (report.path / "README.md").read_text()
