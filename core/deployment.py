@@ -374,7 +374,7 @@ def _check_target(target: Path, overwrite: bool) -> None:
         return
     if not overwrite:
         raise BundleExistsError(
-            f"{target} is not empty; choose a new folder, or pass overwrite to replace the bundle in it."
+            f"{target} is not empty; choose a new folder, or allow overwriting (--overwrite) to replace the bundle in it."
         )
     if not is_bundle(target):
         raise BundleExistsError(

@@ -422,15 +422,9 @@ def test_manifest_records_source_model_and_metadata(bundles, registry):
 # -- verify-bundle -----------------------------------------------------------------------------
 
 def _run_cli(*argv) -> int:
-    import core.cli
+    from core.cli import main
 
-    modules = core.cli.COMMAND_MODULES
-    assert "core.cli.deploy_commands" in modules
-    core.cli.COMMAND_MODULES = ("core.cli.deploy_commands",)  # only the commands under test
-    try:
-        return core.cli.main(list(argv))
-    finally:
-        core.cli.COMMAND_MODULES = modules
+    return main(list(argv))
 
 
 @pytest.fixture

@@ -94,5 +94,6 @@ def _verify(args: argparse.Namespace) -> int:
         return 0
     for message in report.messages():
         print(f"exoreg: {message}", file=sys.stderr)
-    print(f"exoreg: the bundle at {report.path} does not match its manifest.", file=sys.stderr)
+    if report.changed or report.missing or report.extra:
+        print(f"exoreg: the bundle at {report.path} does not match its manifest.", file=sys.stderr)
     return 1
