@@ -70,6 +70,7 @@ MAX_PROBA_DIFFERENCE = 1e-3
 ONNX_INPUT_NAME = "input"
 ONNX_TARGET_OPSET = {"": 17, "ai.onnx.ml": 3}
 MAX_PARITY_ROWS = 5000
+MAX_SAMPLE_READ = 100_000  # rows read from a sample CSV at most (the parity check uses a subset)
 SYNTHETIC_ROWS = 500
 INPUT_EXAMPLE_ROWS = 5
 
@@ -435,7 +436,9 @@ def _feature_columns(model: Any, info: Mapping[str, Any]) -> list[str]:
 
 def _plain(value: Any) -> Any:
     """A numpy scalar as the matching Python value."""
-    if hasattr(value, "item") and not isinstance(value, str | bytes):
+    if isinstance(value, str):
+        return str(value)  # numpy.str_ too, whose repr is not a plain literal
+    if hasattr(value, "item") and not isinstance(value, bytes):
         return value.item()
     return value
 
@@ -494,7 +497,7 @@ def _prepare_sample(sample_rows: Any, model: Any, feature_columns: Sequence[str]
             "note": "No sample rows were given; rows were drawn around the model's imputer statistics.",
         }
     if isinstance(sample_rows, str | os.PathLike):
-        frame = read_table(sample_rows)
+        frame = read_table(sample_rows, nrows=MAX_SAMPLE_READ)
         source = str(Path(sample_rows).name)
     elif isinstance(sample_rows, pd.DataFrame):
         frame = sample_rows
@@ -1161,10 +1164,10 @@ if __name__ == "__main__":
 
 
 def _py_list(values: Sequence[Any]) -> str:
-    """A Python list literal, one item a line (strings as JSON strings, which Python reads alike)."""
+    """A Python list literal, one item a line (``repr`` of a str, int or float reads back as itself)."""
     if not values:
         return "[]"
-    return "[\n" + "".join(f"    {json.dumps(_plain(v))},\n" for v in values) + "]"
+    return "[\n" + "".join(f"    {_plain(v)!r},\n" for v in values) + "]"
 
 
 def render_predict_script(feature_columns: Sequence[str], classes: Sequence, skops_sha256: str,
@@ -1173,7 +1176,7 @@ def render_predict_script(feature_columns: Sequence[str], classes: Sequence, sko
     from core.safety import ALLOWED_TYPES
 
     replacements = {
-        "__TITLE__": title.replace('"', "'"),
+        "__TITLE__": re.sub(r"[^A-Za-z0-9 _.,:@()+-]", "_", title),
         "__MODEL_SHA256__": skops_sha256,
         "__FEATURE_COLUMNS__": _py_list(list(feature_columns)),
         "__CLASSES__": _py_list(list(classes)),

@@ -217,6 +217,7 @@ def test_predict_script_embeds_the_registry_allowlist(bundles):
         assert set(embedded) == set(safety.ALLOWED_TYPES)
         assert len(embedded) == len(safety.ALLOWED_TYPES)
         assert _literal(bundle / "predict.py", "FEATURE_COLUMNS") == FEATURES
+        assert _literal(bundle / "predict.py", "CLASSES") == ["CONFIRMED", "FALSE POSITIVE"]
 
 
 def test_predict_script_refuses_a_changed_model_file(bundles, sample_csv, tmp_path):
@@ -231,14 +232,47 @@ def test_predict_script_refuses_a_changed_model_file(bundles, sample_csv, tmp_pa
     assert "Traceback" not in done.stderr
 
 
-def test_predict_script_names_missing_columns(bundles, sample_rows, tmp_path):
+def _predict_module(bundle: Path):
+    """The bundle's predict.py imported in this process (quicker than a subprocess for edge cases)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(f"predict_{bundle.name}", bundle / "predict.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_predict_script_names_missing_columns(bundles, sample_rows, tmp_path, capsys):
     partial = tmp_path / "partial.csv"
     sample_rows.drop(columns=["koi_depth", "koi_teq"]).head(20).to_csv(partial, index=False)
-    done = subprocess.run([sys.executable, "predict.py", str(partial)], cwd=bundles["SVM"],
-                          capture_output=True, text=True, timeout=120)
-    assert done.returncode == 1
-    assert "koi_depth" in done.stderr and "koi_teq" in done.stderr
-    assert "Traceback" not in done.stderr
+    with pytest.raises(SystemExit) as exit_info:
+        _predict_module(bundles["SVM"]).main([str(partial)])
+    assert exit_info.value.code == 1
+    err = capsys.readouterr().err
+    assert "lacks the feature column(s): koi_depth, koi_teq." in err
+
+
+def test_predict_script_reads_gzip_and_treats_bad_values_as_missing(bundles, registry, sample_rows, tmp_path,
+                                                                     capsys):
+    import gzip
+
+    rows = sample_rows.head(30).copy()
+    rows["koi_depth"] = rows["koi_depth"].astype(object)
+    rows.loc[0, "koi_depth"] = "abc"
+    rows.loc[1, "koi_depth"] = "inf"
+    source = tmp_path / "rows.csv.gz"
+    with gzip.open(source, "wt", encoding="utf-8") as fh:
+        fh.write("# COLUMN koi_depth: Transit Depth [ppm]\n")
+        rows.to_csv(fh, index=False)
+    output = tmp_path / "out.csv"
+    assert _predict_module(bundles["RandomForest"]).main([str(source), "-o", str(output)]) == 0
+    assert "2 value(s) of koi_depth are not finite numbers; treated as missing" in capsys.readouterr().err
+    got = pd.read_csv(output)
+    X = sample_rows.head(30)[FEATURES].copy()
+    X.loc[[0, 1], "koi_depth"] = np.nan
+    model = _registry_model(registry, "RandomForest")
+    assert got["prediction"].tolist() == model.predict(X).tolist()
+    np.testing.assert_array_equal(got["probability_CONFIRMED"].to_numpy(), model.predict_proba(X)[:, 0])
 
 
 # -- model.skops and model.pkl ----------------------------------------------------------------
