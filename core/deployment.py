@@ -173,11 +173,17 @@ def export_bundle(
     """Write a deployment bundle for ``model`` into the folder ``export_path``.
 
     ``model_info`` is the guide's dict (``model_name``, ``version``, ``accuracy``,
-    ``feature_columns``...), a whole registry metadata dict or a ``ModelMetadata``; missing values are taken from
-    the model where it has them (``feature_names_in_``, ``classes_``). ``sample_rows`` (a
+    ``feature_columns``...), a whole registry metadata dict or a ``ModelMetadata``; the
+    feature columns and classes are checked against the model's own. ``sample_rows`` (a
     DataFrame, or the path of a CSV such as a KOI table) supplies real rows for the ONNX
     parity check and the input example; without it a synthetic sample is drawn from the
-    model's imputer statistics, and the manifest says so.
+    model's imputer statistics, and the manifest and card say so.
+
+    ``progress(done, total)`` is called after each of the 8 steps; when ``cancelled()``
+    returns true the export stops with :class:`ExportCancelled` and leaves nothing behind.
+    Raises :class:`BundleExistsError` for a non-empty target (see ``overwrite``),
+    :class:`~core.errors.DataError` for unusable inputs and
+    :class:`~core.errors.UntrustedModelError` for a model outside the allowlist.
     """
     target = Path(export_path).expanduser()
     info = model_info.to_dict() if hasattr(model_info, "to_dict") else dict(model_info or {})
