@@ -639,3 +639,22 @@ def test_model_info_may_be_registry_metadata(registry, sample_rows, tmp_path):
     assert manifest["model"]["model_id"] == meta.model_id
     assert manifest["metadata"]["evaluation"]["confusion_matrix"] == meta.evaluation["confusion_matrix"]
     assert "KoiSVM v1" in (report.path / "README.md").read_text()
+
+
+def test_a_model_outside_the_allowlist_is_refused_and_nothing_written(trained, sample_rows, tmp_path):
+    import operator
+
+    from sklearn.base import clone
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import FunctionTransformer
+
+    from core.errors import UntrustedModelError
+
+    forest = clone(trained["RandomForest"][0])
+    model = make_pipeline(FunctionTransformer(operator.pos), forest)  # a function: not on the allowlist
+    train = sample_rows[sample_rows["koi_disposition"] != "CANDIDATE"]
+    model.fit(train[FEATURES], train["koi_disposition"])
+    with pytest.raises(UntrustedModelError, match="outside the allowlist") as info:
+        export_bundle(model, tmp_path / "out", {"model_name": "Odd"}, sample_rows=sample_rows)
+    assert info.value.untrusted == ["_operator.pos"]
+    assert list(tmp_path.iterdir()) == []
