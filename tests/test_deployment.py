@@ -658,3 +658,12 @@ def test_a_model_outside_the_allowlist_is_refused_and_nothing_written(trained, s
         export_bundle(model, tmp_path / "out", {"model_name": "Odd"}, sample_rows=sample_rows)
     assert info.value.untrusted == ["_operator.pos"]
     assert list(tmp_path.iterdir()) == []
+
+
+def test_registry_convenience_takes_an_id_and_a_registry_folder(registry, sample_rows, tmp_path):
+    meta = registry.resolve("KoiNeuralNetwork")
+    report = export_registered_model(registry.root, meta.model_id, tmp_path / "b", include_onnx=False,
+                                     sample_rows=sample_rows)
+    assert report.model_id == meta.model_id and report.version == 1
+    assert _manifest(report.path)["metadata"]["reference"] == meta.model_id
+    assert verify_bundle(report.path).ok
