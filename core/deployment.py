@@ -308,7 +308,7 @@ def export_registered_model(
     ``sample_rows``, the ``candidates.csv`` that ``exoreg demo`` writes beside the registry
     folder is used when it exists.
     """
-    if not hasattr(registry, "resolve"):
+    if isinstance(registry, str | os.PathLike):
         from core.model_registry import ModelRegistry
 
         registry = ModelRegistry(registry)
