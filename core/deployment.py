@@ -532,6 +532,9 @@ def _prepare_sample(sample_rows: Any, model: Any, feature_columns: Sequence[str]
             f"The sample rows hold values that are not numbers in {', '.join(bad[:8])}; "
             "give rows of a numeric KOI table."
         )
+    nullable = [c for c in feature_columns if isinstance(frame[c].dtype, pd.api.extensions.ExtensionDtype)]
+    if nullable:  # pandas' nullable Int64 / Float64 columns: plain floats with NaN for the models
+        frame = frame.astype({c: "float64" for c in nullable})
     finite = np.isfinite(frame.to_numpy(dtype=float)) | frame.isna().to_numpy()
     frame = frame[finite.all(axis=1)]
     if frame.empty:
