@@ -667,3 +667,12 @@ def test_registry_convenience_takes_an_id_and_a_registry_folder(registry, sample
     assert report.model_id == meta.model_id and report.version == 1
     assert _manifest(report.path)["metadata"]["reference"] == meta.model_id
     assert verify_bundle(report.path).ok
+
+
+def test_without_skl2onnx_the_bundle_says_onnx_is_unavailable(trained, sample_rows, tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "skl2onnx", None)  # as if the 'onnx' extra were not installed
+    report = export_bundle(trained["RandomForest"][0], tmp_path / "b", {"model_name": "Rf"}, sample_rows=sample_rows)
+    assert report.onnx["status"] == "unavailable"
+    assert "skl2onnx is not installed" in report.onnx["message"]
+    assert "skl2onnx is not installed" in (report.path / "README.md").read_text()
+    assert not (report.path / "model.onnx").exists()
