@@ -676,3 +676,12 @@ def test_without_skl2onnx_the_bundle_says_onnx_is_unavailable(trained, sample_ro
     assert "skl2onnx is not installed" in report.onnx["message"]
     assert "skl2onnx is not installed" in (report.path / "README.md").read_text()
     assert not (report.path / "model.onnx").exists()
+
+
+def test_registry_method_exports_a_verified_bundle(registry, sample_rows, tmp_path):
+    from core.deployment import verify_bundle
+
+    target = tmp_path / "via-registry"
+    registry.export_for_deployment("KoiNeuralNetwork", target, include_onnx=False, sample_rows=sample_rows)
+    assert verify_bundle(target).ok
+    assert json.loads((target / "manifest.json").read_text())["model"]["model_name"] == "KoiNeuralNetwork"
