@@ -223,7 +223,16 @@ def build_demo_registry(
     if progress:
         progress(0, total)
     say("Finding the Kepler KOI table...")
-    dataset = _load_data(data, allow_download=allow_download, progress=None, cancelled=cancelled, status=say)
+    reported = [0]
+
+    def download_progress(done: int, size: int) -> None:
+        if done - reported[0] >= 1 << 20 or (size and done >= size):
+            reported[0] = done
+            say(f"Downloading the KOI table from the NASA Exoplanet Archive: {done / 1e6:.1f} MB"
+                + (f" of {size / 1e6:.1f} MB" if size else ""))
+
+    dataset = _load_data(data, allow_download=allow_download, progress=download_progress, cancelled=cancelled,
+                         status=say)
     candidates_csv = root.resolve().parent / "candidates.csv"
     n_candidates = _write_candidates(dataset.frame, candidates_csv)
     result = DemoResult(root=root, candidates_csv=candidates_csv, data_origin=dataset.origin,
