@@ -176,7 +176,13 @@ def _count_outside_quotes(line: str, delimiter: str) -> int:
     return count
 
 
-def _arrow_options(fmt: CsvFormat, columns: list[str], *, block_size: int, invalid_rows: list | None):
+class TextModeNeeded(Exception):
+    """A column read as numbers met a cell that is not one: read the file again as text."""
+
+
+def _arrow_options(
+    fmt: CsvFormat, columns: list[str], *, block_size: int, invalid_rows: list | None, numeric=()
+):
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
@@ -194,7 +200,7 @@ def _arrow_options(fmt: CsvFormat, columns: list[str], *, block_size: int, inval
     parse = pacsv.ParseOptions(delimiter=fmt.delimiter, invalid_row_handler=on_invalid, newlines_in_values=True)
     convert = pacsv.ConvertOptions(
         include_columns=columns,
-        column_types={c: pa.string() for c in columns},
+        column_types={c: (pa.float64() if c in numeric else pa.string()) for c in columns},
         strings_can_be_null=True,
         quoted_strings_can_be_null=True,
     )
@@ -215,13 +221,17 @@ def read_head_table(fmt: CsvFormat, columns: list[str], invalid_rows: list | Non
 
 
 class BatchStream:
-    """Streams a CSV file as pyarrow RecordBatches of string columns.
+    """Streams a CSV file as pyarrow RecordBatches.
 
-    ``position()`` is how many bytes of the file on disk have been consumed so far (for a
-    progress estimate). Use as a context manager so the file is closed.
+    Columns in ``numeric`` are parsed straight to float64 by Arrow (fast, in parallel); if
+    one of their cells is not a number, iteration raises :class:`TextModeNeeded` and the
+    caller reads again with ``numeric=()`` (every column as text, converted by
+    :func:`to_float`, which reports the bad cells). ``position()`` is how many bytes of the
+    file on disk have been consumed so far (for a progress estimate). Use as a context
+    manager so the file is closed.
     """
 
-    def __init__(self, fmt: CsvFormat, columns: list[str], *, block_size: int = 1 << 21):
+    def __init__(self, fmt: CsvFormat, columns: list[str], *, block_size: int = 1 << 24, numeric=()):
         import pyarrow as pa
         import pyarrow.csv as pacsv
 
@@ -236,7 +246,10 @@ class BatchStream:
                 skip -= len(stream.read(min(skip, 1 << 20)))
         else:
             stream.seek(skip)
-        read, parse, convert = _arrow_options(fmt, columns, block_size=block_size, invalid_rows=self.invalid_rows)
+        self.numeric = frozenset(numeric)
+        read, parse, convert = _arrow_options(
+            fmt, columns, block_size=block_size, invalid_rows=self.invalid_rows, numeric=self.numeric
+        )
         try:
             self._reader = pacsv.open_csv(stream, read_options=read, parse_options=parse, convert_options=convert)
         except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
@@ -260,6 +273,8 @@ class BatchStream:
             except StopIteration:
                 return
             except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
+                if self.numeric and "conversion error" in str(exc):
+                    raise TextModeNeeded(str(exc)) from exc
                 raise DataError(f"{self.fmt.path.name} has a line that cannot be read ({_short(exc)}).") from exc
             if batch.num_rows:
                 yield batch
@@ -296,6 +311,9 @@ def to_float(arr) -> ColumnValues:
     import pyarrow.compute as pc
 
     n = len(arr)
+    if pa.types.is_floating(arr.type):  # parsed as numbers already
+        values = arr.to_numpy(zero_copy_only=False).astype(np.float64, copy=False)
+        return ColumnValues(values, np.isnan(values), np.zeros(n, dtype=bool), np.isinf(values))
     non_numeric = None
     try:
         num = pc.cast(arr, pa.float64())

@@ -17,7 +17,7 @@ the registry's safe path: hash verified, types audited.
 
 How it runs
 -----------
-The file is parsed in blocks of about 2 MB by pyarrow; each block's feature columns are
+The file is parsed in blocks of about 16 MB (~50,000 KOI rows) by pyarrow; each block's feature columns are
 converted to float64 and predicted on a pool of worker threads (two by default, one per
 core of a small machine) while the calling thread reads the next blocks and writes finished
 ones in order. Parsing, conversion, tree traversal and CSV writing release the GIL, so the
@@ -70,7 +70,7 @@ PROBABILITY_PREFIX = "probability_"
 MODEL_COLUMN = "model_id"
 ROW_COLUMN = "row"
 REASON_COLUMN = "reason"
-DEFAULT_BLOCK_SIZE = 1 << 21  # bytes of CSV text per batch (~6,000 KOI rows)
+DEFAULT_BLOCK_SIZE = 1 << 24  # bytes of CSV text per block (~50,000 KOI rows)
 _EXAMPLES = 5
 
 Progress = Callable[[int, int], None]
@@ -445,7 +445,7 @@ def _predict_batch(ctx: _Model, batch, row_base: int, hook=None) -> _BatchResult
 
     n = batch.num_rows
     k = len(ctx.features)
-    X = np.empty((n, k), dtype=np.float64, order="F")
+    X = np.empty((n, k), dtype=np.float64)  # C order: trees walk one row at a time
     missing = np.zeros((n, k), dtype=bool)
     bad_text = np.zeros((n, k), dtype=bool)
     bad_inf = np.zeros((n, k), dtype=bool)
@@ -544,9 +544,41 @@ class _Totals:
     invalid_rows: list = field(default_factory=list)
 
 
-def _stream(ctx, fmt, columns, *, consume, hook, progress, cancelled, workers, block_size) -> _Totals:
-    """Read ``fmt`` in blocks, predict on a thread pool, hand results to ``consume`` in file order."""
-    from concurrent.futures import ThreadPoolExecutor
+def _stream(ctx, fmt, columns, *, sink, hook, progress, cancelled, workers, block_size) -> _Totals:
+    """Read ``fmt`` in blocks, predict on a thread pool, hand results to ``sink.consume`` in file order.
+
+    Feature columns are first parsed straight to numbers by Arrow; if a cell turns out not to
+    be a number (and the first megabyte did not already show one), the sink is reset and the
+    file is read again as text, so that every bad cell is found and reported.
+    """
+    from core.csv_input import TextModeNeeded, read_head_table
+
+    head = read_head_table(fmt, [c for c in fmt.columns if c in set(ctx.features)])
+    text_first = any(_has_text(head.column(c)) for c in ctx.features)
+    modes = [()] if text_first else [tuple(ctx.features), ()]
+    for numeric in modes:
+        sink.begin()
+        try:
+            return _stream_once(
+                ctx, fmt, columns, numeric, sink=sink, hook=hook, progress=progress, cancelled=cancelled,
+                workers=workers, block_size=block_size,
+            )
+        except TextModeNeeded:
+            sink.abort()
+        except BaseException:
+            sink.abort()
+            raise
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _has_text(column) -> bool:
+    from core.csv_input import to_float
+
+    return bool(to_float(column.combine_chunks()).non_numeric.any())
+
+
+def _stream_once(ctx, fmt, columns, numeric, *, sink, hook, progress, cancelled, workers, block_size) -> _Totals:
+    from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 
     from threadpoolctl import threadpool_limits
 
@@ -557,12 +589,16 @@ def _stream(ctx, fmt, columns, *, consume, hook, progress, cancelled, workers, b
     total_bytes = max(1, fmt.size_bytes)
     pending: deque = deque()
 
-    def is_cancelled() -> bool:
-        return bool(cancelled is not None and cancelled())
+    def check_cancelled() -> None:
+        if cancelled is not None and cancelled():
+            raise PredictionCancelled("Prediction was cancelled; no output was written.")
 
     def take(stream) -> None:
+        while not pending[0].done():  # wait for the oldest block, staying responsive to cancel
+            wait([pending[0]], timeout=0.05, return_when=FIRST_COMPLETED)
+            check_cancelled()
         res = pending.popleft().result()
-        consume(res)
+        sink.consume(res)
         totals.rows_read += res.rows
         totals.rows_predicted += len(res.keep)
         totals.rows_rejected += len(res.rejects)
@@ -577,29 +613,25 @@ def _stream(ctx, fmt, columns, *, consume, hook, progress, cancelled, workers, b
             est = int(totals.rows_read * total_bytes / pos) if pos else totals.rows_read
             progress(totals.rows_read, max(est, totals.rows_read))
 
-    with (
-        threadpool_limits(1, user_api="blas"),
-        BatchStream(fmt, columns, block_size=block_size or DEFAULT_BLOCK_SIZE) as stream,
-        ThreadPoolExecutor(workers, thread_name_prefix="exoreg-predict") as pool,
-    ):
-        try:
+    pool = ThreadPoolExecutor(workers, thread_name_prefix="exoreg-predict")
+    try:
+        with (
+            threadpool_limits(1, user_api="blas"),
+            BatchStream(fmt, columns, block_size=block_size or DEFAULT_BLOCK_SIZE, numeric=numeric) as stream,
+        ):
             row_base = 0
             for batch in stream:
-                if is_cancelled():
-                    raise PredictionCancelled("Prediction was cancelled; no output was written.")
+                check_cancelled()
                 pending.append(pool.submit(_predict_batch, ctx, batch, row_base, hook))
                 row_base += batch.num_rows
-                while pending and (len(pending) > 2 * workers or pending[0].done()):
+                while pending and (len(pending) > workers or pending[0].done()):
                     take(stream)
             while pending:
-                if is_cancelled():
-                    raise PredictionCancelled("Prediction was cancelled; no output was written.")
                 take(stream)
-        except BaseException:
-            for fut in pending:
-                fut.cancel()
-            raise
-        totals.invalid_rows = list(stream.invalid_rows)
+            totals.invalid_rows = list(stream.invalid_rows)
+    finally:
+        # On cancel or error, blocks still being predicted finish on their own and are dropped.
+        pool.shutdown(wait=not pending, cancel_futures=True)
     totals.rows_read += len(totals.invalid_rows)
     totals.rows_rejected += len(totals.invalid_rows)
     if progress is not None:
@@ -735,6 +767,65 @@ def _escape_table(table):
     return pa.Table.from_arrays(cols, schema=table.schema)
 
 
+class _PredictionSink:
+    """Where :func:`predict_csv` puts each block's results: the output and rejects files."""
+
+    def __init__(self, out: Path, rejects: Path, schema, reject_schema, kind, compression, n_labels: int):
+        self.out, self.rejects = out, rejects
+        self.schema, self.reject_schema = schema, reject_schema
+        self.kind, self.compression, self.n_labels = kind, compression, n_labels
+        self.output = self.writer = self.rejects_file = self.reject_writer = None
+        self.wrote_rejects = False
+
+    def begin(self) -> None:
+        import numpy as np
+
+        self.abort()
+        self.class_counts = np.zeros(self.n_labels, dtype=np.int64)
+        self.output = _AtomicOutput(self.out)
+        self.writer = _TableWriter(self.output.tmp, self.schema, self.kind, self.compression)
+
+    def consume(self, res: _BatchResult) -> None:
+        import numpy as np
+
+        table, rejected = res.extra
+        self.writer.write(table)
+        if len(res.pred):
+            self.class_counts += np.bincount(res.pred, minlength=self.n_labels)[: self.n_labels]
+        if rejected is not None:
+            self.write_rejects(rejected)
+
+    def write_rejects(self, table) -> None:
+        if self.reject_writer is None:
+            self.rejects_file = _AtomicOutput(self.rejects)
+            self.reject_writer = _TableWriter(self.rejects_file.tmp, self.reject_schema, "csv", None)
+        self.reject_writer.write(table)
+
+    def commit(self) -> None:
+        self.writer.close()
+        self.writer = None
+        if self.reject_writer is not None:
+            self.reject_writer.close()
+            self.reject_writer = None
+        self.output.commit()
+        self.output = None
+        if self.rejects_file is not None:
+            self.rejects_file.commit()
+            self.rejects_file = None
+            self.wrote_rejects = True
+
+    def abort(self) -> None:
+        """Close and delete whatever this run has written so far."""
+        for writer in (self.writer, self.reject_writer):
+            if writer is not None:
+                with contextlib.suppress(Exception):  # the original error matters more
+                    writer.close()
+        for f in (self.output, self.rejects_file):
+            if f is not None:
+                f.discard()
+        self.output = self.writer = self.rejects_file = self.reject_writer = None
+
+
 def predict_csv(
     ref,
     input_path,
@@ -810,7 +901,6 @@ def predict_csv(
         [pa.field(ROW_COLUMN, pa.int64()), *[pa.field(c, pa.string()) for c in ids], pa.field(REASON_COLUMN, pa.string())]
     )
     label_dict = pa.array(ctx.labels, pa.string())
-    class_counts = np.zeros(len(ctx.labels), dtype=np.int64)
 
     def build(batch, res: _BatchResult, row_base: int):
         """Runs on a worker thread: the output and rejects tables of one batch."""
@@ -831,60 +921,29 @@ def predict_csv(
             rejected = pa.Table.from_arrays(rcols, schema=reject_schema)
         return table, rejected
 
-    output = _AtomicOutput(out)
-    rejects_file: _AtomicOutput | None = None
-    writer = reject_writer = None
+    sink = _PredictionSink(out, rejects_target, schema, reject_schema, kind, compression, len(ctx.labels))
+    columns = _read_columns(fmt, ctx.features, ids)
+    totals = _stream(
+        ctx, fmt, columns, sink=sink, hook=build, progress=progress, cancelled=cancelled,
+        workers=workers, block_size=block_size,
+    )
     try:
-        writer = _TableWriter(output.tmp, schema, kind, compression)
-
-        def consume(res: _BatchResult) -> None:
-            nonlocal rejects_file, reject_writer
-            table, rejected = res.extra
-            writer.write(table)
-            if len(res.pred):
-                class_counts[:] += np.bincount(res.pred, minlength=len(ctx.labels))[: len(ctx.labels)]
-            if rejected is not None:
-                if reject_writer is None:
-                    rejects_file = _AtomicOutput(rejects_target)
-                    reject_writer = _TableWriter(rejects_file.tmp, reject_schema, "csv", None)
-                reject_writer.write(rejected)
-
-        columns = _read_columns(fmt, ctx.features, ids)
-        totals = _stream(
-            ctx, fmt, columns, consume=consume, hook=build, progress=progress, cancelled=cancelled,
-            workers=workers, block_size=block_size,
-        )
         if totals.invalid_rows:
-            if reject_writer is None:
-                rejects_file = _AtomicOutput(rejects_target)
-                reject_writer = _TableWriter(rejects_file.tmp, reject_schema, "csv", None)
             n = len(totals.invalid_rows)
             cols = [pa.nulls(n, pa.int64()), *[pa.nulls(n, pa.string()) for _ in ids]]
             cols.append(pa.array(totals.invalid_rows, pa.string()))
-            reject_writer.write(pa.Table.from_arrays(cols, schema=reject_schema))
+            sink.write_rejects(pa.Table.from_arrays(cols, schema=reject_schema))
         if totals.rows_read == 0:
             raise DataError(f"{input_path.name} has a header but no data rows; add at least one row.")
-        writer.close()
-        writer = None
-        if reject_writer is not None:
-            reject_writer.close()
-            reject_writer = None
-        output.commit()
-        if rejects_file is not None:
-            rejects_file.commit()
+        sink.commit()
     except BaseException:
-        for w in (writer, reject_writer):
-            if w is not None:
-                with contextlib.suppress(Exception):  # the original error matters more
-                    w.close()
-        output.discard()
-        if rejects_file is not None:
-            rejects_file.discard()
+        sink.abort()
         raise
+    class_counts = sink.class_counts
     return PredictionSummary(
         input_path=str(input_path),
         output_path=str(out),
-        rejects_path=str(rejects_target) if rejects_file is not None else None,
+        rejects_path=str(rejects_target) if sink.wrote_rejects else None,
         model_id=ctx.model_id,
         rows_read=totals.rows_read,
         rows_predicted=totals.rows_predicted,
@@ -976,15 +1035,23 @@ def evaluate_csv(
                 others[item["values"] or "(empty)"] = item["counts"]
         return cm, others
 
-    def consume(res: _BatchResult) -> None:
-        cm, others = res.extra
-        confusion[:] += cm
-        for lab, n in others.items():
-            unscored[lab] = unscored.get(lab, 0) + n
+    class _Scores:
+        def begin(self) -> None:
+            confusion[:] = 0
+            unscored.clear()
+
+        def consume(self, res: _BatchResult) -> None:
+            cm, others = res.extra
+            confusion[:] += cm
+            for lab, n in others.items():
+                unscored[lab] = unscored.get(lab, 0) + n
+
+        def abort(self) -> None:
+            pass
 
     columns = _read_columns(fmt, ctx.features, [label_column])
     totals = _stream(
-        ctx, fmt, columns, consume=consume, hook=score, progress=progress, cancelled=cancelled,
+        ctx, fmt, columns, sink=_Scores(), hook=score, progress=progress, cancelled=cancelled,
         workers=workers, block_size=block_size,
     )
     if totals.rows_read == 0:
