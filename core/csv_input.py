@@ -92,7 +92,9 @@ def sniff_csv(path: str | os.PathLike) -> CsvFormat:
                     head = gz.read(HEAD_BYTES + 1)
                     whole = len(head) <= HEAD_BYTES and not gz.read(1)
             except (OSError, EOFError) as exc:
-                raise DataError(f"{path.name} looks gzip-compressed but cannot be decompressed ({exc}).") from exc
+                raise DataError(
+                    f"{path.name} looks gzip-compressed but cannot be decompressed ({exc})."
+                ) from exc
             raw_consumed = raw.tell() or size
         else:
             head = raw.read(HEAD_BYTES + 1)
@@ -107,7 +109,9 @@ def sniff_csv(path: str | os.PathLike) -> CsvFormat:
         raise DataError(f"{path.name} is empty; a CSV file with a header line and data rows is needed.")
     sample = head[:65536]
     if b"\x00" in sample or _control_ratio(sample) > 0.01:
-        raise DataError(f"{path.name} is not a CSV file (it contains binary data); choose a comma-separated text file.")
+        raise DataError(
+            f"{path.name} is not a CSV file (it contains binary data); choose a comma-separated text file."
+        )
 
     bom = head.startswith(b"\xef\xbb\xbf")
     offset = 3 if bom else 0
@@ -121,7 +125,9 @@ def sniff_csv(path: str | os.PathLike) -> CsvFormat:
         comment_lines += 1
         offset = len(head) if end < 0 else end + 1
     if offset >= len(head):
-        raise DataError(f"{path.name} has no header line (only comments or blank lines); add the column names.")
+        raise DataError(
+            f"{path.name} has no header line (only comments or blank lines); add the column names."
+        )
     body = head[offset:]
     complete = body if whole else body[: body.rfind(b"\n") + 1 or len(body)]
     try:
@@ -196,8 +202,12 @@ def _arrow_options(
             )
         return "skip"
 
-    read = pacsv.ReadOptions(block_size=block_size, encoding="utf8" if fmt.encoding == "utf-8" else fmt.encoding)
-    parse = pacsv.ParseOptions(delimiter=fmt.delimiter, invalid_row_handler=on_invalid, newlines_in_values=True)
+    read = pacsv.ReadOptions(
+        block_size=block_size, encoding="utf8" if fmt.encoding == "utf-8" else fmt.encoding
+    )
+    parse = pacsv.ParseOptions(
+        delimiter=fmt.delimiter, invalid_row_handler=on_invalid, newlines_in_values=True
+    )
     convert = pacsv.ConvertOptions(
         include_columns=columns,
         column_types={c: (pa.float64() if c in numeric else pa.string()) for c in columns},
@@ -215,9 +225,13 @@ def read_head_table(fmt: CsvFormat, columns: list[str], invalid_rows: list | Non
     body = fmt.head if fmt.head_is_whole_file else fmt.head[: fmt.head.rfind(b"\n") + 1]
     read, parse, convert = _arrow_options(fmt, columns, block_size=1 << 22, invalid_rows=invalid_rows)
     try:
-        return pacsv.read_csv(pa.BufferReader(body), read_options=read, parse_options=parse, convert_options=convert)
+        return pacsv.read_csv(
+            pa.BufferReader(body), read_options=read, parse_options=parse, convert_options=convert
+        )
     except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
-        raise DataError(f"{fmt.path.name} cannot be read as a {fmt.delimiter_name}-separated table ({_short(exc)}).") from exc
+        raise DataError(
+            f"{fmt.path.name} cannot be read as a {fmt.delimiter_name}-separated table ({_short(exc)})."
+        ) from exc
 
 
 class BatchStream:
@@ -251,7 +265,9 @@ class BatchStream:
             fmt, columns, block_size=block_size, invalid_rows=self.invalid_rows, numeric=self.numeric
         )
         try:
-            self._reader = pacsv.open_csv(stream, read_options=read, parse_options=parse, convert_options=convert)
+            self._reader = pacsv.open_csv(
+                stream, read_options=read, parse_options=parse, convert_options=convert
+            )
         except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
             self._raw.close()
             raise DataError(
@@ -275,7 +291,9 @@ class BatchStream:
             except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
                 if self.numeric and "conversion error" in str(exc):
                     raise TextModeNeeded(str(exc)) from exc
-                raise DataError(f"{self.fmt.path.name} has a line that cannot be read ({_short(exc)}).") from exc
+                raise DataError(
+                    f"{self.fmt.path.name} has a line that cannot be read ({_short(exc)})."
+                ) from exc
             if batch.num_rows:
                 yield batch
 

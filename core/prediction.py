@@ -259,7 +259,9 @@ def _load(ref, registry) -> _Model:
     if model is None:
         model, meta = _open_registry(registry).load_model(model_id=meta.model_id)
     names = getattr(model, "feature_names_in_", None)
-    features = [str(c) for c in names] if names is not None else list(getattr(meta, "feature_columns", []) or [])
+    features = (
+        [str(c) for c in names] if names is not None else list(getattr(meta, "feature_columns", []) or [])
+    )
     if not features:
         raise DataError(
             f"Model {getattr(meta, 'model_id', '?')} records no feature columns; register it with feature_columns."
@@ -335,7 +337,9 @@ def _id_columns(fmt, id_columns, features) -> list[str]:
         missing = [c for c in ids if c not in fmt.columns]
         if missing:
             sugg = suggest_columns(missing, fmt.columns)
-            raise DataError(_missing_message(fmt.path, missing, sugg, "identifier").replace(" the model needs", ""))
+            raise DataError(
+                _missing_message(fmt.path, missing, sugg, "identifier").replace(" the model needs", "")
+            )
         return ids
     return [c for c in DEFAULT_ID_COLUMNS if c in fmt.columns]
 
@@ -375,7 +379,9 @@ def preflight(ref_or_metadata, input_path, *, registry=None, id_columns=None) ->
         est = table.num_rows
     error = _missing_message(fmt.path, missing, suggestions, "feature") if missing else None
     if not features:
-        error = f"Model {getattr(meta, 'model_id', '?')} records no feature columns; it cannot be run on a file."
+        error = (
+            f"Model {getattr(meta, 'model_id', '?')} records no feature columns; it cannot be run on a file."
+        )
     return PreflightReport(
         path=str(fmt.path),
         model_id=getattr(meta, "model_id", None),
@@ -467,7 +473,9 @@ def _predict_batch(ctx: _Model, batch, row_base: int, hook=None) -> _BatchResult
     for i in np.flatnonzero(~ok):
         reasons = []
         for j in np.flatnonzero(bad_text[i]):
-            reasons.append(f"{ctx.features[j]} is not a number ({batch.column(ctx.features[j])[int(i)].as_py()!r})")
+            reasons.append(
+                f"{ctx.features[j]} is not a number ({batch.column(ctx.features[j])[int(i)].as_py()!r})"
+            )
         for j in np.flatnonzero(bad_inf[i]):
             reasons.append(f"{ctx.features[j]} is infinite")
         if not reasons:
@@ -560,8 +568,16 @@ def _stream(ctx, fmt, columns, *, sink, hook, progress, cancelled, workers, bloc
         sink.begin()
         try:
             return _stream_once(
-                ctx, fmt, columns, numeric, sink=sink, hook=hook, progress=progress, cancelled=cancelled,
-                workers=workers, block_size=block_size,
+                ctx,
+                fmt,
+                columns,
+                numeric,
+                sink=sink,
+                hook=hook,
+                progress=progress,
+                cancelled=cancelled,
+                workers=workers,
+                block_size=block_size,
             )
         except TextModeNeeded:
             sink.abort()
@@ -577,7 +593,9 @@ def _has_text(column) -> bool:
     return bool(to_float(column.combine_chunks()).non_numeric.any())
 
 
-def _stream_once(ctx, fmt, columns, numeric, *, sink, hook, progress, cancelled, workers, block_size) -> _Totals:
+def _stream_once(
+    ctx, fmt, columns, numeric, *, sink, hook, progress, cancelled, workers, block_size
+) -> _Totals:
     from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 
     from threadpoolctl import threadpool_limits
@@ -681,7 +699,9 @@ def _check_output(input_path: Path, out: Path, what: str = "output") -> None:
     if out.resolve() == input_path.resolve() or _same_file(input_path, out):
         raise DataError(f"The {what} file would overwrite the input {input_path.name}; choose another name.")
     if not out.parent.is_dir():
-        raise DataError(f"The folder {out.parent} for the {what} file does not exist; create it or choose another.")
+        raise DataError(
+            f"The folder {out.parent} for the {what} file does not exist; create it or choose another."
+        )
     if out.is_dir():
         raise DataError(f"The {what} path {out} is a folder; give a file name.")
 
@@ -696,28 +716,16 @@ class _AtomicOutput:
         self.tmp = Path(tmp)
 
     def commit(self) -> None:
+        from core.storage import fsync_dir
+
         with open(self.tmp, "rb+") as fh:
             os.fsync(fh.fileno())
         os.replace(self.tmp, self.target)
-        _fsync_dir(self.target.parent)
+        fsync_dir(self.target.parent)
 
     def discard(self) -> None:
         with contextlib.suppress(FileNotFoundError):
             self.tmp.unlink()
-
-
-def _fsync_dir(path: Path) -> None:
-    try:
-        from core.storage import fsync_dir
-    except ImportError:  # pragma: no cover - until core.storage lands
-        if os.name == "posix":
-            fd = os.open(path, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-        return
-    fsync_dir(path)
 
 
 class _TableWriter:
@@ -741,7 +749,9 @@ class _TableWriter:
             if compression:
                 sink = pa.CompressedOutputStream(sink, compression)
                 self._outer = sink
-            self._writer = pacsv.CSVWriter(sink, schema, write_options=pacsv.WriteOptions(quoting_style="needed"))
+            self._writer = pacsv.CSVWriter(
+                sink, schema, write_options=pacsv.WriteOptions(quoting_style="needed")
+            )
 
     def write(self, table) -> None:
         if table.num_rows:
@@ -867,8 +877,13 @@ def predict_csv(
         return _run_in_child(
             "predict_csv",
             (ref, str(input_path), str(output_path)),
-            dict(id_columns=id_columns, registry=_registry_root(registry), rejects_path=rejects_path,
-                 workers=workers, block_size=block_size),
+            dict(
+                id_columns=id_columns,
+                registry=_registry_root(registry),
+                rejects_path=rejects_path,
+                workers=workers,
+                block_size=block_size,
+            ),
             progress,
             cancelled,
         )
@@ -898,7 +913,11 @@ def predict_csv(
     fields.append(pa.field(MODEL_COLUMN, pa.string()))
     schema = pa.schema(fields)
     reject_schema = pa.schema(
-        [pa.field(ROW_COLUMN, pa.int64()), *[pa.field(c, pa.string()) for c in ids], pa.field(REASON_COLUMN, pa.string())]
+        [
+            pa.field(ROW_COLUMN, pa.int64()),
+            *[pa.field(c, pa.string()) for c in ids],
+            pa.field(REASON_COLUMN, pa.string()),
+        ]
     )
     label_dict = pa.array(ctx.labels, pa.string())
 
@@ -924,8 +943,15 @@ def predict_csv(
     sink = _PredictionSink(out, rejects_target, schema, reject_schema, kind, compression, len(ctx.labels))
     columns = _read_columns(fmt, ctx.features, ids)
     totals = _stream(
-        ctx, fmt, columns, sink=sink, hook=build, progress=progress, cancelled=cancelled,
-        workers=workers, block_size=block_size,
+        ctx,
+        fmt,
+        columns,
+        sink=sink,
+        hook=build,
+        progress=progress,
+        cancelled=cancelled,
+        workers=workers,
+        block_size=block_size,
     )
     try:
         if totals.invalid_rows:
@@ -1051,8 +1077,15 @@ def evaluate_csv(
 
     columns = _read_columns(fmt, ctx.features, [label_column])
     totals = _stream(
-        ctx, fmt, columns, sink=_Scores(), hook=score, progress=progress, cancelled=cancelled,
-        workers=workers, block_size=block_size,
+        ctx,
+        fmt,
+        columns,
+        sink=_Scores(),
+        hook=score,
+        progress=progress,
+        cancelled=cancelled,
+        workers=workers,
+        block_size=block_size,
     )
     if totals.rows_read == 0:
         raise DataError(f"{input_path.name} has a header but no data rows; add at least one row.")
@@ -1138,7 +1171,9 @@ def _run_in_child(name: str, args: tuple, kwargs: dict, progress, cancelled):
     ctx = mp.get_context("spawn")
     events = ctx.Queue()
     stop = ctx.Event()
-    proc = ctx.Process(target=_child_main, args=(name, args, kwargs, events, stop), name=f"exoreg-{name}", daemon=True)
+    proc = ctx.Process(
+        target=_child_main, args=(name, args, kwargs, events, stop), name=f"exoreg-{name}", daemon=True
+    )
     proc.start()
     try:
         while True:
