@@ -72,6 +72,7 @@ ROW_COLUMN = "row"
 REASON_COLUMN = "reason"
 DEFAULT_BLOCK_SIZE = 1 << 24  # bytes of CSV text per block (~50,000 KOI rows)
 _EXAMPLES = 5
+ALIGN_ROWS = 192  # a multiple of every BLAS kernel's row unrolling (4, 8, 16, 24, 32, 64)
 
 Progress = Callable[[int, int], None]
 Cancelled = Callable[[], bool]
@@ -304,12 +305,13 @@ def suggest_columns(missing: Sequence[str], available: Sequence[str]) -> dict[st
     out: dict[str, list[str]] = {}
     for name in missing:
         key = _norm(name)
-        found = list(by_norm.get(key, []))
-        for close in difflib.get_close_matches(key, list(by_norm), n=3, cutoff=0.75):
-            found += [c for c in by_norm[close] if c not in found]
-        for close in difflib.get_close_matches(name, list(available), n=3, cutoff=0.75):
-            if close not in found:
-                found.append(close)
+        found = list(by_norm.get(key, []))  # same name but for case, separators or the koi_ prefix
+        if not found:
+            for close in difflib.get_close_matches(key, list(by_norm), n=3, cutoff=0.75):
+                found += [c for c in by_norm[close] if c not in found]
+            for close in difflib.get_close_matches(name, list(available), n=3, cutoff=0.75):
+                if close not in found:
+                    found.append(close)
         if found:
             out[name] = found[:3]
     return out
@@ -451,7 +453,9 @@ def _predict_batch(ctx: _Model, batch, row_base: int, hook=None) -> _BatchResult
 
     n = batch.num_rows
     k = len(ctx.features)
-    X = np.empty((n, k), dtype=np.float64)  # C order: trees walk one row at a time
+    # Column-major, as pandas lays out a DataFrame read from CSV: BLAS-based models (MLP, SVC)
+    # then round exactly as they do on `pd.read_csv(...)[features]`.
+    X = np.empty((n, k), dtype=np.float64, order="F")
     missing = np.zeros((n, k), dtype=bool)
     bad_text = np.zeros((n, k), dtype=bool)
     bad_inf = np.zeros((n, k), dtype=bool)
@@ -587,6 +591,30 @@ def _stream(ctx, fmt, columns, *, sink, hook, progress, cancelled, workers, bloc
     raise AssertionError("unreachable")  # pragma: no cover
 
 
+def _aligned(batches, align: int):
+    """Re-cut batches so that each starts at a row number that is a multiple of ``align``.
+
+    BLAS kernels treat the last few rows of a matrix with different code (and different
+    rounding) than the rest; cutting at such multiples keeps each row in the position it has
+    when the whole file is predicted at once, so an MLP's probabilities match to the last bit.
+    """
+    import pyarrow as pa
+
+    carry = None
+    for batch in batches:
+        if carry is not None:
+            batch = pa.concat_batches([carry, batch])
+            carry = None
+        cut = batch.num_rows - batch.num_rows % align
+        if cut < batch.num_rows:
+            carry = batch.slice(cut)
+            batch = batch.slice(0, cut)
+        if batch.num_rows:
+            yield batch
+    if carry is not None and carry.num_rows:
+        yield carry
+
+
 def _has_text(column) -> bool:
     from core.csv_input import to_float
 
@@ -604,7 +632,9 @@ def _stream_once(
 
     workers = max(1, int(workers or min(2, os.cpu_count() or 1)))
     totals = _Totals(issues={c: [0, 0, 0] for c in ctx.features})
-    total_bytes = max(1, fmt.size_bytes)
+    # Total rows estimated from the bytes per line of the first megabyte (Arrow reads ahead,
+    # so the file position says little about how many rows are done).
+    estimate = fmt.estimated_rows()[0]
     pending: deque = deque()
 
     def check_cancelled() -> None:
@@ -627,9 +657,7 @@ def _stream_once(
             t[1] += c[1]
             t[2] += c[2]
         if progress is not None:
-            pos = stream.position()
-            est = int(totals.rows_read * total_bytes / pos) if pos else totals.rows_read
-            progress(totals.rows_read, max(est, totals.rows_read))
+            progress(totals.rows_read, max(estimate, totals.rows_read))
 
     pool = ThreadPoolExecutor(workers, thread_name_prefix="exoreg-predict")
     try:
@@ -638,7 +666,7 @@ def _stream_once(
             BatchStream(fmt, columns, block_size=block_size or DEFAULT_BLOCK_SIZE, numeric=numeric) as stream,
         ):
             row_base = 0
-            for batch in stream:
+            for batch in _aligned(stream, ALIGN_ROWS):
                 check_cancelled()
                 pending.append(pool.submit(_predict_batch, ctx, batch, row_base, hook))
                 row_base += batch.num_rows
