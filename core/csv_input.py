@@ -202,8 +202,13 @@ def _arrow_options(
             )
         return "skip"
 
+    # use_threads=False: Arrow's threaded streaming reader reads ahead without bound when the
+    # consumer is slower than the disk (memory grows with the file). Serial reading parses one
+    # block per call, on the calling thread, with the GIL released.
     read = pacsv.ReadOptions(
-        block_size=block_size, encoding="utf8" if fmt.encoding == "utf-8" else fmt.encoding
+        block_size=block_size,
+        encoding="utf8" if fmt.encoding == "utf-8" else fmt.encoding,
+        use_threads=False,
     )
     parse = pacsv.ParseOptions(
         delimiter=fmt.delimiter, invalid_row_handler=on_invalid, newlines_in_values=True

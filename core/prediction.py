@@ -17,7 +17,7 @@ the registry's safe path: hash verified, types audited.
 
 How it runs
 -----------
-The file is parsed in blocks of about 16 MB (~50,000 KOI rows) by pyarrow; each block's feature columns are
+The file is parsed by pyarrow in 1 MB blocks, joined into batches of ~30,000 rows; each batch's feature columns are
 converted to float64 and predicted on a pool of worker threads (two by default, one per
 core of a small machine) while the calling thread reads the next blocks and writes finished
 ones in order. Parsing, conversion, tree traversal and CSV writing release the GIL, so the
@@ -70,7 +70,8 @@ PROBABILITY_PREFIX = "probability_"
 MODEL_COLUMN = "model_id"
 ROW_COLUMN = "row"
 REASON_COLUMN = "reason"
-DEFAULT_BLOCK_SIZE = 1 << 24  # bytes of CSV text per block (~50,000 KOI rows)
+DEFAULT_BATCH_ROWS = 30_720  # rows per prediction batch (a multiple of ALIGN_ROWS)
+READ_BLOCK_BYTES = 1 << 20  # bytes per parse block: Arrow reads up to 32 blocks ahead, so keep them small
 _EXAMPLES = 5
 ALIGN_ROWS = 192  # a multiple of every BLAS kernel's row unrolling (4, 8, 16, 24, 32, 64)
 
@@ -556,7 +557,7 @@ class _Totals:
     invalid_rows: list = field(default_factory=list)
 
 
-def _stream(ctx, fmt, columns, *, sink, hook, progress, cancelled, workers, block_size) -> _Totals:
+def _stream(ctx, fmt, columns, *, sink, hook, progress, cancelled, workers, batch_rows) -> _Totals:
     """Read ``fmt`` in blocks, predict on a thread pool, hand results to ``sink.consume`` in file order.
 
     Feature columns are first parsed straight to numbers by Arrow; if a cell turns out not to
@@ -581,7 +582,7 @@ def _stream(ctx, fmt, columns, *, sink, hook, progress, cancelled, workers, bloc
                 progress=progress,
                 cancelled=cancelled,
                 workers=workers,
-                block_size=block_size,
+                batch_rows=batch_rows,
             )
         except TextModeNeeded:
             sink.abort()
@@ -591,28 +592,29 @@ def _stream(ctx, fmt, columns, *, sink, hook, progress, cancelled, workers, bloc
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def _aligned(batches, align: int):
-    """Re-cut batches so that each starts at a row number that is a multiple of ``align``.
+def _rebatch(batches, rows: int, align: int):
+    """Join Arrow's small parse blocks into prediction batches of about ``rows`` rows.
 
-    BLAS kernels treat the last few rows of a matrix with different code (and different
-    rounding) than the rest; cutting at such multiples keeps each row in the position it has
-    when the whole file is predicted at once, so an MLP's probabilities match to the last bit.
+    Every batch starts at a row number that is a multiple of ``align``: BLAS kernels treat
+    the last few rows of a matrix with different code (and different rounding) than the
+    rest, so cutting at such multiples keeps each row where it is when the whole file is
+    predicted at once, and an MLP's probabilities match to the last bit.
     """
     import pyarrow as pa
 
-    carry = None
+    rows = max(align, rows - rows % align)
+    buffered, count = [], 0
     for batch in batches:
-        if carry is not None:
-            batch = pa.concat_batches([carry, batch])
-            carry = None
-        cut = batch.num_rows - batch.num_rows % align
-        if cut < batch.num_rows:
-            carry = batch.slice(cut)
-            batch = batch.slice(0, cut)
-        if batch.num_rows:
-            yield batch
-    if carry is not None and carry.num_rows:
-        yield carry
+        buffered.append(batch)
+        count += batch.num_rows
+        if count >= rows:
+            merged = pa.concat_batches(buffered) if len(buffered) > 1 else buffered[0]
+            cut = count - count % align
+            yield merged.slice(0, cut)
+            rest = merged.slice(cut)
+            buffered, count = ([rest], rest.num_rows) if rest.num_rows else ([], 0)
+    if count:
+        yield pa.concat_batches(buffered) if len(buffered) > 1 else buffered[0]
 
 
 def _has_text(column) -> bool:
@@ -622,7 +624,7 @@ def _has_text(column) -> bool:
 
 
 def _stream_once(
-    ctx, fmt, columns, numeric, *, sink, hook, progress, cancelled, workers, block_size
+    ctx, fmt, columns, numeric, *, sink, hook, progress, cancelled, workers, batch_rows
 ) -> _Totals:
     from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 
@@ -663,10 +665,10 @@ def _stream_once(
     try:
         with (
             threadpool_limits(1, user_api="blas"),
-            BatchStream(fmt, columns, block_size=block_size or DEFAULT_BLOCK_SIZE, numeric=numeric) as stream,
+            BatchStream(fmt, columns, block_size=READ_BLOCK_BYTES, numeric=numeric) as stream,
         ):
             row_base = 0
-            for batch in _aligned(stream, ALIGN_ROWS):
+            for batch in _rebatch(stream, batch_rows or DEFAULT_BATCH_ROWS, ALIGN_ROWS):
                 check_cancelled()
                 pending.append(pool.submit(_predict_batch, ctx, batch, row_base, hook))
                 row_base += batch.num_rows
@@ -876,7 +878,7 @@ def predict_csv(
     rejects_path=None,
     in_subprocess: bool = False,
     workers: int | None = None,
-    block_size: int | None = None,
+    batch_rows: int | None = None,
 ) -> PredictionSummary:
     """Predict every row of ``input_path`` with a model and write the results to ``output_path``.
 
@@ -910,7 +912,7 @@ def predict_csv(
                 registry=_registry_root(registry),
                 rejects_path=rejects_path,
                 workers=workers,
-                block_size=block_size,
+                batch_rows=batch_rows,
             ),
             progress,
             cancelled,
@@ -979,7 +981,7 @@ def predict_csv(
         progress=progress,
         cancelled=cancelled,
         workers=workers,
-        block_size=block_size,
+        batch_rows=batch_rows,
     )
     try:
         if totals.invalid_rows:
@@ -1039,7 +1041,7 @@ def evaluate_csv(
     registry=None,
     in_subprocess: bool = False,
     workers: int | None = None,
-    block_size: int | None = None,
+    batch_rows: int | None = None,
 ) -> EvaluationResult:
     """Score a model on a labelled file with the same streaming path as :func:`predict_csv`.
 
@@ -1055,7 +1057,7 @@ def evaluate_csv(
         return _run_in_child(
             "evaluate_csv",
             (ref, str(input_path), label_column),
-            dict(registry=_registry_root(registry), workers=workers, block_size=block_size),
+            dict(registry=_registry_root(registry), workers=workers, batch_rows=batch_rows),
             progress,
             cancelled,
         )
@@ -1113,7 +1115,7 @@ def evaluate_csv(
         progress=progress,
         cancelled=cancelled,
         workers=workers,
-        block_size=block_size,
+        batch_rows=batch_rows,
     )
     if totals.rows_read == 0:
         raise DataError(f"{input_path.name} has a header but no data rows; add at least one row.")

@@ -25,7 +25,7 @@ FEATURES = [
     "koi_period", "koi_duration", "koi_depth", "koi_prad", "koi_teq", "koi_insol",
     "koi_model_snr", "koi_steff", "koi_slogg", "koi_srad", "koi_impact", "koi_kepmag",
 ]  # fmt: skip
-SMALL_BLOCK = 1 << 18  # ~800 KOI rows per block: many blocks, both worker threads busy
+SMALL_BATCH = 960  # many batches, both worker threads busy
 
 
 def _pipelines():
@@ -112,7 +112,7 @@ def test_streaming_output_equals_in_memory_predict_proba(
     name, trained_registry, koi_csv, koi_frame, tmp_path
 ):
     out = tmp_path / "predictions.csv"
-    summary = predict_csv(name, koi_csv, out, registry=trained_registry, block_size=SMALL_BLOCK)
+    summary = predict_csv(name, koi_csv, out, registry=trained_registry, batch_rows=SMALL_BATCH)
 
     model, meta = trained_registry.load_model(model_name=name)
     expected = model.predict_proba(koi_frame[FEATURES])
@@ -178,7 +178,7 @@ def test_cancel_half_way_leaves_no_output_and_no_temp_file(forest_pair, koi_csv,
             stop.set()
 
     with pytest.raises(PredictionCancelled):
-        predict_csv(forest_pair, koi_csv, out, progress=progress, cancelled=stop.is_set, block_size=1 << 16)
+        predict_csv(forest_pair, koi_csv, out, progress=progress, cancelled=stop.is_set, batch_rows=384)
     assert seen and seen[-1][0] < 9564  # it stopped before the end of the file
     assert list(tmp_path.iterdir()) == []
 
@@ -191,7 +191,7 @@ def test_progress_counts_rows_and_estimates_the_total(forest_pair, koi_csv, tmp_
         koi_csv,
         tmp_path / "o.csv",
         progress=lambda d, t: seen.append((d, t)),
-        block_size=SMALL_BLOCK,
+        batch_rows=SMALL_BATCH,
     )
     done = [d for d, _ in seen]
     assert done == sorted(done) and len(seen) > 5

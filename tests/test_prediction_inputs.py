@@ -117,7 +117,7 @@ def test_text_found_after_the_first_megabyte_still_gets_reported(imputing, tmp_p
     assert src.stat().st_size > 1.5e6
     out = tmp_path / "out.csv"
 
-    summary = predict_csv(imputing, src, out, block_size=1 << 16)
+    summary = predict_csv(imputing, src, out, batch_rows=384)
     assert (summary.rows_read, summary.rows_predicted, summary.rows_rejected) == (60_000, 59_999, 1)
     assert pd.read_csv(summary.rejects_path)["row"].tolist() == [59_991]
     assert len(pd.read_csv(out)) == 59_999
