@@ -454,8 +454,8 @@ def _predict_batch(ctx: _Model, batch, row_base: int, hook=None) -> _BatchResult
 
     n = batch.num_rows
     k = len(ctx.features)
-    # Column-major, as pandas lays out a DataFrame read from CSV: BLAS-based models (MLP, SVC)
-    # then round exactly as they do on `pd.read_csv(...)[features]`.
+    # Filled column by column (column-major makes that a contiguous copy); the rows to predict
+    # are then taken with X[ok], a row-major copy, which is what the model sees.
     X = np.empty((n, k), dtype=np.float64, order="F")
     missing = np.zeros((n, k), dtype=bool)
     bad_text = np.zeros((n, k), dtype=bool)
@@ -917,7 +917,6 @@ def predict_csv(
             progress,
             cancelled,
         )
-    import numpy as np
     import pyarrow as pa
 
     from core.csv_input import sniff_csv
@@ -959,7 +958,7 @@ def predict_csv(
         cols.append(labels)
         if ctx.has_proba:
             cols += [pa.array(res.proba[:, j]) for j in range(res.proba.shape[1])]
-        cols.append(pa.array(np.full(len(res.keep), ctx.model_id, dtype=object), pa.string()))
+        cols.append(pa.repeat(pa.scalar(ctx.model_id, pa.string()), len(res.keep)))
         table = pa.Table.from_arrays(cols, schema=schema)
         rejected = None
         if res.rejects:
