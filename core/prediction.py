@@ -17,33 +17,43 @@ the registry's safe path: hash verified, types audited.
 
 How it runs
 -----------
-The file is parsed by pyarrow in 1 MB blocks, joined into batches of ~30,000 rows; each batch's feature columns are
-converted to float64 and predicted on a pool of worker threads (two by default, one per
-core of a small machine) while the calling thread reads the next blocks and writes finished
-ones in order. Parsing, conversion, tree traversal and CSV writing release the GIL, so the
-threads really run at once; memory stays flat whatever the size of the file.
+pyarrow parses the file in 1 MB blocks (feature columns straight to float64), which are
+joined into batches of ~30,000 rows. Two worker threads (one per core of a small machine)
+predict batches while the calling thread parses the next blocks and writes finished batches
+in file order. Parsing, tree traversal, BLAS and CSV writing release the GIL, so the threads
+really run at once. At most three batches are in memory, so memory stays flat whatever the
+size of the file. If a feature cell turns out not to be a number, the file is read again as
+text (from the start, so progress starts over) to report every bad cell.
 
 Running beside a GUI event loop
 -------------------------------
-Call ``predict_csv(..., in_subprocess=True)`` (or ``evaluate_csv(..., in_subprocess=True)``)
-from a worker thread (a ``QRunnable`` or ``QThread``), never from the GUI thread. The work
-then happens in a child process started with the ``spawn`` method: a model that holds the
-GIL, or crashes, cannot stall or take down the window. The calling worker thread only waits
-on a pipe (the GIL released), relays progress and polls ``cancelled()`` every 50 ms.
+**Choice: a child process.** From a worker thread (a ``QRunnable`` or ``QThread``), never
+from the GUI thread, call ``predict_csv(..., in_subprocess=True)`` (or
+``evaluate_csv(..., in_subprocess=True)``). The work then runs in a child process started
+with the ``spawn`` method, so a model step that holds the GIL, or a crash inside a model,
+cannot stall or take down the window. The worker thread only waits on a pipe (GIL released),
+relays progress and polls ``cancelled()`` every 50 ms. Starting the child costs 1-3 s
+(importing scikit-learn, loading the model); the result file is byte-for-byte the same.
 
 - ``progress(done_rows, estimated_total_rows)`` and ``cancelled()`` are called **on the
-  worker thread that called the function**, not on the GUI thread: emit a Qt signal from
-  ``progress`` and read a flag (e.g. a ``threading.Event``) in ``cancelled``; never touch a
-  widget from them.
-- Cancelling raises :class:`PredictionCancelled` in the worker thread within about one
-  block; no output file and no temporary file is left behind.
-- Errors a person can fix (missing columns, not a CSV, unknown model...) arrive as
-  :class:`core.errors.RegistryError` subclasses with one-sentence messages.
-- :func:`preflight` is fast (tens of milliseconds) and may run on a worker thread too.
+  worker thread that called the function**, never on the GUI thread: emit a Qt signal from
+  ``progress`` (queued to the GUI thread) and read a flag such as a ``threading.Event`` in
+  ``cancelled``; never touch a widget from them. The total is an estimate (from the bytes
+  per line of the first megabyte) until the last call, which passes ``(rows, rows)``.
+- Cancelling raises :class:`PredictionCancelled` on the worker thread within about one
+  batch; no output file, rejects file or temporary file is left behind.
+- Errors a person can fix (missing columns, not a CSV, unknown model...) arrive as the same
+  :class:`core.errors.RegistryError` subclasses, with one-sentence messages; a child that
+  dies raises :class:`core.errors.RegistryError` saying so.
+- As with any ``spawn`` child, the program's main module must be importable without side
+  effects (the usual ``if __name__ == "__main__":`` guard; console-script entry points are).
+- :func:`preflight` only reads the first megabyte (tens of milliseconds) and needs no model:
+  it may run on a worker thread in-process.
 
-In-process runs (``in_subprocess=False``, the default, used by the command line) hold the GIL
-only in short steps (well under 50 ms per block for the project's forest, MLP and SVC
-pipelines), but an arbitrary model gives no such guarantee.
+In-process runs (``in_subprocess=False``, the default, used by the command line) keep each
+GIL-holding step short (``bench/predict_gil_stall.py`` measured the longest stall of a 5 ms
+timer on the main thread at 16-28 ms for the forest and MLP pipelines), but an arbitrary
+model gives no such guarantee, which is why the GUI uses the child process.
 """
 
 from __future__ import annotations
