@@ -584,6 +584,12 @@ class ModelRegistry:
 
         return import_model(self, model_path, metadata_path, trusted=trusted)
 
+    def export_for_deployment(self, ref: str, export_path: str | os.PathLike, **options: Any):
+        """Write a deployment bundle of the model ``ref`` names (see :mod:`core.deployment`)."""
+        from core.deployment import export_registered_model
+
+        return export_registered_model(self, ref, export_path, **options)
+
     # ==================================================================== integrity
     def verify(self, *, repair: bool = False) -> VerifyReport:
         """Check every model file's hash, find orphans, stale index rows and leftovers."""
@@ -717,8 +723,10 @@ class ModelRegistry:
         """Bring the in-memory index up to date with the files (cheap when nothing changed)."""
         with self._mutex:
             state = self._state
+            stamp = state.stamp if state is not None else None
             if state is not None and self._files.read_tail(state):
-                pass
+                if state.stamp != stamp:
+                    self._sorted_cache = None
             else:
                 try:
                     state = self._files.load()
