@@ -863,6 +863,9 @@ class _PredictionSink:
             self.rejects_file.commit()
             self.rejects_file = None
             self.wrote_rejects = True
+        elif self.rejects.is_file():
+            # A rejects file left by an earlier run into the same output would be taken for this one's.
+            self.rejects.unlink()
 
     def abort(self) -> None:
         """Close and delete whatever this run has written so far."""

@@ -144,9 +144,11 @@ def test_empty_cells_are_imputed_by_the_pipeline_or_rejected(imputing, strict, t
     report = preflight(imputing[1], src)
     assert report.issues["koi_prad"].missing == 2 and report.issues["koi_prad"].first_rows == [5, 10]
 
+    (tmp_path / "a.rejects.csv").write_text("row,reason\n1,from an earlier run\n")
     summary = predict_csv(imputing, src, tmp_path / "a.csv")
     assert (summary.rows_predicted, summary.rows_imputed, summary.rows_rejected) == (40, 2, 0)
     assert summary.rejects_path is None
+    assert not (tmp_path / "a.rejects.csv").exists()  # a stale rejects file is not left to mislead
 
     summary = predict_csv(strict, src, tmp_path / "b.csv")
     assert (summary.rows_predicted, summary.rows_imputed, summary.rows_rejected) == (38, 0, 2)
