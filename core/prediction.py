@@ -18,7 +18,7 @@ the registry's safe path: hash verified, types audited.
 How it runs
 -----------
 pyarrow parses the file in 1 MB blocks (feature columns straight to float64), which are
-joined into batches of ~30,000 rows. Two worker threads (one per core of a small machine)
+joined into batches of ~25,000 rows. Two worker threads (one per core of a small machine)
 predict batches while the calling thread parses the next blocks and writes finished batches
 in file order. Parsing, tree traversal, BLAS and CSV writing release the GIL, so the threads
 really run at once. At most three batches are in memory, so memory stays flat whatever the
@@ -80,7 +80,7 @@ PROBABILITY_PREFIX = "probability_"
 MODEL_COLUMN = "model_id"
 ROW_COLUMN = "row"
 REASON_COLUMN = "reason"
-DEFAULT_BATCH_ROWS = 30_720  # rows per prediction batch (a multiple of ALIGN_ROWS)
+DEFAULT_BATCH_ROWS = 24_960  # rows per prediction batch (a multiple of ALIGN_ROWS)
 READ_BLOCK_BYTES = 1 << 20  # bytes per parse block: Arrow reads up to 32 blocks ahead, so keep them small
 _EXAMPLES = 5
 ALIGN_ROWS = 192  # a multiple of every BLAS kernel's row unrolling (4, 8, 16, 24, 32, 64)
