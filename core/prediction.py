@@ -50,10 +50,11 @@ relays progress and polls ``cancelled()`` every 50 ms. Starting the child costs 
 - :func:`preflight` only reads the first megabyte (tens of milliseconds) and needs no model:
   it may run on a worker thread in-process.
 
-In-process runs (``in_subprocess=False``, the default, used by the command line) keep each
-GIL-holding step short (``bench/predict_gil_stall.py`` measured the longest stall of a 5 ms
-timer on the main thread at 16-28 ms for the forest and MLP pipelines), but an arbitrary
-model gives no such guarantee, which is why the GUI uses the child process.
+In-process runs (``in_subprocess=False``, the default, used by the command line) keep the
+pipeline's own steps short, but not the model's: ``bench/predict_gil_stall.py`` measured the
+longest gap of a 5 ms timer on the main thread at 13-28 ms beside the forest and MLP
+pipelines, yet 134-222 ms beside a calibrated SVC (libsvm holds the GIL); with
+``in_subprocess=True`` it was 20-45 ms for all three (the start of the child included).
 """
 
 from __future__ import annotations
