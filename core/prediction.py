@@ -47,8 +47,8 @@ relays progress and polls ``cancelled()`` every 50 ms. Starting the child costs 
   dies raises :class:`core.errors.RegistryError` saying so.
 - As with any ``spawn`` child, the program's main module must be importable without side
   effects (the usual ``if __name__ == "__main__":`` guard; console-script entry points are).
-- :func:`preflight` only reads the first megabyte (tens of milliseconds) and needs no model:
-  it may run on a worker thread in-process.
+- :func:`preflight` only reads the first megabyte (~20 ms, plus importing pyarrow on the first
+  call) and needs no model: it may run on a worker thread in-process.
 
 In-process runs (``in_subprocess=False``, the default, used by the command line) keep the
 pipeline's own steps short, but not the model's: ``bench/predict_gil_stall.py`` measured the
