@@ -92,7 +92,7 @@ class ModelRegistry:
     """A folder of registered models, their metadata and an index over them."""
 
     def __init__(self, root: str | os.PathLike = "models/registry"):
-        self.root = Path(root)
+        self.root = Path(root).absolute()  # a later chdir must not move the registry
         self.models_dir = self.root / "models"
         self.metadata_dir = self.root / "metadata"
         if self.root.exists() and not self.root.is_dir():
