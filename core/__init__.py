@@ -42,4 +42,11 @@ def __dir__():
     return sorted(set(globals()) | set(_EXPORTS))
 
 
-__all__ = sorted(_EXPORTS)
+__all__ = [  # noqa: F822 - resolved lazily by __getattr__
+    "DataProcessor",
+    "ModelMetadata",
+    "ModelPersistence",
+    "ModelRegistry",
+    "ModelTrainer",
+    "VerifyReport",
+]

@@ -1,0 +1,98 @@
+"""Crash-safe file primitives: no reader ever sees half a file.
+
+A write goes to a temporary file in the same folder, is flushed to disk, renamed over
+the target with :func:`os.replace` (atomic on POSIX and Windows), and the folder entry
+is flushed too. A crash leaves either the old file or the new one, plus at most a
+``.tmp`` leftover that :func:`remove_temp_files` cleans up.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+TEMP_PREFIX = ".exoreg-"
+TEMP_SUFFIX = ".tmp"
+_CHUNK = 1 << 20
+
+
+def fsync_dir(path: str | os.PathLike) -> None:
+    """Flush a folder's entries (a rename inside it) to disk; a no-op where unsupported."""
+    if os.name == "nt":  # pragma: no cover - Windows cannot open folders
+        return
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes, *, sync_dir: bool = True) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=TEMP_SUFFIX, dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    if sync_dir:
+        fsync_dir(path.parent)
+    return path
+
+
+def atomic_write_text(path: str | os.PathLike, text: str, *, sync_dir: bool = True) -> Path:
+    return atomic_write_bytes(path, text.encode("utf-8"), sync_dir=sync_dir)
+
+
+def atomic_write_json(path: str | os.PathLike, obj: Any, *, sync_dir: bool = True) -> Path:
+    text = json.dumps(obj, indent=2, sort_keys=False, allow_nan=False, default=_json_default)
+    return atomic_write_text(path, text + "\n", sync_dir=sync_dir)
+
+
+def _json_default(value: Any):
+    """Serialise the numpy scalars and arrays that metrics often arrive as."""
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def is_temp_file(path: str | os.PathLike) -> bool:
+    name = Path(path).name
+    return name.startswith(TEMP_PREFIX) and name.endswith(TEMP_SUFFIX)
+
+
+def remove_temp_files(folder: str | os.PathLike) -> list[Path]:
+    """Delete leftovers of interrupted writes in ``folder``; returns what was removed."""
+    removed = []
+    with contextlib.suppress(FileNotFoundError), os.scandir(folder) as it:
+        for entry in it:
+            if is_temp_file(entry.name):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(entry.path)
+                    removed.append(Path(entry.path))
+    return removed
