@@ -23,6 +23,8 @@ from PySide6.QtGui import QBrush, QColor, QFont
 from exoreg_gui.models.metadata_tree_model import format_value
 from exoreg_gui.resources import koi_column_tooltip
 
+_ROOT = QModelIndex()  # the invalid index, as a shared default argument
+
 #: Raw value of a cell (numbers as numbers).
 SortRole = Qt.ItemDataRole.UserRole + 1
 #: "best" / "worst" on the marked cells of a metric row, else None.
@@ -232,10 +234,10 @@ class CompareTableModel(QAbstractTableModel):
         return buffer.getvalue()
 
     # -- Qt model interface -----------------------------------------------------------------------
-    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:
+    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = _ROOT) -> int:
         return 0 if parent.isValid() else len(self._rows)
 
-    def columnCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:
+    def columnCount(self, parent: QModelIndex | QPersistentModelIndex = _ROOT) -> int:
         return 0 if parent.isValid() else 1 + len(self._metas)
 
     def flags(self, index):

@@ -19,6 +19,8 @@ from PySide6.QtGui import QFont
 
 from exoreg_gui.resources import koi_column_tooltip
 
+_ROOT = QModelIndex()  # the invalid index, as a shared default argument
+
 SortRole = Qt.ItemDataRole.UserRole + 1
 
 
@@ -212,7 +214,7 @@ class MetadataTreeModel(QAbstractItemModel):
     def _node(self, index: QModelIndex | QPersistentModelIndex) -> Node:
         return index.internalPointer() if index.isValid() else self._root
 
-    def index(self, row: int, column: int, parent: QModelIndex | QPersistentModelIndex = QModelIndex()):
+    def index(self, row: int, column: int, parent: QModelIndex | QPersistentModelIndex = _ROOT):
         if column < 0 or column >= 2 or row < 0:
             return QModelIndex()
         if parent.isValid() and parent.column() != 0:
@@ -222,7 +224,7 @@ class MetadataTreeModel(QAbstractItemModel):
             return QModelIndex()
         return self.createIndex(row, column, node.children[row])
 
-    def parent(self, index: QModelIndex | QPersistentModelIndex = QModelIndex()):  # type: ignore[override]
+    def parent(self, index: QModelIndex | QPersistentModelIndex = _ROOT):  # type: ignore[override]
         if not index.isValid():
             return QModelIndex()
         node: Node = index.internalPointer()
@@ -231,12 +233,12 @@ class MetadataTreeModel(QAbstractItemModel):
             return QModelIndex()
         return self.createIndex(parent.row, 0, parent)
 
-    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:
+    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = _ROOT) -> int:
         if parent.isValid() and parent.column() != 0:
             return 0
         return len(self._node(parent).children)
 
-    def columnCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:
+    def columnCount(self, parent: QModelIndex | QPersistentModelIndex = _ROOT) -> int:
         return 2
 
     def flags(self, index):

@@ -21,6 +21,8 @@ from PySide6.QtGui import QBrush, QColor, QFont
 
 from exoreg_gui.resources import icon
 
+_ROOT = QModelIndex()  # the invalid index, as a shared default argument
+
 HEADLINE_METRICS = ("accuracy", "precision", "recall", "f1_score")
 METRIC_LABELS = {"accuracy": "Accuracy", "precision": "Precision", "recall": "Recall", "f1_score": "F1"}
 
@@ -226,7 +228,7 @@ class RegistryTreeModel(QAbstractItemModel):
         return node.versions[index.row()]
 
     def index_of(self, model_id: str, column: int = 0) -> QModelIndex:
-        for row, node in enumerate(self._nodes):
+        for _row, node in enumerate(self._nodes):
             for vrow, item in enumerate(node.versions):
                 if item.model_id == model_id:
                     return self.createIndex(vrow, column, node.key)
@@ -247,7 +249,7 @@ class RegistryTreeModel(QAbstractItemModel):
         return []
 
     # -- Qt model interface ------------------------------------------------------------------------
-    def index(self, row: int, column: int, parent: QModelIndex | QPersistentModelIndex = QModelIndex()):
+    def index(self, row: int, column: int, parent: QModelIndex | QPersistentModelIndex = _ROOT):
         if column < 0 or column >= COLUMN_COUNT or row < 0:
             return QModelIndex()
         if not parent.isValid():
@@ -264,7 +266,7 @@ class RegistryTreeModel(QAbstractItemModel):
             return self.createIndex(row, column, node.key)
         return QModelIndex()
 
-    def parent(self, index: QModelIndex | QPersistentModelIndex = QModelIndex()):  # type: ignore[override]
+    def parent(self, index: QModelIndex | QPersistentModelIndex = _ROOT):  # type: ignore[override]
         if not index.isValid():
             return QModelIndex()
         key = index.internalId()
@@ -277,7 +279,7 @@ class RegistryTreeModel(QAbstractItemModel):
             self._row_cache = {n.key: row for row, n in enumerate(self._nodes)}
         return self.createIndex(self._row_cache[key], 0, 0)
 
-    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:
+    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = _ROOT) -> int:
         if not parent.isValid():
             return len(self._nodes)
         if parent.internalId() != 0 or parent.column() != 0:
@@ -285,10 +287,10 @@ class RegistryTreeModel(QAbstractItemModel):
         row = parent.row()
         return len(self._nodes[row].versions) if row < len(self._nodes) else 0
 
-    def columnCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:
+    def columnCount(self, parent: QModelIndex | QPersistentModelIndex = _ROOT) -> int:
         return COLUMN_COUNT
 
-    def hasChildren(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> bool:
+    def hasChildren(self, parent: QModelIndex | QPersistentModelIndex = _ROOT) -> bool:
         return self.rowCount(parent) > 0
 
     def flags(self, index):
@@ -460,7 +462,7 @@ class RegistryTreeModel(QAbstractItemModel):
             return self._name_sort_key(node) if column != COL_MODEL else node.name.lower()
         if role == NameRole:
             return node.name
-        if role == ModelIdRole or role == EntryRole:
+        if role in (ModelIdRole, EntryRole):
             return None
         if role == Qt.ItemDataRole.FontRole and column == COL_MODEL:
             return self._bold

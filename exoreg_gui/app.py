@@ -1,0 +1,111 @@
+"""Start the registry browser: ``exoreg-gui [REGISTRY]`` or ``python -m exoreg_gui [REGISTRY]``.
+
+Start-up stays light: scikit-learn, pandas and skops are imported only when a model is
+loaded, so the window appears within a couple of seconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import time
+from collections.abc import Sequence
+
+log = logging.getLogger("exoreg_gui")
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="exoreg-gui",
+        description="Browse and compare the models of an ExoReg registry.",
+    )
+    parser.add_argument(
+        "registry", nargs="?", default=None,
+        help="registry folder to open (default: the last one opened; on the first start, a welcome page)",
+    )
+    parser.add_argument("--quit-after-paint", action="store_true", help=argparse.SUPPRESS)
+    return parser.parse_args(argv)
+
+
+def _qt_message_handler(mode, context, message) -> None:
+    from PySide6.QtCore import QtMsgType
+
+    level = {
+        QtMsgType.QtDebugMsg: logging.DEBUG,
+        QtMsgType.QtInfoMsg: logging.INFO,
+        QtMsgType.QtWarningMsg: logging.WARNING,
+        QtMsgType.QtCriticalMsg: logging.ERROR,
+        QtMsgType.QtFatalMsg: logging.CRITICAL,
+    }.get(mode, logging.WARNING)
+    logging.getLogger("exoreg_gui.qt").log(level, "%s", message)
+
+
+def install_excepthook(window_getter) -> None:
+    """Show uncaught exceptions (e.g. in a slot) in a dialog and the log, instead of dying."""
+    from exoreg_gui.dialogs.messages import Messages
+
+    previous = sys.excepthook
+
+    def hook(exc_type, exc, tb):
+        if issubclass(exc_type, KeyboardInterrupt):
+            previous(exc_type, exc, tb)
+            return
+        if exc is not None and exc.__traceback__ is None:
+            exc = exc.with_traceback(tb)
+        try:
+            Messages.error(window_getter(), "Something went wrong", exc)
+        except Exception:  # noqa: BLE001 - the hook itself must never raise
+            previous(exc_type, exc, tb)
+
+    sys.excepthook = hook
+
+
+def create_application(argv: Sequence[str] | None = None):
+    """The QApplication (created once), with the app's names, icon and stylesheet."""
+    os.environ.setdefault("PYQTGRAPH_QT_LIB", "PySide6")
+    from PySide6.QtCore import qInstallMessageHandler
+    from PySide6.QtWidgets import QApplication
+
+    from exoreg_gui.resources import icon, stylesheet
+    from exoreg_gui.settings import APPLICATION, ORGANIZATION
+
+    app = QApplication.instance()
+    if app is None:
+        app = QApplication([sys.argv[0], *(argv or [])])
+    app.setOrganizationName(ORGANIZATION)
+    app.setApplicationName(APPLICATION)
+    app.setApplicationDisplayName("ExoReg")
+    app.setWindowIcon(icon("app"))
+    app.setStyleSheet(stylesheet())
+    qInstallMessageHandler(_qt_message_handler)
+    return app
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    started = time.perf_counter()
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    app = create_application()
+
+    from PySide6.QtCore import QTimer
+
+    from exoreg_gui.main_window import MainWindow
+
+    window = MainWindow()
+    install_excepthook(lambda: window)
+    window.show()
+    window.open_initial(args.registry)
+    if args.quit_after_paint:
+        # Used by the start-up test and benchmark: report the first paint, then quit.
+        def report() -> None:
+            print(f"first window painted after {time.perf_counter() - started:.3f} s", flush=True)
+            window.close()
+
+        QTimer.singleShot(0, report)
+    return app.exec()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
