@@ -1,4 +1,5 @@
 """The browser's item models: structure (qtmodeltester), contents, filtering, sorting, comparison."""
+# ruff: noqa: F811  (fixtures imported from tests._gui_support are redefined as test arguments)
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
 """The main window end to end: opening, selection driving the panels, edits, live refresh, errors."""
+# ruff: noqa: F811  (fixtures imported from tests._gui_support are redefined as test arguments)
 
 from __future__ import annotations
 
