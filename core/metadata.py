@@ -66,6 +66,7 @@ class ModelMetadata:
     python_version: str = ""
     sklearn_version: str = ""
     schema_version: int = SCHEMA_VERSION
+    imported_from: dict[str, Any] = field(default_factory=dict)  # provenance of an imported version
     extra: dict[str, Any] = field(default_factory=dict)
 
     # -- conversion ---------------------------------------------------------------------
@@ -191,7 +192,7 @@ class ModelMetadata:
         for key, value in self.metrics.items():
             if not isinstance(key, str) or len(key) > 256 or not _is_number(value) or not math.isfinite(value):
                 _fail("metrics", f"entry {str(key)[:60]!r} must be a finite number")
-        for name in ("hyperparameters", "class_distribution", "evaluation", "training_info", "extra"):
+        for name in ("hyperparameters", "class_distribution", "evaluation", "training_info", "imported_from", "extra"):
             value = getattr(self, name)
             if not isinstance(value, dict):
                 _fail(name, "must be a JSON object")

@@ -176,7 +176,6 @@ class ModelRegistry:
         draft.model_sha256 = sha256_bytes(payload)
         draft.model_size = len(payload)
         with self._locked() as state:
-            self._clean_leftovers(state)
             versions = [e["version"] for e in state.entries.values() if e["model_name"] == draft.model_name]
             draft.version = max(versions, default=0) + 1
             stamp = _now().strftime("%Y%m%d_%H%M%S")
@@ -200,6 +199,8 @@ class ModelRegistry:
 
     def _write_metadata(self, state: IndexState, meta: ModelMetadata) -> None:
         """Write one metadata file and journal it (caller holds the lock)."""
+        if meta.model_id not in state.pending:
+            self._files.append(state, [{"op": "intent", "model_id": meta.model_id, "model_file": None}], sync=False)
         atomic_write_text(self._metadata_path(meta), meta.to_json())
         record = {"op": "put", "entry": meta.summary(), "metadata_mtime_ns": self._metadata_mtime()}
         self._files.append(state, [record])
@@ -490,6 +491,20 @@ class ModelRegistry:
         entry = state.entries[model_id]
         return ModelMetadata.from_json((self.metadata_dir / (Path(entry["model_file"]).stem + ".json")).read_bytes())
 
+    # ==================================================================== export / import
+    def export_model(self, model_id: str, export_path: str | os.PathLike) -> dict[str, Path]:
+        """Write ``<id>.skops``, ``<id>.json`` and ``<id>.exoreg`` into ``export_path``; returns their paths."""
+        from core.transfer import export_model
+
+        return export_model(self, model_id, export_path)
+
+    def import_model(self, model_path: str | os.PathLike, metadata_path: str | os.PathLike | None = None, *,
+                     trusted: bool = False) -> str:
+        """Register an exported model (pair or ``.exoreg``) as the next version of its name."""
+        from core.transfer import import_model
+
+        return import_model(self, model_path, metadata_path, trusted=trusted)
+
     # ==================================================================== integrity
     def verify(self, *, repair: bool = False) -> VerifyReport:
         """Check every model file's hash, find orphans, stale index rows and leftovers."""
@@ -562,28 +577,35 @@ class ModelRegistry:
         return found, bad
 
     def _clean_leftovers(self, state: IndexState) -> None:
-        """Remove what an interrupted registration left behind (caller holds the lock)."""
+        """Remove what an interrupted write left behind (caller holds the lock).
+
+        Every write journals an intent first, so a write that never finished shows up as
+        a pending intent; only then is it worth scanning the folders.
+        """
+        if not state.pending:
+            return
         for folder in (self.models_dir, self.metadata_dir):
             for entry in os.scandir(folder):
                 if is_temp_file(entry.name):
                     with contextlib.suppress(FileNotFoundError):
                         os.unlink(entry.path)
-        if state.pending:
-            records = []
-            for model_id, model_file in list(state.pending.items()):
-                if model_id not in state.entries:
-                    with contextlib.suppress(FileNotFoundError):
-                        os.unlink(self.models_dir / model_file)
-                records.append({"op": "abandon", "model_id": model_id})
-            self._files.append(state, records, sync=False)
+        records = []
+        for model_id, model_file in list(state.pending.items()):
+            if model_file and model_id not in state.entries:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(self.models_dir / model_file)
+            records.append({"op": "abandon", "model_id": model_id})
+        self._files.append(state, records, sync=False)
 
     # ==================================================================== index plumbing
     @contextlib.contextmanager
     def _locked(self, *, refresh: bool = True):
+        """Hold the cross-process lock with a fresh index; every write goes through here."""
         with self._mutex, self._file_lock:
             if refresh:
                 self._refresh(locked=True)
             assert self._state is not None
+            self._clean_leftovers(self._state)
             yield self._state
 
     def _refresh(self, *, locked: bool = False) -> IndexState:

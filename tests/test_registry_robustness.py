@@ -131,18 +131,35 @@ def test_one_changed_byte_is_an_integrity_error_and_nothing_is_loaded(registry_r
     assert [p.kind for p in report.problems] == ["hash_mismatch"]
 
 
+def _die_while_writing_metadata(root):
+    import core.model_registry as mr
+
+    def crash(path, text):
+        (path.parent / ".exoreg-half-written.tmp").write_text(text[:10])
+        os._exit(1)
+
+    mr.atomic_write_text = crash
+    register(ModelRegistry(root), name="Interrupted")
+
+
 def test_leftovers_are_reported_but_not_corruption_and_cleaned_by_next_write(registry_root):
     registry = ModelRegistry(registry_root)
     register(registry)
-    (registry_root / "models" / ".exoreg-dead.tmp").write_bytes(b"half")
-    (registry_root / "models" / "Orphan_v1_20250101_000000.skops").write_bytes(b"no metadata")
-    report = registry.verify()
+    child = _fork.Process(target=_die_while_writing_metadata, args=(registry_root,))
+    child.start()
+    child.join()
+    assert child.exitcode == 1
+    report = ModelRegistry(registry_root).verify()
     assert report.ok
     assert sorted(p.kind for p in report.problems) == ["orphan_model_file", "temp_file"]
+    assert registry.list_models("Interrupted") == []
     register(registry)
-    assert not (registry_root / "models" / ".exoreg-dead.tmp").exists()
-    repaired = registry.verify(repair=True)
-    assert repaired.ok and registry.verify().problems == []
+    assert registry.verify().problems == []
+    # Leftovers no write knows about are removed by a repair.
+    (registry_root / "models" / ".exoreg-dead.tmp").write_bytes(b"half")
+    assert registry.verify().ok
+    assert registry.verify(repair=True).repaired
+    assert registry.verify().problems == []
 
 
 def test_compaction_keeps_everything(registry_root, monkeypatch):

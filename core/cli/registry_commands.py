@@ -1,0 +1,294 @@
+"""Registry subcommands: list, show, compare, best, export, import, inspect, delete, restore,
+alias, describe, tag, stats, verify, backup, restore-backup."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from core.cli._common import (
+    TerminalProgress,
+    open_registry,
+    print_json,
+    print_table,
+    registry_path,
+    wants_json,
+)
+from core.errors import RegistryError
+
+LIST_COLUMNS = ["model_name", "version", "algorithm", "f1_score", "accuracy", "aliases", "training_date", "model_id"]
+LIST_HEADERS = ["NAME", "VERSION", "ALGORITHM", "F1", "ACCURACY", "ALIASES", "TRAINED", "ID"]
+
+
+def add_commands(subparsers, common: argparse.ArgumentParser) -> None:
+    def add(name, handler, help_text, **kwargs):
+        parser = subparsers.add_parser(name, parents=[common], help=help_text, description=help_text, **kwargs)
+        parser.set_defaults(func=handler)
+        return parser
+
+    p = add("list", cmd_list, "List registered versions by name and version.")
+    p.add_argument("name", nargs="?", help="only this model name")
+    p.add_argument("--all", action="store_true", help="include deleted versions")
+
+    p = add("show", cmd_show, "Show everything recorded about one version.")
+    p.add_argument("ref", help="id, NAME, NAME:VERSION, NAME@ALIAS, best or best:METRIC")
+
+    p = add("compare", cmd_compare, "Compare versions side by side.")
+    p.add_argument("refs", nargs="*", help="references (default: every active version)")
+
+    p = add("best", cmd_best, "Show the best active version by a metric.")
+    p.add_argument("--metric", default="f1_score")
+    p.add_argument("--name", help="only versions of this model name (or algorithm)")
+    p.add_argument("--algorithm", help="only versions using this algorithm")
+
+    p = add("export", cmd_export, "Export a version as model file + metadata JSON + .exoreg archive.")
+    p.add_argument("ref")
+    p.add_argument("dest", metavar="DIR")
+
+    p = add("import", cmd_import, "Import an .exoreg archive or a model file + metadata pair.")
+    p.add_argument("path")
+    p.add_argument("--metadata", metavar="JSON", help="the metadata file (default: beside the model)")
+    p.add_argument("--trust", action="store_true",
+                   help="load it even though it is a pickle or holds untrusted types (only if you know its source)")
+
+    p = add("inspect", cmd_inspect, "List what a model file would import or construct, without loading it.")
+    p.add_argument("path")
+
+    p = add("delete", cmd_delete, "Hide a version (soft delete; restorable).")
+    p.add_argument("ref")
+    p = add("restore", cmd_restore, "Restore a deleted version.")
+    p.add_argument("ref")
+
+    p = add("alias", cmd_alias, "Point NAME@ALIAS at a version (or --remove it).")
+    p.add_argument("name")
+    p.add_argument("alias")
+    p.add_argument("version", nargs="?", type=int)
+    p.add_argument("--remove", action="store_true")
+
+    p = add("describe", cmd_describe, "Set a version's description.")
+    p.add_argument("ref")
+    p.add_argument("--text", required=True)
+
+    p = add("tag", cmd_tag, "Set tags on a version (KEY=VALUE; KEY= removes the tag).")
+    p.add_argument("ref")
+    p.add_argument("pairs", nargs="+", metavar="KEY=VALUE")
+
+    add("stats", cmd_stats, "Counts per name and algorithm, best per metric, size on disk.")
+
+    p = add("verify", cmd_verify, "Check every model file's hash; find orphans and leftovers.")
+    p.add_argument("--repair", action="store_true", help="remove leftovers and rebuild a stale index")
+
+    p = add("backup", cmd_backup, "Write the whole registry into one zip archive.")
+    p.add_argument("dest", metavar="DEST.zip")
+
+    p = add("restore-backup", cmd_restore_backup, "Restore a backup archive into an empty registry folder.")
+    p.add_argument("archive")
+
+
+def cmd_list(args) -> int:
+    registry = open_registry(args)
+    rows = registry.list_models(args.name, include_deleted=args.all)
+    if wants_json(args):
+        print_json(rows)
+    elif not rows:
+        print("No models registered yet." if args.name is None else f"No versions of {args.name}.")
+    else:
+        for row in rows:
+            row["training_date"] = row["training_date"][:16].replace("T", " ")
+            if row["status"] == "deleted":
+                row["aliases"] = ["(deleted)"]
+        print_table(rows, LIST_COLUMNS, LIST_HEADERS)
+    return 0
+
+
+def cmd_show(args) -> int:
+    meta = open_registry(args).resolve(args.ref)
+    data = meta.to_dict()
+    if wants_json(args):
+        print_json(data)
+        return 0
+    width = max(len(k) for k in data)
+    for key, value in data.items():
+        if isinstance(value, dict | list) and value:
+            text = json.dumps(value, indent=2, default=str)
+            print(f"{key:<{width}}  " + text.replace("\n", "\n" + " " * (width + 2)))
+        else:
+            print(f"{key:<{width}}  {value}")
+    return 0
+
+
+def cmd_compare(args) -> int:
+    registry = open_registry(args)
+    ids = [registry.resolve(ref).model_id for ref in args.refs] or None
+    frame = registry.compare_models(model_ids=ids, show=False)
+    if wants_json(args):
+        print_json(frame.to_dict(orient="records"))
+    elif frame.empty:
+        print("No models to compare.")
+    else:
+        print(frame.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    return 0
+
+
+def cmd_best(args) -> int:
+    meta = open_registry(args).best_metadata(args.metric, model_name=args.name, algorithm=args.algorithm)
+    if wants_json(args):
+        print_json(meta.to_dict())
+    else:
+        print(f"{meta.model_id}  {meta.model_name} v{meta.version} ({meta.algorithm})  "
+              f"{args.metric}={meta.metric(args.metric):.4f}")
+    return 0
+
+
+def cmd_export(args) -> int:
+    registry = open_registry(args)
+    paths = registry.export_model(registry.resolve(args.ref).model_id, args.dest)
+    if wants_json(args):
+        print_json({k: str(v) for k, v in paths.items()})
+    else:
+        for kind, path in paths.items():
+            print(f"{kind:<9} {path}")
+    return 0
+
+
+def cmd_import(args) -> int:
+    from core.transfer import preview_import
+
+    registry = open_registry(args)
+    preview = preview_import(args.path, args.metadata)
+    if preview.needs_trust and args.trust and not wants_json(args):
+        print(f"Trusting {args.path} ({preview.format}); it imports: "
+              f"{', '.join(preview.inspection.untrusted) or 'nothing listed'}", file=sys.stderr)
+    model_id = registry.import_model(args.path, args.metadata, trusted=args.trust)
+    meta = registry.get_metadata(model_id)
+    if wants_json(args):
+        print_json({"model_id": model_id, "version": meta.version, "imported_from": meta.imported_from})
+    else:
+        print(f"Imported as {model_id} ({meta.model_name} v{meta.version})")
+    return 0
+
+
+def cmd_inspect(args) -> int:
+    from core.safety import inspect_model_file
+
+    report = inspect_model_file(args.path)
+    if wants_json(args):
+        print_json(report.to_dict())
+        return 0
+    verdict = "safe to load" if report.safe else "NEEDS TRUST"
+    print(f"{report.path}: {report.format}, {verdict}")
+    for name in report.imports:
+        mark = "  UNTRUSTED" if name in report.untrusted else ""
+        print(f"  {name}{mark}")
+    for note in report.notes:
+        print(f"note: {note}")
+    return 0
+
+
+def cmd_delete(args) -> int:
+    registry = open_registry(args)
+    meta = registry.delete_model(registry.resolve(args.ref).model_id)
+    print(f"Deleted {meta.model_id} (restore with: exoreg restore {meta.model_id})")
+    return 0
+
+
+def cmd_restore(args) -> int:
+    registry = open_registry(args)
+    meta = registry.restore_model(registry.resolve(args.ref).model_id)
+    print(f"Restored {meta.model_id}")
+    return 0
+
+
+def cmd_alias(args) -> int:
+    registry = open_registry(args)
+    if args.remove:
+        registry.remove_alias(args.name, args.alias)
+        print(f"Removed {args.name}@{args.alias}")
+        return 0
+    if args.version is None:
+        raise RegistryError("Give the version the alias should point at, e.g. `exoreg alias NAME production 3`.")
+    meta = registry.set_alias(args.name, args.alias, args.version)
+    print(f"{args.name}@{args.alias} -> {meta.model_id}")
+    return 0
+
+
+def cmd_describe(args) -> int:
+    registry = open_registry(args)
+    meta = registry.update_metadata(registry.resolve(args.ref).model_id, description=args.text)
+    print(f"Updated the description of {meta.model_id}")
+    return 0
+
+
+def cmd_tag(args) -> int:
+    registry = open_registry(args)
+    meta = registry.resolve(args.ref)
+    tags = dict(meta.tags)
+    for pair in args.pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise RegistryError(f"{pair!r} is not KEY=VALUE; write tags like owner=ana (owner= removes the tag).")
+        if value:
+            tags[key] = value
+        else:
+            tags.pop(key, None)
+    meta = registry.update_metadata(meta.model_id, tags=tags)
+    print(f"Tags of {meta.model_id}: " + (", ".join(f"{k}={v}" for k, v in meta.tags.items()) or "none"))
+    return 0
+
+
+def cmd_stats(args) -> int:
+    stats = open_registry(args).get_registry_stats()
+    if wants_json(args):
+        print_json(stats)
+        return 0
+    print(f"Registry {stats['registry']}: {stats['total_models']} active versions of {stats['model_names']} "
+          f"names ({stats['deleted_versions']} deleted), {stats['size_on_disk_bytes'] / 1e6:.1f} MB")
+    if stats["models_per_name"]:
+        print_table([{"name": k, "versions": v} for k, v in stats["models_per_name"].items()], ["name", "versions"],
+                    ["NAME", "VERSIONS"])
+        print()
+        print_table([{"algorithm": k, "versions": v} for k, v in stats["models_per_algorithm"].items()],
+                    ["algorithm", "versions"], ["ALGORITHM", "VERSIONS"])
+        print()
+        print_table([{"metric": k, **v} for k, v in stats["best_by_metric"].items()], ["metric", "value", "model_id"],
+                    ["METRIC", "BEST", "ID"])
+    return 0
+
+
+def cmd_verify(args) -> int:
+    report = open_registry(args).verify(repair=args.repair)
+    if wants_json(args):
+        print_json(report.to_dict())
+    else:
+        print(f"Checked {report.checked} versions: " + ("OK" if report.ok else "PROBLEMS FOUND"))
+        for p in report.problems:
+            print(f"  {'leftover' if p.leftover else 'ERROR'}  {p.kind}: {p.message}")
+        for path in report.repaired:
+            print(f"  repaired: {path}")
+    return 0 if report.ok else 1
+
+
+def cmd_backup(args) -> int:
+    from core.transfer import backup_registry
+
+    progress = TerminalProgress("Backing up", unit=" files")
+    try:
+        dest = backup_registry(open_registry(args), args.dest, progress=progress)
+    finally:
+        progress.close()
+    print(f"Backup written to {dest}")
+    return 0
+
+
+def cmd_restore_backup(args) -> int:
+    from core.transfer import restore_backup
+
+    target = registry_path(args)
+    progress = TerminalProgress("Restoring", unit=" files")
+    try:
+        count = restore_backup(args.archive, target, progress=progress)
+    finally:
+        progress.close()
+    print(f"Restored {count} versions into {target}")
+    return 0
