@@ -13,7 +13,26 @@ import sys
 import time
 from collections.abc import Sequence
 
+from PySide6.QtCore import QEvent, QObject, QTimer
+
 log = logging.getLogger("exoreg_gui")
+
+
+class _FirstPaintWatcher(QObject):
+    """Prints the time of the window's first paint event, then closes the window."""
+
+    def __init__(self, window, started: float):
+        super().__init__(window)
+        self.window = window
+        self.started = started
+        self.done = False
+
+    def eventFilter(self, obj, event) -> bool:  # noqa: N802 - Qt override
+        if event.type() == QEvent.Type.Paint and not self.done:
+            self.done = True
+            print(f"first window painted after {time.perf_counter() - self.started:.3f} s", flush=True)
+            QTimer.singleShot(0, self.window.close)
+        return False
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -89,8 +108,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     app = create_application()
 
-    from PySide6.QtCore import QTimer
-
     from exoreg_gui.main_window import MainWindow
 
     window = MainWindow()
@@ -98,14 +115,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     window.show()
     window.open_initial(args.registry)
     if args.quit_after_paint:
-        # Used by the start-up test and benchmark: report the first paint, then quit.
-        def report() -> None:
-            print(f"first window painted after {time.perf_counter() - started:.3f} s", flush=True)
-            window.close()
-
-        QTimer.singleShot(0, report)
+        # Used by the start-up test and the benchmark: report the first paint, then quit.
+        window.installEventFilter(_FirstPaintWatcher(window, started))
+        QTimer.singleShot(0, window.update)
     return app.exec()
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

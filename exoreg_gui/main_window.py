@@ -272,6 +272,7 @@ class MainWindow(QMainWindow):
         self.source.refresh_failed.connect(self._on_source_refresh_failed)
         self.source.busy_changed.connect(self._on_source_busy_changed)
         self.tree_panel.selection_changed.connect(self._on_tree_selection_changed)
+        self.tree_panel.current_changed.connect(self._on_tree_current_changed)
         self.tree_panel.context_menu_requested.connect(self._on_tree_context_menu)
         self.tree_panel.show_deleted_check.toggled.connect(self.action_show_deleted.setChecked)
         self.tree_panel.proxy.layoutChanged.connect(self._update_counts)
@@ -447,6 +448,11 @@ class MainWindow(QMainWindow):
     # ======================================================================= selection -> panels
     def _on_tree_selection_changed(self, ids: list) -> None:
         self._update_panels(ids)
+
+    def _on_tree_current_changed(self, _model_id: str) -> None:
+        # Same selection, another current version: only the per-version panels change.
+        self._dirty_tabs |= {TAB_INSPECTOR, TAB_CHARTS}
+        self._fill_tab(self.tabs.currentIndex())
 
     def _update_panels(self, ids: list[str], *, force: bool = False) -> None:
         if ids == self._selected and not force:

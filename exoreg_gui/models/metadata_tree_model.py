@@ -8,6 +8,7 @@ and unit as a tooltip.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import platform
@@ -69,6 +70,7 @@ def format_size(size: int | None) -> str:
     return str(size)
 
 
+@functools.cache
 def running_versions() -> dict[str, str]:
     """Python and scikit-learn versions of this process, without importing scikit-learn."""
     from importlib import metadata as importlib_metadata

@@ -10,6 +10,8 @@ from PySide6.QtCore import QModelIndex, QSortFilterProxyModel, Qt
 
 from exoreg_gui.models.registry_tree_model import RegistryTreeModel, VersionItem
 
+_ROOT = QModelIndex()  # the invalid index, as a shared default argument
+
 
 class RegistryFilterProxy(QSortFilterProxyModel):
     def __init__(self, parent=None):
@@ -51,6 +53,12 @@ class RegistryFilterProxy(QSortFilterProxyModel):
         if source is not None and column >= 0:
             self._sort_column, self._sort_order = column, order
             source.sort(column, order)
+
+    def hasChildren(self, parent: QModelIndex = _ROOT) -> bool:
+        """Answer without filtering a collapsed name's versions (a visible name has a visible version)."""
+        if not parent.isValid():
+            return self.rowCount() > 0
+        return parent.parent().isValid() is False and parent.column() == 0
 
     def filterAcceptsRow(self, source_row: int, source_parent: QModelIndex) -> bool:
         source: RegistryTreeModel = self.sourceModel()  # type: ignore[assignment]

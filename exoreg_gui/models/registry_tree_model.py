@@ -57,21 +57,19 @@ def _short_date(iso: str) -> str:
     return iso[:16].replace("T", " ") if iso else ""
 
 
-@dataclass(eq=False)
 class VersionItem:
-    entry: dict
+    """One version row: its ``list_models()`` dict plus the fields read on every paint and sort."""
 
-    @property
-    def model_id(self) -> str:
-        return self.entry["model_id"]
+    __slots__ = ("entry", "model_id", "version", "deleted")
 
-    @property
-    def version(self) -> int:
-        return int(self.entry.get("version") or 0)
+    def __init__(self, entry: dict):
+        self.set_entry(entry)
 
-    @property
-    def deleted(self) -> bool:
-        return self.entry.get("status", "active") == "deleted"
+    def set_entry(self, entry: dict) -> None:
+        self.entry = entry
+        self.model_id = str(entry["model_id"])
+        self.version = int(entry.get("version") or 0)
+        self.deleted = entry.get("status", "active") == "deleted"
 
 
 @dataclass(eq=False)
@@ -98,6 +96,8 @@ class RegistryTreeModel(QAbstractItemModel):
         self._italic = QFont()
         self._italic.setItalic(True)
         self._row_cache: dict[int, int] | None = None
+        self._items: dict[str, tuple[NameNode, VersionItem]] = {}
+        self._counts: tuple[int, int] | None = None
 
     # -- public API ---------------------------------------------------------------------------
     @property
@@ -130,6 +130,7 @@ class RegistryTreeModel(QAbstractItemModel):
                 self._nodes.append(node)
             self._sort_in_place()
             self._row_cache = None
+            self._reindex_items()
             self.endResetModel()
             return
         root = QModelIndex()
@@ -155,7 +156,7 @@ class RegistryTreeModel(QAbstractItemModel):
             for vrow, item in enumerate(node.versions):
                 new_entry = wanted.pop(item.model_id)
                 if new_entry != item.entry:
-                    item.entry = new_entry
+                    item.set_entry(new_entry)
                     changed_rows.append(vrow)
             if wanted:
                 first = len(node.versions)
@@ -185,6 +186,7 @@ class RegistryTreeModel(QAbstractItemModel):
             self._row_cache = None
             self.endInsertRows()
             structure_changed = True
+        self._reindex_items()
         if structure_changed:
             self.sort(self._sort_column, self._sort_order)
 
@@ -193,6 +195,7 @@ class RegistryTreeModel(QAbstractItemModel):
         self._nodes = []
         self._by_key = {}
         self._row_cache = None
+        self._reindex_items()
         self.endResetModel()
 
     def name_count(self) -> int:
@@ -206,14 +209,10 @@ class RegistryTreeModel(QAbstractItemModel):
 
     def version_counts(self) -> tuple[int, int]:
         """``(active, deleted)`` numbers of versions."""
-        active = deleted = 0
-        for node in self._nodes:
-            for item in node.versions:
-                if item.deleted:
-                    deleted += 1
-                else:
-                    active += 1
-        return active, deleted
+        if self._counts is None:
+            deleted = sum(1 for _node, item in self._items.values() if item.deleted)
+            self._counts = (len(self._items) - deleted, deleted)
+        return self._counts
 
     def entry(self, model_id: str) -> dict | None:
         index = self.index_of(model_id)
@@ -228,11 +227,11 @@ class RegistryTreeModel(QAbstractItemModel):
         return node.versions[index.row()]
 
     def index_of(self, model_id: str, column: int = 0) -> QModelIndex:
-        for _row, node in enumerate(self._nodes):
-            for vrow, item in enumerate(node.versions):
-                if item.model_id == model_id:
-                    return self.createIndex(vrow, column, node.key)
-        return QModelIndex()
+        found = self._items.get(model_id)
+        if found is None:
+            return QModelIndex()
+        node, item = found
+        return self.createIndex(node.versions.index(item), column, node.key)
 
     def index_of_name(self, name: str, column: int = 0) -> QModelIndex:
         for row, node in enumerate(self._nodes):
@@ -292,11 +291,6 @@ class RegistryTreeModel(QAbstractItemModel):
 
     def hasChildren(self, parent: QModelIndex | QPersistentModelIndex = _ROOT) -> bool:
         return self.rowCount(parent) > 0
-
-    def flags(self, index):
-        if not index.isValid():
-            return Qt.ItemFlag.NoItemFlags
-        return Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
 
     def headerData(self, section: int, orientation, role=Qt.ItemDataRole.DisplayRole):
         if orientation != Qt.Orientation.Horizontal:
@@ -359,6 +353,10 @@ class RegistryTreeModel(QAbstractItemModel):
         self.layoutChanged.emit()
 
     # -- private ------------------------------------------------------------------------------------
+    def _reindex_items(self) -> None:
+        self._items = {item.model_id: (node, item) for node in self._nodes for item in node.versions}
+        self._counts = None
+
     def _new_node(self, name: str) -> NameNode:
         node = NameNode(name=name, key=next(self._keys))
         self._by_key[node.key] = node

@@ -284,7 +284,8 @@ class ChartsPanel(QWidget):
                     self.metric_hover.add(xi - width / 2, xi + width / 2, 0, h,
                                           f"{meta.model_name} v{meta.version}\n{metric_label(metric)}: {h:.4f}")
         labels = self._version_labels(self.metas)
-        step = max(1, n // 12)
+        longest = max(len(label) for label in labels)
+        step = max(1, -(-n * longest * 7 // max(200, self.metric_plot.width() - 60)))
         plot.getAxis("bottom").setTicks([[(i, labels[i]) for i in range(0, n, step)]])
         plot.getAxis("left").setTicks(None)
         floor = max(0.0, min(low - 0.05, 0.9)) if np.isfinite(low) else 0.0
@@ -296,7 +297,7 @@ class ChartsPanel(QWidget):
         names = {m.model_name for m in metas}
         if len(names) == 1:
             return [f"v{m.version}" for m in metas]
-        return [f"{_abbreviate(m.model_name)} v{m.version}" for m in metas]
+        return [f"{abbreviate(m.model_name)} v{m.version}" for m in metas]
 
     def _draw_history(self) -> None:
         plot = self.history_plot.getPlotItem()
@@ -420,6 +421,13 @@ def _top_with_legend(floor: float) -> float:
     return 1.0 + (1.0 - floor) * 0.16
 
 
-def _abbreviate(name: str, limit: int = 14) -> str:
+def abbreviate(name: str, limit: int = 8) -> str:
+    """A short label for a model name under a bar: "RandomForest" -> "RF", "Classifier042" -> "C042"."""
+    if len(name) <= 4:
+        return name
+    capitals = "".join(c for c in name if c.isupper())
+    digits = "".join(c for c in name if c.isdigit())
+    if len(capitals) >= 2 or (capitals and digits):
+        return (capitals + digits)[:limit]
     return name if len(name) <= limit else name[: limit - 1] + "…"
 

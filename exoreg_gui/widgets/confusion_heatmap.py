@@ -30,10 +30,16 @@ class ConfusionHeatmap(pg.PlotWidget):
 
     def set_matrix(self, labels: list[str] | None, matrix: list[list[float]] | None) -> None:
         plot = self.getPlotItem()
-        for item in self._texts:
-            plot.removeItem(item)
-        self._texts = []
         data = np.asarray(matrix if matrix else [], dtype=float)
+        n = data.shape[0] if data.ndim == 2 else 0
+        if len(self._texts) != n * n:  # text items are reused while the matrix keeps its size
+            for item in self._texts:
+                plot.removeItem(item)
+            self._texts = []
+            for _ in range(n * n):
+                item = pg.TextItem("", anchor=(0.5, 0.5))
+                plot.addItem(item)
+                self._texts.append(item)
         if data.ndim != 2 or data.size == 0 or data.shape[0] != data.shape[1]:
             self.labels, self.matrix = [], np.zeros((0, 0))
             self.image.clear()
@@ -43,7 +49,6 @@ class ConfusionHeatmap(pg.PlotWidget):
             plot.getAxis("left").setTicks([[]])
             plot.setRange(xRange=(0, 1), yRange=(0, 1), padding=0)
             return
-        n = data.shape[0]
         self.labels = [str(label) for label in (labels or range(n))][:n]
         self.matrix = data
         self._empty.setVisible(False)
@@ -55,12 +60,10 @@ class ConfusionHeatmap(pg.PlotWidget):
         for i in range(n):
             for j in range(n):
                 value = data[i, j]
-                text = f"{int(value)}" if float(value).is_integer() else f"{value:.2f}"
-                color = "w" if shares[i, j] > 0.55 else "#1d2b44"
-                item = pg.TextItem(text, color=color, anchor=(0.5, 0.5))
+                item = self._texts[i * n + j]
+                item.setText(f"{int(value)}" if float(value).is_integer() else f"{value:.2f}",
+                             color="w" if shares[i, j] > 0.55 else "#1d2b44")
                 item.setPos(j + 0.5, i + 0.5)
-                plot.addItem(item)
-                self._texts.append(item)
         ticks = [(k + 0.5, _short(label)) for k, label in enumerate(self.labels)]
         plot.getAxis("bottom").setTicks([ticks])
         plot.getAxis("left").setTicks([ticks])

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QItemSelectionModel, QModelIndex, QRect, QSize, Qt, Signal
+from PySide6.QtCore import QItemSelection, QItemSelectionModel, QModelIndex, QRect, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QFontMetrics, QPainter, QPen
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -88,6 +88,8 @@ class RegistryTreePanel(QWidget):
 
     #: The selected versions changed; carries their model ids (tree order).
     selection_changed = Signal(list)
+    #: The current version (the one the inspector shows) changed within the selection.
+    current_changed = Signal(str)
     #: A context menu was requested at a global position for the clicked index (proxy index).
     context_menu_requested = Signal(object, object)
 
@@ -134,6 +136,7 @@ class RegistryTreePanel(QWidget):
         header.resizeSection(2, 62)
         header.resizeSection(3, 122)
         self.view.selectionModel().selectionChanged.connect(self._on_selection_changed)
+        self.view.selectionModel().currentChanged.connect(self._on_current_changed)
 
         self.empty_label = QLabel("", self)
         self.empty_label.setObjectName("metricName")
@@ -152,6 +155,7 @@ class RegistryTreePanel(QWidget):
         layout.addWidget(self.empty_label)
         layout.addWidget(self.view, 1)
         self._last_selection: list[str] = []
+        self._last_current: str | None = None
 
     # -- public API -------------------------------------------------------------------------------
     def set_entries(self, entries: list[dict]) -> None:
@@ -191,22 +195,33 @@ class RegistryTreePanel(QWidget):
         return ids[-1] if ids else None
 
     def select_ids(self, model_ids: list[str], *, current: str | None = None) -> None:
-        """Select these versions (expanding their names), replacing the selection."""
-        selection = self.view.selectionModel()
-        selection.clearSelection()
-        flags = QItemSelectionModel.SelectionFlag.Select | QItemSelectionModel.SelectionFlag.Rows
+        """Select these versions (expanding their names), replacing the selection, in one change."""
+        selection = QItemSelection()
         last = None
-        for model_id in model_ids:
-            source = self.tree_model.index_of(model_id)
-            index = self.proxy.mapFromSource(source)
+        target = None
+        indexes = [self.proxy.mapFromSource(self.tree_model.index_of(i)) for i in model_ids]
+        parents = {(p.row(), p.column()): p for p in (i.parent() for i in indexes if i.isValid())}
+        # Expanding costs a layout per name: open them all for a handful, else only the current's.
+        expand_all = len(parents) <= 8
+        for model_id, index in zip(model_ids, indexes, strict=True):
             if not index.isValid():
                 continue
-            self.view.expand(index.parent())
-            selection.select(index, flags)
+            if expand_all and not self.view.isExpanded(index.parent()):
+                self.view.expand(index.parent())
+            selection.select(index, index)
             last = index
-        target = self.proxy.mapFromSource(self.tree_model.index_of(current)) if current else last
-        if target is not None and target.isValid():
-            selection.setCurrentIndex(target, QItemSelectionModel.SelectionFlag.NoUpdate)
+            if model_id == current:
+                target = index
+        target = target or last
+        model = self.view.selectionModel()
+        if target is not None:
+            # Move the current index first (without selecting) so one selection change carries both.
+            model.setCurrentIndex(target, QItemSelectionModel.SelectionFlag.NoUpdate)
+        model.select(selection, QItemSelectionModel.SelectionFlag.ClearAndSelect
+                     | QItemSelectionModel.SelectionFlag.Rows)
+        if target is not None:
+            if not self.view.isExpanded(target.parent()):
+                self.view.expand(target.parent())
             self.view.scrollTo(target)
 
     def select_names(self, names: list[str]) -> None:
@@ -248,6 +263,12 @@ class RegistryTreePanel(QWidget):
         index = self.view.indexAt(pos)
         self.context_menu_requested.emit(index, self.view.viewport().mapToGlobal(pos))
 
+    def _on_current_changed(self, *_args) -> None:
+        current = self.current_id()
+        if current and current != self._last_current:
+            self._last_current = current
+            self.current_changed.emit(current)
+
     def _on_selection_changed(self, *_args) -> None:
         self._emit_if_changed()
 
@@ -255,4 +276,5 @@ class RegistryTreePanel(QWidget):
         ids = self.selected_ids()
         if ids != self._last_selection:
             self._last_selection = ids
+            self._last_current = self.current_id()
             self.selection_changed.emit(ids)
