@@ -21,7 +21,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from core.storage import atomic_write_bytes, atomic_write_json
+import orjson
+
+from core.storage import atomic_write_bytes
 
 INDEX_SCHEMA = 1
 COMPACT_EVERY = 1000
@@ -119,10 +121,10 @@ class IndexFiles:
 
     def _read_snapshot(self) -> IndexState:
         try:
-            data = json.loads(self.snapshot_path.read_bytes())
+            data = orjson.loads(self.snapshot_path.read_bytes())
         except FileNotFoundError as exc:
             raise IndexCorrupt("index.json is missing") from exc
-        except (ValueError, UnicodeDecodeError) as exc:
+        except orjson.JSONDecodeError as exc:
             raise IndexCorrupt(f"index.json is not valid JSON ({exc})") from exc
         if not isinstance(data, dict) or not isinstance(data.get("models"), dict):
             raise IndexCorrupt("index.json has no 'models' table")
@@ -150,8 +152,8 @@ class IndexFiles:
             if nl < 0:
                 break  # an incomplete last line: a writer died mid-append, ignore it
             try:
-                record = json.loads(data[pos:nl])
-            except ValueError:
+                record = orjson.loads(data[pos:nl])
+            except orjson.JSONDecodeError:
                 break
             if expect_header and pos == 0 and start == 0:
                 if not isinstance(record, dict) or "generation" not in record:
@@ -185,16 +187,17 @@ class IndexFiles:
         """Fold everything into a new snapshot of the next generation and start a new journal."""
         state.generation += 1
         ordered = dict(sorted(state.entries.items(), key=lambda kv: (kv[1]["model_name"], kv[1]["version"])))
-        atomic_write_json(
-            self.snapshot_path,
-            {
-                "schema_version": INDEX_SCHEMA,
-                "generation": state.generation,
-                "metadata_mtime_ns": state.metadata_mtime_ns,
-                "pending": state.pending,
-                "models": ordered,
-            },
-        )
+        header = {
+            "schema_version": INDEX_SCHEMA,
+            "generation": state.generation,
+            "metadata_mtime_ns": state.metadata_mtime_ns,
+            "pending": state.pending,
+        }
+        # One row per line: compact enough to parse fast, still easy for a person to read.
+        rows = ",\n".join(f"    {json.dumps(k)}: {json.dumps(v, separators=(',', ':'), allow_nan=False)}"
+                          for k, v in ordered.items())
+        text = json.dumps(header, indent=2)[:-2] + ',\n  "models": {\n' + rows + "\n  }\n}\n"
+        atomic_write_bytes(self.snapshot_path, text.encode("utf-8"))
         state.entries = ordered
         self.reset_journal(state)
 

@@ -612,8 +612,10 @@ class ModelRegistry:
         """Bring the in-memory index up to date with the files (cheap when nothing changed)."""
         with self._mutex:
             state = self._state
+            stamp = state.stamp if state is not None else None
             if state is not None and self._files.read_tail(state):
-                pass
+                if state.stamp != stamp:
+                    self._sorted_cache = None
             else:
                 try:
                     state = self._files.load()

@@ -212,3 +212,15 @@ def test_import_core_stays_light():
             "print(','.join(heavy))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == ""
+
+
+def test_changes_by_another_instance_are_seen_by_a_reader(registry):
+    register(registry)
+    second = register(registry)
+    assert [m["status"] for m in registry.list_models(include_deleted=True)] == ["active", "active"]
+    other = ModelRegistry(registry.root)
+    other.delete_model(second)
+    other.set_alias("ExoplanetClassifier", "production", 1)
+    assert [m["status"] for m in registry.list_models(include_deleted=True)] == ["active", "deleted"]
+    assert registry.resolve("ExoplanetClassifier").version == 1
+    assert registry.list_models()[0]["aliases"] == ["production"]
