@@ -159,7 +159,11 @@ def main() -> None:
     parser.add_argument("--names", type=int, default=100)
     parser.add_argument("--versions", type=int, default=100)
     parser.add_argument("--root", type=Path, default=None)
+    parser.add_argument("--register-one", type=Path, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.register_one:
+        build_registry_one(args.register_one)
+        return
     total = args.names * args.versions
     root = args.root or Path(tempfile.gettempdir()) / f"exoreg-gui-bench-{args.names}x{args.versions}" / "registry"
 
@@ -233,17 +237,12 @@ def main() -> None:
     assert len(window.charts.metric_bars["f1_score"].opts["height"]) == 50
     spin(app, 0.2)
 
-    # 4. a registration by another writer (a thread here) reaches the tree by itself
+    # 4. a registration by another process reaches the tree by itself
     heartbeat.phase = "live refresh"
-    import threading
-
-    def register_one():
-        build_registry_one(root)
-
     before = model.version_counts()[0]
-    writer = threading.Thread(target=register_one)
-    writer.start()
-    wait_until(app, lambda: not writer.is_alive())
+    writer = subprocess.Popen([sys.executable, __file__, "--register-one", str(root)],
+                              env={**os.environ, "PYTHONPATH": str(ROOT)})
+    wait_until(app, lambda: writer.poll() is not None, timeout=120)
     t0 = time.perf_counter()
     wait_until(app, lambda: model.version_counts()[0] == before + 1, timeout=30)
     live_time = time.perf_counter() - t0

@@ -15,7 +15,7 @@ import logging
 import os
 from pathlib import Path
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import (
     QLabel,
@@ -29,9 +29,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from exoreg_gui import workers
+from exoreg_gui import _qt_compat, workers
 from exoreg_gui.dialogs.messages import Messages, describe_error
-from exoreg_gui.models.registry_tree_model import ModelIdRole, NameRole
 from exoreg_gui.registry_source import RegistrySource
 from exoreg_gui.resources import icon
 from exoreg_gui.settings import Settings
@@ -84,6 +83,12 @@ class MainWindow(QMainWindow):
     def __init__(self, settings: Settings | None = None, parent: QWidget | None = None):
         super().__init__(parent)
         self.setObjectName("MainWindow")
+        self._compat_timer = QTimer(self)
+        self._compat_timer.setObjectName("qt-compat-guard")
+        self._compat_timer.setInterval(2000)
+        self._compat_timer.timeout.connect(_qt_compat.top_up)
+        if _qt_compat.install():
+            self._compat_timer.start()
         self.setWindowTitle("ExoReg")
         self.setWindowIcon(icon("app"))
         self.settings = settings if settings is not None else Settings()
@@ -359,6 +364,7 @@ class MainWindow(QMainWindow):
 
     def shutdown(self) -> None:
         """Stop timers and background work (called on close; tests call it too)."""
+        self._compat_timer.stop()
         self.source.close()
         self.inspector.shutdown()
         for worker in (self._demo_worker, self._verify_worker):
@@ -428,13 +434,17 @@ class MainWindow(QMainWindow):
         Messages.error(self, "Could not open the registry", exc)
 
     def _on_source_entries_loaded(self, entries: list) -> None:
+        model = self.tree_panel.tree_model
+        before = {i: model.entry(i) for i in self._selected}
         self.tree_panel.set_entries(entries)
         self._update_counts()
         if self._pending_select:
             model_id, self._pending_select = self._pending_select, None
             self.select_versions([model_id])
-        # Metadata may have changed under the same selection: refresh what is shown.
-        self._update_panels(self.tree_panel.selected_ids(), force=True)
+        # Refresh the panels when the shown versions changed (edited, deleted, aliased...).
+        ids = self.tree_panel.selected_ids()
+        changed = ids != self._selected or any(model.entry(i) != before.get(i) for i in ids)
+        self._update_panels(ids, force=changed)
 
     def _on_source_refresh_failed(self, exc: BaseException) -> None:
         message, _ = describe_error(exc)
@@ -603,8 +613,8 @@ class MainWindow(QMainWindow):
         if not index.isValid():
             return None
         menu = QMenu(self)
-        model_id = index.siblingAtColumn(0).data(ModelIdRole)
-        name = index.siblingAtColumn(0).data(NameRole)
+        model_id = self.tree_panel.model_id_at(index)
+        name = self.tree_panel.name_at(index)
         if model_id:
             entry = self.tree_panel.tree_model.entry(model_id) or {}
             menu.addAction(self.action_copy_id)

@@ -29,9 +29,10 @@ def _open_and_list(root: str) -> tuple[Any, str, list[dict]]:
     return registry, revision, entries
 
 
-def _reopen_and_list(root: str) -> tuple[Any, str, list[dict]]:
-    # A fresh instance reads the index as it is now, whatever another process appended to it.
-    return _open_and_list(root)
+def _list(registry) -> tuple[str, list[dict]]:
+    # The registry folds in what other processes appended to its index since the last call.
+    revision = registry.revision()
+    return revision, registry.list_models(include_deleted=True)
 
 
 class RegistrySource(QObject):
@@ -100,8 +101,8 @@ class RegistrySource(QObject):
         generation = self._generation
         self._set_worker(
             workers.start_worker(
-                _reopen_and_list,
-                str(self.registry.root),
+                _list,
+                self.registry,
                 on_success=lambda result: self._on_list_succeeded(generation, result),
                 on_error=lambda exc: self._on_list_failed(generation, exc),
                 on_finished=lambda: self._on_worker_finished(generation),
@@ -189,8 +190,7 @@ class RegistrySource(QObject):
     def _on_list_succeeded(self, generation: int, result) -> None:
         if generation != self._generation:
             return
-        registry, revision, entries = result
-        self.registry = registry
+        revision, entries = result
         self.revision = revision
         self.entries_loaded.emit(entries)
 

@@ -382,3 +382,31 @@ def test_module_entry_point_starts_and_quits(tmp_path, gui_registry):
                          env=env, capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert "first window painted after" in out.stdout
+
+
+def test_selection_queries_do_not_drop_references_to_none(qtbot, window, gui_registry):
+    """The window's own queries never receive an invalid QVariant (see exoreg_gui._qt_compat)."""
+    open_registry(qtbot, window, gui_registry.root)
+    window.tree_panel.select_names(["RandomForest", "SVM"])
+    panel = window.tree_panel
+    name_row = panel.proxy.index(0, 0)
+    before = sys.getrefcount(None)
+    for _ in range(500):
+        panel.selected_ids()
+        panel.current_id()
+        panel.model_id_at(name_row)
+        panel.name_at(name_row)
+    assert sys.getrefcount(None) >= before - 5
+
+
+def test_none_ballast_is_refilled_when_low(monkeypatch):
+    from exoreg_gui import _qt_compat
+
+    if not _qt_compat.active():
+        pytest.skip("this Qt binding does not drop references to None")
+    refills = len(_qt_compat._ballast)
+    monkeypatch.setattr(_qt_compat, "LOW_WATER", sys.getrefcount(None) + 10)
+    assert _qt_compat.top_up()
+    assert len(_qt_compat._ballast) == refills + 1
+    monkeypatch.setattr(_qt_compat, "LOW_WATER", 0)
+    assert not _qt_compat.top_up()

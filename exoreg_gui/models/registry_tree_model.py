@@ -135,6 +135,7 @@ class RegistryTreeModel(QAbstractItemModel):
             return
         root = QModelIndex()
         structure_changed = False
+        touched: list[NameNode] = []
         # 1. names that are gone
         for row in range(len(self._nodes) - 1, -1, -1):
             if self._nodes[row].name not in grouped:
@@ -167,6 +168,7 @@ class RegistryTreeModel(QAbstractItemModel):
             self._update_best(node)
             if changed_rows or wanted:
                 structure_changed = True
+                touched.append(node)
             if changed_rows or old_best != node.best_id or wanted:
                 last = self.columnCount() - 1
                 self.dataChanged.emit(self.index(row, 0), self.index(row, last))
@@ -183,12 +185,13 @@ class RegistryTreeModel(QAbstractItemModel):
                 node.versions = [VersionItem(e) for e in by_id.values()]
                 self._update_best(node)
                 self._nodes.append(node)
+                touched.append(node)
             self._row_cache = None
             self.endInsertRows()
             structure_changed = True
         self._reindex_items()
         if structure_changed:
-            self.sort(self._sort_column, self._sort_order)
+            self._resort(touched)
 
     def clear(self) -> None:
         self.beginResetModel()
@@ -225,6 +228,23 @@ class RegistryTreeModel(QAbstractItemModel):
         if node is None or not 0 <= index.row() < len(node.versions):
             return None
         return node.versions[index.row()]
+
+    def model_id_at(self, index: QModelIndex | QPersistentModelIndex) -> str | None:
+        """The version id of a row of this model (None on a name row).
+
+        Python code asks this rather than ``index.data(ModelIdRole)``: see ``exoreg_gui._qt_compat``.
+        """
+        item = self.item_at(index)
+        return item.model_id if item is not None else None
+
+    def name_at(self, index: QModelIndex | QPersistentModelIndex) -> str | None:
+        if not index.isValid() or index.model() is not self:
+            return None
+        key = index.internalId()
+        if key == 0:
+            return self._nodes[index.row()].name if index.row() < len(self._nodes) else None
+        node = self._by_key.get(key)
+        return node.name if node is not None else None
 
     def index_of(self, model_id: str, column: int = 0) -> QModelIndex:
         found = self._items.get(model_id)
@@ -322,6 +342,10 @@ class RegistryTreeModel(QAbstractItemModel):
             return
         self._sort_column = column
         self._sort_order = order
+        self._resort(None)
+
+    def _resort(self, nodes: list[NameNode] | None) -> None:
+        """Reorder (only ``nodes``' versions when given, and the names) keeping persistent indexes."""
         self.layoutAboutToBeChanged.emit()
         persistent = self.persistentIndexList()
         # Remember what each persistent index points at, by object, before reordering.
@@ -334,7 +358,7 @@ class RegistryTreeModel(QAbstractItemModel):
                 node = self._by_key.get(key)
                 target = node.versions[pindex.row()] if node and pindex.row() < len(node.versions) else None
             remembered.append((key, target, pindex.column()))
-        self._sort_in_place()
+        self._sort_in_place(nodes)
         new_indexes = []
         name_rows = {id(node): row for row, node in enumerate(self._nodes)}
         version_rows: dict[int, int] = {}
@@ -412,8 +436,8 @@ class RegistryTreeModel(QAbstractItemModel):
             return (self._name_algorithms(node).lower(), node.name.lower())
         return node.name.lower()
 
-    def _sort_in_place(self) -> None:
-        for node in self._nodes:
+    def _sort_in_place(self, nodes: list[NameNode] | None = None) -> None:
+        for node in self._nodes if nodes is None else nodes:
             if not node.versions:
                 continue
             node.versions.sort(key=self._version_sort_key, reverse=self._sort_order == Qt.SortOrder.DescendingOrder)
@@ -460,8 +484,8 @@ class RegistryTreeModel(QAbstractItemModel):
             return self._name_sort_key(node) if column != COL_MODEL else node.name.lower()
         if role == NameRole:
             return node.name
-        if role in (ModelIdRole, EntryRole):
-            return None
+        if role == AliasesRole:
+            return []
         if role == Qt.ItemDataRole.FontRole and column == COL_MODEL:
             return self._bold
         if role == Qt.ItemDataRole.TextAlignmentRole and column == COL_METRIC:
@@ -543,11 +567,6 @@ class RegistryTreeModel(QAbstractItemModel):
         return None
 
 
-def selected_model_ids(indexes: Sequence[QModelIndex]) -> list[str]:
-    """Model ids of the version rows among ``indexes`` (any column), in order, without repeats."""
-    seen: dict[str, None] = {}
-    for index in indexes:
-        model_id = index.data(ModelIdRole)
-        if model_id:
-            seen.setdefault(model_id, None)
-    return list(seen)
+def unique(ids: Sequence[str | None]) -> list[str]:
+    """The ids in order, without repeats or Nones."""
+    return list(dict.fromkeys(i for i in ids if i))

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QPointF, Signal
+from PySide6.QtCore import QPointF, QTimer, Signal
 from PySide6.QtWidgets import (
     QComboBox,
     QGridLayout,
@@ -112,7 +112,7 @@ class ChartsPanel(QWidget):
         self.history_metric_combo = QComboBox(self)
         for key in ("f1_score", "accuracy", "precision", "recall"):
             self.history_metric_combo.addItem(metric_label(key), key)
-        self.history_metric_combo.currentIndexChanged.connect(self._draw_history)
+        self.history_metric_combo.currentIndexChanged.connect(self._on_history_metric_changed)
         self.export_button = QPushButton(icon("save"), "Save as PNG…", self)
         self.export_button.clicked.connect(self._on_export_clicked)
 
@@ -125,56 +125,78 @@ class ChartsPanel(QWidget):
         bar.addStretch(1)
         bar.addWidget(self.export_button)
 
-        # -- plots
+        # -- plots: built one per event-loop turn so creating the window never stalls it
         self.plots_widget = QWidget(self)
-        grid = QGridLayout(self.plots_widget)
-        grid.setContentsMargins(0, 0, 0, 0)
-        self.metric_plot = _make_plot("Metrics of the selected versions", self)
-        self.history_plot = _make_plot("Across versions", self)
-        self.class_plot = _make_plot("Per-class scores", self)
-        self.importance_plot = _make_plot("Feature importances", self)
-        grid.addWidget(self.metric_plot, 0, 0)
-        grid.addWidget(self.history_plot, 0, 1)
-        grid.addWidget(self.class_plot, 1, 0)
-        grid.addWidget(self.importance_plot, 1, 1)
-
-        self.metric_legend = self.metric_plot.getPlotItem().addLegend(
-            offset=(8, 2), labelTextColor="#333c48", colCount=5, brush=pg.mkBrush(255, 255, 255, 220))
-        self.class_legend = self.class_plot.getPlotItem().addLegend(
-            offset=(8, 2), labelTextColor="#333c48", colCount=3, brush=pg.mkBrush(255, 255, 255, 220))
-        self.metric_plot.getPlotItem().setLabel("left", "score")
-        self.history_plot.getPlotItem().setLabel("bottom", "version")
-        self.class_plot.getPlotItem().setLabel("left", "score")
-        self.importance_plot.getPlotItem().setLabel("bottom", "importance")
-        self.history_plot.getPlotItem().showGrid(x=True, y=True, alpha=0.25)
-        self.importance_plot.getPlotItem().showGrid(x=True, y=False, alpha=0.25)
-        self.importance_plot.getPlotItem().invertY(True)
-        self.importance_plot.getPlotItem().getAxis("left").setWidth(110)
-
-        self.metric_hover = BarHover(self.metric_plot)
-        self.class_hover = BarHover(self.class_plot)
-        self.importance_hover = BarHover(self.importance_plot)
-
+        self._grid = QGridLayout(self.plots_widget)
+        self._grid.setContentsMargins(0, 0, 0, 0)
         self.metric_bars: dict[str, pg.BarGraphItem] = {}
         self.class_bars: dict[str, pg.BarGraphItem] = {}
         self.importance_bars: pg.BarGraphItem | None = None
-        self.history_curve = self.history_plot.getPlotItem().plot(
-            [], [], pen=pg.mkPen(PALETTE[0], width=2), symbol="o", symbolSize=7,
-            symbolBrush=PALETTE[0], symbolPen="w",
-        )
-        self.history_curve.setToolTip("")
-        self.history_curve.sigPointsHovered.connect(self._on_history_hovered)
         self._messages: dict[pg.PlotWidget, pg.TextItem] = {}
+        self._builders = [self._build_metric_plot, self._build_history_plot, self._build_class_plot,
+                          self._build_importance_plot]
 
         layout = QVBoxLayout(self)
         layout.addLayout(bar)
         layout.addWidget(self.plots_widget, 1)
         self._rebuild_metrics_menu([])
-        self.refresh()
+        QTimer.singleShot(0, self, self._build_next)
+
+    def _build_next(self) -> None:
+        if self._builders:
+            self._builders.pop(0)()
+            if self._builders:
+                QTimer.singleShot(0, self, self._build_next)
+
+    def ensure_built(self) -> None:
+        """Create the plots not yet built (they are normally built just after the window)."""
+        while self._builders:
+            self._builders.pop(0)()
+
+    def _build_metric_plot(self) -> None:
+        self.metric_plot = _make_plot("Metrics of the selected versions", self)
+        self._grid.addWidget(self.metric_plot, 0, 0)
+        self.metric_legend = self.metric_plot.getPlotItem().addLegend(
+            offset=(8, 2), labelTextColor="#333c48", colCount=5, brush=pg.mkBrush(255, 255, 255, 220))
+        self.metric_plot.getPlotItem().setLabel("left", "score")
+        self.metric_hover = BarHover(self.metric_plot)
+        self._draw_metric_bars()
+
+    def _build_history_plot(self) -> None:
+        self.history_plot = _make_plot("Across versions", self)
+        self._grid.addWidget(self.history_plot, 0, 1)
+        self.history_plot.getPlotItem().setLabel("bottom", "version")
+        self.history_plot.getPlotItem().showGrid(x=True, y=True, alpha=0.25)
+        self.history_curve = self.history_plot.getPlotItem().plot(
+            [], [], pen=pg.mkPen(PALETTE[0], width=2), symbol="o", symbolSize=7,
+            symbolBrush=PALETTE[0], symbolPen="w",
+        )
+        self.history_curve.sigPointsHovered.connect(self._on_history_hovered)
+        self._draw_history()
+
+    def _build_class_plot(self) -> None:
+        self.class_plot = _make_plot("Per-class scores", self)
+        self._grid.addWidget(self.class_plot, 1, 0)
+        self.class_legend = self.class_plot.getPlotItem().addLegend(
+            offset=(8, 2), labelTextColor="#333c48", colCount=3, brush=pg.mkBrush(255, 255, 255, 220))
+        self.class_plot.getPlotItem().setLabel("left", "score")
+        self.class_hover = BarHover(self.class_plot)
+        self._draw_per_class()
+
+    def _build_importance_plot(self) -> None:
+        self.importance_plot = _make_plot("Feature importances", self)
+        self._grid.addWidget(self.importance_plot, 1, 1)
+        self.importance_plot.getPlotItem().setLabel("bottom", "importance")
+        self.importance_plot.getPlotItem().showGrid(x=True, y=False, alpha=0.25)
+        self.importance_plot.getPlotItem().invertY(True)
+        self.importance_plot.getPlotItem().getAxis("left").setWidth(110)
+        self.importance_hover = BarHover(self.importance_plot)
+        self._draw_importances()
 
     # -- public API -------------------------------------------------------------------------------
     def set_versions(self, metas: list, current=None) -> None:
         """The selected versions (bars) and the one the per-version charts show."""
+        self.ensure_built()
         self.metas = list(metas)
         self.current = current if current is not None else (self.metas[-1] if self.metas else None)
         available = self._available_metrics()
@@ -185,11 +207,13 @@ class ChartsPanel(QWidget):
 
     def set_history(self, name: str | None, entries: list[dict]) -> None:
         """The versions of one name (``list_models`` rows, oldest first) for the line chart."""
+        self.ensure_built()
         self.history_name = name
         self.history_entries = list(entries)
         self._draw_history()
 
     def set_chosen_metrics(self, metrics: list[str]) -> None:
+        self.ensure_built()
         self.chosen_metrics = list(metrics)
         for action in self.metrics_menu.actions():
             action.blockSignals(True)
@@ -198,12 +222,14 @@ class ChartsPanel(QWidget):
         self._draw_metric_bars()
 
     def refresh(self) -> None:
+        self.ensure_built()
         self._draw_metric_bars()
         self._draw_history()
         self._draw_per_class()
         self._draw_importances()
 
     def export_png(self, path: str | Path) -> Path:
+        self.ensure_built()
         path = Path(path)
         if not self.plots_widget.grab().save(str(path), "PNG"):
             raise OSError(f"Could not write {path}; choose a folder you can write to.")
@@ -243,7 +269,12 @@ class ChartsPanel(QWidget):
             action.setChecked(key in self.chosen_metrics)
             action.toggled.connect(self._on_metric_action_toggled)
 
+    def _on_history_metric_changed(self, _row: int) -> None:
+        self.ensure_built()
+        self._draw_history()
+
     def _on_metric_action_toggled(self, _checked: bool) -> None:
+        self.ensure_built()
         self.chosen_metrics = [a.data() for a in self.metrics_menu.actions() if a.isChecked()]
         self._draw_metric_bars()
 

@@ -90,7 +90,7 @@ class ComparePanel(QWidget):
         self.model.set_versions(metas)
         self.baseline_combo.blockSignals(True)
         self.baseline_combo.clear()
-        self.baseline_combo.addItem("none", None)
+        self.baseline_combo.addItem("none", "")  # "" not None: see exoreg_gui._qt_compat
         for meta, label in zip(metas, self.model.version_labels(), strict=True):
             self.baseline_combo.addItem(label, meta.model_id)
         baseline = self.model.baseline_id()
@@ -132,7 +132,7 @@ class ComparePanel(QWidget):
         self.differences_only_toggled.emit(on)
 
     def _on_baseline_changed(self, row: int) -> None:
-        self.model.set_baseline(self.baseline_combo.itemData(row))
+        self.model.set_baseline(self.baseline_combo.itemData(row) or None)
 
     def _on_export_clicked(self) -> None:
         from exoreg_gui.dialogs.messages import Messages

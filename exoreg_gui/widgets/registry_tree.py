@@ -26,10 +26,8 @@ from exoreg_gui.models.registry_tree_model import (
     HEADLINE_METRICS,
     METRIC_LABELS,
     AliasesRole,
-    ModelIdRole,
-    NameRole,
     RegistryTreeModel,
-    selected_model_ids,
+    unique,
 )
 
 _BADGE_COLORS = {
@@ -44,7 +42,7 @@ class AliasBadgeDelegate(QStyledItemDelegate):
     """Paints the aliases of a version as rounded badges."""
 
     def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex) -> None:
-        aliases = index.data(AliasesRole) or []
+        aliases = index.data(AliasesRole)  # a list on every row (never None, see _qt_compat)
         if not aliases:
             super().paint(painter, option, index)
             return
@@ -75,7 +73,7 @@ class AliasBadgeDelegate(QStyledItemDelegate):
 
     def sizeHint(self, option: QStyleOptionViewItem, index: QModelIndex) -> QSize:
         hint = super().sizeHint(option, index)
-        aliases = index.data(AliasesRole) or []
+        aliases = index.data(AliasesRole)
         if aliases:
             font = QFontMetrics(option.font)
             width = sum(font.horizontalAdvance(a) + 16 for a in aliases) + 8
@@ -166,15 +164,23 @@ class RegistryTreePanel(QWidget):
         self._update_empty_label()
         self._emit_if_changed()
 
+    def model_id_at(self, index: QModelIndex) -> str | None:
+        """The version id of a row of the view (None for a name row or an invalid index)."""
+        return self.tree_model.model_id_at(self.proxy.mapToSource(index)) if index.isValid() else None
+
+    def name_at(self, index: QModelIndex) -> str | None:
+        return self.tree_model.name_at(self.proxy.mapToSource(index)) if index.isValid() else None
+
     def selected_ids(self) -> list[str]:
         """Selected versions; a selected name stands for all of its visible versions."""
-        rows = []
+        ids: list[str | None] = []
         for index in sorted(self.view.selectionModel().selectedRows(0), key=self._tree_order):
-            if index.data(ModelIdRole):
-                rows.append(index)
+            model_id = self.model_id_at(index)
+            if model_id:
+                ids.append(model_id)
             else:
-                rows.extend(self.proxy.index(r, 0, index) for r in range(self.proxy.rowCount(index)))
-        return selected_model_ids(rows)
+                ids.extend(self.model_id_at(self.proxy.index(r, 0, index)) for r in range(self.proxy.rowCount(index)))
+        return unique(ids)
 
     def _tree_order(self, index: QModelIndex) -> tuple[int, int]:
         parent = index.parent()
@@ -183,12 +189,12 @@ class RegistryTreePanel(QWidget):
     def selected_names(self) -> list[str]:
         names: dict[str, None] = {}
         for index in self.view.selectionModel().selectedRows(0):
-            names.setdefault(index.data(NameRole), None)
+            names.setdefault(self.name_at(index), None)
         return [n for n in names if n]
 
     def current_id(self) -> str | None:
         current = self.view.currentIndex()
-        model_id = current.siblingAtColumn(0).data(ModelIdRole) if current.isValid() else None
+        model_id = self.model_id_at(current)
         if model_id and model_id in self.selected_ids():
             return model_id
         ids = self.selected_ids()
@@ -230,7 +236,7 @@ class RegistryTreePanel(QWidget):
         for name in names:
             parent = self.proxy.mapFromSource(self.tree_model.index_of_name(name))
             for row in range(self.proxy.rowCount(parent)):
-                model_id = self.proxy.index(row, 0, parent).data(ModelIdRole)
+                model_id = self.model_id_at(self.proxy.index(row, 0, parent))
                 if model_id:
                     ids.append(model_id)
         self.select_ids(ids)
