@@ -9,18 +9,21 @@ when it reaches zero the interpreter aborts ("none_dealloc: deallocating None").
 The application avoids those calls on its own paths (it asks its models' Python methods,
 and gives combo items and actions real data). Code it does not control still makes them
 (pyqtgraph's ``itemChange`` overrides receive invalid variants: a few hundred per chart
-redraw), so when the bug is detected at start-up a ballast of references to ``None`` is
-kept, and :func:`top_up` (called every few seconds by the main window) refills it before it
-runs low. Python 3.12 and later make ``None`` immortal; nothing is done there.
+redraw). So when the bug is detected at start-up, ``None`` is given the references the
+binding will take back: its count is raised by a large margin, and :func:`top_up` (called
+every few seconds by the main window) raises it again before it runs low. ``None`` is never
+freed anyway; this only keeps the interpreter from aborting. Python 3.12 and later make
+``None`` immortal, and nothing is done there.
 """
 
 from __future__ import annotations
 
+import ctypes
 import sys
 
-BALLAST_SIZE = 1_000_000  # 8 MB of list slots per refill
-LOW_WATER = 500_000
-_ballast: list[list[None]] = []
+MARGIN = 1_000_000
+LOW_WATER = 200_000
+_active = False
 
 
 def invalid_variant_leaks_none() -> bool:
@@ -34,23 +37,32 @@ def invalid_variant_leaks_none() -> bool:
     return sys.getrefcount(None) < before - 10
 
 
+def _add_references(count: int) -> None:
+    # ob_refcnt is the first field of every CPython object.
+    refcount = ctypes.c_ssize_t.from_address(id(None))
+    refcount.value += count
+
+
 def install() -> bool:
-    """Keep the ballast when the bug is present; True when it was installed."""
-    if _ballast:
+    """Apply the guard when the bug is present; True when it is active."""
+    global _active
+    if _active:
         return True
-    if sys.version_info >= (3, 12) or not invalid_variant_leaks_none():
+    if (sys.version_info >= (3, 12) or sys.implementation.name != "cpython"
+            or not invalid_variant_leaks_none()):
         return False
-    _ballast.append([None] * BALLAST_SIZE)
+    _add_references(MARGIN)
+    _active = True
     return True
 
 
 def active() -> bool:
-    return bool(_ballast)
+    return _active
 
 
 def top_up() -> bool:
-    """Refill the ballast when ``None``'s reference count ran low; True when it did."""
-    if not _ballast or sys.getrefcount(None) > LOW_WATER:
+    """Raise ``None``'s reference count again when it ran low; True when it did."""
+    if not _active or sys.getrefcount(None) > LOW_WATER:
         return False
-    _ballast.append([None] * BALLAST_SIZE)
+    _add_references(MARGIN)
     return True

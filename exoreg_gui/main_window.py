@@ -76,7 +76,7 @@ def _load_demo_builder():
 
 class MainWindow(QMainWindow):
     #: The panels were filled for a new selection; carries the model ids.
-    panels_updated = Signal(list)
+    panels_updated = Signal(object)
     #: A registry finished opening; carries its root.
     registry_opened = Signal(str)
 

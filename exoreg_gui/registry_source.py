@@ -43,7 +43,7 @@ class RegistrySource(QObject):
     #: Opening failed; carries the exception.
     open_failed = Signal(object)
     #: New ``list_models(include_deleted=True)`` rows (after opening or a change).
-    entries_loaded = Signal(list)
+    entries_loaded = Signal(object)
     #: A background refresh failed; carries the exception (the last good rows stay shown).
     refresh_failed = Signal(object)
     #: True while a registry is being opened or listed.

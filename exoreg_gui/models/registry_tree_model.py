@@ -134,7 +134,7 @@ class RegistryTreeModel(QAbstractItemModel):
             self.endResetModel()
             return
         root = QModelIndex()
-        structure_changed = False
+        names_changed = False
         touched: list[NameNode] = []
         # 1. names that are gone
         for row in range(len(self._nodes) - 1, -1, -1):
@@ -144,7 +144,8 @@ class RegistryTreeModel(QAbstractItemModel):
                 del self._by_key[node.key]
                 self._row_cache = None
                 self.endRemoveRows()
-        # 2. versions of the remaining names: removed, changed, added
+        # 2. versions of the remaining names: removed, changed, added (at their sorted place)
+        last = COLUMN_COUNT - 1
         for row, node in enumerate(self._nodes):
             wanted = grouped.pop(node.name)
             parent = self.index(row, 0)
@@ -153,45 +154,61 @@ class RegistryTreeModel(QAbstractItemModel):
                     self.beginRemoveRows(parent, vrow, vrow)
                     node.versions.pop(vrow)
                     self.endRemoveRows()
-            changed_rows = []
-            for vrow, item in enumerate(node.versions):
+            changed: set[str] = set()
+            for item in node.versions:
                 new_entry = wanted.pop(item.model_id)
                 if new_entry != item.entry:
                     item.set_entry(new_entry)
-                    changed_rows.append(vrow)
-            if wanted:
-                first = len(node.versions)
-                self.beginInsertRows(parent, first, first + len(wanted) - 1)
-                node.versions.extend(VersionItem(e) for e in wanted.values())
+                    changed.add(item.model_id)
+            for entry in wanted.values():
+                item = VersionItem(entry)
+                vrow = self._insert_position(node.versions, item, self._version_sort_key)
+                self.beginInsertRows(parent, vrow, vrow)
+                node.versions.insert(vrow, item)
                 self.endInsertRows()
             old_best = node.best_id
             self._update_best(node)
-            if changed_rows or wanted:
-                structure_changed = True
+            if changed and not self._in_order(node.versions, self._version_sort_key):
                 touched.append(node)
-            if changed_rows or old_best != node.best_id or wanted:
-                last = self.columnCount() - 1
+            if changed or wanted or old_best != node.best_id:
+                names_changed = True
                 self.dataChanged.emit(self.index(row, 0), self.index(row, last))
-                if node.versions:
-                    self.dataChanged.emit(
-                        self.index(0, 0, parent), self.index(len(node.versions) - 1, last, parent)
-                    )
-        # 3. new names
-        if grouped:
-            first = len(self._nodes)
-            self.beginInsertRows(root, first, first + len(grouped) - 1)
-            for name, by_id in grouped.items():
-                node = self._new_node(name)
-                node.versions = [VersionItem(e) for e in by_id.values()]
-                self._update_best(node)
-                self._nodes.append(node)
-                touched.append(node)
+                for vrow, item in enumerate(node.versions):
+                    if item.model_id in changed or item.model_id in (old_best, node.best_id):
+                        self.dataChanged.emit(self.index(vrow, 0, parent), self.index(vrow, last, parent))
+        # 3. new names, at their sorted place
+        for name, by_id in grouped.items():
+            node = self._new_node(name)
+            node.versions = [VersionItem(e) for e in by_id.values()]
+            node.versions.sort(key=self._version_sort_key,
+                               reverse=self._sort_order == Qt.SortOrder.DescendingOrder)
+            self._update_best(node)
+            row = self._insert_position(self._nodes, node, self._name_sort_key)
+            self.beginInsertRows(root, row, row)
+            self._nodes.insert(row, node)
             self._row_cache = None
             self.endInsertRows()
-            structure_changed = True
         self._reindex_items()
-        if structure_changed:
+        # Values that sort the names (best score, latest date) may have moved: re-sort only if needed.
+        names_out_of_order = names_changed and not self._in_order(self._nodes, self._name_sort_key)
+        if touched or names_out_of_order:
             self._resort(touched)
+
+    def _insert_position(self, items: list, new, key) -> int:
+        """Where ``new`` goes in ``items`` (sorted by ``key`` in the current order)."""
+        new_key = key(new)
+        descending = self._sort_order == Qt.SortOrder.DescendingOrder
+        for i, existing in enumerate(items):
+            k = key(existing)
+            if (k < new_key) if descending else (new_key < k):
+                return i
+        return len(items)
+
+    def _in_order(self, items: list, key) -> bool:
+        keys = [key(i) for i in items]
+        if self._sort_order == Qt.SortOrder.DescendingOrder:
+            return all(a >= b for a, b in zip(keys, keys[1:], strict=False))
+        return all(a <= b for a, b in zip(keys, keys[1:], strict=False))
 
     def clear(self) -> None:
         self.beginResetModel()

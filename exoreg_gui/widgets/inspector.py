@@ -86,7 +86,7 @@ class MetricCard(QFrame):
 
 class InspectorPanel(QWidget):
     #: Save pressed: (model_id, description, tags dict).
-    edit_requested = Signal(str, str, dict)
+    edit_requested = Signal(str, str, object)
     #: "Set alias…" pressed for a version.
     alias_requested = Signal(str)
 

@@ -85,7 +85,7 @@ class RegistryTreePanel(QWidget):
     """Filter, toggles and the tree view; emits the selected versions."""
 
     #: The selected versions changed; carries their model ids (tree order).
-    selection_changed = Signal(list)
+    selection_changed = Signal(object)
     #: The current version (the one the inspector shows) changed within the selection.
     current_changed = Signal(str)
     #: A context menu was requested at a global position for the clicked index (proxy index).
