@@ -505,6 +505,12 @@ class ModelRegistry:
 
         return import_model(self, model_path, metadata_path, trusted=trusted)
 
+    def export_for_deployment(self, ref: str, export_path: str | os.PathLike, **options: Any):
+        """Write a deployment bundle of the model ``ref`` names (see :mod:`core.deployment`)."""
+        from core.deployment import export_registered_model
+
+        return export_registered_model(self, ref, export_path, **options)
+
     # ==================================================================== integrity
     def verify(self, *, repair: bool = False) -> VerifyReport:
         """Check every model file's hash, find orphans, stale index rows and leftovers."""

@@ -178,7 +178,7 @@ def test_crafted_tree_is_refused_at_import(registry, exported, tmp_path):
 
 @pytest.mark.parametrize("field,value", [
     ("accuracy", float("nan")), ("f1_score", float("inf")), ("precision", 1.2), ("recall", "0.9"),
-    ("version", "one"), ("model_name", "bad/name"), ("model_name", "best"), ("feature_columns", "koi_period"),
+    ("version", "one"), ("model_name", "bad/name"), ("model_name", "at@sign"), ("model_name", "best"), ("feature_columns", "koi_period"),
     ("tags", {"k": 5}), ("description", "x" * 100_000), ("feature_columns", ["f"] * 20_000),
     ("hyperparameters", {"blob": "x" * 6_000_000}), ("training_date", None),
 ])
@@ -218,8 +218,8 @@ def _raw_zip(path: Path, entries: list[tuple[zipfile.ZipInfo | str, bytes]]) -> 
     return path
 
 
-@pytest.mark.parametrize("attack", ["absolute", "dotdot", "symlink", "unexpected", "bomb", "two_models"])
-def test_unsafe_archives_are_refused(registry, exported, tmp_path, attack):
+@pytest.mark.parametrize("attack", ["absolute", "dotdot", "symlink", "unexpected", "bomb", "two_models", "oversized"])
+def test_unsafe_archives_are_refused(registry, exported, tmp_path, attack, monkeypatch):
     with zipfile.ZipFile(exported["archive"]) as zf:
         good = {n: zf.read(n) for n in zf.namelist()}
     entries = list(good.items())
@@ -233,6 +233,10 @@ def test_unsafe_archives_are_refused(registry, exported, tmp_path, attack):
         entries.append((link, b"/etc/passwd"))
     elif attack == "unexpected":
         entries.append(("run_me.sh", b"echo hi"))
+    elif attack == "oversized":
+        import core.transfer
+
+        monkeypatch.setattr(core.transfer, "MAX_MODEL_BYTES", 10_000)  # the model member is ~120 kB
     elif attack == "bomb":
         entries = [(n, d) for n, d in entries if n != "metadata.json"] + [("metadata.json", b" " * (50 << 20))]
     else:

@@ -14,6 +14,7 @@ import sys
 
 COMMAND_MODULES = (
     "core.cli.registry_commands",
+    "core.cli.deploy_commands",
 )
 
 
