@@ -18,6 +18,7 @@ from pathlib import Path
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import (
+    QApplication,
     QLabel,
     QMainWindow,
     QMenu,
@@ -32,7 +33,7 @@ from PySide6.QtWidgets import (
 from exoreg_gui import _qt_compat, workers
 from exoreg_gui.dialogs.messages import Messages, describe_error
 from exoreg_gui.registry_source import RegistrySource
-from exoreg_gui.resources import icon
+from exoreg_gui.resources import icon, stylesheet
 from exoreg_gui.settings import Settings
 from exoreg_gui.widgets.charts_panel import ChartsPanel
 from exoreg_gui.widgets.compare_panel import ComparePanel
@@ -83,6 +84,9 @@ class MainWindow(QMainWindow):
     def __init__(self, settings: Settings | None = None, parent: QWidget | None = None):
         super().__init__(parent)
         self.setObjectName("MainWindow")
+        app = QApplication.instance()
+        if app is not None and not app.styleSheet():  # e.g. embedded, or under a test runner
+            self.setStyleSheet(stylesheet())
         self._compat_timer = QTimer(self)
         self._compat_timer.setObjectName("qt-compat-guard")
         self._compat_timer.setInterval(2000)

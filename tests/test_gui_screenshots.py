@@ -54,11 +54,11 @@ def test_screenshots(qtbot, window, gui_registry, tmp_path):
     out = Path(os.environ.get("EXOREG_SCREENSHOT_DIR") or tmp_path / "screenshots")
     out.mkdir(parents=True, exist_ok=True)
     window.resize(1440, 900)
+    shots = {"welcome": window.grab()}  # the first start, before any registry is open
     open_registry(qtbot, window, root, timeout=30000)
     window.tree_panel.view.expandAll()
     best, compare = _pick_versions(window)
 
-    shots = {}
     window.tabs.setCurrentIndex(0)
     window.select_versions([best])
     qtbot.waitUntil(lambda: window.inspector.integrity in {"verified", "mismatch", "missing", "unknown"},

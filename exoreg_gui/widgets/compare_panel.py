@@ -51,7 +51,7 @@ class ComparePanel(QWidget):
         legend = QLabel(
             '<span style="background:#d5f0d8">&nbsp;best&nbsp;</span> '
             '<span style="background:#f8d9d6">&nbsp;worst&nbsp;</span> '
-            '<span style="background:#fff1c2">&nbsp;differs from baseline&nbsp;</span>',
+            '<span style="background:#fff1c2">&nbsp;differs&nbsp;</span>',
             self,
         )
 
@@ -74,6 +74,8 @@ class ComparePanel(QWidget):
         bar.addWidget(QLabel("Baseline:", self))
         bar.addWidget(self.baseline_combo)
         bar.addSpacing(12)
+        legend.setToolTip("Metric rows mark the best and the worst value; other rows mark the cells that "
+                          "differ from the baseline column (the first column when no baseline is chosen).")
         bar.addWidget(legend)
         bar.addStretch(1)
         bar.addLayout(self.extra_buttons)

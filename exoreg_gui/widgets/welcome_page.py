@@ -48,6 +48,8 @@ class WelcomePage(QWidget):
         self.demo_button = QPushButton(icon("demo"), "Build the demo registry", self)
         self.demo_button.setIconSize(QSize(20, 20))
         self.demo_button.setMinimumHeight(36)
+        self.demo_button.setDefault(True)
+        self.demo_button.setObjectName("primaryButton")
         self.demo_button.clicked.connect(self.demo_requested)
         self.open_button = QPushButton(icon("open"), "Open a registry folder…", self)
         self.open_button.setIconSize(QSize(20, 20))
@@ -92,13 +94,16 @@ class WelcomePage(QWidget):
         column.addSpacing(16)
         column.addWidget(self.recent_label)
         column.addWidget(self.recent_list)
-        column.addStretch(1)
 
+        panel = QWidget(self)
+        panel.setObjectName("welcomePanel")
+        panel.setMaximumWidth(600)
+        panel.setLayout(column)
         outer = QHBoxLayout(self)
         outer.addStretch(1)
-        outer.addLayout(column, 3)
+        outer.addWidget(panel, 0, Qt.AlignmentFlag.AlignTop)
         outer.addStretch(1)
-        outer.setContentsMargins(24, 48, 24, 24)
+        outer.setContentsMargins(24, 72, 24, 24)
         self.set_recent([])
 
     def set_recent(self, paths: list[str]) -> None:
