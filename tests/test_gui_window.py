@@ -335,8 +335,12 @@ def test_settings_remember_layout_and_registry(qtbot, gui_settings, messages, no
     assert second.tabs.currentIndex() == 2
     with qtbot.waitSignal(second.source.entries_loaded, timeout=5000):
         second.open_initial(None)  # no argument: the last registry
-    restored = second.splitter.sizes()  # the offscreen platform may give the window another width
-    assert restored[0] / sum(restored) == pytest.approx(sizes[0] / sum(sizes), abs=0.02)
+    # The offscreen platform may give the window another width, and a splitter hands extra width
+    # out by stretch factor; the restored tree pane is still the narrow one the person chose
+    # (about a quarter), not the default (about 0.42).
+    restored = second.splitter.sizes()
+    assert sizes[0] / sum(sizes) == pytest.approx(0.25, abs=0.01)
+    assert 0.18 < restored[0] / sum(restored) < 0.33
     assert second.tree_panel.tree_model.names() == ["NeuralNetwork", "RandomForest", "SVM"]
     assert str(gui_registry.root.resolve()) in gui_settings.recent_registries()
     second.close()
