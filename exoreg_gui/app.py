@@ -61,6 +61,42 @@ def _qt_message_handler(mode, context, message) -> None:
     logging.getLogger("exoreg_gui.qt").log(level, "%s", message)
 
 
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+def log_path():
+    """``exoreg-gui.log`` in the user's log folder (``$EXOREG_CACHE_DIR`` when set)."""
+    from pathlib import Path
+
+    base = os.environ.get("EXOREG_CACHE_DIR")
+    if base:
+        return Path(base) / "exoreg-gui.log"
+    import platformdirs
+
+    return Path(platformdirs.user_log_path("exoreg")) / "exoreg-gui.log"
+
+
+def configure_logging():
+    """Log to stderr and to a small rotating file, so an error shown in a dialog can be found later."""
+    from logging.handlers import RotatingFileHandler
+
+    root = logging.getLogger()
+    root.setLevel(logging.INFO)
+    stream = logging.StreamHandler()
+    stream.setFormatter(logging.Formatter(LOG_FORMAT))
+    root.addHandler(stream)
+    path = log_path()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handler = RotatingFileHandler(path, maxBytes=1_000_000, backupCount=2, encoding="utf-8")
+    except OSError as exc:
+        log.warning("not logging to a file (%s)", exc)
+        return None
+    handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    root.addHandler(handler)
+    return path
+
+
 def install_excepthook(window_getter) -> None:
     """Show uncaught exceptions (e.g. in a slot) in a dialog and the log, instead of dying."""
     from exoreg_gui.dialogs.messages import Messages
@@ -105,13 +141,15 @@ def create_application(argv: Sequence[str] | None = None):
 def main(argv: Sequence[str] | None = None) -> int:
     started = time.perf_counter()
     args = parse_args(sys.argv[1:] if argv is None else argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    log_file = configure_logging()
     app = create_application()
 
     from exoreg_gui.main_window import MainWindow
 
     window = MainWindow()
     install_excepthook(lambda: window)
+    if log_file is not None:
+        log.info("ExoReg browser started; this log: %s", log_file)
     window.show()
     window.open_initial(args.registry)
     if args.quit_after_paint:

@@ -388,6 +388,30 @@ def test_module_entry_point_starts_and_quits(tmp_path, gui_registry):
     assert "first window painted after" in out.stdout
 
 
+def test_errors_are_logged_to_a_file(tmp_path, monkeypatch):
+    import logging
+
+    from exoreg_gui.app import configure_logging
+    from exoreg_gui.dialogs.messages import describe_error
+
+    monkeypatch.setenv("EXOREG_CACHE_DIR", str(tmp_path / "cache"))
+    root = logging.getLogger()
+    handlers = list(root.handlers)
+    try:
+        path = configure_logging()
+        logging.getLogger("exoreg_gui").error("Could not open the registry: %s",
+                                              describe_error(ValueError("not a folder"))[0])
+        for handler in root.handlers:
+            handler.flush()
+        assert path == tmp_path / "cache" / "exoreg-gui.log"
+        assert "Could not open the registry: not a folder" in path.read_text()
+    finally:
+        for handler in root.handlers[:]:
+            if handler not in handlers:
+                root.removeHandler(handler)
+                handler.close()
+
+
 def test_selection_queries_do_not_drop_references_to_none(qtbot, window, gui_registry):
     """The window's own queries never receive an invalid QVariant (see exoreg_gui._qt_compat)."""
     open_registry(qtbot, window, gui_registry.root)
