@@ -20,9 +20,25 @@ from exoreg_gui import workers
 log = logging.getLogger(__name__)
 
 
+def check_registry_folder(root: str | Path) -> None:
+    """Refuse a path that is missing, or a folder of other files (opening would add registry folders)."""
+    from core.errors import RegistryError
+
+    path = Path(root)
+    if not path.exists():
+        raise RegistryError(f"There is no registry at {path}; choose an existing folder or build the demo registry.")
+    looks_like_registry = (path / "index.json").exists() or (path / "metadata").is_dir()
+    if path.is_dir() and not looks_like_registry and any(path.iterdir()):
+        raise RegistryError(
+            f"{path} does not look like a registry (no index.json or metadata folder); "
+            "choose the registry folder itself, or an empty folder to start a new one."
+        )
+
+
 def _open_and_list(root: str) -> tuple[Any, str, list[dict]]:
     from core.model_registry import ModelRegistry
 
+    check_registry_folder(root)
     registry = ModelRegistry(root)
     revision = registry.revision()
     entries = registry.list_models(include_deleted=True)

@@ -235,6 +235,30 @@ def test_opening_a_file_shows_an_error_and_keeps_the_window(qtbot, window, tmp_p
     assert "Could not open the registry" in window.welcome.status_label.text()
 
 
+@pytest.mark.parametrize("case", ["missing", "other files"])
+def test_opening_something_that_is_not_a_registry_changes_nothing(qtbot, window, tmp_path, messages, case):
+    base = tmp_path / "place"
+    base.mkdir()
+    target = base / "target"
+    if case == "other files":
+        target.mkdir()
+        (target / "holiday.jpg").write_bytes(b"not a model")
+    with qtbot.waitSignal(window.source.open_failed, timeout=5000):
+        window.open_registry(target)
+    message = str(messages.errors[0][1])
+    assert ("There is no registry" in message) if case == "missing" else ("does not look like a registry" in message)
+    assert sorted(p.name for p in base.rglob("*")) == ([] if case == "missing" else ["holiday.jpg", "target"])
+
+
+def test_an_empty_folder_becomes_a_new_registry(qtbot, window, tmp_path):
+    target = tmp_path / "fresh"
+    target.mkdir()
+    open_registry(qtbot, window, target)
+    assert window.stack.currentIndex() == 1
+    assert not window.tree_panel.empty_label.isHidden()
+    assert "no models yet" in window.tree_panel.empty_label.text()
+
+
 def test_exception_in_a_slot_is_shown_not_fatal(qtbot, window, messages, monkeypatch):
     from exoreg_gui.app import install_excepthook
 
