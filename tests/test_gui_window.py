@@ -462,3 +462,28 @@ def test_none_guard_tops_up_when_low(monkeypatch):
     assert sys.getrefcount(None) >= before + _qt_compat.MARGIN - 10
     monkeypatch.setattr(_qt_compat, "LOW_WATER", 0)
     assert not _qt_compat.top_up()
+
+
+def test_inspector_warns_when_library_versions_differ(qtbot, window, gui_registry, monkeypatch):
+    from exoreg_gui.widgets import inspector as inspector_module
+
+    open_registry(qtbot, window, gui_registry.root)
+    window.tabs.setCurrentIndex(0)
+    window.select_versions([gui_registry.ids["SVM:2"]])
+    assert window.inspector.env_warning.isHidden()  # registered by this very environment
+    monkeypatch.setattr(inspector_module, "running_versions", lambda: {"python": "3.11.7", "sklearn": "0.24.2"})
+    window.inspector.set_version(window.inspector.meta, None)
+    assert not window.inspector.env_warning.isHidden()
+    assert "this app has 0.24.2" in window.inspector.env_warning.text()
+
+
+def test_compare_copy_puts_the_table_on_the_clipboard(qtbot, window, gui_registry):
+    from PySide6.QtGui import QGuiApplication
+
+    open_registry(qtbot, window, gui_registry.root)
+    window.tabs.setCurrentIndex(1)
+    window.tree_panel.select_names(["SVM", "NeuralNetwork"])
+    window.compare.copy_button.click()
+    lines = QGuiApplication.clipboard().text().splitlines()
+    assert lines[0] == "field\tNeuralNetwork v1\tNeuralNetwork v2\tSVM v2"
+    assert "f1_score\t0.8870\t0.9150\t0.9250" in lines
