@@ -329,6 +329,19 @@ class MainWindow(QMainWindow):
     def select_versions(self, model_ids: list[str], current: str | None = None) -> None:
         self.tree_panel.select_ids(model_ids, current=current)
 
+    def connect_workflow(self, key: str, slot) -> QAction:
+        """Connect a workflow dialog ("import", "export", "predict", "deploy") to its menu and toolbar place."""
+        action = self.workflow_actions[key]
+        action.triggered.connect(slot)
+        action.setProperty("placeholder", False)
+        action.setEnabled(True)
+        return action
+
+    def show_new_version(self, model_id: str) -> None:
+        """Refresh now and select ``model_id`` once it is listed (after an import, for instance)."""
+        self._pending_select = model_id
+        self.source.changed_here()
+
     def build_demo(self, root: str | os.PathLike[str] | None = None) -> None:
         """Build the demo registry in the background, then open it."""
         if self._demo_worker is not None:
@@ -502,7 +515,8 @@ class MainWindow(QMainWindow):
         ids = self._selected
         if tab == TAB_INSPECTOR:
             current = self.tree_panel.current_id() if ids else None
-            meta = self._metas([current])[0] if current and self._metas([current]) else None
+            found = self._metas([current]) if current else []
+            meta = found[0] if found else None
             path = None
             if meta is not None:
                 try:

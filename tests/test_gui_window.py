@@ -222,6 +222,11 @@ def test_registration_by_another_process_appears(qtbot, window, registry_copy):
     qtbot.waitUntil(lambda: visible_versions(window, "SVM") == ["v2", "v3"], timeout=10000)
     assert window.selected_ids() == [keep], "the selection survives a live refresh"
     assert "7 versions" in window.counts_label.text()
+    # what an import dialog does after registering: show the new version, selected
+    new_id = window.tree_panel.tree_model.versions_of("SVM")[-1]["model_id"]
+    with qtbot.waitSignal(window.source.entries_loaded, timeout=5000):
+        window.show_new_version(new_id)
+    assert window.selected_ids() == [new_id]
 
 
 def test_opening_a_file_shows_an_error_and_keeps_the_window(qtbot, window, tmp_path, messages):
@@ -280,6 +285,12 @@ def test_workflow_places_exist_but_do_nothing_yet(window):
     menus = {a.text(): a.menu() for a in window.menuBar().actions()}
     assert window.action_import in menus["&File"].actions()
     assert window.action_predict in menus["&Model"].actions()
+    # a workflow dialog plugs into its place
+    calls = []
+    action = window.connect_workflow("predict", lambda: calls.append("predict"))
+    assert action.isEnabled()
+    action.trigger()
+    assert calls == ["predict"]
 
 
 def test_first_start_offers_demo_and_reports_missing_builder(qtbot, window, messages, monkeypatch):
