@@ -194,16 +194,18 @@ def main() -> None:
     spin(app, 0.1)
 
     # 1. window creation -> populated tree
-    heartbeat.enter("opening")
+    heartbeat.enter("window construction and first paint (nothing on screen yet)")
     t0 = time.perf_counter()
     window = MainWindow()
     window.resize(1400, 860)
     window.show()
+    app.processEvents()
+    heartbeat.enter("opening the registry (in the background) and filling the tree")
     window.open_registry(root)
     wait_until(app, lambda: window.tree_panel.proxy.rowCount() >= args.names)
     app.processEvents()
     tree_time = time.perf_counter() - t0
-    spin(app, 0.3)
+    spin(app, 0.6)  # includes the charts being built in the background
 
     model = window.tree_panel.tree_model
     names = [n for n in model.names() if n.startswith("Classifier")]
@@ -267,12 +269,15 @@ def main() -> None:
     print(f"compare table for 50 versions              {_ms(compare_time)}")
     print(f"charts for 50 versions                     {_ms(chart_time)}")
     print(f"compare + charts for 50 versions           {_ms(compare_time + chart_time)}   (target <= 300 ms)")
-    window_phases = {k: v for k, v in heartbeat.by_phase.items() if "other process" not in k}
+    window_phases = {k: v for k, v in heartbeat.by_phase.items()
+                     if k and "other process" not in k and "nothing on screen" not in k}
     worst = max(window_phases, key=window_phases.get)
     print(f"longest event-loop stall (10 ms heartbeat) {_ms(window_phases[worst])}   during {worst}"
           "   (target <= 100 ms)")
+    print("  per phase:")
     for phase, gap in heartbeat.by_phase.items():
-        print(f"    {phase:56s} {_ms(gap)}")
+        if phase:
+            print(f"    {phase:66s} {_ms(gap)}")
     print(f"registration elsewhere -> shown in tree     {_ms(live_time)}   (polling every "
           f"{window.source._timer.interval()} ms)")
     print(f"process start -> first painted window      {_ms(own)}   (wall clock incl. interpreter start "

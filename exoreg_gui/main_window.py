@@ -440,6 +440,7 @@ class MainWindow(QMainWindow):
         self._selected = []
         self.stack.setCurrentIndex(PAGE_BROWSER)
         self._update_actions()
+        self.charts.build_in_background()
         self.registry_opened.emit(root)
 
     def _on_source_open_failed(self, exc: BaseException) -> None:

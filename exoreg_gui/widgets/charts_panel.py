@@ -140,16 +140,20 @@ class ChartsPanel(QWidget):
         layout.addLayout(bar)
         layout.addWidget(self.plots_widget, 1)
         self._rebuild_metrics_menu([])
-        QTimer.singleShot(0, self, self._build_next)
+
+    def build_in_background(self, delay_ms: int = 300, spacing_ms: int = 40) -> None:
+        """Create the plots one at a time while the window is idle (each takes ~30 ms)."""
+        self._spacing_ms = spacing_ms
+        QTimer.singleShot(delay_ms, self, self._build_next)
 
     def _build_next(self) -> None:
         if self._builders:
             self._builders.pop(0)()
             if self._builders:
-                QTimer.singleShot(0, self, self._build_next)
+                QTimer.singleShot(self._spacing_ms, self, self._build_next)
 
     def ensure_built(self) -> None:
-        """Create the plots not yet built (they are normally built just after the window)."""
+        """Create the plots not yet built (normally built in the background after opening)."""
         while self._builders:
             self._builders.pop(0)()
 
