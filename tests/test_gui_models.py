@@ -253,7 +253,7 @@ def test_compare_differences_only_hides_equal_rows(forest_metas):
     for equal in ("training samples", "dataset", "koi_period", "number of features", "random_state"):
         assert equal not in labels
     # different: kept, with their sections
-    for different in ("f1_score", "accuracy", "n_estimators", "max_depth"):
+    for different in ("f1_score", "accuracy", "n_estimators", "max_depth", "tag features", "description"):
         assert different in labels
     assert "[Metrics]" in labels and "[Hyperparameters]" in labels
     assert "[Features]" not in labels  # no feature row differs

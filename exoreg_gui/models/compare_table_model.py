@@ -106,6 +106,11 @@ def compare_rows(metas: Sequence[Any]) -> list[CompareRow]:
         ("scikit-learn", "sklearn_version"),
     ):
         rows.append(CompareRow("Training", label, [getattr(m, attr, None) for m in metas]))
+    tags = [getattr(m, "tags", None) or {} for m in metas]
+    for key in sorted(_union_keys(tags)):
+        rows.append(CompareRow("Training", f"tag {key}", [d.get(key) for d in tags]))
+    rows.append(CompareRow("Training", "aliases", [list(getattr(m, "aliases", None) or []) for m in metas]))
+    rows.append(CompareRow("Training", "description", [getattr(m, "description", "") or "" for m in metas]))
     dists = [getattr(m, "class_distribution", None) or {} for m in metas]
     for key in _union_keys(dists):
         rows.append(CompareRow("Training", f"class {key}", [d.get(key) for d in dists]))
