@@ -282,7 +282,7 @@ def test_compare_baseline_shows_differences(forest_metas):
     assert cells[0].data() == "0.9120  (-0.0360)"
     assert cells[2].data() == "0.9310  (-0.0170)"
     assert [c.data(DiffersRole) for c in value_cells(model, "max_depth")] == [True, False, False]
-    assert "(baseline)" in model.headerData(2, Qt.Orientation.Horizontal)
+    assert model.headerData(2, Qt.Orientation.Horizontal) == "RandomForest\nv2 · baseline"
 
 
 def test_compare_copy_and_csv(forest_metas):

@@ -260,8 +260,8 @@ class CompareTableModel(QAbstractTableModel):
             return None
         meta = self._metas[i]
         if role == Qt.ItemDataRole.DisplayRole:
-            label = f"{meta.model_name} v{meta.version}"
-            return f"{label}\n(baseline)" if i == self._baseline else label
+            label = f"{meta.model_name}\nv{meta.version}"
+            return f"{label} · baseline" if i == self._baseline else label
         if role == Qt.ItemDataRole.ToolTipRole:
             return f"{meta.model_id}\n{meta.algorithm}"
         if role == Qt.ItemDataRole.FontRole and i == self._baseline:

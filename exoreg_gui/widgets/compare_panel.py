@@ -98,7 +98,7 @@ class ComparePanel(QWidget):
         baseline = self.model.baseline_id()
         self.baseline_combo.setCurrentIndex(max(0, self.baseline_combo.findData(baseline)) if baseline else 0)
         self.baseline_combo.blockSignals(False)
-        self.view.setColumnWidth(0, 190)
+        self._fit_columns()
         self._update_enabled()
 
     def set_differences_only(self, on: bool) -> None:
@@ -115,6 +115,21 @@ class ComparePanel(QWidget):
         return path
 
     # -- private ------------------------------------------------------------------------------------
+    def _fit_columns(self) -> None:
+        """Field column 170 px; the versions share the rest (110 to 180 px each, then scroll)."""
+        count = len(self.model.version_ids())
+        self.view.setColumnWidth(0, 170)
+        if not count:
+            return
+        available = max(0, self.view.viewport().width() - 170 - 2)
+        width = max(110, min(180, available // count))
+        for column in range(1, count + 1):
+            self.view.setColumnWidth(column, width)
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt override
+        super().resizeEvent(event)
+        self._fit_columns()
+
     def _update_enabled(self) -> None:
         count = len(self.model.version_ids())
         has = count > 0
