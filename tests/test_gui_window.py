@@ -498,3 +498,21 @@ def test_compare_copy_puts_the_table_on_the_clipboard(qtbot, window, gui_registr
     lines = QGuiApplication.clipboard().text().splitlines()
     assert lines[0] == "field\tNeuralNetwork v1\tNeuralNetwork v2\tSVM v2"
     assert "f1_score\t0.8870\t0.9150\t0.9250" in lines
+
+
+def test_verify_registry_reports_a_changed_file(qtbot, window, registry_copy, messages):
+    open_registry(qtbot, window, registry_copy.root)
+    window.action_verify.trigger()
+    qtbot.waitUntil(lambda: bool(messages.infos), timeout=20000)
+    assert messages.infos[-1][0] == "Registry verified"
+    # one byte of a model file changed
+    model_file = window.registry.model_file_path(registry_copy.ids["SVM:2"])
+    data = bytearray(model_file.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    model_file.write_bytes(bytes(data))
+    qtbot.waitUntil(lambda: window._verify_worker is None, timeout=20000)
+    window.action_verify.trigger()
+    qtbot.waitUntil(lambda: len(messages.infos) == 2, timeout=20000)
+    title, text = messages.infos[-1]
+    assert title == "Registry has problems"
+    assert model_file.name in text or "SVM" in text
