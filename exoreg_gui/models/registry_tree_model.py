@@ -39,6 +39,12 @@ IsBestRole = Qt.ItemDataRole.UserRole + 5
 #: The list_models() row of a version (dict), None on a name row.
 EntryRole = Qt.ItemDataRole.UserRole + 6
 
+_ROLES = frozenset({
+    Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.DecorationRole, Qt.ItemDataRole.ToolTipRole,
+    Qt.ItemDataRole.FontRole, Qt.ItemDataRole.TextAlignmentRole, Qt.ItemDataRole.ForegroundRole,
+    SortRole, ModelIdRole, NameRole, AliasesRole, IsBestRole, EntryRole,
+})
+
 COL_MODEL, COL_ALGORITHM, COL_METRIC, COL_CREATED, COL_ALIASES = range(5)
 COLUMN_COUNT = 5
 
@@ -341,7 +347,7 @@ class RegistryTreeModel(QAbstractItemModel):
         return None
 
     def data(self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole):
-        if not index.isValid():
+        if role not in _ROLES or not index.isValid():  # views ask for many roles this model never sets
             return None
         key = index.internalId()
         column = index.column()
