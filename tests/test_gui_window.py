@@ -394,24 +394,37 @@ def test_tree_selection_by_mouse(qtbot, window, gui_registry):
     assert window.selected_ids() == [first.data(ModelIdRole), third.data(ModelIdRole)]
 
 
-def test_start_up_is_light(tmp_path):
-    """The window module imports without scikit-learn, pandas or skops (the window must appear fast)."""
+def test_start_up_and_browsing_stay_light(tmp_path, gui_registry):
+    """Showing the window and browsing a registry never import scikit-learn, pandas or skops."""
     code = textwrap.dedent(
-        """
-        import sys
-        import exoreg_gui.app, exoreg_gui.main_window
+        f"""
+        import sys, time
         from exoreg_gui.app import create_application
         from exoreg_gui.main_window import MainWindow
         app = create_application()
-        w = MainWindow(); w.show(); app.processEvents(); w.close()
+        w = MainWindow(); w.show(); app.processEvents()
         print(sorted(m for m in ("sklearn", "pandas", "skops") if m in sys.modules))
+        w.open_registry({str(gui_registry.root)!r})
+        deadline = time.time() + 30
+        while not w.tree_panel.tree_model.name_count() and time.time() < deadline:
+            app.processEvents()
+        w.tree_panel.select_names(["RandomForest"])
+        for tab in range(3):
+            w.tabs.setCurrentIndex(tab)
+            app.processEvents()
+        print(w.compare.model.version_labels())
+        print(sorted(m for m in ("sklearn", "pandas", "skops") if m in sys.modules))
+        w.close()
         """
     )
     env = {**os.environ, "PYTHONPATH": str(ROOT), "QT_QPA_PLATFORM": "offscreen",
            "EXOREG_CONFIG_DIR": str(tmp_path)}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
-    assert out.stdout.strip().splitlines()[-1] == "[]"
+    at_start, compared, after_browsing = out.stdout.strip().splitlines()[-3:]
+    assert at_start == "[]"
+    assert compared == "['RandomForest v1', 'RandomForest v2', 'RandomForest v3']"
+    assert after_browsing == "[]"
 
 
 def test_module_entry_point_starts_and_quits(tmp_path, gui_registry):
