@@ -346,6 +346,11 @@ class MainWindow(QMainWindow):
         """Build the demo registry in the background, then open it."""
         if self._demo_worker is not None:
             return
+        target = Path(root) if root else default_demo_root()
+        if (target / "index.json").exists():  # built before: open it rather than train again
+            self.welcome.set_status(f"Opening the demo registry built earlier in {target}.")
+            self.open_registry(target)
+            return
         builder = _load_demo_builder()
         if builder is None:
             text = ("The demo registry builder (core.demo) is not part of this installation yet. "
@@ -353,7 +358,7 @@ class MainWindow(QMainWindow):
             self.welcome.set_status(text, error=True)
             Messages.information(self, "Demo registry not available", text)
             return
-        root = Path(root) if root else default_demo_root()
+        root = target
         self.welcome.set_building(True)
         self.welcome.set_status(f"Building the demo registry in {root}…")
         self._set_busy(True, cancellable=True)

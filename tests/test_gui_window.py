@@ -325,6 +325,14 @@ def test_demo_build_runs_in_background_then_opens(qtbot, window, tmp_path, monke
     assert window.welcome.progress.value() == 3
 
 
+def test_demo_built_earlier_is_opened_not_rebuilt(qtbot, window, registry_copy, monkeypatch):
+    monkeypatch.setattr(main_window_module, "_load_demo_builder",
+                        lambda: pytest.fail("the demo must not be trained again"))
+    with qtbot.waitSignal(window.source.entries_loaded, timeout=5000):
+        window.build_demo(registry_copy.root)
+    assert window.tree_panel.tree_model.names() == ["NeuralNetwork", "RandomForest", "SVM"]
+
+
 def test_demo_build_can_be_cancelled(qtbot, window, tmp_path, monkeypatch):
     import threading
 
