@@ -470,9 +470,8 @@ class MainWindow(QMainWindow):
         self._update_panels(ids, force=changed)
 
     def _on_source_refresh_failed(self, exc: BaseException) -> None:
-        message, _ = describe_error(exc)
-        log.warning("refresh failed: %s", message)
-        self.statusBar().showMessage(f"Could not read the registry: {message}", 8000)
+        message, _ = describe_error(exc)  # logged by the source
+        self.statusBar().showMessage(f"Could not read the registry: {message}", 15000)
 
     def _on_source_busy_changed(self, busy: bool) -> None:
         if self._demo_worker is None and self._verify_worker is None:

@@ -537,3 +537,17 @@ def test_verify_registry_reports_a_changed_file(qtbot, window, registry_copy, me
     title, text = messages.infos[-1]
     assert title == "Registry has problems"
     assert model_file.name in text or "SVM" in text
+
+
+def test_registry_folder_vanishing_is_reported_once(qtbot, window, registry_copy):
+    import shutil
+
+    open_registry(qtbot, window, registry_copy.root)
+    failures = []
+    window.source.refresh_failed.connect(failures.append)
+    shutil.rmtree(registry_copy.root)
+    qtbot.waitUntil(lambda: bool(failures), timeout=5000)
+    qtbot.wait(400)  # several more polls
+    assert len(failures) == 1
+    assert "Could not read the registry" in window.statusBar().currentMessage()
+    assert window.isVisible()
