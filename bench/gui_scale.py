@@ -9,8 +9,9 @@ Prints:
 
     QT_QPA_PLATFORM=offscreen python bench/gui_scale.py [--names 100] [--versions 100] [--root DIR] [--repeat 3]
 
-Figures are the median of ``--repeat`` runs (fastest .. slowest in brackets): on a shared
-machine single runs vary by a factor of two or more.
+Figures are the median of ``--repeat`` runs, each in a fresh process with one window as in
+real use (fastest .. slowest in brackets): on a shared machine single runs vary by a factor
+of two or more.
 
 The registry is built once (the same tiny model registered 10,000 times, its serialised bytes
 reused) and kept in ``--root`` (default: a folder in the system's temp directory) for later runs.
@@ -19,6 +20,7 @@ reused) and kept in ``--root`` (default: a folder in the system's temp directory
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import subprocess
@@ -167,6 +169,7 @@ def main() -> None:
     parser.add_argument("--root", type=Path, default=None)
     parser.add_argument("--repeat", type=int, default=3, help="runs to take the median of (default 3)")
     parser.add_argument("--register-one", type=Path, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--single", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.register_one:
         build_registry_one(args.register_one)
@@ -186,13 +189,19 @@ def main() -> None:
 
     config = Path(tempfile.mkdtemp(prefix="exoreg-gui-bench-config-"))
     os.environ["EXOREG_CONFIG_DIR"] = str(config)
+    if args.single:
+        from exoreg_gui.app import create_application
 
-    from exoreg_gui.app import create_application
+        app = create_application()
+        print(json.dumps(run_once(app, root, args.names, args.versions)))
+        return
 
-    app = create_application()
     runs = []
-    for i in range(args.repeat):
-        runs.append(run_once(app, root, args.names, args.versions))
+    for i in range(args.repeat):  # one window per process, as in real use
+        out = subprocess.run([sys.executable, __file__, "--single", "--root", str(root), "--names", str(args.names),
+                              "--versions", str(args.versions)], env={**os.environ, "PYTHONPATH": str(ROOT)},
+                             capture_output=True, text=True, timeout=600, check=True)
+        runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
         print(f"  run {i + 1}/{args.repeat} done", flush=True)
     paints = [first_paint_seconds(root, config) for _ in range(args.repeat)]
 
