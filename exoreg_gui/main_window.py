@@ -460,10 +460,12 @@ class MainWindow(QMainWindow):
     def _on_source_entries_loaded(self, entries: list) -> None:
         model = self.tree_panel.tree_model
         before = {i: model.entry(i) for i in self._selected}
+        first_load = model.name_count() == 0
         self.tree_panel.set_entries(entries)
-        # The rows of a large registry are long-lived: keep them out of the cyclic garbage
-        # collector's full passes, which otherwise stop every thread for tens of milliseconds.
-        gc.freeze()
+        if first_load:
+            # The rows of a large registry are long-lived: keep them out of the cyclic garbage
+            # collector's full passes, which otherwise stop every thread for tens of milliseconds.
+            gc.freeze()
         self._update_counts()
         if self._pending_select:
             model_id, self._pending_select = self._pending_select, None
