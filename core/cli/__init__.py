@@ -15,6 +15,8 @@ import sys
 COMMAND_MODULES = (
     "core.cli.registry_commands",
     "core.cli.deploy_commands",
+    "core.cli.predict_commands",
+    "core.cli.demo_commands",
 )
 
 
