@@ -1,1 +1,9 @@
-"""ExoReg desktop registry browser (PySide6 + pyqtgraph) on top of :mod:`core`."""
+"""ExoReg's desktop registry browser (PySide6 + pyqtgraph) over the plain-Python ``core``.
+
+- ``app``: the ``exoreg-gui`` / ``python -m exoreg_gui`` entry point.
+- ``main_window``: the window (tree | Inspector / Compare / Charts), menus, settings.
+- ``registry_source``: the open registry, listed in the background and polled for changes.
+- ``models/``: Qt item models over ``core`` objects; ``widgets/``: thin views of them;
+  ``dialogs/``: message boxes (and, later, the workflow dialogs).
+- ``workers``: background work with progress and cancel; ``settings``: remembered state.
+"""

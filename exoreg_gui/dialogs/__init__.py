@@ -1,0 +1,1 @@
+"""Dialogs. Each one only gathers choices or shows a result; the work runs elsewhere."""

@@ -1,0 +1,808 @@
+"""The registry browser's main window: tree on the left, Inspector / Compare / Charts on the right.
+
+The window wires thin widgets to :class:`RegistrySource` (the open registry, polled for changes)
+and writes the person's edits (description, tags, aliases, delete / restore) through ``core``.
+Slow work runs in :mod:`exoreg_gui.workers`; errors are shown by :class:`Messages` and logged.
+
+Places for the workflow dialogs (import / export, batch prediction, deployment) are the actions
+in :attr:`MainWindow.workflow_actions`: they sit in the File and Model menus and on the toolbar,
+disabled until a dialog is connected to them.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import os
+from pathlib import Path
+
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QCloseEvent, QGuiApplication, QKeySequence
+from PySide6.QtWidgets import (
+    QApplication,
+    QLabel,
+    QMainWindow,
+    QMenu,
+    QProgressBar,
+    QSplitter,
+    QStackedWidget,
+    QTabWidget,
+    QToolButton,
+    QWidget,
+)
+
+from exoreg_gui import _qt_compat, workers
+from exoreg_gui.dialogs.messages import Messages, describe_error
+from exoreg_gui.registry_source import RegistrySource
+from exoreg_gui.resources import icon, stylesheet
+from exoreg_gui.settings import Settings
+from exoreg_gui.widgets.charts_panel import ChartsPanel
+from exoreg_gui.widgets.compare_panel import ComparePanel
+from exoreg_gui.widgets.inspector import InspectorPanel
+from exoreg_gui.widgets.registry_tree import RegistryTreePanel
+from exoreg_gui.widgets.welcome_page import WelcomePage
+
+log = logging.getLogger("exoreg_gui")
+
+TAB_INSPECTOR, TAB_COMPARE, TAB_CHARTS = range(3)
+PAGE_WELCOME, PAGE_BROWSER = range(2)
+
+
+def default_demo_root() -> Path:
+    """Where the demo registry is built when the person asks for it from the window."""
+    try:
+        from core import demo
+
+        for name in ("default_demo_root", "default_registry_path"):
+            func = getattr(demo, name, None)
+            if callable(func):
+                return Path(func())
+    except ImportError:
+        pass
+    base = os.environ.get("EXOREG_DATA_DIR")
+    if base:
+        return Path(base) / "demo" / "registry"
+    import platformdirs
+
+    return Path(platformdirs.user_data_path("exoreg")) / "demo" / "registry"
+
+
+def _holds_models(root: Path) -> bool:
+    """True when ``root`` is a registry with at least one version (cheap: reads its index)."""
+    if not (root / "index.json").exists():
+        return False
+    from core.model_registry import ModelRegistry
+
+    try:
+        return bool(ModelRegistry(root).list_models(include_deleted=True))
+    except Exception:  # noqa: BLE001 - unreadable: let the builder report it
+        return False
+
+
+def _load_demo_builder():
+    """``core.demo.build_demo_registry`` or None when this installation does not have it yet."""
+    try:
+        from core.demo import build_demo_registry
+    except ImportError:
+        return None
+    return build_demo_registry
+
+
+class MainWindow(QMainWindow):
+    #: The panels were filled for a new selection; carries the model ids.
+    panels_updated = Signal(object)
+    #: A registry finished opening; carries its root.
+    registry_opened = Signal(str)
+
+    def __init__(self, settings: Settings | None = None, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setObjectName("MainWindow")
+        app = QApplication.instance()
+        if app is not None and not app.styleSheet():  # e.g. embedded, or under a test runner
+            self.setStyleSheet(stylesheet())
+        self._compat_timer = QTimer(self)
+        self._compat_timer.setObjectName("qt-compat-guard")
+        self._compat_timer.setInterval(2000)
+        self._compat_timer.timeout.connect(_qt_compat.top_up)
+        if _qt_compat.install():
+            self._compat_timer.start()
+        self.setWindowTitle("ExoReg")
+        self.setWindowIcon(icon("app"))
+        self.settings = settings if settings is not None else Settings()
+        self.source = RegistrySource(self, poll_ms=self.settings.get_int("live/poll_ms"))
+        self._demo_worker: workers.Worker | None = None
+        self._verify_worker: workers.Worker | None = None
+        self._selected: list[str] = []
+        self._dirty_tabs: set[int] = set()
+        self._pending_select: str | None = None
+
+        # -- central area
+        self.tree_panel = RegistryTreePanel(self, primary_metric=self.settings.get_str("view/primary_metric"))
+        self.inspector = InspectorPanel(self)
+        self.compare = ComparePanel(self)
+        self.charts = ChartsPanel(self)
+        self.tabs = QTabWidget(self)
+        self.tabs.setObjectName("panelTabs")
+        self.tabs.addTab(self.inspector, "Inspector")
+        self.tabs.addTab(self.compare, "Compare")
+        self.tabs.addTab(self.charts, "Charts")
+        self.splitter = QSplitter(Qt.Orientation.Horizontal, self)
+        self.splitter.setObjectName("mainSplitter")
+        self.splitter.addWidget(self.tree_panel)
+        self.splitter.addWidget(self.tabs)
+        self.splitter.setStretchFactor(0, 2)
+        self.splitter.setStretchFactor(1, 3)
+        self.splitter.setSizes([590, 810])
+        self.welcome = WelcomePage(self)
+        self.stack = QStackedWidget(self)
+        self.stack.addWidget(self.welcome)
+        self.stack.addWidget(self.splitter)
+        self.setCentralWidget(self.stack)
+
+        # -- status bar
+        self.path_label = QLabel("No registry open", self)
+        self.counts_label = QLabel("", self)
+        self.busy_bar = QProgressBar(self)
+        self.busy_bar.setMaximumWidth(160)
+        self.busy_bar.setMaximumHeight(14)
+        self.busy_bar.setRange(0, 0)
+        self.busy_bar.hide()
+        self.busy_cancel = QToolButton(self)
+        self.busy_cancel.setText("Cancel")
+        self.busy_cancel.hide()
+        self.busy_cancel.clicked.connect(self._on_busy_cancel_clicked)
+        status = self.statusBar()
+        status.addWidget(self.path_label, 1)
+        status.addPermanentWidget(self.counts_label)
+        status.addPermanentWidget(self.busy_bar)
+        status.addPermanentWidget(self.busy_cancel)
+
+        self._create_actions()
+        self._create_menus()
+        self._create_toolbar()
+        self._connect()
+        self._read_settings()
+        self._update_actions()
+        self.stack.setCurrentIndex(PAGE_WELCOME)
+        self.welcome.set_recent(self.settings.recent_registries())
+
+    # ======================================================================= setup
+    def _action(self, text: str, slot=None, *, shortcut=None, icon_name: str | None = None,
+                tip: str | None = None, checkable: bool = False) -> QAction:
+        action = QAction(icon(icon_name) if icon_name else icon("__none__"), text, self)
+        if shortcut is not None:
+            action.setShortcut(QKeySequence(shortcut))
+        if tip:
+            action.setStatusTip(tip)
+            action.setToolTip(tip)
+        action.setCheckable(checkable)
+        if slot is not None:
+            (action.toggled if checkable else action.triggered).connect(slot)
+        return action
+
+    def _create_actions(self) -> None:
+        self.action_open = self._action("&Open Registry…", self._on_open_triggered, shortcut=QKeySequence.StandardKey.Open,
+                                        icon_name="open", tip="Open a registry folder")
+        self.action_demo = self._action("Build &Demo Registry…", self.build_demo, icon_name="demo",
+                                        tip="Train real classifiers on the Kepler table and open them")
+        self.action_refresh = self._action("&Refresh", self._on_refresh_triggered, shortcut=QKeySequence.StandardKey.Refresh,
+                                           icon_name="refresh", tip="Read the registry again")
+        self.action_quit = self._action("&Quit", self.close, shortcut=QKeySequence.StandardKey.Quit)
+        self.action_copy_id = self._action("&Copy Model Id", self._on_copy_id_triggered,
+                                           shortcut=QKeySequence.StandardKey.Copy, icon_name="copy")
+        self.action_set_alias = self._action("Set &Alias…", self._on_set_alias_triggered, shortcut="Ctrl+L",
+                                             icon_name="alias", tip="Point an alias such as 'production' at the version")
+        self.action_edit_description = self._action("Edit &Description", self._on_edit_description_triggered,
+                                                    shortcut="F2")
+        self.action_delete = self._action("&Delete Version", self._on_delete_triggered,
+                                          shortcut=QKeySequence.StandardKey.Delete, icon_name="deleted",
+                                          tip="Hide the version (it can be restored)")
+        self.action_restore = self._action("R&estore Version", self._on_restore_triggered)
+        self.action_show_deleted = self._action("Show &Deleted Versions", self.tree_panel.show_deleted_check.setChecked,
+                                                shortcut="Ctrl+H", checkable=True)
+        self.action_differences = self._action("&Differences Only", self.compare.set_differences_only,
+                                               shortcut="Ctrl+D", checkable=True)
+        self.action_focus_filter = self._action("&Filter…", self._on_focus_filter_triggered,
+                                                shortcut=QKeySequence.StandardKey.Find)
+        self.tab_actions = []
+        for i, name in enumerate(("&Inspector", "&Compare", "C&harts")):
+            action = self._action(name, lambda _=False, i=i: self.tabs.setCurrentIndex(i), shortcut=f"Ctrl+{i + 1}")
+            self.tab_actions.append(action)
+        self.action_verify = self._action("&Verify Registry", self.verify_registry, icon_name="verify",
+                                          tip="Check every model file against its recorded SHA-256")
+        self.action_about = self._action("&About ExoReg", self._on_about_triggered)
+        # Places for the workflow dialogs (import / export, prediction, deployment).
+        self.action_import = self._action("&Import Models…", icon_name="import", shortcut="Ctrl+I",
+                                          tip="Import .exoreg archives or model + metadata files")
+        self.action_export = self._action("&Export Selected…", icon_name="export", shortcut="Ctrl+E",
+                                          tip="Export the selected versions")
+        self.action_predict = self._action("&Predict from CSV…", icon_name="predict", shortcut="Ctrl+P",
+                                           tip="Run the selected version on a CSV file")
+        self.action_deploy = self._action("Package for &Deployment…", icon_name="deploy",
+                                          tip="Write a deployment bundle for the selected version")
+        self.workflow_actions = {
+            "import": self.action_import,
+            "export": self.action_export,
+            "predict": self.action_predict,
+            "deploy": self.action_deploy,
+        }
+        for action in self.workflow_actions.values():
+            action.setEnabled(False)
+            action.setProperty("placeholder", True)
+
+    def _create_menus(self) -> None:
+        bar = self.menuBar()
+        file_menu = bar.addMenu("&File")
+        file_menu.addAction(self.action_open)
+        self.recent_menu = file_menu.addMenu("Open &Recent")
+        self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
+        file_menu.addAction(self.action_demo)
+        file_menu.addSeparator()
+        file_menu.addAction(self.action_import)
+        file_menu.addAction(self.action_export)
+        file_menu.addSeparator()
+        file_menu.addAction(self.action_quit)
+
+        edit_menu = bar.addMenu("&Edit")
+        edit_menu.addAction(self.action_copy_id)
+        edit_menu.addAction(self.action_edit_description)
+        edit_menu.addAction(self.action_set_alias)
+        edit_menu.addSeparator()
+        edit_menu.addAction(self.action_delete)
+        edit_menu.addAction(self.action_restore)
+        edit_menu.addSeparator()
+        edit_menu.addAction(self.action_focus_filter)
+
+        view_menu = bar.addMenu("&View")
+        view_menu.addAction(self.action_refresh)
+        view_menu.addAction(self.action_show_deleted)
+        view_menu.addAction(self.action_differences)
+        view_menu.addSeparator()
+        for action in self.tab_actions:
+            view_menu.addAction(action)
+
+        model_menu = bar.addMenu("&Model")
+        self.model_menu = model_menu
+        model_menu.addAction(self.action_predict)
+        model_menu.addAction(self.action_deploy)
+        model_menu.addSeparator()
+        model_menu.addAction(self.action_verify)
+
+        help_menu = bar.addMenu("&Help")
+        help_menu.addAction(self.action_about)
+
+    def _create_toolbar(self) -> None:
+        toolbar = self.addToolBar("Main")
+        toolbar.setObjectName("mainToolbar")
+        toolbar.setMovable(False)
+        toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        toolbar.addAction(self.action_open)
+        toolbar.addAction(self.action_refresh)
+        toolbar.addSeparator()
+        toolbar.addAction(self.action_import)
+        toolbar.addAction(self.action_export)
+        toolbar.addAction(self.action_predict)
+        toolbar.addAction(self.action_deploy)
+        toolbar.addSeparator()
+        toolbar.addAction(self.action_verify)
+        self.toolbar = toolbar
+
+    def _connect(self) -> None:
+        self.source.opened.connect(self._on_source_opened)
+        self.source.open_failed.connect(self._on_source_open_failed)
+        self.source.entries_loaded.connect(self._on_source_entries_loaded)
+        self.source.refresh_failed.connect(self._on_source_refresh_failed)
+        self.source.busy_changed.connect(self._on_source_busy_changed)
+        self.tree_panel.selection_changed.connect(self._on_tree_selection_changed)
+        self.tree_panel.current_changed.connect(self._on_tree_current_changed)
+        self.tree_panel.context_menu_requested.connect(self._on_tree_context_menu)
+        self.tree_panel.show_deleted_check.toggled.connect(self.action_show_deleted.setChecked)
+        self.tree_panel.proxy.layoutChanged.connect(self._update_counts)
+        self.tree_panel.metric_combo.currentIndexChanged.connect(self._on_metric_changed)
+        self.compare.differences_check.toggled.connect(self.action_differences.setChecked)
+        self.inspector.edit_requested.connect(self._on_inspector_edit_requested)
+        self.inspector.alias_requested.connect(self._on_inspector_alias_requested)
+        self.tabs.currentChanged.connect(self._on_tab_changed)
+        self.welcome.demo_requested.connect(self.build_demo)
+        self.welcome.open_requested.connect(self._on_open_triggered)
+        self.welcome.recent_chosen.connect(self.open_registry)
+        self.welcome.cancel_requested.connect(self._on_busy_cancel_clicked)
+
+    # ======================================================================= public API
+    @property
+    def registry(self):
+        return self.source.registry
+
+    def open_registry(self, path: str | os.PathLike[str]) -> None:
+        """Open the registry folder at ``path`` (in the background)."""
+        path = Path(path).expanduser()
+        self.path_label.setText(f"Opening {path}…")
+        self.source.open(path)
+
+    def open_initial(self, path: str | None) -> None:
+        """At start-up: the given registry, else the last one, else the welcome page."""
+        if path:
+            self.open_registry(path)
+            return
+        last = self.settings.last_registry
+        if last and Path(last).is_dir():
+            self.open_registry(last)
+        else:
+            if last:
+                self.welcome.set_status(f"The last registry, {last}, is no longer there.", error=True)
+            self.show_welcome()
+
+    def show_welcome(self) -> None:
+        self.welcome.set_recent([p for p in self.settings.recent_registries() if Path(p).is_dir()])
+        self.stack.setCurrentIndex(PAGE_WELCOME)
+
+    def selected_ids(self) -> list[str]:
+        return list(self._selected)
+
+    def select_versions(self, model_ids: list[str], current: str | None = None) -> None:
+        self.tree_panel.select_ids(model_ids, current=current)
+
+    def connect_workflow(self, key: str, slot) -> QAction:
+        """Connect a workflow dialog ("import", "export", "predict", "deploy") to its menu and toolbar place."""
+        action = self.workflow_actions[key]
+        action.triggered.connect(slot)
+        action.setProperty("placeholder", False)
+        action.setEnabled(True)
+        return action
+
+    def show_new_version(self, model_id: str) -> None:
+        """Refresh now and select ``model_id`` once it is listed (after an import, for instance)."""
+        self._pending_select = model_id
+        self.source.changed_here()
+
+    def build_demo(self, root: str | os.PathLike[str] | None = None) -> None:
+        """Build the demo registry in the background, then open it."""
+        if self._demo_worker is not None:
+            return
+        target = Path(root) if root else default_demo_root()
+        if _holds_models(target):  # built before: open it rather than train again
+            self.welcome.set_status(f"Opening the demo registry built earlier in {target}.")
+            self.open_registry(target)
+            return
+        builder = _load_demo_builder()
+        if builder is None:
+            text = ("The demo registry builder (core.demo) is not part of this installation yet. "
+                    "Open a registry folder instead, or build one with `exoreg demo` once it is available.")
+            self.welcome.set_status(text, error=True)
+            Messages.information(self, "Demo registry not available", text)
+            return
+        root = target
+        self.welcome.set_building(True)
+        self.welcome.set_status(f"Building the demo registry in {root}…")
+        self._set_busy(True, cancellable=True)
+        self._demo_worker = workers.start_worker(
+            builder,
+            root,
+            on_success=lambda _result: self._on_demo_built(root),
+            on_error=self._on_demo_failed,
+            on_progress=self._on_demo_progress,
+            on_status=self._on_demo_status,
+            on_cancelled=self._on_demo_cancelled,
+            on_finished=self._on_demo_finished,
+        )
+
+    def verify_registry(self) -> None:
+        if self.registry is None or self._verify_worker is not None:
+            return
+        self._set_busy(True, cancellable=False)
+        self.statusBar().showMessage("Verifying every model file…")
+        self._verify_worker = workers.start_worker(
+            self.registry.verify,
+            on_success=self._on_verified,
+            on_error=lambda exc: Messages.error(self, "Verification failed", exc),
+            on_finished=self._on_verify_finished,
+        )
+
+    def shutdown(self) -> None:
+        """Stop timers and background work (called on close; tests call it too)."""
+        self._compat_timer.stop()
+        self.source.close()
+        self.inspector.shutdown()
+        for worker in (self._demo_worker, self._verify_worker):
+            if worker is not None:
+                worker.cancel()
+        workers.await_workers(timeout=10, cancel=True)
+
+    # ======================================================================= settings
+    def _read_settings(self) -> None:
+        s = self.settings
+        geometry = s.get_bytes("window/geometry")
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+        else:
+            self.resize(1320, 820)
+        state = s.get_bytes("window/state")
+        if state is not None:
+            self.restoreState(state)
+        for key, splitter in (("window/main_splitter", self.splitter),
+                              ("window/inspector_splitter", self.inspector.splitter)):
+            value = s.get_bytes(key)
+            if value is not None:
+                splitter.restoreState(value)
+        header = s.get_bytes("window/tree_header")
+        if header is not None:
+            self.tree_panel.view.header().restoreState(header)
+        self.action_show_deleted.setChecked(s.get_bool("view/show_deleted"))
+        self.action_differences.setChecked(s.get_bool("view/differences_only"))
+        self.tabs.setCurrentIndex(min(max(0, s.get_int("view/current_tab")), self.tabs.count() - 1))
+
+    def _write_settings(self) -> None:
+        s = self.settings
+        s.set("window/geometry", self.saveGeometry())
+        s.set("window/state", self.saveState())
+        s.set("window/main_splitter", self.splitter.saveState())
+        s.set("window/inspector_splitter", self.inspector.splitter.saveState())
+        s.set("window/tree_header", self.tree_panel.view.header().saveState())
+        s.set("view/show_deleted", self.action_show_deleted.isChecked())
+        s.set("view/differences_only", self.action_differences.isChecked())
+        s.set("view/current_tab", self.tabs.currentIndex())
+        s.set("view/primary_metric", self.tree_panel.tree_model.primary_metric)
+        s.sync()
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        self._write_settings()
+        self.shutdown()
+        super().closeEvent(event)
+
+    # ======================================================================= source events
+    def _on_source_opened(self, root: str) -> None:
+        self.settings.add_recent_registry(root)
+        self.path_label.setText(root)
+        self.path_label.setToolTip(root)
+        self.setWindowTitle(f"{Path(root).name} — ExoReg")
+        self.tree_panel.tree_model.clear()
+        self._selected = []
+        self.stack.setCurrentIndex(PAGE_BROWSER)
+        self._update_actions()
+        self.charts.build_in_background()
+        self.registry_opened.emit(root)
+
+    def _on_source_open_failed(self, exc: BaseException) -> None:
+        message, _ = describe_error(exc)
+        self.path_label.setText("No registry open")
+        self.welcome.set_status(f"Could not open the registry: {message}", error=True)
+        if self.registry is None:
+            self.show_welcome()
+        Messages.error(self, "Could not open the registry", exc)
+
+    def _on_source_entries_loaded(self, entries: list) -> None:
+        model = self.tree_panel.tree_model
+        before = {i: model.entry(i) for i in self._selected}
+        first_load = model.name_count() == 0
+        self.tree_panel.set_entries(entries)
+        if first_load:
+            # The rows of a large registry are long-lived: keep them out of the cyclic garbage
+            # collector's full passes, which otherwise stop every thread for tens of milliseconds.
+            gc.freeze()
+        self._update_counts()
+        if self._pending_select:
+            model_id, self._pending_select = self._pending_select, None
+            self.select_versions([model_id])
+        # Refresh the panels when the shown versions changed (edited, deleted, aliased...).
+        ids = self.tree_panel.selected_ids()
+        changed = ids != self._selected or any(model.entry(i) != before.get(i) for i in ids)
+        self._update_panels(ids, force=changed)
+
+    def _on_source_refresh_failed(self, exc: BaseException) -> None:
+        message, _ = describe_error(exc)  # logged by the source
+        self.statusBar().showMessage(f"Could not read the registry: {message}", 15000)
+
+    def _on_source_busy_changed(self, busy: bool) -> None:
+        if self._demo_worker is None and self._verify_worker is None:
+            self._set_busy(busy, cancellable=False)
+
+    # ======================================================================= selection -> panels
+    def _on_tree_selection_changed(self, ids: list) -> None:
+        self._update_panels(ids)
+
+    def _on_tree_current_changed(self, _model_id: str) -> None:
+        # Same selection, another current version: only the per-version panels change.
+        self._dirty_tabs |= {TAB_INSPECTOR, TAB_CHARTS}
+        self._fill_tab(self.tabs.currentIndex())
+
+    def _update_panels(self, ids: list[str], *, force: bool = False) -> None:
+        if ids == self._selected and not force:
+            return
+        self._selected = list(ids)
+        self._dirty_tabs = {TAB_INSPECTOR, TAB_COMPARE, TAB_CHARTS}
+        self._fill_tab(self.tabs.currentIndex())
+        self._update_actions()
+        self._update_counts()
+        self.panels_updated.emit(list(ids))
+
+    def _metas(self, ids: list[str]) -> list:
+        metas = []
+        for model_id in ids:
+            try:
+                metas.append(self.source.metadata(model_id))
+            except Exception as exc:  # noqa: BLE001 - a vanished file must not break the window
+                log.warning("could not read the metadata of %s: %s", model_id, exc)
+                self.statusBar().showMessage(f"Could not read {model_id}: {describe_error(exc)[0]}", 8000)
+        return metas
+
+    def _current_meta(self, metas: list):
+        current = self.tree_panel.current_id()
+        for meta in metas:
+            if meta.model_id == current:
+                return meta
+        return metas[-1] if metas else None
+
+    def _fill_tab(self, tab: int) -> None:
+        if tab not in self._dirty_tabs or self.registry is None:
+            return
+        self._dirty_tabs.discard(tab)
+        ids = self._selected
+        if tab == TAB_INSPECTOR:
+            current = self.tree_panel.current_id() if ids else None
+            found = self._metas([current]) if current else []
+            meta = found[0] if found else None
+            path = None
+            if meta is not None:
+                try:
+                    path = self.registry.model_file_path(meta.model_id, meta)
+                except Exception:  # noqa: BLE001
+                    path = None
+            self.inspector.set_version(meta, path)
+        elif tab == TAB_COMPARE:
+            self.compare.set_versions(self._metas(ids))
+        elif tab == TAB_CHARTS:
+            metas = self._metas(ids)
+            current = self._current_meta(metas)
+            self.charts.set_versions(metas, current)
+            name = current.model_name if current is not None else None
+            self.charts.set_history(name, self.tree_panel.tree_model.versions_of(name) if name else [])
+
+    def _on_tab_changed(self, tab: int) -> None:
+        self._fill_tab(tab)
+
+    # ======================================================================= edits
+    def _run_edit(self, title: str, func, *args, **kwargs) -> bool:
+        try:
+            func(*args, **kwargs)
+        except Exception as exc:  # noqa: BLE001 - shown to the person, never fatal
+            Messages.error(self, title, exc)
+            return False
+        self.source.changed_here()
+        return True
+
+    def _on_inspector_edit_requested(self, model_id: str, description: str, tags: dict) -> None:
+        if self.registry is None:
+            return
+        if self._run_edit("Could not save the description", self.registry.update_metadata, model_id,
+                          description=description, tags=tags):
+            self.statusBar().showMessage("Saved.", 3000)
+
+    def _on_inspector_alias_requested(self, model_id: str) -> None:
+        self._ask_alias(model_id)
+
+    def _ask_alias(self, model_id: str) -> None:
+        entry = self.tree_panel.tree_model.entry(model_id)
+        if entry is None or self.registry is None:
+            return
+        alias = Messages.get_text(
+            self, "Set alias",
+            f"Alias for {entry['model_name']} v{entry['version']} (for example production or staging):",
+            "production" if "production" not in (entry.get("aliases") or []) else "",
+        )
+        if alias is None:
+            return
+        alias = alias.strip()
+        if not alias:
+            return
+        if self._run_edit("Could not set the alias", self.registry.set_alias, entry["model_name"], alias,
+                          int(entry["version"])):
+            self.statusBar().showMessage(f"{entry['model_name']}@{alias} now points at v{entry['version']}.", 5000)
+
+    def _remove_alias(self, name: str, alias: str) -> None:
+        if self.registry is not None:
+            self._run_edit("Could not remove the alias", self.registry.remove_alias, name, alias)
+
+    def _on_set_alias_triggered(self) -> None:
+        current = self.tree_panel.current_id()
+        if current:
+            self._ask_alias(current)
+
+    def _on_edit_description_triggered(self) -> None:
+        if self.tree_panel.current_id():
+            self.tabs.setCurrentIndex(TAB_INSPECTOR)
+            self.inspector.description_edit.setFocus()
+
+    def _on_delete_triggered(self) -> None:
+        ids = [i for i in self._selected if not self._is_deleted(i)]
+        if not ids or self.registry is None:
+            return
+        what = f"{len(ids)} versions" if len(ids) > 1 else ids[0]
+        if not Messages.question(self, "Delete versions",
+                                 f"Delete {what}? Deleted versions are hidden and can be restored."):
+            return
+        for model_id in ids:
+            if not self._run_edit("Could not delete the version", self.registry.delete_model, model_id):
+                break
+
+    def _on_restore_triggered(self) -> None:
+        if self.registry is None:
+            return
+        for model_id in [i for i in self._selected if self._is_deleted(i)]:
+            if not self._run_edit("Could not restore the version", self.registry.restore_model, model_id):
+                break
+
+    def _is_deleted(self, model_id: str) -> bool:
+        entry = self.tree_panel.tree_model.entry(model_id)
+        return bool(entry and entry.get("status") == "deleted")
+
+    def _on_copy_id_triggered(self) -> None:
+        if self._selected:
+            QGuiApplication.clipboard().setText("\n".join(self._selected))
+            self.statusBar().showMessage("Copied.", 2000)
+
+    def _on_focus_filter_triggered(self) -> None:
+        self.tree_panel.filter_edit.setFocus()
+        self.tree_panel.filter_edit.selectAll()
+
+    # ======================================================================= context menu
+    def _on_tree_context_menu(self, index, global_pos) -> None:
+        menu = self.build_tree_context_menu(index)
+        if menu is not None:
+            menu.exec(global_pos)
+
+    def build_tree_context_menu(self, index) -> QMenu | None:
+        """The context menu for a tree row (proxy index); None on empty space."""
+        if not index.isValid():
+            return None
+        menu = QMenu(self)
+        model_id = self.tree_panel.model_id_at(index)
+        name = self.tree_panel.name_at(index)
+        if model_id:
+            entry = self.tree_panel.tree_model.entry(model_id) or {}
+            menu.addAction(self.action_copy_id)
+            menu.addAction(self.action_edit_description)
+            menu.addAction(self.action_set_alias)
+            aliases = entry.get("aliases") or []
+            if aliases:
+                remove = menu.addMenu("Remove Alias")
+                for alias in aliases:
+                    remove.addAction(alias, lambda a=alias: self._remove_alias(name, a))
+            menu.addSeparator()
+            menu.addAction(self.action_predict)
+            menu.addAction(self.action_deploy)
+            menu.addAction(self.action_export)
+            menu.addSeparator()
+            if entry.get("status") == "deleted":
+                menu.addAction(self.action_restore)
+            else:
+                menu.addAction(self.action_delete)
+        else:
+            menu.addAction("Compare All Versions", lambda: self._compare_name(name))
+            menu.addAction("Expand All", self.tree_panel.view.expandAll)
+            menu.addAction("Collapse All", self.tree_panel.view.collapseAll)
+        return menu
+
+    def _compare_name(self, name: str) -> None:
+        self.tree_panel.select_names([name])
+        self.tabs.setCurrentIndex(TAB_COMPARE)
+
+    # ======================================================================= other actions
+    def _on_open_triggered(self) -> None:
+        start = self.settings.last_registry or str(Path.home())
+        path = Messages.get_directory(self, "Open a registry folder", start)
+        if path:
+            self.open_registry(path)
+
+    def _on_refresh_triggered(self) -> None:
+        if self.registry is not None:
+            self.source.changed_here()
+
+    def _fill_recent_menu(self) -> None:
+        self.recent_menu.clear()
+        recent = self.settings.recent_registries()
+        for path in recent:
+            self.recent_menu.addAction(path, lambda p=path: self.open_registry(p))
+        if not recent:
+            action = self.recent_menu.addAction("No recent registries")
+            action.setEnabled(False)
+        else:
+            self.recent_menu.addSeparator()
+            self.recent_menu.addAction("Clear List", self.settings.clear_recent_registries)
+
+    def _on_metric_changed(self, _row: int) -> None:
+        self._dirty_tabs.add(TAB_CHARTS)
+        if self.tabs.currentIndex() == TAB_CHARTS:
+            self._fill_tab(TAB_CHARTS)
+
+    def _on_about_triggered(self) -> None:
+        import core
+
+        Messages.information(
+            self, "About ExoReg",
+            f"ExoReg {core.__version__}\n\nA model registry and desktop browser for Kepler exoplanet "
+            "classifiers. Models live in a folder on this computer; nothing is sent anywhere.",
+        )
+
+    def _on_verified(self, report) -> None:
+        problems = list(getattr(report, "problems", []) or [])
+        if getattr(report, "ok", False):
+            text = "Every model file matches its recorded SHA-256."
+            if problems:
+                text += f"\n\n{len(problems)} leftover(s) of interrupted writes were found; they are harmless."
+            Messages.information(self, "Registry verified", text)
+        else:
+            lines = [f"• {getattr(p, 'message', p)}" for p in problems[:20]]
+            more = f"\n… and {len(problems) - 20} more" if len(problems) > 20 else ""
+            Messages.information(self, "Registry has problems", "\n".join(lines) + more)
+
+    def _on_verify_finished(self) -> None:
+        self._verify_worker = None
+        self._set_busy(self.source.busy, cancellable=False)
+        self.statusBar().clearMessage()
+
+    # ======================================================================= demo building
+    def _on_demo_progress(self, done: int, total: int) -> None:
+        self.welcome.set_progress(done, total)
+        if total > 0:
+            self.busy_bar.setRange(0, total)
+            self.busy_bar.setValue(min(done, total))
+
+    def _on_demo_status(self, text: str) -> None:
+        self.welcome.set_status(text)
+        self.statusBar().showMessage(text)
+
+    def _on_demo_built(self, root: Path) -> None:
+        self.welcome.set_status("")
+        self.open_registry(root)
+
+    def _on_demo_failed(self, exc: BaseException) -> None:
+        message, _ = describe_error(exc)
+        self.welcome.set_status(f"The demo registry could not be built: {message}", error=True)
+        Messages.error(self, "Could not build the demo registry", exc)
+
+    def _on_demo_cancelled(self) -> None:
+        self.welcome.set_status("Cancelled; nothing was opened.")
+
+    def _on_demo_finished(self) -> None:
+        self._demo_worker = None
+        self.statusBar().clearMessage()
+        self.welcome.set_building(False)
+        self._set_busy(self.source.busy, cancellable=False)
+
+    def _on_busy_cancel_clicked(self) -> None:
+        if self._demo_worker is not None:
+            self._demo_worker.cancel()
+            self.welcome.cancel_button.setEnabled(False)
+            self.welcome.set_status("Cancelling…")
+
+    # ======================================================================= status
+    def _set_busy(self, busy: bool, *, cancellable: bool) -> None:
+        self.busy_bar.setVisible(busy)
+        if busy:
+            self.busy_bar.setRange(0, 0)
+        self.busy_cancel.setVisible(busy and cancellable)
+
+    def _update_counts(self) -> None:
+        model = self.tree_panel.tree_model
+        if self.registry is None:
+            self.counts_label.setText("")
+            return
+        active, deleted = model.version_counts()
+        names = model.name_count()
+        text = f"{names} model{'s' if names != 1 else ''} · {active:,} version{'s' if active != 1 else ''}"
+        if deleted:
+            text += f" ({deleted} deleted)"
+        if self._selected:
+            text += f" · {len(self._selected)} selected"
+        self.counts_label.setText(text)
+
+    def _update_actions(self) -> None:
+        has_registry = self.registry is not None
+        has_selection = bool(self._selected)
+        self.action_refresh.setEnabled(has_registry)
+        self.action_verify.setEnabled(has_registry)
+        for action in (self.action_copy_id, self.action_set_alias, self.action_edit_description):
+            action.setEnabled(has_selection)
+        self.action_delete.setEnabled(any(not self._is_deleted(i) for i in self._selected))
+        self.action_restore.setEnabled(any(self._is_deleted(i) for i in self._selected))
+

@@ -1,0 +1,381 @@
+"""Selected versions side by side: one column each, rows grouped into sections.
+
+Sections: Metrics, Hyperparameters, Training, Features. With "differences only" the rows whose
+values are equal in every column are hidden (a section with no row left disappears). Cells
+that differ from the baseline column are highlighted; in each metric row the best and the worst
+value are marked (``MarkRole``); with a baseline chosen, the other columns show their difference
+to it. :func:`compare_rows` is plain Python, the model only displays its result.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
+from PySide6.QtGui import QBrush, QColor, QFont
+
+from exoreg_gui.models.metadata_tree_model import format_value
+from exoreg_gui.resources import koi_column_tooltip
+
+_ROOT = QModelIndex()  # the invalid index, as a shared default argument
+
+#: Raw value of a cell (numbers as numbers).
+SortRole = Qt.ItemDataRole.UserRole + 1
+#: "best" / "worst" on the marked cells of a metric row, else None.
+MarkRole = Qt.ItemDataRole.UserRole + 2
+#: True when a cell's value differs from the baseline (or first) column's.
+DiffersRole = Qt.ItemDataRole.UserRole + 3
+#: "group" on section rows, "value" on the others.
+RowKindRole = Qt.ItemDataRole.UserRole + 4
+
+GROUPS = ("Metrics", "Hyperparameters", "Training", "Features")
+HEADLINE = ("accuracy", "precision", "recall", "f1_score")
+_LOWER_IS_BETTER = ("loss", "error", "brier", "time", "seconds")
+
+_BEST = QBrush(QColor("#d5f0d8"))
+_WORST = QBrush(QColor("#f8d9d6"))
+_DIFFERS = QBrush(QColor("#fff1c2"))
+_GROUP = QBrush(QColor("#e8ecf2"))
+
+
+@dataclass
+class CompareRow:
+    group: str
+    label: str
+    values: list[Any] = field(default_factory=list)
+    is_metric: bool = False
+    tooltip: str | None = None
+
+    def differs(self) -> bool:
+        first = _norm(self.values[0]) if self.values else None
+        return any(_norm(v) != first for v in self.values[1:])
+
+
+def _norm(value: Any) -> str:
+    if isinstance(value, float) and math.isfinite(value) and value == int(value):
+        value = int(value)
+    return json.dumps(value, sort_keys=True, default=str)
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value) if math.isfinite(value) else None
+
+
+def lower_is_better(metric: str) -> bool:
+    return any(word in metric.lower() for word in _LOWER_IS_BETTER)
+
+
+def _union_keys(dicts: Sequence[dict]) -> list[str]:
+    seen: dict[str, None] = {}
+    for d in dicts:
+        for key in d:
+            seen.setdefault(str(key), None)
+    return list(seen)
+
+
+def compare_rows(metas: Sequence[Any]) -> list[CompareRow]:
+    """Every comparable field of these ``ModelMetadata`` objects, as rows (no section rows)."""
+    rows: list[CompareRow] = []
+    for key in HEADLINE:
+        rows.append(CompareRow("Metrics", key, [getattr(m, key, None) for m in metas], is_metric=True))
+    extra = [getattr(m, "metrics", None) or {} for m in metas]
+    for key in sorted(_union_keys(extra)):
+        values = [d.get(key) for d in extra]
+        rows.append(CompareRow("Metrics", key, values, is_metric=all(_number(v) is not None or v is None
+                                                                       for v in values)))
+    hyper = [getattr(m, "hyperparameters", None) or {} for m in metas]
+    for key in sorted(_union_keys(hyper)):
+        rows.append(CompareRow("Hyperparameters", key, [d.get(key) for d in hyper]))
+    for label, attr in (
+        ("algorithm", "algorithm"),
+        ("dataset", "training_dataset"),
+        ("training date", "training_date"),
+        ("training samples", "training_samples"),
+        ("test samples", "test_samples"),
+        ("classes", "classes"),
+        ("format", "model_format"),
+        ("Python", "python_version"),
+        ("scikit-learn", "sklearn_version"),
+    ):
+        rows.append(CompareRow("Training", label, [getattr(m, attr, None) for m in metas]))
+    tags = [getattr(m, "tags", None) or {} for m in metas]
+    for key in sorted(_union_keys(tags)):
+        rows.append(CompareRow("Training", f"tag {key}", [d.get(key) for d in tags]))
+    rows.append(CompareRow("Training", "aliases", [list(getattr(m, "aliases", None) or []) for m in metas]))
+    rows.append(CompareRow("Training", "description", [getattr(m, "description", "") or "" for m in metas]))
+    dists = [getattr(m, "class_distribution", None) or {} for m in metas]
+    for key in _union_keys(dists):
+        rows.append(CompareRow("Training", f"class {key}", [d.get(key) for d in dists]))
+    infos = [getattr(m, "training_info", None) or {} for m in metas]
+    for key in sorted(_union_keys(infos)):
+        rows.append(CompareRow("Training", key, [d.get(key) for d in infos]))
+    features = [list(getattr(m, "feature_columns", None) or []) for m in metas]
+    rows.append(CompareRow("Features", "number of features", [len(f) for f in features]))
+    feature_sets = [set(f) for f in features]
+    for name in _union_keys([dict.fromkeys(f) for f in features]):
+        rows.append(
+            CompareRow("Features", name, [name in s for s in feature_sets], tooltip=koi_column_tooltip(name))
+        )
+    return rows
+
+
+def metric_marks(row: CompareRow) -> list[str | None]:
+    """"best" / "worst" per column of a metric row (nothing when all values are equal)."""
+    marks: list[str | None] = [None] * len(row.values)
+    numbers = [_number(v) for v in row.values]
+    present = [n for n in numbers if n is not None]
+    if not row.is_metric or len(present) < 2 or max(present) == min(present):
+        return marks
+    high, low = max(present), min(present)
+    best, worst = (low, high) if lower_is_better(row.label) else (high, low)
+    for i, n in enumerate(numbers):
+        if n is None:
+            continue
+        if n == best:
+            marks[i] = "best"
+        elif n == worst:
+            marks[i] = "worst"
+    return marks
+
+
+class CompareTableModel(QAbstractTableModel):
+    """Column 0 is the field; columns 1..n the selected versions. See the module docstring."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self._metas: list[Any] = []
+        self._all_rows: list[CompareRow] = []
+        self._rows: list[CompareRow | str] = []  # str = section row
+        self._marks: dict[int, list[str | None]] = {}
+        self._differences_only = False
+        self._baseline: int | None = None
+        self._bold = QFont()
+        self._bold.setBold(True)
+
+    # -- public API -------------------------------------------------------------------------------
+    def set_versions(self, metas: Sequence[Any]) -> None:
+        baseline_id = self.baseline_id()
+        self.beginResetModel()
+        self._metas = list(metas)
+        self._all_rows = compare_rows(self._metas)
+        ids = [m.model_id for m in self._metas]
+        self._baseline = ids.index(baseline_id) if baseline_id in ids else None
+        self._rebuild()
+        self.endResetModel()
+
+    def version_ids(self) -> list[str]:
+        return [m.model_id for m in self._metas]
+
+    def version_labels(self) -> list[str]:
+        return [f"{m.model_name} v{m.version}" for m in self._metas]
+
+    @property
+    def differences_only(self) -> bool:
+        return self._differences_only
+
+    def set_differences_only(self, on: bool) -> None:
+        if bool(on) != self._differences_only:
+            self.beginResetModel()
+            self._differences_only = bool(on)
+            self._rebuild()
+            self.endResetModel()
+
+    def baseline_id(self) -> str | None:
+        if self._baseline is None or self._baseline >= len(self._metas):
+            return None
+        return self._metas[self._baseline].model_id
+
+    def set_baseline(self, model_id: str | None) -> None:
+        ids = self.version_ids()
+        new = ids.index(model_id) if model_id in ids else None
+        if new != self._baseline:
+            self._baseline = new
+            if self._metas:
+                self.dataChanged.emit(self.index(0, 1), self.index(self.rowCount() - 1, self.columnCount() - 1))
+            self.headerDataChanged.emit(Qt.Orientation.Horizontal, 1, max(1, len(self._metas)))
+
+    def row_labels(self) -> list[str]:
+        """Labels of the shown rows; section rows appear as ``[Section]``."""
+        return [f"[{r}]" if isinstance(r, str) else r.label for r in self._rows]
+
+    def row_for(self, label: str, group: str | None = None) -> int:
+        for i, row in enumerate(self._rows):
+            if isinstance(row, CompareRow) and row.label == label and (group is None or row.group == group):
+                return i
+        return -1
+
+    def section_rows(self) -> list[int]:
+        return [i for i, r in enumerate(self._rows) if isinstance(r, str)]
+
+    def to_rows(self) -> list[list[str]]:
+        """The shown table as text cells, header first (what Copy and Export CSV write)."""
+        header = ["field", *self.version_labels()]
+        out = [header]
+        for row in self._rows:
+            if isinstance(row, str):
+                out.append([f"[{row}]"] + [""] * len(self._metas))
+            else:
+                out.append([row.label] + [self._cell_text(row, i, with_delta=False) for i in range(len(self._metas))])
+        return out
+
+    def to_text(self) -> str:
+        return "\n".join("\t".join(cells) for cells in self.to_rows()) + "\n"
+
+    def to_csv(self) -> str:
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow(["section", "field", *self.version_labels()])
+        for row in self._rows:
+            if isinstance(row, CompareRow):
+                writer.writerow([row.group, row.label, *[_csv_value(v) for v in row.values]])
+        return buffer.getvalue()
+
+    # -- Qt model interface -----------------------------------------------------------------------
+    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = _ROOT) -> int:
+        return 0 if parent.isValid() else len(self._rows)
+
+    def columnCount(self, parent: QModelIndex | QPersistentModelIndex = _ROOT) -> int:
+        return 0 if parent.isValid() else 1 + len(self._metas)
+
+    def flags(self, index):
+        if not index.isValid():
+            return Qt.ItemFlag.NoItemFlags
+        return Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
+
+    def headerData(self, section: int, orientation, role=Qt.ItemDataRole.DisplayRole):
+        if orientation != Qt.Orientation.Horizontal:
+            return None
+        if section == 0:
+            return "Field" if role == Qt.ItemDataRole.DisplayRole else None
+        i = section - 1
+        if i >= len(self._metas):
+            return None
+        meta = self._metas[i]
+        if role == Qt.ItemDataRole.DisplayRole:
+            label = f"{meta.model_name}\nv{meta.version}"
+            return f"{label} · baseline" if i == self._baseline else label
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return f"{meta.model_id}\n{meta.algorithm}"
+        if role == Qt.ItemDataRole.FontRole and i == self._baseline:
+            return self._bold
+        return None
+
+    def data(self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole):
+        if not index.isValid() or index.row() >= len(self._rows):
+            return None
+        row = self._rows[index.row()]
+        column = index.column()
+        if isinstance(row, str):
+            if role == Qt.ItemDataRole.DisplayRole:
+                return row if column == 0 else None
+            if role == Qt.ItemDataRole.FontRole:
+                return self._bold
+            if role == Qt.ItemDataRole.BackgroundRole:
+                return _GROUP
+            if role == RowKindRole:
+                return "group"
+            return None
+        if role == RowKindRole:
+            return "value"
+        if column == 0:
+            if role == Qt.ItemDataRole.DisplayRole:
+                return row.label
+            if role == Qt.ItemDataRole.ToolTipRole:
+                return row.tooltip
+            return None
+        i = column - 1
+        if i >= len(row.values):
+            return None
+        value = row.values[i]
+        if role == Qt.ItemDataRole.DisplayRole:
+            return self._cell_text(row, i, with_delta=True)
+        if role == SortRole:
+            return value if isinstance(value, int | float | str) else _norm(value)
+        if role == MarkRole:
+            return self._marks.get(index.row(), [None] * len(row.values))[i]
+        if role == DiffersRole:
+            return self._differs_from_reference(row, i)
+        if role == Qt.ItemDataRole.BackgroundRole:
+            mark = self._marks.get(index.row(), [None] * len(row.values))[i]
+            if mark == "best":
+                return _BEST
+            if mark == "worst":
+                return _WORST
+            if not row.is_metric and self._differs_from_reference(row, i):
+                return _DIFFERS
+            return None
+        if role == Qt.ItemDataRole.ToolTipRole:
+            mark = self._marks.get(index.row(), [None] * len(row.values))[i]
+            text = repr(value) if isinstance(value, float) else format_value(value)
+            if mark:
+                text += f"  ({mark} of the {len(self._metas)} compared)"
+            return text
+        if role == Qt.ItemDataRole.TextAlignmentRole and _number(value) is not None:
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        if role == Qt.ItemDataRole.FontRole:
+            mark = self._marks.get(index.row(), [None] * len(row.values))[i]
+            return self._bold if mark == "best" else None
+        return None
+
+    # -- private --------------------------------------------------------------------------------------
+    def _rebuild(self) -> None:
+        rows: list[CompareRow | str] = []
+        for group in GROUPS:
+            members = [r for r in self._all_rows if r.group == group]
+            if self._differences_only:
+                members = [r for r in members if r.differs()]
+            if members:
+                rows.append(group)
+                rows.extend(members)
+        self._rows = rows
+        self._marks = {i: metric_marks(r) for i, r in enumerate(rows) if isinstance(r, CompareRow) and r.is_metric}
+
+    def _reference(self) -> int:
+        return self._baseline if self._baseline is not None else 0
+
+    def _differs_from_reference(self, row: CompareRow, i: int) -> bool:
+        ref = self._reference()
+        if ref >= len(row.values) or i == ref:
+            return False
+        return _norm(row.values[i]) != _norm(row.values[ref])
+
+    def _cell_text(self, row: CompareRow, i: int, *, with_delta: bool) -> str:
+        value = row.values[i]
+        if row.group == "Features" and isinstance(value, bool):
+            text = "✓" if value else "—"
+        elif value is None:
+            text = "—"
+        else:
+            text = format_value(value)
+        if with_delta and self._baseline is not None and i != self._baseline:
+            base = _number(row.values[self._baseline]) if self._baseline < len(row.values) else None
+            own = _number(value)
+            if base is not None and own is not None and not isinstance(value, bool):
+                delta = own - base
+                if delta == 0:
+                    text += "  (=)"
+                elif isinstance(value, int) and float(delta).is_integer():
+                    text += f"  ({int(delta):+d})"
+                else:
+                    text += f"  ({delta:+.4f})"
+        return text
+
+
+def _csv_value(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, list | tuple | dict):
+        return json.dumps(value, default=str)
+    return str(value)

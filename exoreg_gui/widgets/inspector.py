@@ -1,0 +1,327 @@
+"""Everything about one version: headline metrics, the metadata tree, confusion matrix, edits.
+
+The inspector only displays; edits are emitted as signals and written by the main window.
+The model file's SHA-256 is checked in the background each time a version is shown.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QFrame,
+    QGridLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPlainTextEdit,
+    QPushButton,
+    QSplitter,
+    QTreeView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from exoreg_gui import workers
+from exoreg_gui.models.metadata_tree_model import MetadataTreeModel, Node, metadata_sections, running_versions
+from exoreg_gui.widgets.confusion_heatmap import ConfusionHeatmap
+
+CARD_METRICS = (("accuracy", "Accuracy"), ("precision", "Precision"), ("recall", "Recall"),
+                ("f1_score", "F1"), ("roc_auc", "ROC AUC"))
+
+
+def parse_tags(text: str) -> dict[str, str]:
+    """``"team=vision, stage=dev"`` -> ``{"team": "vision", "stage": "dev"}``; raises ValueError."""
+    tags: dict[str, str] = {}
+    for part in text.replace(";", ",").split(","):
+        part = part.strip()
+        if not part:
+            continue
+        if "=" not in part:
+            raise ValueError(f"The tag “{part}” has no value: write tags as key=value, separated by commas.")
+        key, value = (s.strip() for s in part.split("=", 1))
+        if not key:
+            raise ValueError(f"The tag “{part}” has no key: write tags as key=value, separated by commas.")
+        tags[key] = value
+    return tags
+
+
+def format_tags(tags: dict) -> str:
+    return ", ".join(f"{k}={v}" for k, v in (tags or {}).items())
+
+
+def _verify_file(path: str, expected: str) -> str:
+    from core.storage import sha256_file
+
+    if not Path(path).is_file():
+        return "missing"
+    return "verified" if sha256_file(path) == expected else "mismatch"
+
+
+class MetricCard(QFrame):
+    def __init__(self, title: str, parent=None):
+        super().__init__(parent)
+        self.setObjectName("metricCard")
+        self.value_label = QLabel("—", self)
+        self.value_label.setObjectName("metricValue")
+        self.name_label = QLabel(title, self)
+        self.name_label.setObjectName("metricName")
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(10, 6, 10, 6)
+        layout.setSpacing(0)
+        layout.addWidget(self.value_label)
+        layout.addWidget(self.name_label)
+
+    def set_value(self, value) -> None:
+        if isinstance(value, int | float):
+            self.value_label.setText(f"{value:.4f}")
+            self.value_label.setToolTip(repr(value))
+            self.show()
+        else:
+            self.value_label.setText("—")
+            self.value_label.setToolTip("")
+
+
+class InspectorPanel(QWidget):
+    #: Save pressed: (model_id, description, tags dict).
+    edit_requested = Signal(str, str, object)
+    #: "Set alias…" pressed for a version.
+    alias_requested = Signal(str)
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.meta = None
+        self._verify_worker: workers.Worker | None = None
+        self.integrity = ""
+
+        self.title_label = QLabel("Select a version in the tree", self)
+        self.title_label.setObjectName("headline")
+        self.id_label = QLabel("", self)
+        self.id_label.setObjectName("metricName")
+        self.id_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.integrity_label = QLabel("", self)
+        self.env_warning = QLabel("", self)
+        self.env_warning.setObjectName("warning")
+        self.env_warning.setWordWrap(True)
+        self.env_warning.hide()
+
+        cards = QHBoxLayout()
+        cards.setSpacing(8)
+        self.cards: dict[str, MetricCard] = {}
+        for key, title in CARD_METRICS:
+            card = MetricCard(title, self)
+            self.cards[key] = card
+            cards.addWidget(card)
+        cards.addStretch(1)
+
+        self.tree_model = MetadataTreeModel(self)
+        self.tree = QTreeView(self)
+        self.tree.setObjectName("metadataTree")
+        self.tree.setModel(self.tree_model)
+        self.tree.setUniformRowHeights(True)
+        self.tree.setAlternatingRowColors(True)
+        self.tree.header().resizeSection(0, 210)
+        self.tree.header().setStretchLastSection(True)
+
+        self.heatmap = ConfusionHeatmap(self)
+        heat_box = QGroupBox("Confusion matrix (test split)", self)
+        QVBoxLayout(heat_box).addWidget(self.heatmap)
+
+        self.description_edit = QPlainTextEdit(self)
+        self.description_edit.setPlaceholderText("What is this version? (saved into its metadata)")
+        self.description_edit.setMaximumHeight(90)
+        self.tags_edit = QLineEdit(self)
+        self.tags_edit.setPlaceholderText("key=value, key=value")
+        self.aliases_label = QLabel("", self)
+        self.alias_button = QPushButton("Set alias…", self)
+        self.alias_button.clicked.connect(self._on_alias_clicked)
+        self.save_button = QPushButton("Save", self)
+        self.save_button.setDefault(True)
+        self.save_button.setEnabled(False)
+        self.save_button.clicked.connect(self._on_save_clicked)
+        self.revert_button = QPushButton("Revert", self)
+        self.revert_button.setEnabled(False)
+        self.revert_button.clicked.connect(self._fill_edits)
+        self.description_edit.textChanged.connect(self._on_edited)
+        self.tags_edit.textChanged.connect(self._on_edited)
+        self.tags_edit.returnPressed.connect(self._on_save_clicked)
+
+        edit_box = QGroupBox("Description, tags and aliases", self)
+        grid = QGridLayout(edit_box)
+        grid.addWidget(QLabel("Description", self), 0, 0, Qt.AlignmentFlag.AlignTop)
+        grid.addWidget(self.description_edit, 0, 1, 1, 3)
+        grid.addWidget(QLabel("Tags", self), 1, 0)
+        grid.addWidget(self.tags_edit, 1, 1, 1, 3)
+        grid.addWidget(QLabel("Aliases", self), 2, 0)
+        grid.addWidget(self.aliases_label, 2, 1)
+        grid.addWidget(self.alias_button, 2, 2)
+        buttons = QHBoxLayout()
+        buttons.addStretch(1)
+        buttons.addWidget(self.revert_button)
+        buttons.addWidget(self.save_button)
+        grid.addLayout(buttons, 3, 0, 1, 4)
+        grid.setColumnStretch(1, 1)
+
+        right = QWidget(self)
+        right_layout = QVBoxLayout(right)
+        right_layout.setContentsMargins(0, 0, 0, 0)
+        right_layout.addWidget(heat_box, 1)
+        right_layout.addWidget(edit_box)
+
+        self.splitter = QSplitter(Qt.Orientation.Horizontal, self)
+        self.splitter.setObjectName("inspectorSplitter")
+        self.splitter.addWidget(self.tree)
+        self.splitter.addWidget(right)
+        self.splitter.setStretchFactor(0, 3)
+        self.splitter.setStretchFactor(1, 2)
+
+        head = QHBoxLayout()
+        head.addWidget(self.title_label)
+        head.addStretch(1)
+        head.addWidget(self.integrity_label)
+        layout = QVBoxLayout(self)
+        layout.addLayout(head)
+        layout.addWidget(self.id_label)
+        layout.addWidget(self.env_warning)
+        layout.addLayout(cards)
+        layout.addWidget(self.splitter, 1)
+        self._set_enabled(False)
+
+    # -- public API -------------------------------------------------------------------------------
+    def set_version(self, meta, model_file: Path | None = None) -> None:
+        """Show one ``ModelMetadata`` (None clears); checks ``model_file`` against its SHA-256."""
+        self._cancel_verify()
+        self.meta = meta
+        if meta is None:
+            self.title_label.setText("Select a version in the tree")
+            self.id_label.setText("")
+            self.integrity_label.setText("")
+            self.env_warning.hide()
+            for card in self.cards.values():
+                card.set_value(None)
+            self.tree_model.set_root(Node(""))
+            self.heatmap.set_matrix(None, None)
+            self._set_enabled(False)
+            self._fill_edits()
+            return
+        status = "  (deleted)" if getattr(meta, "status", "active") == "deleted" else ""
+        self.title_label.setText(f"{meta.model_name}  v{meta.version}  ·  {meta.algorithm}{status}")
+        self.id_label.setText(meta.model_id)
+        metrics = getattr(meta, "metrics", None) or {}
+        for key, card in self.cards.items():
+            value = getattr(meta, key, None) if key != "roc_auc" else metrics.get("roc_auc")
+            card.set_value(value)
+            card.setVisible(key != "roc_auc" or value is not None)
+        self._show_env_warning(meta)
+        self.tree_model.set_root(metadata_sections(meta))
+        for row in range(self.tree_model.rowCount()):
+            index = self.tree_model.index(row, 0)
+            label = index.data()
+            self.tree.setExpanded(index, label in {"Metrics", "Per-class scores", "Hyperparameters",
+                                                   "Training", "File", "Environment"})
+        confusion = (getattr(meta, "evaluation", None) or {}).get("confusion_matrix") or {}
+        self.heatmap.set_matrix(confusion.get("labels"), confusion.get("matrix"))
+        self._set_enabled(True)
+        self._fill_edits()
+        self._start_verify(meta, model_file)
+
+    def shutdown(self) -> None:
+        self._cancel_verify()
+
+    # -- private ------------------------------------------------------------------------------------
+    def _set_enabled(self, on: bool) -> None:
+        for widget in (self.description_edit, self.tags_edit, self.alias_button):
+            widget.setEnabled(on)
+
+    def _fill_edits(self) -> None:
+        meta = self.meta
+        self.description_edit.blockSignals(True)
+        self.tags_edit.blockSignals(True)
+        self.description_edit.setPlainText(getattr(meta, "description", "") if meta else "")
+        self.tags_edit.setText(format_tags(getattr(meta, "tags", {}) if meta else {}))
+        self.description_edit.blockSignals(False)
+        self.tags_edit.blockSignals(False)
+        aliases = list(getattr(meta, "aliases", []) or []) if meta else []
+        self.aliases_label.setText(", ".join(aliases) if aliases else "none")
+        self.save_button.setEnabled(False)
+        self.revert_button.setEnabled(False)
+
+    def _on_edited(self) -> None:
+        dirty = self.meta is not None and (
+            self.description_edit.toPlainText() != (self.meta.description or "")
+            or self.tags_edit.text().strip() != format_tags(self.meta.tags or {})
+        )
+        self.save_button.setEnabled(dirty)
+        self.revert_button.setEnabled(dirty)
+
+    def _on_save_clicked(self) -> None:
+        if self.meta is None or not self.save_button.isEnabled():
+            return
+        try:
+            tags = parse_tags(self.tags_edit.text())
+        except ValueError as exc:
+            from exoreg_gui.dialogs.messages import Messages
+
+            Messages.error(self, "Tags not saved", exc)
+            return
+        self.edit_requested.emit(self.meta.model_id, self.description_edit.toPlainText(), tags)
+
+    def _on_alias_clicked(self) -> None:
+        if self.meta is not None:
+            self.alias_requested.emit(self.meta.model_id)
+
+    def _show_env_warning(self, meta) -> None:
+        running = running_versions()
+        problems = []
+        python = getattr(meta, "python_version", "") or ""
+        sklearn = getattr(meta, "sklearn_version", "") or ""
+        if python and python.split(".")[:2] != running["python"].split(".")[:2]:
+            problems.append(f"Python {python} (this app runs {running['python']})")
+        if sklearn and running["sklearn"] and sklearn != running["sklearn"]:
+            problems.append(f"scikit-learn {sklearn} (this app has {running['sklearn']})")
+        if problems:
+            self.env_warning.setText("⚠ Trained with " + " and ".join(problems)
+                                     + "; predictions may differ or the model may not load.")
+            self.env_warning.show()
+        else:
+            self.env_warning.hide()
+
+    def _start_verify(self, meta, model_file: Path | None) -> None:
+        expected = getattr(meta, "model_sha256", "") or ""
+        if model_file is None or not expected:
+            self._set_integrity("unknown")
+            return
+        self._set_integrity("checking")
+        model_id = meta.model_id
+        self._verify_worker = workers.start_worker(
+            _verify_file,
+            str(model_file),
+            expected,
+            on_success=lambda result: self._on_verified(model_id, result),
+            on_error=lambda exc: self._on_verified(model_id, f"error: {exc}"),
+        )
+
+    def _cancel_verify(self) -> None:
+        if self._verify_worker is not None:
+            self._verify_worker.cancel()
+            self._verify_worker = None
+
+    def _on_verified(self, model_id: str, result: str) -> None:
+        if self.meta is None or self.meta.model_id != model_id:
+            return
+        self._verify_worker = None
+        self._set_integrity(result)
+
+    def _set_integrity(self, state: str) -> None:
+        self.integrity = state
+        text, color = {
+            "checking": ("Checking SHA-256…", "#5d6877"),
+            "verified": ("✓ SHA-256 verified", "#1f7a4d"),
+            "mismatch": ("✗ SHA-256 does not match: the file changed", "#b3261e"),
+            "missing": ("✗ model file missing", "#b3261e"),
+            "unknown": ("SHA-256 not recorded", "#5d6877"),
+        }.get(state, (state, "#b3261e"))
+        self.integrity_label.setText(text)
+        self.integrity_label.setStyleSheet(f"color: {color}; font-weight: 600;")

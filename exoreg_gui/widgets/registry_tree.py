@@ -1,0 +1,286 @@
+"""The left panel: filter box, "show deleted" switch and the tree of names and versions."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QItemSelection, QItemSelectionModel, QModelIndex, QRect, QSize, Qt, Signal
+from PySide6.QtGui import QColor, QFontMetrics, QPainter, QPen
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QCheckBox,
+    QComboBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QStyle,
+    QStyledItemDelegate,
+    QStyleOptionViewItem,
+    QTreeView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from exoreg_gui.models.registry_filter_proxy import RegistryFilterProxy
+from exoreg_gui.models.registry_tree_model import (
+    COL_ALIASES,
+    COL_MODEL,
+    HEADLINE_METRICS,
+    METRIC_LABELS,
+    AliasesRole,
+    RegistryTreeModel,
+    unique,
+)
+
+_BADGE_COLORS = {
+    "production": ("#1f7a4d", "#e1f5ea"),
+    "staging": ("#8a5a00", "#fff1d6"),
+    "champion": ("#1f7a4d", "#e1f5ea"),
+}
+_DEFAULT_BADGE = ("#2d5b94", "#e3edfa")
+
+
+class AliasBadgeDelegate(QStyledItemDelegate):
+    """Paints the aliases of a version as rounded badges."""
+
+    def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex) -> None:
+        aliases = index.data(AliasesRole)  # a list on every row (never None, see _qt_compat)
+        if not aliases:
+            super().paint(painter, option, index)
+            return
+        opt = QStyleOptionViewItem(option)
+        self.initStyleOption(opt, index)
+        opt.text = ""
+        style = opt.widget.style() if opt.widget else QStyle()
+        style.drawControl(QStyle.ControlElement.CE_ItemViewItem, opt, painter, opt.widget)
+        painter.save()
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        font = QFontMetrics(opt.font)
+        x = opt.rect.left() + 4
+        height = min(opt.rect.height() - 4, font.height() + 2)
+        y = opt.rect.top() + (opt.rect.height() - height) // 2
+        for alias in aliases:
+            fg, bg = _BADGE_COLORS.get(alias.lower(), _DEFAULT_BADGE)
+            width = font.horizontalAdvance(alias) + 12
+            if x + width > opt.rect.right():
+                break
+            rect = QRect(x, y, width, height)
+            painter.setPen(QPen(QColor(fg), 1))
+            painter.setBrush(QColor(bg))
+            painter.drawRoundedRect(rect, height / 2, height / 2)
+            painter.setPen(QColor(fg))
+            painter.drawText(rect, Qt.AlignmentFlag.AlignCenter, alias)
+            x += width + 4
+        painter.restore()
+
+    def sizeHint(self, option: QStyleOptionViewItem, index: QModelIndex) -> QSize:
+        hint = super().sizeHint(option, index)
+        aliases = index.data(AliasesRole)
+        if aliases:
+            font = QFontMetrics(option.font)
+            width = sum(font.horizontalAdvance(a) + 16 for a in aliases) + 8
+            hint.setWidth(max(hint.width(), width))
+        return hint
+
+
+class RegistryTreePanel(QWidget):
+    """Filter, toggles and the tree view; emits the selected versions."""
+
+    #: The selected versions changed; carries their model ids (tree order).
+    selection_changed = Signal(object)
+    #: The current version (the one the inspector shows) changed within the selection.
+    current_changed = Signal(str)
+    #: A context menu was requested at a global position for the clicked index (proxy index).
+    context_menu_requested = Signal(object, object)
+
+    def __init__(self, parent: QWidget | None = None, *, primary_metric: str = "f1_score"):
+        super().__init__(parent)
+        self.tree_model = RegistryTreeModel(self, primary_metric=primary_metric)
+        self.proxy = RegistryFilterProxy(self)
+        self.proxy.setSourceModel(self.tree_model)
+
+        self.filter_edit = QLineEdit(self)
+        self.filter_edit.setPlaceholderText("Filter by name, algorithm, tag or alias")
+        self.filter_edit.setClearButtonEnabled(True)
+        self.filter_edit.textChanged.connect(self.proxy.set_filter_text)
+        self.filter_edit.textChanged.connect(self._on_filter_changed)
+
+        self.show_deleted_check = QCheckBox("Show deleted", self)
+        self.show_deleted_check.setToolTip("Show deleted versions (right-click one to restore it)")
+        self.show_deleted_check.toggled.connect(self.proxy.set_show_deleted)
+
+        self.metric_combo = QComboBox(self)
+        for metric in HEADLINE_METRICS:
+            self.metric_combo.addItem(METRIC_LABELS[metric], metric)
+        self.metric_combo.setCurrentIndex(HEADLINE_METRICS.index(self.tree_model.primary_metric))
+        self.metric_combo.setToolTip("The metric shown in the tree and used to mark each name's best version")
+        self.metric_combo.currentIndexChanged.connect(self._on_metric_changed)
+
+        self.view = QTreeView(self)
+        self.view.setObjectName("registryTree")
+        self.view.setModel(self.proxy)
+        self.view.setUniformRowHeights(True)
+        self.view.setAlternatingRowColors(True)
+        self.view.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.view.setSortingEnabled(True)
+        self.view.sortByColumn(COL_MODEL, Qt.SortOrder.AscendingOrder)
+        self.view.setItemDelegateForColumn(COL_ALIASES, AliasBadgeDelegate(self.view))
+        self.view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.view.customContextMenuRequested.connect(self._on_view_context_menu)
+        self.view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        header = self.view.header()
+        header.setStretchLastSection(True)
+        header.resizeSection(0, 168)
+        header.resizeSection(1, 108)
+        header.resizeSection(2, 62)
+        header.resizeSection(3, 122)
+        self.view.selectionModel().selectionChanged.connect(self._on_selection_changed)
+        self.view.selectionModel().currentChanged.connect(self._on_current_changed)
+
+        self.empty_label = QLabel("", self)
+        self.empty_label.setObjectName("metricName")
+        self.empty_label.setWordWrap(True)
+        self.empty_label.hide()
+
+        bar = QHBoxLayout()
+        bar.setContentsMargins(0, 0, 0, 0)
+        bar.addWidget(self.filter_edit, 1)
+        bar.addWidget(QLabel("Metric:", self))
+        bar.addWidget(self.metric_combo)
+        bar.addWidget(self.show_deleted_check)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(6, 6, 0, 6)
+        layout.addLayout(bar)
+        layout.addWidget(self.empty_label)
+        layout.addWidget(self.view, 1)
+        self._last_selection: list[str] = []
+        self._last_current: str | None = None
+
+    # -- public API -------------------------------------------------------------------------------
+    def set_entries(self, entries: list[dict]) -> None:
+        first_fill = self.tree_model.name_count() == 0
+        self.tree_model.set_entries(entries)
+        if first_fill and self.proxy.rowCount() <= 12:
+            self.view.expandAll()
+        self._update_empty_label()
+        self._emit_if_changed()
+
+    def model_id_at(self, index: QModelIndex) -> str | None:
+        """The version id of a row of the view (None for a name row or an invalid index)."""
+        return self.tree_model.model_id_at(self.proxy.mapToSource(index)) if index.isValid() else None
+
+    def name_at(self, index: QModelIndex) -> str | None:
+        return self.tree_model.name_at(self.proxy.mapToSource(index)) if index.isValid() else None
+
+    def selected_ids(self) -> list[str]:
+        """Selected versions; a selected name stands for all of its visible versions."""
+        ids: list[str | None] = []
+        for index in sorted(self.view.selectionModel().selectedRows(0), key=self._tree_order):
+            model_id = self.model_id_at(index)
+            if model_id:
+                ids.append(model_id)
+            else:
+                ids.extend(self.model_id_at(self.proxy.index(r, 0, index)) for r in range(self.proxy.rowCount(index)))
+        return unique(ids)
+
+    def _tree_order(self, index: QModelIndex) -> tuple[int, int]:
+        parent = index.parent()
+        return (parent.row(), index.row()) if parent.isValid() else (index.row(), -1)
+
+    def selected_names(self) -> list[str]:
+        names: dict[str, None] = {}
+        for index in self.view.selectionModel().selectedRows(0):
+            names.setdefault(self.name_at(index), None)
+        return [n for n in names if n]
+
+    def current_id(self) -> str | None:
+        current = self.view.currentIndex()
+        model_id = self.model_id_at(current)
+        if model_id and model_id in self.selected_ids():
+            return model_id
+        ids = self.selected_ids()
+        return ids[-1] if ids else None
+
+    def select_ids(self, model_ids: list[str], *, current: str | None = None) -> None:
+        """Select these versions (expanding their names), replacing the selection, in one change."""
+        selection = QItemSelection()
+        last = None
+        target = None
+        indexes = [self.proxy.mapFromSource(self.tree_model.index_of(i)) for i in model_ids]
+        parents = {(p.row(), p.column()): p for p in (i.parent() for i in indexes if i.isValid())}
+        # Expanding costs a layout per name: open them all for a handful, else only the current's.
+        expand_all = len(parents) <= 8
+        for model_id, index in zip(model_ids, indexes, strict=True):
+            if not index.isValid():
+                continue
+            if expand_all and not self.view.isExpanded(index.parent()):
+                self.view.expand(index.parent())
+            selection.select(index, index)
+            last = index
+            if model_id == current:
+                target = index
+        target = target or last
+        model = self.view.selectionModel()
+        if target is not None:
+            # Move the current index first (without selecting) so one selection change carries both.
+            model.setCurrentIndex(target, QItemSelectionModel.SelectionFlag.NoUpdate)
+        model.select(selection, QItemSelectionModel.SelectionFlag.ClearAndSelect
+                     | QItemSelectionModel.SelectionFlag.Rows)
+        if target is not None:
+            if not self.view.isExpanded(target.parent()):
+                self.view.expand(target.parent())
+            self.view.scrollTo(target)
+
+    def select_names(self, names: list[str]) -> None:
+        """Select every visible version of these names."""
+        ids = []
+        for name in names:
+            parent = self.proxy.mapFromSource(self.tree_model.index_of_name(name))
+            for row in range(self.proxy.rowCount(parent)):
+                model_id = self.model_id_at(self.proxy.index(row, 0, parent))
+                if model_id:
+                    ids.append(model_id)
+        self.select_ids(ids)
+
+    def set_primary_metric(self, metric: str) -> None:
+        if metric in HEADLINE_METRICS:
+            self.metric_combo.setCurrentIndex(HEADLINE_METRICS.index(metric))
+
+    # -- private ------------------------------------------------------------------------------------
+    def _update_empty_label(self) -> None:
+        if self.tree_model.name_count() == 0:
+            self.empty_label.setText("This registry has no models yet. Register one with the API or the "
+                                     "command line; it appears here by itself.")
+            self.empty_label.show()
+        elif self.proxy.rowCount() == 0 and self.proxy.filter_text:
+            self.empty_label.setText(f"Nothing matches “{self.filter_edit.text()}”.")
+            self.empty_label.show()
+        else:
+            self.empty_label.hide()
+
+    def _on_filter_changed(self, text: str) -> None:
+        if text.strip() and self.proxy.rowCount() <= 30:
+            self.view.expandAll()
+        self._update_empty_label()
+
+    def _on_metric_changed(self, row: int) -> None:
+        self.tree_model.set_primary_metric(self.metric_combo.itemData(row))
+
+    def _on_view_context_menu(self, pos) -> None:
+        index = self.view.indexAt(pos)
+        self.context_menu_requested.emit(index, self.view.viewport().mapToGlobal(pos))
+
+    def _on_current_changed(self, *_args) -> None:
+        current = self.current_id()
+        if current and current != self._last_current:
+            self._last_current = current
+            self.current_changed.emit(current)
+
+    def _on_selection_changed(self, *_args) -> None:
+        self._emit_if_changed()
+
+    def _emit_if_changed(self) -> None:
+        ids = self.selected_ids()
+        if ids != self._last_selection:
+            self._last_selection = ids
+            self._last_current = self.current_id()
+            self.selection_changed.emit(ids)
