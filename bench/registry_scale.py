@@ -9,13 +9,16 @@ Prints: open + first list_models(), list_models(), resolve("NAME") and resolve("
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
 
 
 def _ms(seconds: float) -> str:
@@ -63,11 +66,22 @@ def main() -> None:
         if done % 2000 == 0:
             print(f"  registered {done:,}/{total:,} ({time.perf_counter() - start:.0f} s)", file=sys.stderr)
 
-    t0 = time.perf_counter()
+    # Opening happens at a program's start: measure it in fresh processes (library already imported).
+    probe_code = (
+        "import sys, time\n"
+        "from core.model_registry import ModelRegistry\n"
+        "t0 = time.perf_counter()\n"
+        "rows = ModelRegistry(sys.argv[1]).list_models()\n"
+        "print(time.perf_counter() - t0, len(rows))\n"
+    )
+    opens = []
+    for _ in range(5):
+        out = subprocess.run([sys.executable, "-c", probe_code, str(root)], capture_output=True, text=True,
+                             check=True, env=dict(os.environ, PYTHONPATH=str(REPO))).stdout.split()
+        assert int(out[1]) == total
+        opens.append(float(out[0]))
+    open_first = statistics.median(opens)
     fresh = ModelRegistry(root)
-    rows = fresh.list_models()
-    open_first = time.perf_counter() - t0
-    assert len(rows) == total
 
     def best_of(fn, repeat=5):
         samples = []
@@ -86,7 +100,7 @@ def main() -> None:
     p95 = ordered[int(len(ordered) * 0.95)]
 
     print(f"registry: {total:,} versions ({args.names} names x {args.versions}) in {root}")
-    print(f"open + first list_models()        {_ms(open_first)}   (target <= 200 ms)")
+    print(f"open + first list_models()        {_ms(open_first)}   (median of 5 fresh processes; target <= 200 ms)")
     print(f"list_models()                      {_ms(list_med)}   (median of 5; best {_ms(list_min).strip()}; target <= 50 ms)")
     print(f"resolve(NAME)                     {_ms(name_med)}   (median of 5; target <= 20 ms)")
     print(f"resolve('best')                    {_ms(best_med)}   (median of 5; target <= 20 ms)")
