@@ -169,7 +169,9 @@ class IndexFiles:
     def append(self, state: IndexState, records: list[dict[str, Any]], *, sync: bool = True) -> None:
         if not state.journal_ok:
             self.reset_journal(state)
-        payload = b"".join(json.dumps(r, separators=(",", ":"), allow_nan=False).encode() + b"\n" for r in records)
+        payload = b"".join(
+            json.dumps(r, separators=(",", ":"), allow_nan=False).encode() + b"\n" for r in records
+        )
         with open(self.journal_path, "r+b") as fh:
             fh.truncate(state.journal_offset)  # drop a torn line left by a killed writer
             fh.seek(state.journal_offset)

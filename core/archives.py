@@ -28,12 +28,20 @@ def open_archive(path: str | os.PathLike) -> zipfile.ZipFile:
         raise UnsafeArchiveError(f"{Path(path).name} is not a readable zip archive ({exc}).") from exc
 
 
-def check_members(zf: zipfile.ZipFile, allowed: Callable[[str], bool], *, max_member: int, max_total: int,
-                  max_count: int = 100_000) -> list[zipfile.ZipInfo]:
+def check_members(
+    zf: zipfile.ZipFile,
+    allowed: Callable[[str], bool],
+    *,
+    max_member: int,
+    max_total: int,
+    max_count: int = 100_000,
+) -> list[zipfile.ZipInfo]:
     """Validate every member's name, type and declared size; return the file members."""
     infos = zf.infolist()
     if len(infos) > max_count:
-        raise UnsafeArchiveError(f"The archive has {len(infos):,} members, more than the {max_count:,} allowed.")
+        raise UnsafeArchiveError(
+            f"The archive has {len(infos):,} members, more than the {max_count:,} allowed."
+        )
     seen: set[str] = set()
     total = 0
     files = []
@@ -44,17 +52,23 @@ def check_members(zf: zipfile.ZipFile, allowed: Callable[[str], bool], *, max_me
         if info.is_dir():
             continue
         if stat.S_IFMT(mode) not in (0, stat.S_IFREG):
-            raise UnsafeArchiveError(f"Archive member {name!r} is a link or special file; only plain files are accepted.")
+            raise UnsafeArchiveError(
+                f"Archive member {name!r} is a link or special file; only plain files are accepted."
+            )
         if name in seen:
             raise UnsafeArchiveError(f"Archive member {name!r} appears twice.")
         seen.add(name)
         if not allowed(name):
             raise UnsafeArchiveError(f"Archive member {name!r} is not one this archive type may contain.")
         if info.file_size > max_member:
-            raise UnsafeArchiveError(f"Archive member {name!r} is {info.file_size:,} bytes, over the {max_member:,} limit.")
+            raise UnsafeArchiveError(
+                f"Archive member {name!r} is {info.file_size:,} bytes, over the {max_member:,} limit."
+            )
         if info.file_size > (1 << 20) and info.file_size > MAX_RATIO * max(info.compress_size, 1):
-            raise UnsafeArchiveError(f"Archive member {name!r} expands {info.file_size // max(info.compress_size, 1)}-fold; "
-                                     "it looks like a zip bomb.")
+            raise UnsafeArchiveError(
+                f"Archive member {name!r} expands {info.file_size // max(info.compress_size, 1)}-fold; "
+                "it looks like a zip bomb."
+            )
         total += info.file_size
         if total > max_total:
             raise UnsafeArchiveError(f"The archive expands to more than {max_total:,} bytes.")
@@ -63,7 +77,13 @@ def check_members(zf: zipfile.ZipFile, allowed: Callable[[str], bool], *, max_me
 
 
 def check_member_name(name: str) -> None:
-    if not name or "\\" in name or "\x00" in name or name.startswith("/") or (len(name) > 1 and name[1] == ":"):
+    if (
+        not name
+        or "\\" in name
+        or "\x00" in name
+        or name.startswith("/")
+        or (len(name) > 1 and name[1] == ":")
+    ):
         raise UnsafeArchiveError(f"Archive member {name!r} has an absolute or platform-specific path.")
     parts = PurePosixPath(name).parts
     if any(part in ("..", ".") for part in parts) or len(name) > 512:

@@ -103,7 +103,9 @@ class ModelMetadata:
         try:
             data = json.loads(text)
         except (ValueError, UnicodeDecodeError) as exc:
-            raise MetadataValidationError(f"Metadata is not valid JSON ({exc}); use a file the registry exported.") from exc
+            raise MetadataValidationError(
+                f"Metadata is not valid JSON ({exc}); use a file the registry exported."
+            ) from exc
         return cls.from_dict(data, validate=validate)
 
     # -- convenience --------------------------------------------------------------------
@@ -179,20 +181,42 @@ class ModelMetadata:
         if not isinstance(self.schema_version, int) or isinstance(self.schema_version, bool):
             _fail("schema_version", "must be a whole number")
 
-        _check_list("feature_columns", self.feature_columns, item=lambda v: isinstance(v, str) and 0 < len(v) <= 256)
+        _check_list(
+            "feature_columns", self.feature_columns, item=lambda v: isinstance(v, str) and 0 < len(v) <= 256
+        )
         _check_list("aliases", self.aliases, item=lambda v: isinstance(v, str) and bool(_ALIAS_RE.match(v)))
-        _check_list("classes", self.classes, item=lambda v: isinstance(v, str | int) and not isinstance(v, bool))
+        _check_list(
+            "classes", self.classes, item=lambda v: isinstance(v, str | int) and not isinstance(v, bool)
+        )
         if not isinstance(self.tags, dict) or len(self.tags) > 1000:
             _fail("tags", "must be an object of at most 1,000 text keys and values")
         for key, value in self.tags.items():
-            if not isinstance(key, str) or not isinstance(value, str) or not key or len(key) > 128 or len(value) > MAX_SHORT_TEXT:
+            if (
+                not isinstance(key, str)
+                or not isinstance(value, str)
+                or not key
+                or len(key) > 128
+                or len(value) > MAX_SHORT_TEXT
+            ):
                 _fail("tags", "must map short text keys to text values")
         if not isinstance(self.metrics, dict) or len(self.metrics) > MAX_ITEMS:
             _fail("metrics", "must be an object of numbers")
         for key, value in self.metrics.items():
-            if not isinstance(key, str) or len(key) > 256 or not _is_number(value) or not math.isfinite(value):
+            if (
+                not isinstance(key, str)
+                or len(key) > 256
+                or not _is_number(value)
+                or not math.isfinite(value)
+            ):
                 _fail("metrics", f"entry {str(key)[:60]!r} must be a finite number")
-        for name in ("hyperparameters", "class_distribution", "evaluation", "training_info", "imported_from", "extra"):
+        for name in (
+            "hyperparameters",
+            "class_distribution",
+            "evaluation",
+            "training_info",
+            "imported_from",
+            "extra",
+        ):
             value = getattr(self, name)
             if not isinstance(value, dict):
                 _fail(name, "must be a JSON object")

@@ -79,7 +79,9 @@ class ModelPersistence:
                 )
             model = safety.load_pickle(filepath)
         else:
-            raise IntegrityError(f"{filepath.name} is neither a skops file nor a pickle; it cannot be loaded.")
+            raise IntegrityError(
+                f"{filepath.name} is neither a skops file nor a pickle; it cannot be loaded."
+            )
         info = dict(side.get("metadata") or {})
         for key in _RECORDED_KEYS:
             if key in side:
@@ -89,8 +91,14 @@ class ModelPersistence:
         return model, info
 
     @staticmethod
-    def save_model_checkpoint(model: Any, checkpoint_dir: str | os.PathLike, checkpoint_name: str,
-                              metadata: dict[str, Any] | None = None, *, extension: str = ".skops") -> Path:
+    def save_model_checkpoint(
+        model: Any,
+        checkpoint_dir: str | os.PathLike,
+        checkpoint_name: str,
+        metadata: dict[str, Any] | None = None,
+        *,
+        extension: str = ".skops",
+    ) -> Path:
         """Save ``<checkpoint_name>_<YYYYMMDD_HHMMSS>[_n]<extension>``; never overwrites a file."""
         folder = Path(checkpoint_dir)
         folder.mkdir(parents=True, exist_ok=True)
@@ -116,13 +124,26 @@ class ModelPersistence:
         return target
 
     @staticmethod
-    def export_model_for_deployment(model: Any, export_path: str | os.PathLike, model_info: dict[str, Any], *,
-                                    include_onnx: bool = True, sample_rows: Any = None, overwrite: bool = False):
+    def export_model_for_deployment(
+        model: Any,
+        export_path: str | os.PathLike,
+        model_info: dict[str, Any],
+        *,
+        include_onnx: bool = True,
+        sample_rows: Any = None,
+        overwrite: bool = False,
+    ):
         """Write a deployment bundle (MLflow folder, skops, ONNX, model card, predict script, manifest)."""
         from core.deployment import export_bundle
 
-        return export_bundle(model, export_path, model_info, include_onnx=include_onnx,
-                             sample_rows=sample_rows, overwrite=overwrite)
+        return export_bundle(
+            model,
+            export_path,
+            model_info,
+            include_onnx=include_onnx,
+            sample_rows=sample_rows,
+            overwrite=overwrite,
+        )
 
 
 def _format_for(filepath: Path) -> str:

@@ -127,14 +127,31 @@ class ModelRegistry:
         validate_model_name(model_name)
         payload = safety.dumps_skops(model)  # serialised outside the lock: it can take a while
         draft = self._draft_metadata(
-            model, model_name, algorithm, evaluation_results or {}, hyperparameters or {},
-            training_info or {}, feature_columns, description, tags or {},
+            model,
+            model_name,
+            algorithm,
+            evaluation_results or {},
+            hyperparameters or {},
+            training_info or {},
+            feature_columns,
+            description,
+            tags or {},
         )
         draft.model_format = safety.SKOPS
         return self._store(draft, payload, ".skops")
 
-    def _draft_metadata(self, model, model_name, algorithm, evaluation_results, hyperparameters,
-                        training_info, feature_columns, description, tags) -> ModelMetadata:
+    def _draft_metadata(
+        self,
+        model,
+        model_name,
+        algorithm,
+        evaluation_results,
+        hyperparameters,
+        training_info,
+        feature_columns,
+        description,
+        tags,
+    ) -> ModelMetadata:
         headline, metrics, evaluation = _sort_evaluation(evaluation_results)
         info = _jsonable(dict(training_info))
         known = {k: info.pop(k) for k in _TRAINING_INFO_FIELDS if k in info}
@@ -181,8 +198,11 @@ class ModelRegistry:
             stamp = _now().strftime("%Y%m%d_%H%M%S")
             base = f"{draft.model_name}_v{draft.version}_{stamp}"
             model_id, stem, n = base, _file_stem(base), 1
-            while (model_id in state.entries or (self.metadata_dir / f"{stem}.json").exists()
-                   or (self.models_dir / f"{stem}{suffix}").exists()):
+            while (
+                model_id in state.entries
+                or (self.metadata_dir / f"{stem}.json").exists()
+                or (self.models_dir / f"{stem}{suffix}").exists()
+            ):
                 n += 1
                 model_id, stem = f"{base}_{n}", _file_stem(f"{base}_{n}")
             draft.model_id = model_id
@@ -191,8 +211,9 @@ class ModelRegistry:
             draft.validate()
 
             # The model file lands first; the metadata file is the commit point.
-            self._files.append(state, [{"op": "intent", "model_id": model_id, "model_file": draft.model_file}],
-                               sync=False)
+            self._files.append(
+                state, [{"op": "intent", "model_id": model_id, "model_file": draft.model_file}], sync=False
+            )
             atomic_write_bytes(self.models_dir / draft.model_file, payload)
             self._write_metadata(state, draft)
         return model_id
@@ -200,7 +221,9 @@ class ModelRegistry:
     def _write_metadata(self, state: IndexState, meta: ModelMetadata) -> None:
         """Write one metadata file and journal it (caller holds the lock)."""
         if meta.model_id not in state.pending:
-            self._files.append(state, [{"op": "intent", "model_id": meta.model_id, "model_file": None}], sync=False)
+            self._files.append(
+                state, [{"op": "intent", "model_id": meta.model_id, "model_file": None}], sync=False
+            )
         atomic_write_text(self._metadata_path(meta), meta.to_json())
         record = {"op": "put", "entry": meta.summary(), "metadata_mtime_ns": self._metadata_mtime()}
         self._files.append(state, [record])
@@ -209,15 +232,23 @@ class ModelRegistry:
             self._files.write_snapshot(state)
 
     # ==================================================================== loading
-    def load_model(self, model_id: str | None = None, model_name: str | None = None,
-                   version: int | None = None, *, trusted: bool = False) -> tuple[Any, ModelMetadata]:
+    def load_model(
+        self,
+        model_id: str | None = None,
+        model_name: str | None = None,
+        version: int | None = None,
+        *,
+        trusted: bool = False,
+    ) -> tuple[Any, ModelMetadata]:
         """Load a model and its metadata: by id, or the latest / a given version of a name."""
         if model_id is not None:
             meta = self.get_metadata(model_id)
         elif model_name is not None:
             meta = self.resolve(model_name if version is None else f"{model_name}:{version}")
         else:
-            raise RegistryError("Say which model to load: pass model_id, or model_name (and optionally version).")
+            raise RegistryError(
+                "Say which model to load: pass model_id, or model_name (and optionally version)."
+            )
         return self._load_file(meta, trusted=trusted), meta
 
     def load(self, ref: str, *, trusted: bool = False) -> tuple[Any, ModelMetadata]:
@@ -228,7 +259,9 @@ class ModelRegistry:
     def _load_file(self, meta: ModelMetadata, *, trusted: bool = False) -> Any:
         path = self.model_file_path(meta.model_id, meta)
         if not path.is_file():
-            raise IntegrityError(f"The model file {path.name} of {meta.model_id} is missing; restore it from a backup.")
+            raise IntegrityError(
+                f"The model file {path.name} of {meta.model_id} is missing; restore it from a backup."
+            )
         digest = sha256_file(path)
         if digest != meta.model_sha256:
             raise IntegrityError(
@@ -250,14 +283,16 @@ class ModelRegistry:
             return safety.load_pickle(path)
         raise IntegrityError(f"{path.name} is neither a skops file nor a pickle; it cannot be loaded.")
 
-    def get_best_model(self, metric: str = "f1_score", model_name: str | None = None,
-                       algorithm: str | None = None) -> tuple[Any, ModelMetadata]:
+    def get_best_model(
+        self, metric: str = "f1_score", model_name: str | None = None, algorithm: str | None = None
+    ) -> tuple[Any, ModelMetadata]:
         """Load the best active version by ``metric``; ties go to the newest."""
         meta = self.best_metadata(metric, model_name=model_name, algorithm=algorithm)
         return self._load_file(meta), meta
 
-    def best_metadata(self, metric: str = "f1_score", *, model_name: str | None = None,
-                      algorithm: str | None = None) -> ModelMetadata:
+    def best_metadata(
+        self, metric: str = "f1_score", *, model_name: str | None = None, algorithm: str | None = None
+    ) -> ModelMetadata:
         rows = self._active_rows()
         if model_name is not None:
             by_name = [r for r in rows if r["model_name"] == model_name]
@@ -276,13 +311,17 @@ class ModelRegistry:
             raise ModelNotFoundError("The registry has no active models yet; register one first.")
         available = _available_metrics(rows)
         if metric not in available:
-            raise RegistryError(f"Unknown metric {metric!r}; available metrics: {', '.join(sorted(available))}.")
+            raise RegistryError(
+                f"Unknown metric {metric!r}; available metrics: {', '.join(sorted(available))}."
+            )
         scored = [r for r in rows if _row_metric(r, metric) is not None]
         best = max(scored, key=lambda r: (_row_metric(r, metric), r["training_date"], r["version"]))
         return self.get_metadata(best["model_id"])
 
     # ==================================================================== queries
-    def list_models(self, model_name: str | None = None, *, include_deleted: bool = False) -> list[dict[str, Any]]:
+    def list_models(
+        self, model_name: str | None = None, *, include_deleted: bool = False
+    ) -> list[dict[str, Any]]:
         """Summaries sorted by name then version, served from the index."""
         rows = self._sorted_rows()
         out = []
@@ -292,7 +331,11 @@ class ModelRegistry:
             if not include_deleted and r["status"] == "deleted":
                 continue
             row = dict(r)
-            row["aliases"], row["tags"], row["metrics"] = list(r["aliases"]), dict(r["tags"]), dict(r["metrics"])
+            row["aliases"], row["tags"], row["metrics"] = (
+                list(r["aliases"]),
+                dict(r["tags"]),
+                dict(r["metrics"]),
+            )
             out.append(row)
         return out
 
@@ -309,12 +352,16 @@ class ModelRegistry:
             return ModelMetadata.from_json(path.read_bytes())
         except FileNotFoundError as exc:
             self._invalidate()
-            raise ModelNotFoundError(f"The metadata of {model_id} has disappeared; run `exoreg verify`.") from exc
+            raise ModelNotFoundError(
+                f"The metadata of {model_id} has disappeared; run `exoreg verify`."
+            ) from exc
 
     def resolve(self, ref: str) -> ModelMetadata:
         """Turn a reference (id, NAME, NAME:VERSION, NAME@ALIAS, best, best:METRIC) into metadata."""
         if not isinstance(ref, str) or not ref:
-            raise ModelNotFoundError("An empty model reference was given; name a model, e.g. NAME, NAME:2 or best.")
+            raise ModelNotFoundError(
+                "An empty model reference was given; name a model, e.g. NAME, NAME:2 or best."
+            )
         entries = self._entries()
         if ref in entries:
             return self.get_metadata(ref)
@@ -338,7 +385,9 @@ class ModelRegistry:
             try:
                 version = int(version_text)
             except ValueError:
-                raise ModelNotFoundError(f"{version_text!r} is not a version number; use NAME:VERSION, e.g. {name}:1.") from None
+                raise ModelNotFoundError(
+                    f"{version_text!r} is not a version number; use NAME:VERSION, e.g. {name}:1."
+                ) from None
             for r in rows:
                 if r["version"] == version:
                     return self.get_metadata(r["model_id"])
@@ -347,15 +396,18 @@ class ModelRegistry:
             )
         rows = [r for r in self._rows_of(ref) if r["status"] != "deleted"]
         if not rows:
-            raise ModelNotFoundError(f"Every version of {ref} is deleted; restore one or register a new version.")
+            raise ModelNotFoundError(
+                f"Every version of {ref} is deleted; restore one or register a new version."
+            )
         return self.get_metadata(max(rows, key=lambda r: r["version"])["model_id"])
 
     def model_file_path(self, model_id: str, meta: ModelMetadata | None = None) -> Path:
         meta = meta or self.get_metadata(model_id)
         return self.models_dir / meta.model_file
 
-    def compare_models(self, model_ids: list[str] | None = None, model_name: str | None = None, *,
-                       show: bool = True):
+    def compare_models(
+        self, model_ids: list[str] | None = None, model_name: str | None = None, *, show: bool = True
+    ):
         """A table of the chosen versions' metrics (all active ones by default); printed too."""
         import pandas as pd
 
@@ -369,8 +421,17 @@ class ModelRegistry:
             rows = [r for r in self._rows_of(model_name) if r["status"] != "deleted"]
         else:
             rows = self._active_rows()
-        columns = ["model_id", "model_name", "version", "algorithm", *HEADLINE_METRICS, "training_date",
-                   "training_dataset", "n_features", "aliases"]
+        columns = [
+            "model_id",
+            "model_name",
+            "version",
+            "algorithm",
+            *HEADLINE_METRICS,
+            "training_date",
+            "training_dataset",
+            "n_features",
+            "aliases",
+        ]
         frame = pd.DataFrame([{c: r.get(c) for c in columns} for r in rows], columns=columns)
         frame["aliases"] = frame["aliases"].map(lambda a: ",".join(a) if isinstance(a, list) else "")
         if show:
@@ -396,7 +457,9 @@ class ModelRegistry:
         size = sum(int(r.get("model_size") or 0) for r in rows)
         with contextlib.suppress(OSError):
             size += sum(e.stat().st_size for e in os.scandir(self.metadata_dir) if e.is_file())
-            size += sum(p.stat().st_size for p in (self._files.snapshot_path, self._files.journal_path) if p.exists())
+            size += sum(
+                p.stat().st_size for p in (self._files.snapshot_path, self._files.journal_path) if p.exists()
+            )
         return {
             "registry": str(self.root),
             "total_models": len(active),
@@ -428,30 +491,39 @@ class ModelRegistry:
     def restore_model(self, model_id: str) -> ModelMetadata:
         return self._update(model_id, lambda m: setattr(m, "status", "active"))
 
-    def update_metadata(self, model_id: str, *, description: str | None = None,
-                        tags: dict[str, str] | None = None) -> ModelMetadata:
+    def update_metadata(
+        self, model_id: str, *, description: str | None = None, tags: dict[str, str] | None = None
+    ) -> ModelMetadata:
         """Change a version's description and/or tags (``tags`` replaces the whole mapping)."""
+
         def change(m: ModelMetadata) -> None:
             if description is not None:
                 m.description = description
             if tags is not None:
                 m.tags = {str(k): str(v) for k, v in tags.items()}
+
         return self._update(model_id, change)
 
     def set_alias(self, model_name: str, alias: str, version: int) -> ModelMetadata:
         """Point ``NAME@alias`` at ``version`` (moving it from whichever version had it)."""
         validate_alias(alias)
         if alias in ("latest", "best"):
-            raise MetadataValidationError(f"{alias!r} is reserved for references; choose another alias.", field="aliases")
+            raise MetadataValidationError(
+                f"{alias!r} is reserved for references; choose another alias.", field="aliases"
+            )
         with self._locked() as state:
             rows = [e for e in state.entries.values() if e["model_name"] == model_name]
             if not rows:
                 raise self._not_found_name(model_name)
             target = next((e for e in rows if e["version"] == int(version)), None)
             if target is None:
-                raise ModelNotFoundError(f"{model_name} has no version {version}; its versions are: {_version_list(rows)}.")
+                raise ModelNotFoundError(
+                    f"{model_name} has no version {version}; its versions are: {_version_list(rows)}."
+                )
             if target["status"] == "deleted":
-                raise RegistryError(f"{model_name} version {version} is deleted; restore it before giving it an alias.")
+                raise RegistryError(
+                    f"{model_name} version {version} is deleted; restore it before giving it an alias."
+                )
             # Release first, then assign: a crash in between loses the alias rather than doubling it.
             for holder in rows:
                 if alias in holder["aliases"] and holder is not target:
@@ -489,7 +561,9 @@ class ModelRegistry:
 
     def _read_locked(self, model_id: str, state: IndexState) -> ModelMetadata:
         entry = state.entries[model_id]
-        return ModelMetadata.from_json((self.metadata_dir / (Path(entry["model_file"]).stem + ".json")).read_bytes())
+        return ModelMetadata.from_json(
+            (self.metadata_dir / (Path(entry["model_file"]).stem + ".json")).read_bytes()
+        )
 
     # ==================================================================== export / import
     def export_model(self, model_id: str, export_path: str | os.PathLike) -> dict[str, Path]:
@@ -498,8 +572,13 @@ class ModelRegistry:
 
         return export_model(self, model_id, export_path)
 
-    def import_model(self, model_path: str | os.PathLike, metadata_path: str | os.PathLike | None = None, *,
-                     trusted: bool = False) -> str:
+    def import_model(
+        self,
+        model_path: str | os.PathLike,
+        metadata_path: str | os.PathLike | None = None,
+        *,
+        trusted: bool = False,
+    ) -> str:
         """Register an exported model (pair or ``.exoreg``) as the next version of its name."""
         from core.transfer import import_model
 
@@ -523,28 +602,54 @@ class ModelRegistry:
                 referenced.add(meta.model_file)
                 path = self.models_dir / meta.model_file
                 if not path.is_file():
-                    report.problems.append(Problem("missing_model_file", str(path),
-                                                   f"{meta.model_id}: its model file {meta.model_file} is missing."))
+                    report.problems.append(
+                        Problem(
+                            "missing_model_file",
+                            str(path),
+                            f"{meta.model_id}: its model file {meta.model_file} is missing.",
+                        )
+                    )
                 elif sha256_file(path) != meta.model_sha256:
-                    report.problems.append(Problem("hash_mismatch", str(path),
-                                                   f"{meta.model_id}: {meta.model_file} does not match its recorded SHA-256."))
+                    report.problems.append(
+                        Problem(
+                            "hash_mismatch",
+                            str(path),
+                            f"{meta.model_id}: {meta.model_file} does not match its recorded SHA-256.",
+                        )
+                    )
             for folder in (self.models_dir, self.metadata_dir, self.root):
                 for entry in os.scandir(folder):
                     if is_temp_file(entry.name):
-                        report.problems.append(Problem("temp_file", entry.path,
-                                                       "An interrupted write left this temporary file.", leftover=True))
+                        report.problems.append(
+                            Problem(
+                                "temp_file",
+                                entry.path,
+                                "An interrupted write left this temporary file.",
+                                leftover=True,
+                            )
+                        )
             for entry in os.scandir(self.models_dir):
                 if entry.is_file() and not is_temp_file(entry.name) and entry.name not in referenced:
-                    report.problems.append(Problem("orphan_model_file", entry.path,
-                                                   f"{entry.name} has no metadata (its registration never completed).",
-                                                   leftover=True))
+                    report.problems.append(
+                        Problem(
+                            "orphan_model_file",
+                            entry.path,
+                            f"{entry.name} has no metadata (its registration never completed).",
+                            leftover=True,
+                        )
+                    )
             indexed = self._entries()
             stale = set(indexed) ^ set(on_disk)
             stale |= {m for m, meta in on_disk.items() if m in indexed and indexed[m] != meta.summary()}
             if stale:
-                report.problems.append(Problem("stale_index", str(self._files.snapshot_path),
-                                               f"The index disagrees with {len(stale)} metadata file(s); it will be rebuilt.",
-                                               leftover=True))
+                report.problems.append(
+                    Problem(
+                        "stale_index",
+                        str(self._files.snapshot_path),
+                        f"The index disagrees with {len(stale)} metadata file(s); it will be rebuilt.",
+                        leftover=True,
+                    )
+                )
             report.problems.extend(bad)
             if repair:
                 for p in report.problems:
@@ -659,8 +764,11 @@ class ModelRegistry:
                 self._refresh(locked=True)
             return
         state = self._state
-        names = {e.name[:-5] for e in os.scandir(self.metadata_dir)
-                 if e.name.endswith(".json") and not is_temp_file(e.name)}
+        names = {
+            e.name[:-5]
+            for e in os.scandir(self.metadata_dir)
+            if e.name.endswith(".json") and not is_temp_file(e.name)
+        }
         by_stem = {Path(e["model_file"]).stem: m for m, e in state.entries.items()}
         records = []
         for stem in names - set(by_stem):
@@ -747,8 +855,9 @@ def _opt_int(value: Any) -> int | None:
     try:
         return int(value)
     except (TypeError, ValueError):
-        raise MetadataValidationError(f"training_info value {value!r} is not a whole number.",
-                                      field="training_info") from None
+        raise MetadataValidationError(
+            f"training_info value {value!r} is not a whole number.", field="training_info"
+        ) from None
 
 
 def _is_finite_number(value: Any) -> bool:
@@ -775,7 +884,8 @@ def _sort_evaluation(results: dict[str, Any]) -> tuple[dict[str, float], dict[st
         value = results[name]
         if not _is_finite_number(value) or not 0.0 <= float(value) <= 1.0:
             raise MetadataValidationError(
-                f"evaluation_results['{name}'] must be a finite number between 0 and 1 (got {value!r}).", field=name
+                f"evaluation_results['{name}'] must be a finite number between 0 and 1 (got {value!r}).",
+                field=name,
             )
         headline[name] = float(value)
     metrics: dict[str, float] = {}
@@ -823,5 +933,6 @@ def _estimator_params(model: Any) -> dict[str, Any]:
         params = get_params(deep=False)
     except Exception:  # a third-party estimator with a broken get_params
         return {}
-    return {k: (v if v is None or isinstance(v, bool | int | float | str) else repr(v)) for k, v in params.items()}
-
+    return {
+        k: (v if v is None or isinstance(v, bool | int | float | str) else repr(v)) for k, v in params.items()
+    }

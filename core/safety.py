@@ -54,14 +54,21 @@ UNKNOWN = "unknown"
 
 # Magic numbers of the compressions joblib can wrap a pickle in.
 _COMPRESSED_PICKLE_MAGIC = (
-    (b"\x78\x01", "zlib"), (b"\x78\x5e", "zlib"), (b"\x78\x9c", "zlib"), (b"\x78\xda", "zlib"),
-    (b"\x1f\x8b", "gzip"), (b"BZh", "bz2"), (b"\xfd7zXZ\x00", "xz"), (b"\x5d\x00\x00", "lzma"),
+    (b"\x78\x01", "zlib"),
+    (b"\x78\x5e", "zlib"),
+    (b"\x78\x9c", "zlib"),
+    (b"\x78\xda", "zlib"),
+    (b"\x1f\x8b", "gzip"),
+    (b"BZh", "bz2"),
+    (b"\xfd7zXZ\x00", "xz"),
+    (b"\x5d\x00\x00", "lzma"),
     (b"\x04\x22\x4d\x18", "lz4"),
 )
 _MAX_SCAN_BYTES = 256 << 20  # decompressed bytes examined when scanning a compressed pickle
 
 
 # -- format detection -------------------------------------------------------------------------
+
 
 def detect_format(source: str | os.PathLike | bytes) -> str:
     """``"skops"``, ``"pickle"`` or ``"unknown"``, judged by content, never by file name."""
@@ -99,6 +106,7 @@ def _open_zip(source) -> zipfile.ZipFile:
 
 
 # -- inspection (never executes anything) -----------------------------------------------------
+
 
 @dataclass
 class InspectionReport:
@@ -139,7 +147,9 @@ def inspect_model_file(source: str | os.PathLike | bytes, *, name: str | None = 
         imports, complete = pickle_globals(source)
         report.imports = imports
         report.untrusted = list(imports)  # any import of a pickle runs with full rights
-        report.notes.append("A pickle can run arbitrary code when it is loaded; load it only if you trust its source.")
+        report.notes.append(
+            "A pickle can run arbitrary code when it is loaded; load it only if you trust its source."
+        )
         if not complete:
             report.notes.append(
                 "The scan stopped before the end of the stream (raw array data or a corrupt file); "
@@ -168,8 +178,15 @@ def pickle_globals(source: str | os.PathLike | bytes) -> tuple[list[str], bool]:
             if name in ("GLOBAL", "INST"):
                 module, _, attr = str(arg).partition(" ")
                 _add(found, f"{module}.{attr}")
-            elif name in ("SHORT_BINUNICODE", "BINUNICODE", "BINUNICODE8", "UNICODE", "STRING",
-                          "BINSTRING", "SHORT_BINSTRING"):
+            elif name in (
+                "SHORT_BINUNICODE",
+                "BINUNICODE",
+                "BINUNICODE8",
+                "UNICODE",
+                "STRING",
+                "BINSTRING",
+                "SHORT_BINSTRING",
+            ):
                 strings.append(arg if isinstance(arg, str) else str(arg))
             elif name == "MEMOIZE":
                 memo[len(memo)] = strings[-1] if strings else None
@@ -204,7 +221,12 @@ def _decompressed(source) -> bytes:
             try:
                 if kind == "zlib":
                     return zlib.decompressobj().decompress(raw, _MAX_SCAN_BYTES)
-                opener = {"gzip": gzip.GzipFile, "bz2": bz2.BZ2File, "xz": lzma.LZMAFile, "lzma": lzma.LZMAFile}.get(kind)
+                opener = {
+                    "gzip": gzip.GzipFile,
+                    "bz2": bz2.BZ2File,
+                    "xz": lzma.LZMAFile,
+                    "lzma": lzma.LZMAFile,
+                }.get(kind)
                 if opener is None:
                     return b""
                 with opener(io.BytesIO(raw)) as fh:
@@ -242,6 +264,7 @@ def skops_untrusted_types(source: str | os.PathLike | bytes) -> list[str]:
 
 
 # -- loading and saving -------------------------------------------------------------------------
+
 
 def dump_skops(model: Any, path: str | os.PathLike) -> None:
     """Write ``model`` as a skops file (not atomically: callers write to a temp path)."""
@@ -299,6 +322,7 @@ def load_pickle(path: str | os.PathLike) -> Any:
 
 
 # -- structural checks of decision trees ------------------------------------------------------
+
 
 def iter_trees(obj: Any, _seen: set[int] | None = None, _depth: int = 0):
     """Yield every ``sklearn.tree._tree.Tree`` reachable from an estimator."""
@@ -359,6 +383,7 @@ def check_tree_structure(model: Any, *, name: str = "the model file") -> int:
 
 
 # -- signing pickles with a per-user key -------------------------------------------------------
+
 
 def config_dir() -> Path:
     override = os.environ.get("EXOREG_CONFIG_DIR")

@@ -48,7 +48,9 @@ def export_model(registry: ModelRegistry, model_id: str, export_path: str | os.P
     source = registry.model_file_path(model_id, meta)
     payload = source.read_bytes()
     if sha256_bytes(payload) != meta.model_sha256:
-        raise IntegrityError(f"The model file {source.name} does not match its recorded SHA-256; it was not exported.")
+        raise IntegrityError(
+            f"The model file {source.name} does not match its recorded SHA-256; it was not exported."
+        )
     folder = Path(export_path)
     folder.mkdir(parents=True, exist_ok=True)
     stem = Path(meta.model_file).stem
@@ -109,7 +111,9 @@ class ImportPreview:
         }
 
 
-def preview_import(model_path: str | os.PathLike, metadata_path: str | os.PathLike | None = None) -> ImportPreview:
+def preview_import(
+    model_path: str | os.PathLike, metadata_path: str | os.PathLike | None = None
+) -> ImportPreview:
     """Read and validate an archive or a model + metadata pair without loading or registering anything."""
     model_path = Path(model_path)
     if not model_path.is_file():
@@ -126,20 +130,37 @@ def preview_import(model_path: str | os.PathLike, metadata_path: str | os.PathLi
     if meta.model_sha256:
         checksum_ok = checksum_ok is not False and meta.model_sha256 == digest
     if checksum_ok is False:
-        raise IntegrityError(f"{name} does not match the SHA-256 that came with it; it was changed or damaged in transit.")
-    return ImportPreview(source=str(model_path), metadata=meta, model_bytes=payload, format=fmt, sha256=digest,
-                         checksum_ok=checksum_ok, inspection=safety.inspect_model_file(payload, name=name))
+        raise IntegrityError(
+            f"{name} does not match the SHA-256 that came with it; it was changed or damaged in transit."
+        )
+    return ImportPreview(
+        source=str(model_path),
+        metadata=meta,
+        model_bytes=payload,
+        format=fmt,
+        sha256=digest,
+        checksum_ok=checksum_ok,
+        inspection=safety.inspect_model_file(payload, name=name),
+    )
 
 
-def import_model(registry: ModelRegistry, model_path: str | os.PathLike,
-                 metadata_path: str | os.PathLike | None = None, *, trusted: bool = False) -> str:
+def import_model(
+    registry: ModelRegistry,
+    model_path: str | os.PathLike,
+    metadata_path: str | os.PathLike | None = None,
+    *,
+    trusted: bool = False,
+) -> str:
     """Register an exported model as the next version of its name; returns the new id."""
     preview = preview_import(model_path, metadata_path)
     name = Path(model_path).name
     if preview.needs_trust and not trusted:
         shown = ", ".join(preview.inspection.untrusted[:6]) or "unknown code"
-        what = "is a pickle, which runs code when loaded" if preview.format == safety.PICKLE else \
-            "would construct types this application does not trust"
+        what = (
+            "is a pickle, which runs code when loaded"
+            if preview.format == safety.PICKLE
+            else "would construct types this application does not trust"
+        )
         raise UntrustedModelError(
             f"{name} {what} ({shown}); import it with trust only if you know its source.",
             untrusted=preview.inspection.untrusted,
@@ -192,20 +213,33 @@ def _is_exoreg_archive(path: Path) -> bool:
 def _read_archive(path: Path) -> tuple[bytes, dict, bool, str]:
     allowed = {"manifest.json", "metadata.json", *_MODEL_MEMBERS}
     with archives.open_archive(path) as zf:
-        infos = {i.filename: i for i in archives.check_members(
-            zf, allowed.__contains__, max_member=MAX_MODEL_BYTES, max_total=MAX_MODEL_BYTES + 2 * MAX_JSON_BYTES,
-            max_count=8)}
+        infos = {
+            i.filename: i
+            for i in archives.check_members(
+                zf,
+                allowed.__contains__,
+                max_member=MAX_MODEL_BYTES,
+                max_total=MAX_MODEL_BYTES + 2 * MAX_JSON_BYTES,
+                max_count=8,
+            )
+        }
         models = [n for n in infos if n in _MODEL_MEMBERS]
         if "manifest.json" not in infos or "metadata.json" not in infos or len(models) != 1:
-            raise UnsafeArchiveError(f"{path.name} must hold manifest.json, metadata.json and one model file.")
+            raise UnsafeArchiveError(
+                f"{path.name} must hold manifest.json, metadata.json and one model file."
+            )
         for small in ("manifest.json", "metadata.json"):
             if infos[small].file_size > MAX_JSON_BYTES * 2:
                 raise UnsafeArchiveError(f"{small} in {path.name} is too large to be real metadata.")
-        manifest = _parse_json(archives.read_member(zf, infos["manifest.json"]), f"manifest.json in {path.name}")
+        manifest = _parse_json(
+            archives.read_member(zf, infos["manifest.json"]), f"manifest.json in {path.name}"
+        )
         meta_bytes = archives.read_member(zf, infos["metadata.json"])
         payload = archives.read_member(zf, infos[models[0]])
     if not isinstance(manifest, dict) or manifest.get("format") != ARCHIVE_FORMAT:
-        raise UnsafeArchiveError(f"{path.name} is not an ExoReg model archive (its manifest has another format).")
+        raise UnsafeArchiveError(
+            f"{path.name} is not an ExoReg model archive (its manifest has another format)."
+        )
     files = manifest.get("files") or {}
     ok = True
     for member, data in ((models[0], payload), ("metadata.json", meta_bytes)):
@@ -213,11 +247,15 @@ def _read_archive(path: Path) -> tuple[bytes, dict, bool, str]:
         if recorded != sha256_bytes(data):
             ok = False
     if not ok:
-        raise IntegrityError(f"{path.name} does not match its manifest's SHA-256s; it was changed or damaged in transit.")
+        raise IntegrityError(
+            f"{path.name} does not match its manifest's SHA-256s; it was changed or damaged in transit."
+        )
     return payload, _parse_json(meta_bytes, f"metadata.json in {path.name}"), True, f"{path.name}:{models[0]}"
 
 
-def _read_pair(model_path: Path, metadata_path: str | os.PathLike | None) -> tuple[bytes, dict, bool | None, str]:
+def _read_pair(
+    model_path: Path, metadata_path: str | os.PathLike | None
+) -> tuple[bytes, dict, bool | None, str]:
     meta_path = Path(metadata_path) if metadata_path is not None else model_path.with_suffix(".json")
     if not meta_path.is_file():
         raise MetadataValidationError(
@@ -252,8 +290,12 @@ def backup_registry(registry: ModelRegistry, dest: str | os.PathLike, *, progres
             members = []
             for entry in state.entries.values():
                 members.append(("models/" + entry["model_file"], registry.models_dir / entry["model_file"]))
-                members.append(("metadata/" + Path(entry["model_file"]).stem + ".json",
-                                registry.metadata_dir / (Path(entry["model_file"]).stem + ".json")))
+                members.append(
+                    (
+                        "metadata/" + Path(entry["model_file"]).stem + ".json",
+                        registry.metadata_dir / (Path(entry["model_file"]).stem + ".json"),
+                    )
+                )
             files = {}
             for i, (arcname, path) in enumerate(members, start=1):
                 compress = zipfile.ZIP_DEFLATED if arcname.endswith(".json") else zipfile.ZIP_STORED
@@ -261,8 +303,14 @@ def backup_registry(registry: ModelRegistry, dest: str | os.PathLike, *, progres
                 files[arcname] = {"sha256": sha256_file(path), "size": path.stat().st_size}
                 if progress:
                     progress(i, len(members))
-            manifest = {"format": BACKUP_FORMAT, "format_version": 1, "created_at": _now(),
-                        "source": str(registry.root), "versions": len(state.entries), "files": files}
+            manifest = {
+                "format": BACKUP_FORMAT,
+                "format_version": 1,
+                "created_at": _now(),
+                "source": str(registry.root),
+                "versions": len(state.entries),
+                "files": files,
+            }
             zf.writestr("manifest.json", json.dumps(manifest, indent=2), compress_type=zipfile.ZIP_DEFLATED)
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
@@ -278,7 +326,12 @@ def _backup_member_allowed(name: str) -> bool:
     parts = name.split("/")
     if name == "manifest.json":
         return True
-    return len(parts) == 2 and parts[0] in ("models", "metadata") and bool(parts[1]) and not parts[1].startswith(".")
+    return (
+        len(parts) == 2
+        and parts[0] in ("models", "metadata")
+        and bool(parts[1])
+        and not parts[1].startswith(".")
+    )
 
 
 def restore_backup(archive: str | os.PathLike, root: str | os.PathLike, *, progress=None) -> int:
@@ -292,21 +345,28 @@ def restore_backup(archive: str | os.PathLike, root: str | os.PathLike, *, progr
     staging = Path(tempfile.mkdtemp(prefix=".exoreg-restore-", dir=root.parent))
     try:
         with archives.open_archive(archive) as zf:
-            infos = archives.check_members(zf, _backup_member_allowed, max_member=MAX_MODEL_BYTES,
-                                           max_total=64 << 30)
+            infos = archives.check_members(
+                zf, _backup_member_allowed, max_member=MAX_MODEL_BYTES, max_total=64 << 30
+            )
             by_name = {i.filename: i for i in infos}
             if "manifest.json" not in by_name:
                 raise UnsafeArchiveError(f"{archive.name} has no manifest.json; it is not an ExoReg backup.")
-            manifest = _parse_json(archives.read_member(zf, by_name.pop("manifest.json")), "the backup manifest")
+            manifest = _parse_json(
+                archives.read_member(zf, by_name.pop("manifest.json")), "the backup manifest"
+            )
             if not isinstance(manifest, dict) or manifest.get("format") != BACKUP_FORMAT:
-                raise UnsafeArchiveError(f"{archive.name} is not an ExoReg backup (its manifest has another format).")
+                raise UnsafeArchiveError(
+                    f"{archive.name} is not an ExoReg backup (its manifest has another format)."
+                )
             expected = manifest.get("files") or {}
             if set(expected) != set(by_name):
                 raise IntegrityError(f"{archive.name} does not hold exactly the files its manifest lists.")
             for i, info in enumerate(by_name.values(), start=1):
                 _, digest = archives.extract_member(zf, info, staging)
                 if digest != expected[info.filename].get("sha256"):
-                    raise IntegrityError(f"{info.filename} in {archive.name} does not match its recorded SHA-256.")
+                    raise IntegrityError(
+                        f"{info.filename} in {archive.name} does not match its recorded SHA-256."
+                    )
                 if progress:
                     progress(i, len(by_name))
         for meta_file in (staging / "metadata").glob("*.json") if (staging / "metadata").is_dir() else []:
@@ -324,4 +384,3 @@ def restore_backup(archive: str | os.PathLike, root: str | os.PathLike, *, progr
 
 def _now() -> str:
     return _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
-

@@ -15,6 +15,7 @@ import sys
 COMMAND_MODULES = (
     "core.cli.registry_commands",
     "core.cli.deploy_commands",
+    "core.cli.predict_commands",
 )
 
 

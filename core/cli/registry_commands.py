@@ -17,13 +17,24 @@ from core.cli._common import (
 )
 from core.errors import RegistryError
 
-LIST_COLUMNS = ["model_name", "version", "algorithm", "f1_score", "accuracy", "aliases", "training_date", "model_id"]
+LIST_COLUMNS = [
+    "model_name",
+    "version",
+    "algorithm",
+    "f1_score",
+    "accuracy",
+    "aliases",
+    "training_date",
+    "model_id",
+]
 LIST_HEADERS = ["NAME", "VERSION", "ALGORITHM", "F1", "ACCURACY", "ALIASES", "TRAINED", "ID"]
 
 
 def add_commands(subparsers, common: argparse.ArgumentParser) -> None:
     def add(name, handler, help_text, **kwargs):
-        parser = subparsers.add_parser(name, parents=[common], help=help_text, description=help_text, **kwargs)
+        parser = subparsers.add_parser(
+            name, parents=[common], help=help_text, description=help_text, **kwargs
+        )
         parser.set_defaults(func=handler)
         return parser
 
@@ -49,8 +60,11 @@ def add_commands(subparsers, common: argparse.ArgumentParser) -> None:
     p = add("import", cmd_import, "Import an .exoreg archive or a model file + metadata pair.")
     p.add_argument("path")
     p.add_argument("--metadata", metavar="JSON", help="the metadata file (default: beside the model)")
-    p.add_argument("--trust", action="store_true",
-                   help="load it even though it is a pickle or holds untrusted types (only if you know its source)")
+    p.add_argument(
+        "--trust",
+        action="store_true",
+        help="load it even though it is a pickle or holds untrusted types (only if you know its source)",
+    )
 
     p = add("inspect", cmd_inspect, "List what a model file would import or construct, without loading it.")
     p.add_argument("path")
@@ -136,8 +150,10 @@ def cmd_best(args) -> int:
     if wants_json(args):
         print_json(meta.to_dict())
     else:
-        print(f"{meta.model_id}  {meta.model_name} v{meta.version} ({meta.algorithm})  "
-              f"{args.metric}={meta.metric(args.metric):.4f}")
+        print(
+            f"{meta.model_id}  {meta.model_name} v{meta.version} ({meta.algorithm})  "
+            f"{args.metric}={meta.metric(args.metric):.4f}"
+        )
     return 0
 
 
@@ -158,8 +174,11 @@ def cmd_import(args) -> int:
     registry = open_registry(args)
     preview = preview_import(args.path, args.metadata)
     if preview.needs_trust and args.trust and not wants_json(args):
-        print(f"Trusting {args.path} ({preview.format}); it imports: "
-              f"{', '.join(preview.inspection.untrusted) or 'nothing listed'}", file=sys.stderr)
+        print(
+            f"Trusting {args.path} ({preview.format}); it imports: "
+            f"{', '.join(preview.inspection.untrusted) or 'nothing listed'}",
+            file=sys.stderr,
+        )
     model_id = registry.import_model(args.path, args.metadata, trusted=args.trust)
     meta = registry.get_metadata(model_id)
     if wants_json(args):
@@ -207,7 +226,9 @@ def cmd_alias(args) -> int:
         print(f"Removed {args.name}@{args.alias}")
         return 0
     if args.version is None:
-        raise RegistryError("Give the version the alias should point at, e.g. `exoreg alias NAME production 3`.")
+        raise RegistryError(
+            "Give the version the alias should point at, e.g. `exoreg alias NAME production 3`."
+        )
     meta = registry.set_alias(args.name, args.alias, args.version)
     print(f"{args.name}@{args.alias} -> {meta.model_id}")
     return 0
@@ -227,7 +248,9 @@ def cmd_tag(args) -> int:
     for pair in args.pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key:
-            raise RegistryError(f"{pair!r} is not KEY=VALUE; write tags like owner=ana (owner= removes the tag).")
+            raise RegistryError(
+                f"{pair!r} is not KEY=VALUE; write tags like owner=ana (owner= removes the tag)."
+            )
         if value:
             tags[key] = value
         else:
@@ -242,17 +265,28 @@ def cmd_stats(args) -> int:
     if wants_json(args):
         print_json(stats)
         return 0
-    print(f"Registry {stats['registry']}: {stats['total_models']} active versions of {stats['model_names']} "
-          f"names ({stats['deleted_versions']} deleted), {stats['size_on_disk_bytes'] / 1e6:.1f} MB")
+    print(
+        f"Registry {stats['registry']}: {stats['total_models']} active versions of {stats['model_names']} "
+        f"names ({stats['deleted_versions']} deleted), {stats['size_on_disk_bytes'] / 1e6:.1f} MB"
+    )
     if stats["models_per_name"]:
-        print_table([{"name": k, "versions": v} for k, v in stats["models_per_name"].items()], ["name", "versions"],
-                    ["NAME", "VERSIONS"])
+        print_table(
+            [{"name": k, "versions": v} for k, v in stats["models_per_name"].items()],
+            ["name", "versions"],
+            ["NAME", "VERSIONS"],
+        )
         print()
-        print_table([{"algorithm": k, "versions": v} for k, v in stats["models_per_algorithm"].items()],
-                    ["algorithm", "versions"], ["ALGORITHM", "VERSIONS"])
+        print_table(
+            [{"algorithm": k, "versions": v} for k, v in stats["models_per_algorithm"].items()],
+            ["algorithm", "versions"],
+            ["ALGORITHM", "VERSIONS"],
+        )
         print()
-        print_table([{"metric": k, **v} for k, v in stats["best_by_metric"].items()], ["metric", "value", "model_id"],
-                    ["METRIC", "BEST", "ID"])
+        print_table(
+            [{"metric": k, **v} for k, v in stats["best_by_metric"].items()],
+            ["metric", "value", "model_id"],
+            ["METRIC", "BEST", "ID"],
+        )
     return 0
 
 

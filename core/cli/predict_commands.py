@@ -1,0 +1,164 @@
+"""Prediction subcommands: ``predict`` (batch prediction on a CSV) and ``evaluate`` (scoring on a labelled CSV)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from core.cli._common import TerminalProgress, open_registry, print_json, print_table, wants_json
+
+
+def add_commands(subparsers, common: argparse.ArgumentParser) -> None:
+    p = subparsers.add_parser(
+        "predict",
+        parents=[common],
+        help="Predict every row of a CSV file with a registered model.",
+        description="Predict every row of a CSV file (plain or .gz; comma, semicolon or tab separated) "
+        "with a registered model, streaming, and write identifiers, the predicted label and one "
+        "probability per class to OUTPUT (.csv, .csv.gz or .parquet). Rows that cannot be predicted "
+        "go to OUTPUT's .rejects.csv with the reason.",
+    )
+    p.add_argument("ref", metavar="REF", help="id, NAME, NAME:VERSION, NAME@ALIAS, best or best:METRIC")
+    p.add_argument("input", metavar="INPUT", help="CSV file with the model's feature columns")
+    p.add_argument(
+        "-o",
+        "--output",
+        metavar="OUTPUT",
+        help="output file (default: INPUT's name with .predictions.csv, next to it)",
+    )
+    p.add_argument(
+        "--id-column",
+        action="append",
+        dest="id_columns",
+        metavar="COLUMN",
+        help="copy this column to the output (repeatable; default: kepoi_name and kepid when present)",
+    )
+    p.add_argument("--rejects", metavar="PATH", help="where rejected rows go (default: OUTPUT.rejects.csv)")
+    p.add_argument("--check", action="store_true", help="only check the file against the model (preflight)")
+    p.add_argument("--workers", type=int, metavar="N", help="prediction threads (default: 2)")
+    p.set_defaults(func=cmd_predict)
+
+    p = subparsers.add_parser(
+        "evaluate",
+        parents=[common],
+        help="Score one or more versions on the same labelled CSV file.",
+        description="Score one or more versions on the same labelled CSV file, so they are compared on "
+        "the same rows; prints one table (macro averages) beside each version's registered F1.",
+    )
+    p.add_argument("refs", metavar="REF", nargs="+", help="versions to score")
+    p.add_argument("input", metavar="INPUT", help="CSV file with the feature columns and the true labels")
+    p.add_argument(
+        "--label",
+        default="koi_disposition",
+        metavar="COLUMN",
+        help="true label column (default: %(default)s)",
+    )
+    p.set_defaults(func=cmd_evaluate)
+
+
+def cmd_predict(args) -> int:
+    from core.prediction import default_output_path, predict_csv, preflight
+
+    registry = open_registry(args)
+    if args.check:
+        report = preflight(args.ref, args.input, registry=registry, id_columns=args.id_columns)
+        if wants_json(args):
+            print_json(report.to_dict())
+        else:
+            _print_preflight(report)
+        return 0 if report.ok else 1
+
+    output = args.output or str(default_output_path(args.input))
+    progress = TerminalProgress("predicting", unit=" rows")
+    try:
+        summary = predict_csv(
+            args.ref, args.input, output, progress=progress, id_columns=args.id_columns,
+            registry=registry, rejects_path=args.rejects, workers=args.workers,
+        )  # fmt: skip
+    finally:
+        progress.close()
+    if wants_json(args):
+        print_json(summary.to_dict())
+        return 0
+    print(f"model:      {summary.model_id}")
+    print(
+        f"rows read:  {summary.rows_read:,} in {summary.elapsed_seconds:.1f} s ({summary.rows_per_second:,.0f} rows/s)"
+    )
+    print(
+        f"predicted:  {summary.rows_predicted:,}"
+        + (
+            f" ({summary.rows_imputed:,} with empty cells imputed by the model)"
+            if summary.rows_imputed
+            else ""
+        )
+    )
+    print(
+        f"rejected:   {summary.rows_rejected:,}"
+        + (f" -> {summary.rejects_path}" if summary.rejects_path else "")
+    )
+    for label, count in summary.class_counts.items():
+        share = count / summary.rows_predicted if summary.rows_predicted else 0.0
+        print(f"  {label:<20} {count:>10,}  {share:6.1%}")
+    print(f"output:     {summary.output_path}")
+    return 0
+
+
+def _print_preflight(report) -> None:
+    rows = f"{report.estimated_rows:,}" + ("" if report.rows_exact else " (estimated)")
+    print(f"file:       {report.path}")
+    print(
+        f"format:     {report.encoding}, delimiter {report.delimiter!r}"
+        + (f", {report.compression}" if report.compression else "")
+        + (f", {report.comment_lines} comment lines" if report.comment_lines else "")
+    )
+    print(f"rows:       {rows}")
+    print(f"features:   {len(report.matched)} of {len(report.feature_columns)} present")
+    print(f"ids:        {', '.join(report.id_columns) or '(none: row numbers)'}")
+    for line in report.warnings:
+        print(f"  sample:   {line}")
+    if report.error:
+        print(f"error:      {report.error}", file=sys.stderr)
+    else:
+        print("ok:         the model can run on this file")
+
+
+def cmd_evaluate(args) -> int:
+    from core.prediction import evaluate_csv
+
+    registry = open_registry(args)
+    results = []
+    for ref in args.refs:
+        progress = TerminalProgress(f"scoring {ref}", unit=" rows")
+        try:
+            results.append(evaluate_csv(ref, args.input, args.label, progress=progress, registry=registry))
+        finally:
+            progress.close()
+    if wants_json(args):
+        print_json([r.to_dict() for r in results])
+        return 0
+    rows = [
+        {
+            "model_id": r.model_id,
+            "rows_scored": r.rows_scored,
+            "accuracy": r.metrics["accuracy"],
+            "precision": r.metrics["precision_macro"],
+            "recall": r.metrics["recall_macro"],
+            "f1": r.metrics["f1_macro"],
+            "registered_f1": r.registered_metrics.get("f1_score"),
+        }
+        for r in results
+    ]
+    print_table(
+        rows,
+        ["model_id", "rows_scored", "accuracy", "precision", "recall", "f1", "registered_f1"],
+        ["ID", "ROWS", "ACCURACY", "PRECISION", "RECALL", "F1", "REGISTERED F1"],
+    )
+    unscored = {}
+    for r in results:
+        for label, n in r.unscored.items():
+            unscored[label] = max(unscored.get(label, 0), n)
+    if unscored:
+        parts = ", ".join(f"{n:,} {label}" for label, n in sorted(unscored.items()))
+        print(f"not scored (labels a model does not predict, or empty): {parts}")
+    print("precision, recall and F1 are macro averages over the classes")
+    return 0

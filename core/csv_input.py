@@ -1,0 +1,390 @@
+"""Reading messy CSV files of KOI rows: format detection, streaming batches, numeric conversion.
+
+The batch-prediction engine (:mod:`core.prediction`) reads through this module. It
+accepts what real exports look like: NASA ``#`` comment headers, UTF-8 with or without a
+byte-order mark, Latin-1, comma / semicolon / tab / pipe delimiters, gzip compression
+(recognised by content, not by extension), quoted fields. Parsing, numeric conversion and
+CSV writing are done by pyarrow, which releases the GIL while it works.
+
+Nothing here imports pandas or scikit-learn; pyarrow is imported when a function runs.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from core.errors import DataError
+
+HEAD_BYTES = 1 << 20  # what the format sniffer and the preflight sample read
+DELIMITERS = (",", ";", "\t", "|")
+# What counts as a number in a feature column (after trimming blanks). Arrow's own
+# string -> float64 cast accepts the same set.
+NUMBER_RE = r"^[+-]?(([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?|inf|infinity|nan)$"
+# Text cells starting with one of these are run as formulas by spreadsheet programs.
+FORMULA_RE = r"^[=+\-@\t\r]"
+
+_GZIP_MAGIC = b"\x1f\x8b"
+_ZIP_MAGIC = b"PK\x03\x04"
+_DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
+
+
+@dataclass
+class CsvFormat:
+    """How a CSV file is laid out, as detected from its first megabyte."""
+
+    path: Path
+    size_bytes: int
+    compression: str | None  # None or "gzip"
+    encoding: str  # "utf-8" or "latin-1"
+    bom: bool
+    delimiter: str
+    comment_lines: int  # leading "#" (and blank) lines before the header
+    header_offset: int  # byte offset of the header line in the (decompressed) stream
+    columns: list[str]
+    head: bytes = field(repr=False)  # decompressed bytes from the header on (at most ~1 MiB)
+    head_is_whole_file: bool = False
+    head_raw_bytes: int = 0  # bytes of the file on disk that the head came from
+
+    @property
+    def delimiter_name(self) -> str:
+        return _DELIMITER_NAMES.get(self.delimiter, repr(self.delimiter))
+
+    def head_data_rows(self) -> int:
+        """Number of complete data lines in the head (one header line excluded)."""
+        body = self.head if self.head_is_whole_file else self.head[: self.head.rfind(b"\n") + 1]
+        lines = body.count(b"\n") + (0 if body.endswith(b"\n") or not body else 1)
+        return max(0, lines - 1)
+
+    def estimated_rows(self) -> tuple[int, bool]:
+        """(rows, exact): exact when the whole file fitted in the head."""
+        rows = self.head_data_rows()
+        if self.head_is_whole_file:
+            return rows, True
+        consumed = max(1, self.head_raw_bytes)
+        return int(round(rows * self.size_bytes / consumed)), False
+
+
+def sniff_csv(path: str | os.PathLike) -> CsvFormat:
+    """Detect compression, encoding, delimiter, comment lines and the header of ``path``.
+
+    Raises :class:`DataError` for an empty file, a file that is not a CSV table, a
+    header-only file and duplicate column names.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path} does not exist; check the file name.")
+    if path.is_dir():
+        raise DataError(f"{path} is a folder, not a CSV file; choose a file.")
+    size = path.stat().st_size
+    with open(path, "rb") as raw:
+        magic = raw.read(4)
+        raw.seek(0)
+        compression = None
+        if magic.startswith(_GZIP_MAGIC):
+            compression = "gzip"
+            try:
+                with gzip.GzipFile(fileobj=raw) as gz:
+                    head = gz.read(HEAD_BYTES + 1)
+                    whole = len(head) <= HEAD_BYTES and not gz.read(1)
+            except (OSError, EOFError) as exc:
+                raise DataError(
+                    f"{path.name} looks gzip-compressed but cannot be decompressed ({exc})."
+                ) from exc
+            raw_consumed = raw.tell() or size
+        else:
+            head = raw.read(HEAD_BYTES + 1)
+            whole = len(head) <= HEAD_BYTES
+            raw_consumed = min(len(head), HEAD_BYTES)
+        head = head[:HEAD_BYTES]
+    if magic.startswith(_ZIP_MAGIC):
+        raise DataError(
+            f"{path.name} is a ZIP archive (perhaps an Excel workbook), not a CSV file; save or export it as CSV."
+        )
+    if not head.strip():
+        raise DataError(f"{path.name} is empty; a CSV file with a header line and data rows is needed.")
+    sample = head[:65536]
+    if b"\x00" in sample or _control_ratio(sample) > 0.01:
+        raise DataError(
+            f"{path.name} is not a CSV file (it contains binary data); choose a comma-separated text file."
+        )
+
+    bom = head.startswith(b"\xef\xbb\xbf")
+    offset = 3 if bom else 0
+    # Leading comment lines (NASA archive exports start with dozens of "# ..." lines) and blanks.
+    comment_lines = 0
+    while offset < len(head):
+        end = head.find(b"\n", offset)
+        line = head[offset : (len(head) if end < 0 else end)]
+        if line.strip() and not line.lstrip().startswith(b"#"):
+            break
+        comment_lines += 1
+        offset = len(head) if end < 0 else end + 1
+    if offset >= len(head):
+        raise DataError(
+            f"{path.name} has no header line (only comments or blank lines); add the column names."
+        )
+    body = head[offset:]
+    complete = body if whole else body[: body.rfind(b"\n") + 1 or len(body)]
+    try:
+        complete.decode("utf-8")
+        encoding = "utf-8"
+    except UnicodeDecodeError:
+        encoding = "latin-1"
+    end = body.find(b"\n")
+    header_line = (body if end < 0 else body[:end]).decode(encoding).rstrip("\r")
+    delimiter = max(DELIMITERS, key=lambda d: _count_outside_quotes(header_line, d))
+    columns = next(csv.reader([header_line], delimiter=delimiter))
+    columns = [c.strip() if c != c.strip() and c.strip() else c for c in columns]
+    seen: set[str] = set()
+    dupes = sorted({c for c in columns if c in seen or seen.add(c)})
+    if dupes:
+        raise DataError(
+            f"{path.name} has duplicate column names ({', '.join(dupes)}); rename them so each column is unique."
+        )
+    fmt = CsvFormat(
+        path=path,
+        size_bytes=size,
+        compression=compression,
+        encoding=encoding,
+        bom=bom,
+        delimiter=delimiter,
+        comment_lines=comment_lines,
+        header_offset=offset,
+        columns=columns,
+        head=body,
+        head_is_whole_file=whole,
+        head_raw_bytes=raw_consumed,
+    )
+    if fmt.head_data_rows() == 0:
+        raise DataError(f"{path.name} has a header but no data rows; add at least one row.")
+    return fmt
+
+
+def _control_ratio(data: bytes) -> float:
+    if not data:
+        return 0.0
+    bad = sum(1 for b in data if b < 32 and b not in (9, 10, 13))
+    return bad / len(data)
+
+
+def _count_outside_quotes(line: str, delimiter: str) -> int:
+    count, quoted = 0, False
+    for ch in line:
+        if ch == '"':
+            quoted = not quoted
+        elif ch == delimiter and not quoted:
+            count += 1
+    return count
+
+
+class TextModeNeeded(Exception):
+    """A column read as numbers met a cell that is not one: read the file again as text."""
+
+
+def _arrow_options(
+    fmt: CsvFormat, columns: list[str], *, block_size: int, invalid_rows: list | None, numeric=()
+):
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    def on_invalid(row) -> str:
+        text = (row.text or "").strip()
+        if text.startswith("#") or not text:
+            return "skip"  # a comment or blank line further down the file
+        if invalid_rows is not None:
+            invalid_rows.append(
+                f"line with {row.actual_columns} fields where {row.expected_columns} were expected: {text[:80]!r}"
+            )
+        return "skip"
+
+    # use_threads=False: Arrow's threaded streaming reader reads ahead without bound when the
+    # consumer is slower than the disk (memory grows with the file). Serial reading parses one
+    # block per call, on the calling thread, with the GIL released.
+    read = pacsv.ReadOptions(
+        block_size=block_size,
+        encoding="utf8" if fmt.encoding == "utf-8" else fmt.encoding,
+        use_threads=False,
+    )
+    parse = pacsv.ParseOptions(
+        delimiter=fmt.delimiter, invalid_row_handler=on_invalid, newlines_in_values=True
+    )
+    convert = pacsv.ConvertOptions(
+        include_columns=columns,
+        column_types={c: (pa.float64() if c in numeric else pa.string()) for c in columns},
+        strings_can_be_null=True,
+        quoted_strings_can_be_null=True,
+    )
+    return read, parse, convert
+
+
+def read_head_table(fmt: CsvFormat, columns: list[str], invalid_rows: list | None = None):
+    """Parse the sniffed head (complete lines only) into a pyarrow Table of string columns."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    body = fmt.head if fmt.head_is_whole_file else fmt.head[: fmt.head.rfind(b"\n") + 1]
+    read, parse, convert = _arrow_options(fmt, columns, block_size=1 << 22, invalid_rows=invalid_rows)
+    try:
+        return pacsv.read_csv(
+            pa.BufferReader(body), read_options=read, parse_options=parse, convert_options=convert
+        )
+    except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
+        raise DataError(
+            f"{fmt.path.name} cannot be read as a {fmt.delimiter_name}-separated table ({_short(exc)})."
+        ) from exc
+
+
+class BatchStream:
+    """Streams a CSV file as pyarrow RecordBatches.
+
+    Columns in ``numeric`` are parsed straight to float64 by Arrow (fast, in parallel); if
+    one of their cells is not a number, iteration raises :class:`TextModeNeeded` and the
+    caller reads again with ``numeric=()`` (every column as text, converted by
+    :func:`to_float`, which reports the bad cells). ``position()`` is how many bytes of the
+    file on disk have been consumed so far (for a progress estimate). Use as a context
+    manager so the file is closed.
+    """
+
+    def __init__(self, fmt: CsvFormat, columns: list[str], *, block_size: int = 1 << 24, numeric=()):
+        import pyarrow as pa
+        import pyarrow.csv as pacsv
+
+        self.fmt = fmt
+        self.invalid_rows: list[str] = []
+        self._raw = pa.OSFile(str(fmt.path), "rb")
+        stream = pa.CompressedInputStream(self._raw, fmt.compression) if fmt.compression else self._raw
+        # Skip the BOM and leading comment lines: start the parser at the header line.
+        skip = fmt.header_offset
+        if fmt.compression:
+            while skip > 0:
+                skip -= len(stream.read(min(skip, 1 << 20)))
+        else:
+            stream.seek(skip)
+        self.numeric = frozenset(numeric)
+        read, parse, convert = _arrow_options(
+            fmt, columns, block_size=block_size, invalid_rows=self.invalid_rows, numeric=self.numeric
+        )
+        try:
+            self._reader = pacsv.open_csv(
+                stream, read_options=read, parse_options=parse, convert_options=convert
+            )
+        except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
+            self._raw.close()
+            raise DataError(
+                f"{fmt.path.name} cannot be read as a {fmt.delimiter_name}-separated table ({_short(exc)})."
+            ) from exc
+
+    def position(self) -> int:
+        try:
+            return self._raw.tell()
+        except (OSError, ValueError):
+            return 0
+
+    def __iter__(self) -> Iterator:
+        import pyarrow as pa
+
+        while True:
+            try:
+                batch = self._reader.read_next_batch()
+            except StopIteration:
+                return
+            except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
+                if self.numeric and "conversion error" in str(exc):
+                    raise TextModeNeeded(str(exc)) from exc
+                raise DataError(
+                    f"{self.fmt.path.name} has a line that cannot be read ({_short(exc)})."
+                ) from exc
+            if batch.num_rows:
+                yield batch
+
+    def close(self) -> None:
+        self._raw.close()
+
+    def __enter__(self) -> BatchStream:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return text[:200].rstrip(".")
+
+
+@dataclass
+class ColumnValues:
+    """One feature column of a batch converted to float64, with what was wrong in it."""
+
+    values: object  # numpy float64 array; NaN where missing or not a number
+    missing: object  # numpy bool array: empty cell, NA, NaN
+    non_numeric: object  # numpy bool array: text that is not a number
+    infinite: object  # numpy bool array: +-inf
+
+
+def to_float(arr) -> ColumnValues:
+    """Convert a pyarrow string array to float64 without holding the GIL for the work."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    n = len(arr)
+    if pa.types.is_floating(arr.type):  # parsed as numbers already
+        values = arr.to_numpy(zero_copy_only=False).astype(np.float64, copy=False)
+        return ColumnValues(values, np.isnan(values), np.zeros(n, dtype=bool), np.isinf(values))
+    non_numeric = None
+    try:
+        num = pc.cast(arr, pa.float64())
+    except pa.ArrowInvalid:
+        trimmed = pc.utf8_trim_whitespace(arr)
+        try:
+            num = pc.cast(trimmed, pa.float64())
+        except pa.ArrowInvalid:
+            blank = pc.equal(trimmed, "")
+            valid = pc.match_substring_regex(trimmed, NUMBER_RE, ignore_case=True)
+            bad = pc.and_kleene(pc.invert(valid), pc.invert(blank))
+            non_numeric = bad.fill_null(False).to_numpy(zero_copy_only=False)
+            keep = pc.if_else(pc.fill_null(valid, False), trimmed, pa.scalar(None, pa.string()))
+            try:
+                num = pc.cast(keep, pa.float64())
+            except pa.ArrowInvalid:  # pragma: no cover - the regex and Arrow disagree on a rare spelling
+                num = pa.array([_py_float(v) for v in keep.to_pylist()], pa.float64())
+                non_numeric = non_numeric | np.isnan(num.to_numpy(zero_copy_only=False)) & ~np.asarray(
+                    pc.is_null(keep).to_numpy(zero_copy_only=False)
+                )
+    values = num.to_numpy(zero_copy_only=False).astype(np.float64, copy=False)
+    if non_numeric is None:
+        non_numeric = np.zeros(n, dtype=bool)
+    infinite = np.isinf(values)
+    missing = np.isnan(values) & ~non_numeric
+    return ColumnValues(values=values, missing=missing, non_numeric=non_numeric, infinite=infinite)
+
+
+def _py_float(v):
+    try:
+        return float(v) if v is not None else None
+    except ValueError:
+        return float("nan")
+
+
+def escape_formulas(arr):
+    """Prefix text cells that a spreadsheet would run as a formula with a single quote.
+
+    Cells that read as numbers (``-5``, ``+1.5e3``) are left alone: they are values, not formulas.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if not pa.types.is_string(arr.type) and not pa.types.is_large_string(arr.type):
+        return arr
+    risky = pc.match_substring_regex(arr, FORMULA_RE)
+    numeric = pc.match_substring_regex(arr, NUMBER_RE, ignore_case=True)
+    mask = pc.and_(risky, pc.invert(numeric)).fill_null(False)
+    if not pc.any(mask).as_py():
+        return arr
+    return pc.if_else(mask, pc.binary_join_element_wise("'", arr, ""), arr)

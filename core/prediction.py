@@ -1,0 +1,1274 @@
+"""Batch prediction on CSV files: a preflight check, streaming prediction, scoring on labelled files.
+
+The three entry points are plain functions:
+
+- :func:`preflight` reads a file's header and first megabyte and compares them with the
+  model's feature columns (cheap: it needs the metadata only, not the model).
+- :func:`predict_csv` streams the file through the model and writes identifier columns,
+  the predicted label, one probability column per class and the model id to CSV (or Parquet).
+- :func:`evaluate_csv` runs the same streaming path on a file with true labels and returns
+  accuracy, precision, recall and F1 per class and averaged, and the confusion matrix.
+
+Models are named as in :meth:`core.model_registry.ModelRegistry.resolve` (an id, ``NAME``,
+``NAME:VERSION``, ``NAME@ALIAS``, ``best``, ``best:METRIC``) together with ``registry=`` (a
+``ModelRegistry`` or its folder), or handed over as a ``(model, metadata)`` pair the caller
+already holds (what ``registry.load_model`` returns). A reference is always loaded through
+the registry's safe path: hash verified, types audited.
+
+How it runs
+-----------
+pyarrow parses the file in 1 MB blocks (feature columns straight to float64), which are
+joined into batches of ~30,000 rows. Two worker threads (one per core of a small machine)
+predict batches while the calling thread parses the next blocks and writes finished batches
+in file order. Parsing, tree traversal, BLAS and CSV writing release the GIL, so the threads
+really run at once. At most three batches are in memory, so memory stays flat whatever the
+size of the file. If a feature cell turns out not to be a number, the file is read again as
+text (from the start, so progress starts over) to report every bad cell.
+
+Running beside a GUI event loop
+-------------------------------
+**Choice: a child process.** From a worker thread (a ``QRunnable`` or ``QThread``), never
+from the GUI thread, call ``predict_csv(..., in_subprocess=True)`` (or
+``evaluate_csv(..., in_subprocess=True)``). The work then runs in a child process started
+with the ``spawn`` method, so a model step that holds the GIL, or a crash inside a model,
+cannot stall or take down the window. The worker thread only waits on a pipe (GIL released),
+relays progress and polls ``cancelled()`` every 50 ms. Starting the child costs 1-3 s
+(importing scikit-learn, loading the model); the result file is byte-for-byte the same.
+
+- ``progress(done_rows, estimated_total_rows)`` and ``cancelled()`` are called **on the
+  worker thread that called the function**, never on the GUI thread: emit a Qt signal from
+  ``progress`` (queued to the GUI thread) and read a flag such as a ``threading.Event`` in
+  ``cancelled``; never touch a widget from them. The total is an estimate (from the bytes
+  per line of the first megabyte) until the last call, which passes ``(rows, rows)``.
+- Cancelling raises :class:`PredictionCancelled` on the worker thread within about one
+  batch; no output file, rejects file or temporary file is left behind.
+- Errors a person can fix (missing columns, not a CSV, unknown model...) arrive as the same
+  :class:`core.errors.RegistryError` subclasses, with one-sentence messages; a child that
+  dies raises :class:`core.errors.RegistryError` saying so.
+- As with any ``spawn`` child, the program's main module must be importable without side
+  effects (the usual ``if __name__ == "__main__":`` guard; console-script entry points are).
+- :func:`preflight` only reads the first megabyte (tens of milliseconds) and needs no model:
+  it may run on a worker thread in-process.
+
+In-process runs (``in_subprocess=False``, the default, used by the command line) keep each
+GIL-holding step short (``bench/predict_gil_stall.py`` measured the longest stall of a 5 ms
+timer on the main thread at 16-28 ms for the forest and MLP pipelines), but an arbitrary
+model gives no such guarantee, which is why the GUI uses the child process.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import difflib
+import os
+import re
+import tempfile
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from core.errors import DataError, RegistryError
+
+DEFAULT_ID_COLUMNS = ("kepoi_name", "kepid")
+DEFAULT_LABEL_COLUMN = "koi_disposition"
+PREDICTED_COLUMN = "predicted_label"
+PROBABILITY_PREFIX = "probability_"
+MODEL_COLUMN = "model_id"
+ROW_COLUMN = "row"
+REASON_COLUMN = "reason"
+DEFAULT_BATCH_ROWS = 30_720  # rows per prediction batch (a multiple of ALIGN_ROWS)
+READ_BLOCK_BYTES = 1 << 20  # bytes per parse block: Arrow reads up to 32 blocks ahead, so keep them small
+_EXAMPLES = 5
+ALIGN_ROWS = 192  # a multiple of every BLAS kernel's row unrolling (4, 8, 16, 24, 32, 64)
+
+Progress = Callable[[int, int], None]
+Cancelled = Callable[[], bool]
+
+
+class PredictionCancelled(RegistryError):
+    """The caller's ``cancelled()`` returned True; nothing was written."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Results
+
+
+@dataclass
+class ColumnIssue:
+    """Cells of one feature column that are not usable numbers."""
+
+    column: str
+    missing: int = 0  # empty, NA, NaN: imputed by the model's pipeline or the row is rejected
+    non_numeric: int = 0  # text that is not a number: the row is rejected
+    infinite: int = 0  # +-inf: the row is rejected
+    first_rows: list[int] = field(default_factory=list)  # 1-based data-row numbers of the first few
+    examples: list[str] = field(default_factory=list)  # a few of the non-numeric texts
+
+    @property
+    def total(self) -> int:
+        return self.missing + self.non_numeric + self.infinite
+
+    def describe(self) -> str:
+        parts = []
+        if self.non_numeric:
+            ex = ", ".join(repr(e) for e in self.examples[:3])
+            parts.append(f"{self.non_numeric} not numbers" + (f" (e.g. {ex})" if ex else ""))
+        if self.infinite:
+            parts.append(f"{self.infinite} infinite")
+        if self.missing:
+            parts.append(f"{self.missing} empty")
+        rows = ", ".join(str(r) for r in self.first_rows)
+        return f"{self.column}: {', '.join(parts)}" + (f" (rows {rows}...)" if rows else "")
+
+
+@dataclass
+class PreflightReport:
+    """What a person should know about a file before predicting on it."""
+
+    path: str
+    model_id: str | None
+    columns: list[str]
+    feature_columns: list[str]
+    matched: list[str]
+    missing: list[str]
+    suggestions: dict[str, list[str]]
+    extra: list[str]
+    id_columns: list[str]
+    issues: dict[str, ColumnIssue]
+    sample_rows: int
+    estimated_rows: int
+    rows_exact: bool
+    encoding: str
+    delimiter: str
+    compression: str | None
+    comment_lines: int
+    error: str | None = None  # why the model cannot run on this file (None when it can)
+
+    @property
+    def ok(self) -> bool:
+        """True when every feature column the model needs is present."""
+        return self.error is None
+
+    @property
+    def warnings(self) -> list[str]:
+        """One line per feature column with unusable cells in the sample."""
+        return [issue.describe() for issue in self.issues.values() if issue.total]
+
+    def raise_for_error(self) -> None:
+        if self.error:
+            raise DataError(self.error)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["ok"] = self.ok
+        d["warnings"] = self.warnings
+        return d
+
+
+@dataclass
+class PredictionSummary:
+    """What :func:`predict_csv` did."""
+
+    input_path: str
+    output_path: str
+    rejects_path: str | None
+    model_id: str
+    rows_read: int
+    rows_predicted: int
+    rows_rejected: int
+    rows_imputed: int  # predicted although some feature was empty (the pipeline imputed it)
+    class_counts: dict[str, int]
+    issues: dict[str, dict[str, int]]  # column -> {"missing", "non_numeric", "infinite"}
+    elapsed_seconds: float
+    output_format: str
+
+    @property
+    def rows_per_second(self) -> float:
+        return self.rows_read / self.elapsed_seconds if self.elapsed_seconds > 0 else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["rows_per_second"] = round(self.rows_per_second, 1)
+        return d
+
+
+@dataclass
+class EvaluationResult:
+    """Fresh metrics of one model on one labelled file (see :func:`evaluate_csv`)."""
+
+    input_path: str
+    model_id: str
+    model_name: str
+    version: int | None
+    label_column: str
+    rows_read: int
+    rows_scored: int
+    rows_rejected: int
+    unscored: dict[str, int]  # true labels the model does not know (or empty) -> rows
+    metrics: dict[str, float]  # accuracy, precision/recall/f1_score (macro), *_macro, *_weighted
+    per_class: dict[str, dict[str, float]]  # label -> precision, recall, f1, support
+    confusion_matrix: dict[str, list]  # {"labels": [...], "matrix": [[...]]} rows = true, columns = predicted
+    registered_metrics: dict[str, float]  # what the model was registered with, for side-by-side display
+    elapsed_seconds: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+# ---------------------------------------------------------------------------------------------
+# Model references
+
+
+@dataclass
+class _Model:
+    model: Any
+    metadata: Any
+    model_id: str
+    features: list[str]
+    labels: list[str]  # display labels, in predict_proba column order
+    has_proba: bool
+    frame_input: bool  # the model was fitted on a DataFrame: give it one
+    nan_ok: bool | None = None  # learned on the first rows with an empty cell
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+def _open_registry(registry):
+    if registry is None or isinstance(registry, str | os.PathLike):
+        from core.model_registry import ModelRegistry
+
+        root = registry or os.environ.get("EXOREG_REGISTRY") or "models/registry"
+        return ModelRegistry(root)
+    return registry
+
+
+def _registry_root(registry):
+    """Something a child process can reopen the registry from."""
+    if registry is None or isinstance(registry, str | os.PathLike):
+        return registry
+    return str(registry.root)
+
+
+def _metadata_of(ref, registry):
+    """(metadata, model or None) without loading a model when a reference is given."""
+    if isinstance(ref, tuple | list) and len(ref) == 2:
+        return ref[1], ref[0]
+    if isinstance(ref, str):
+        return _open_registry(registry).resolve(ref), None
+    if hasattr(ref, "feature_columns"):
+        return ref, None
+    raise TypeError(
+        "ref must be a registry reference string, a ModelMetadata or a (model, metadata) pair, "
+        f"not {type(ref).__name__}"
+    )
+
+
+def _load(ref, registry) -> _Model:
+    meta, model = _metadata_of(ref, registry)
+    if model is None:
+        model, meta = _open_registry(registry).load_model(model_id=meta.model_id)
+    names = getattr(model, "feature_names_in_", None)
+    features = (
+        [str(c) for c in names] if names is not None else list(getattr(meta, "feature_columns", []) or [])
+    )
+    if not features:
+        raise DataError(
+            f"Model {getattr(meta, 'model_id', '?')} records no feature columns; register it with feature_columns."
+        )
+    classes = list(getattr(model, "classes_", []))
+    meta_classes = list(getattr(meta, "classes", []) or [])
+    shown = meta_classes if len(meta_classes) == len(classes) and meta_classes else classes
+    return _Model(
+        model=model,
+        metadata=meta,
+        model_id=str(getattr(meta, "model_id", "") or ""),
+        features=features,
+        labels=[str(c) for c in shown],
+        has_proba=hasattr(model, "predict_proba"),
+        frame_input=names is not None,
+    )
+
+
+def _features_of_metadata(meta, model=None) -> list[str]:
+    names = getattr(model, "feature_names_in_", None) if model is not None else None
+    if names is not None:
+        return [str(c) for c in names]
+    return list(getattr(meta, "feature_columns", []) or [])
+
+
+# ---------------------------------------------------------------------------------------------
+# Column matching
+
+
+def _norm(name: str) -> str:
+    n = re.sub(r"[^0-9a-z]+", "_", name.strip().lower()).strip("_")
+    return n[4:] if n.startswith("koi_") else n
+
+
+def suggest_columns(missing: Sequence[str], available: Sequence[str]) -> dict[str, list[str]]:
+    """Close matches in ``available`` for each name in ``missing`` (``period`` for ``koi_period``)."""
+    by_norm: dict[str, list[str]] = {}
+    for col in available:
+        by_norm.setdefault(_norm(col), []).append(col)
+    out: dict[str, list[str]] = {}
+    for name in missing:
+        key = _norm(name)
+        found = list(by_norm.get(key, []))  # same name but for case, separators or the koi_ prefix
+        if not found:
+            for close in difflib.get_close_matches(key, list(by_norm), n=3, cutoff=0.75):
+                found += [c for c in by_norm[close] if c not in found]
+            for close in difflib.get_close_matches(name, list(available), n=3, cutoff=0.75):
+                if close not in found:
+                    found.append(close)
+        if found:
+            out[name] = found[:3]
+    return out
+
+
+def _missing_message(path: Path, missing: list[str], suggestions: dict[str, list[str]], what: str) -> str:
+    items = []
+    for name in missing:
+        alts = suggestions.get(name)
+        items.append(f"{name} (did you mean {' or '.join(repr(a) for a in alts)}?)" if alts else name)
+    n = len(missing)
+    noun = f"{n} {what} column{'s' if n > 1 else ''}"
+    return f"{path.name} lacks {noun} the model needs: {', '.join(items)}; rename or add {'them' if n > 1 else 'it'}."
+
+
+def _check_columns(fmt, features: list[str], what: str = "feature") -> None:
+    missing = [c for c in features if c not in fmt.columns]
+    if missing:
+        raise DataError(_missing_message(fmt.path, missing, suggest_columns(missing, fmt.columns), what))
+
+
+def _id_columns(fmt, id_columns, features) -> list[str]:
+    if id_columns:
+        ids = list(id_columns)
+        missing = [c for c in ids if c not in fmt.columns]
+        if missing:
+            sugg = suggest_columns(missing, fmt.columns)
+            raise DataError(
+                _missing_message(fmt.path, missing, sugg, "identifier").replace(" the model needs", "")
+            )
+        return ids
+    return [c for c in DEFAULT_ID_COLUMNS if c in fmt.columns]
+
+
+# ---------------------------------------------------------------------------------------------
+# Preflight
+
+
+def preflight(ref_or_metadata, input_path, *, registry=None, id_columns=None) -> PreflightReport:
+    """Check ``input_path`` against a model's feature columns before predicting.
+
+    ``ref_or_metadata`` is a reference string (with ``registry=``), a ``ModelMetadata`` or a
+    ``(model, metadata)`` pair; no model is loaded. Reads the header and the first megabyte.
+
+    Raises :class:`DataError` when the file cannot be used at all (not a CSV, empty, header
+    only, duplicate column names). Missing feature columns do not raise: they are in
+    ``report.missing`` (with close matches in ``report.suggestions``) and ``report.error``
+    says, in one sentence, why the model cannot run; ``report.ok`` is then False.
+    Non-numeric, empty and infinite cells in the sample are counted per column in
+    ``report.issues``, with the row numbers of the first few.
+    """
+    from core.csv_input import read_head_table, sniff_csv
+
+    meta, model = _metadata_of(ref_or_metadata, registry)
+    features = _features_of_metadata(meta, model)
+    fmt = sniff_csv(input_path)
+    matched = [c for c in features if c in fmt.columns]
+    missing = [c for c in features if c not in fmt.columns]
+    suggestions = suggest_columns(missing, fmt.columns)
+    ids = _id_columns(fmt, id_columns, features)
+    table = read_head_table(fmt, sorted(set(matched) | set(ids), key=fmt.columns.index))
+    issues = {}
+    for col in matched:
+        issues[col] = _column_issue(col, table.column(col), 0)
+    est, exact = fmt.estimated_rows()
+    if exact:
+        est = table.num_rows
+    error = _missing_message(fmt.path, missing, suggestions, "feature") if missing else None
+    if not features:
+        error = (
+            f"Model {getattr(meta, 'model_id', '?')} records no feature columns; it cannot be run on a file."
+        )
+    return PreflightReport(
+        path=str(fmt.path),
+        model_id=getattr(meta, "model_id", None),
+        columns=list(fmt.columns),
+        feature_columns=features,
+        matched=matched,
+        missing=missing,
+        suggestions=suggestions,
+        extra=[c for c in fmt.columns if c not in features],
+        id_columns=ids,
+        issues=issues,
+        sample_rows=table.num_rows,
+        estimated_rows=int(est),
+        rows_exact=exact,
+        encoding=fmt.encoding + (" with BOM" if fmt.bom else ""),
+        delimiter=fmt.delimiter,
+        compression=fmt.compression,
+        comment_lines=fmt.comment_lines,
+        error=error,
+    )
+
+
+def _column_issue(name: str, arr, row_base: int) -> ColumnIssue:
+    import numpy as np
+
+    from core.csv_input import to_float
+
+    if hasattr(arr, "combine_chunks"):
+        arr = arr.combine_chunks()
+    conv = to_float(arr)
+    bad = conv.missing | conv.non_numeric | conv.infinite
+    first = (np.flatnonzero(bad)[:_EXAMPLES] + row_base + 1).tolist()
+    examples = []
+    if conv.non_numeric.any():
+        idx = np.flatnonzero(conv.non_numeric)[:_EXAMPLES]
+        examples = [str(v) for v in arr.take(idx).to_pylist()]
+    return ColumnIssue(
+        column=name,
+        missing=int(conv.missing.sum()),
+        non_numeric=int(conv.non_numeric.sum()),
+        infinite=int(conv.infinite.sum()),
+        first_rows=first,
+        examples=examples,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# The streaming core
+
+
+@dataclass
+class _BatchResult:
+    rows: int
+    keep: Any  # numpy indices (into the batch) of predicted rows
+    proba: Any  # (len(keep), n_classes) float64, or None when the model has no predict_proba
+    pred: Any  # class indices of predicted rows
+    rejects: list[tuple[int, str]]  # (index in batch, reason)
+    counts: dict[str, Any]  # column -> [missing, non_numeric, infinite]
+    imputed: int
+    extra: Any = None  # what the sink's batch hook returned
+
+
+def _predict_batch(ctx: _Model, batch, row_base: int, hook=None) -> _BatchResult:
+    import numpy as np
+
+    from core.csv_input import to_float
+
+    n = batch.num_rows
+    k = len(ctx.features)
+    # Filled column by column (column-major makes that a contiguous copy); the rows to predict
+    # are then taken with X[ok], a row-major copy, which is what the model sees.
+    X = np.empty((n, k), dtype=np.float64, order="F")
+    missing = np.zeros((n, k), dtype=bool)
+    bad_text = np.zeros((n, k), dtype=bool)
+    bad_inf = np.zeros((n, k), dtype=bool)
+    counts = {}
+    for j, name in enumerate(ctx.features):
+        conv = to_float(batch.column(name))
+        X[:, j] = conv.values
+        missing[:, j] = conv.missing
+        bad_text[:, j] = conv.non_numeric
+        bad_inf[:, j] = conv.infinite
+        counts[name] = [int(conv.missing.sum()), int(conv.non_numeric.sum()), int(conv.infinite.sum())]
+    row_missing = missing.any(axis=1)
+    unusable = bad_text.any(axis=1) | bad_inf.any(axis=1)
+    ok = ~unusable
+    if ctx.nan_ok is False:
+        ok &= ~row_missing
+    proba, pred, ok = _predict_rows(ctx, X, ok, row_missing)
+    rejects = []
+    for i in np.flatnonzero(~ok):
+        reasons = []
+        for j in np.flatnonzero(bad_text[i]):
+            reasons.append(
+                f"{ctx.features[j]} is not a number ({batch.column(ctx.features[j])[int(i)].as_py()!r})"
+            )
+        for j in np.flatnonzero(bad_inf[i]):
+            reasons.append(f"{ctx.features[j]} is infinite")
+        if not reasons:
+            cols = ", ".join(ctx.features[j] for j in np.flatnonzero(missing[i]))
+            reasons.append(f"empty {cols} and the model cannot impute missing values")
+        rejects.append((int(i), "; ".join(reasons)))
+    keep = np.flatnonzero(ok)
+    res = _BatchResult(
+        rows=n,
+        keep=keep,
+        proba=proba,
+        pred=pred,
+        rejects=rejects,
+        counts=counts,
+        imputed=int((ok & row_missing).sum()),
+    )
+    if hook is not None:
+        res.extra = hook(batch, res, row_base)
+    return res
+
+
+def _predict_rows(ctx: _Model, X, ok, row_missing):
+    """Predict the rows in ``ok``; learn on the first empty cell whether the model imputes."""
+    import numpy as np
+
+    if ctx.nan_ok is None and (ok & row_missing).any():
+        try:
+            proba, pred = _call_model(ctx, X[ok])
+            ctx.nan_ok = True
+            return proba, pred, ok
+        except ValueError as exc:
+            if "nan" not in str(exc).lower():
+                raise _model_failed(ctx, exc) from exc
+            ctx.nan_ok = False
+    if ctx.nan_ok is False:
+        ok = ok & ~row_missing
+    if not ok.any():
+        width = len(ctx.labels)
+        return (np.empty((0, width)) if ctx.has_proba else None), np.empty(0, dtype=np.intp), ok
+    try:
+        proba, pred = _call_model(ctx, X[ok])
+    except ValueError as exc:
+        raise _model_failed(ctx, exc) from exc
+    return proba, pred, ok
+
+
+def _model_failed(ctx: _Model, exc: Exception) -> RegistryError:
+    first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+    return DataError(f"Model {ctx.model_id} could not predict on this file ({first.rstrip('.')}).")
+
+
+def _call_model(ctx: _Model, X):
+    import numpy as np
+
+    if ctx.frame_input:
+        import pandas as pd
+
+        X = pd.DataFrame(X, columns=ctx.features, copy=False)
+    if ctx.has_proba:
+        proba = np.asarray(ctx.model.predict_proba(X), dtype=np.float64)
+        return proba, proba.argmax(axis=1)
+    labels = np.asarray(ctx.model.predict(X))
+    classes = np.asarray(getattr(ctx.model, "classes_", []))
+    return None, np.searchsorted(classes, labels) if classes.size else np.zeros(len(labels), dtype=np.intp)
+
+
+@dataclass
+class _Totals:
+    rows_read: int = 0
+    rows_predicted: int = 0
+    rows_rejected: int = 0
+    rows_imputed: int = 0
+    issues: dict = field(default_factory=dict)
+    invalid_rows: list = field(default_factory=list)
+
+
+def _stream(ctx, fmt, columns, *, sink, hook, progress, cancelled, workers, batch_rows) -> _Totals:
+    """Read ``fmt`` in blocks, predict on a thread pool, hand results to ``sink.consume`` in file order.
+
+    Feature columns are first parsed straight to numbers by Arrow; if a cell turns out not to
+    be a number (and the first megabyte did not already show one), the sink is reset and the
+    file is read again as text, so that every bad cell is found and reported.
+    """
+    from core.csv_input import TextModeNeeded, read_head_table
+
+    head = read_head_table(fmt, [c for c in fmt.columns if c in set(ctx.features)])
+    text_first = any(_has_text(head.column(c)) for c in ctx.features)
+    modes = [()] if text_first else [tuple(ctx.features), ()]
+    for numeric in modes:
+        sink.begin()
+        try:
+            return _stream_once(
+                ctx,
+                fmt,
+                columns,
+                numeric,
+                sink=sink,
+                hook=hook,
+                progress=progress,
+                cancelled=cancelled,
+                workers=workers,
+                batch_rows=batch_rows,
+            )
+        except TextModeNeeded:
+            sink.abort()
+        except BaseException:
+            sink.abort()
+            raise
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _rebatch(batches, rows: int, align: int):
+    """Join Arrow's small parse blocks into prediction batches of about ``rows`` rows.
+
+    Every batch starts at a row number that is a multiple of ``align``: BLAS kernels treat
+    the last few rows of a matrix with different code (and different rounding) than the
+    rest, so cutting at such multiples keeps each row where it is when the whole file is
+    predicted at once, and an MLP's probabilities match to the last bit.
+    """
+    import pyarrow as pa
+
+    rows = max(align, rows - rows % align)
+    buffered, count = [], 0
+    for batch in batches:
+        buffered.append(batch)
+        count += batch.num_rows
+        if count >= rows:
+            merged = pa.concat_batches(buffered) if len(buffered) > 1 else buffered[0]
+            cut = count - count % align
+            yield merged.slice(0, cut)
+            rest = merged.slice(cut)
+            buffered, count = ([rest], rest.num_rows) if rest.num_rows else ([], 0)
+    if count:
+        yield pa.concat_batches(buffered) if len(buffered) > 1 else buffered[0]
+
+
+def _has_text(column) -> bool:
+    from core.csv_input import to_float
+
+    return bool(to_float(column.combine_chunks()).non_numeric.any())
+
+
+def _stream_once(
+    ctx, fmt, columns, numeric, *, sink, hook, progress, cancelled, workers, batch_rows
+) -> _Totals:
+    from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+
+    from threadpoolctl import threadpool_limits
+
+    from core.csv_input import BatchStream
+
+    workers = max(1, int(workers or min(2, os.cpu_count() or 1)))
+    totals = _Totals(issues={c: [0, 0, 0] for c in ctx.features})
+    # Total rows estimated from the bytes per line of the first megabyte (Arrow reads ahead,
+    # so the file position says little about how many rows are done).
+    estimate = fmt.estimated_rows()[0]
+    pending: deque = deque()
+
+    def check_cancelled() -> None:
+        if cancelled is not None and cancelled():
+            raise PredictionCancelled("Prediction was cancelled; no output was written.")
+
+    def take(stream) -> None:
+        while not pending[0].done():  # wait for the oldest block, staying responsive to cancel
+            wait([pending[0]], timeout=0.05, return_when=FIRST_COMPLETED)
+            check_cancelled()
+        res = pending.popleft().result()
+        sink.consume(res)
+        totals.rows_read += res.rows
+        totals.rows_predicted += len(res.keep)
+        totals.rows_rejected += len(res.rejects)
+        totals.rows_imputed += res.imputed
+        for col, c in res.counts.items():
+            t = totals.issues[col]
+            t[0] += c[0]
+            t[1] += c[1]
+            t[2] += c[2]
+        if progress is not None:
+            progress(totals.rows_read, max(estimate, totals.rows_read))
+
+    pool = ThreadPoolExecutor(workers, thread_name_prefix="exoreg-predict")
+    try:
+        with (
+            threadpool_limits(1, user_api="blas"),
+            BatchStream(fmt, columns, block_size=READ_BLOCK_BYTES, numeric=numeric) as stream,
+        ):
+            row_base = 0
+            for batch in _rebatch(stream, batch_rows or DEFAULT_BATCH_ROWS, ALIGN_ROWS):
+                check_cancelled()
+                pending.append(pool.submit(_predict_batch, ctx, batch, row_base, hook))
+                row_base += batch.num_rows
+                while pending and (len(pending) > workers or pending[0].done()):
+                    take(stream)
+            while pending:
+                take(stream)
+            totals.invalid_rows = list(stream.invalid_rows)
+    finally:
+        # On cancel or error, blocks still being predicted finish on their own and are dropped.
+        pool.shutdown(wait=not pending, cancel_futures=True)
+    totals.rows_read += len(totals.invalid_rows)
+    totals.rows_rejected += len(totals.invalid_rows)
+    if progress is not None:
+        progress(totals.rows_read, totals.rows_read)
+    return totals
+
+
+# ---------------------------------------------------------------------------------------------
+# predict_csv
+
+
+def _output_kind(path: Path) -> tuple[str, str | None]:
+    name = path.name.lower()
+    if name.endswith((".parquet", ".pq")):
+        return "parquet", None
+    if name.endswith(".gz"):
+        return "csv", "gzip"
+    return "csv", None
+
+
+def default_output_path(input_path) -> Path:
+    """``<input>.predictions.csv`` next to the input (never the input itself)."""
+    p = Path(input_path)
+    stem = p.name
+    for suffix in (".gz", ".csv", ".tsv", ".txt"):
+        if stem.lower().endswith(suffix):
+            stem = stem[: -len(suffix)]
+    return p.with_name(f"{stem}.predictions.csv")
+
+
+def _rejects_path_for(output: Path) -> Path:
+    stem = output.name
+    for suffix in (".gz", ".csv", ".parquet", ".pq", ".tsv", ".txt"):
+        if stem.lower().endswith(suffix):
+            stem = stem[: -len(suffix)]
+    return output.with_name(f"{stem}.rejects.csv")
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.exists() and b.exists() and os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def _check_output(input_path: Path, out: Path, what: str = "output") -> None:
+    if out.resolve() == input_path.resolve() or _same_file(input_path, out):
+        raise DataError(f"The {what} file would overwrite the input {input_path.name}; choose another name.")
+    if not out.parent.is_dir():
+        raise DataError(
+            f"The folder {out.parent} for the {what} file does not exist; create it or choose another."
+        )
+    if out.is_dir():
+        raise DataError(f"The {what} path {out} is a folder; give a file name.")
+
+
+class _AtomicOutput:
+    """A file written under a temporary name in its folder, renamed into place on commit."""
+
+    def __init__(self, target: Path):
+        self.target = target
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
+        os.close(fd)
+        self.tmp = Path(tmp)
+
+    def commit(self) -> None:
+        from core.storage import fsync_dir
+
+        with open(self.tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.replace(self.tmp, self.target)
+        fsync_dir(self.target.parent)
+
+    def discard(self) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            self.tmp.unlink()
+
+
+class _TableWriter:
+    """Streams pyarrow tables to CSV (formula-escaped) or Parquet."""
+
+    def __init__(self, path: Path, schema, kind: str, compression: str | None):
+        import pyarrow as pa
+
+        self.kind = kind
+        self.schema = schema
+        self._sink = None
+        if kind == "parquet":
+            import pyarrow.parquet as pq
+
+            self._writer = pq.ParquetWriter(str(path), schema)
+        else:
+            import pyarrow.csv as pacsv
+
+            sink = pa.OSFile(str(path), "wb")
+            self._sink = sink
+            if compression:
+                sink = pa.CompressedOutputStream(sink, compression)
+                self._outer = sink
+            self._writer = pacsv.CSVWriter(
+                sink, schema, write_options=pacsv.WriteOptions(quoting_style="needed")
+            )
+
+    def write(self, table) -> None:
+        if table.num_rows:
+            if self.kind == "csv":
+                table = _escape_table(table)
+            self._writer.write_table(table)
+
+    def close(self) -> None:
+        self._writer.close()
+        outer = getattr(self, "_outer", None)
+        if outer is not None:
+            outer.close()
+        if self._sink is not None and not self._sink.closed:
+            self._sink.close()
+
+
+def _escape_table(table):
+    import pyarrow as pa
+
+    from core.csv_input import escape_formulas
+
+    cols = [escape_formulas(c.combine_chunks()) if pa.types.is_string(c.type) else c for c in table.columns]
+    return pa.Table.from_arrays(cols, schema=table.schema)
+
+
+class _PredictionSink:
+    """Where :func:`predict_csv` puts each block's results: the output and rejects files."""
+
+    def __init__(self, out: Path, rejects: Path, schema, reject_schema, kind, compression, n_labels: int):
+        self.out, self.rejects = out, rejects
+        self.schema, self.reject_schema = schema, reject_schema
+        self.kind, self.compression, self.n_labels = kind, compression, n_labels
+        self.output = self.writer = self.rejects_file = self.reject_writer = None
+        self.wrote_rejects = False
+
+    def begin(self) -> None:
+        import numpy as np
+
+        self.abort()
+        self.class_counts = np.zeros(self.n_labels, dtype=np.int64)
+        self.output = _AtomicOutput(self.out)
+        self.writer = _TableWriter(self.output.tmp, self.schema, self.kind, self.compression)
+
+    def consume(self, res: _BatchResult) -> None:
+        import numpy as np
+
+        table, rejected = res.extra
+        self.writer.write(table)
+        if len(res.pred):
+            self.class_counts += np.bincount(res.pred, minlength=self.n_labels)[: self.n_labels]
+        if rejected is not None:
+            self.write_rejects(rejected)
+
+    def write_rejects(self, table) -> None:
+        if self.reject_writer is None:
+            self.rejects_file = _AtomicOutput(self.rejects)
+            self.reject_writer = _TableWriter(self.rejects_file.tmp, self.reject_schema, "csv", None)
+        self.reject_writer.write(table)
+
+    def commit(self) -> None:
+        self.writer.close()
+        self.writer = None
+        if self.reject_writer is not None:
+            self.reject_writer.close()
+            self.reject_writer = None
+        self.output.commit()
+        self.output = None
+        if self.rejects_file is not None:
+            self.rejects_file.commit()
+            self.rejects_file = None
+            self.wrote_rejects = True
+        elif self.rejects.is_file():
+            # A rejects file left by an earlier run into the same output would be taken for this one's.
+            self.rejects.unlink()
+
+    def abort(self) -> None:
+        """Close and delete whatever this run has written so far."""
+        for writer in (self.writer, self.reject_writer):
+            if writer is not None:
+                with contextlib.suppress(Exception):  # the original error matters more
+                    writer.close()
+        for f in (self.output, self.rejects_file):
+            if f is not None:
+                f.discard()
+        self.output = self.writer = self.rejects_file = self.reject_writer = None
+
+
+def predict_csv(
+    ref,
+    input_path,
+    output_path,
+    *,
+    progress: Progress | None = None,
+    cancelled: Cancelled | None = None,
+    id_columns: Sequence[str] | None = None,
+    registry=None,
+    rejects_path=None,
+    in_subprocess: bool = False,
+    workers: int | None = None,
+    batch_rows: int | None = None,
+) -> PredictionSummary:
+    """Predict every row of ``input_path`` with a model and write the results to ``output_path``.
+
+    ``ref``: a registry reference (``NAME``, ``NAME:VERSION``, ``NAME@ALIAS``, ``best``, an id)
+    with ``registry=`` (a ``ModelRegistry`` or its folder; default ``$EXOREG_REGISTRY`` or
+    ``models/registry``), a ``ModelMetadata`` (loaded from ``registry`` by id), or a
+    ``(model, metadata)`` pair.
+
+    The output (CSV; Parquet when the name ends in ``.parquet``; gzip-compressed CSV for
+    ``.gz``) has the identifier columns found (``kepoi_name``, ``kepid``, or ``id_columns``; a
+    1-based ``row`` number when there are none), ``predicted_label``, one
+    ``probability_<label>`` column per class and ``model_id``. CSV text cells that a
+    spreadsheet would run as a formula are prefixed with ``'``.
+
+    Rows with an empty feature cell are predicted when the model's pipeline imputes missing
+    values and rejected otherwise; rows with text or infinity in a feature column, and
+    malformed lines, are rejected. Rejected rows go to ``rejects_path`` (default
+    ``<output stem>.rejects.csv``) with the reason; none is dropped silently.
+
+    Output and rejects are written under temporary names and renamed at the end: a failed or
+    cancelled run leaves neither behind, and the input is never overwritten. Raises
+    :class:`PredictionCancelled` when ``cancelled()`` returns True, :class:`DataError` for a
+    file the model cannot run on. See the module docstring for running it beside a GUI.
+    """
+    if in_subprocess:
+        return _run_in_child(
+            "predict_csv",
+            (ref, str(input_path), str(output_path)),
+            dict(
+                id_columns=id_columns,
+                registry=_registry_root(registry),
+                rejects_path=rejects_path,
+                workers=workers,
+                batch_rows=batch_rows,
+            ),
+            progress,
+            cancelled,
+        )
+    import pyarrow as pa
+
+    from core.csv_input import sniff_csv
+
+    started = time.monotonic()
+    input_path = Path(input_path)
+    out = Path(output_path)
+    rejects_target = Path(rejects_path) if rejects_path else _rejects_path_for(out)
+    _check_output(input_path, out)
+    _check_output(input_path, rejects_target, "rejects")
+    if rejects_target.resolve() == out.resolve():
+        raise DataError("The rejects file and the output file are the same; choose different names.")
+    fmt = sniff_csv(input_path)
+    ctx = _load(ref, registry)
+    _check_columns(fmt, ctx.features)
+    ids = _id_columns(fmt, id_columns, ctx.features)
+    kind, compression = _output_kind(out)
+
+    id_fields = [pa.field(c, pa.string()) for c in ids] or [pa.field(ROW_COLUMN, pa.int64())]
+    fields = [*id_fields, pa.field(PREDICTED_COLUMN, pa.string())]
+    if ctx.has_proba:
+        fields += [pa.field(PROBABILITY_PREFIX + lab, pa.float64()) for lab in ctx.labels]
+    fields.append(pa.field(MODEL_COLUMN, pa.string()))
+    schema = pa.schema(fields)
+    reject_schema = pa.schema(
+        [
+            pa.field(ROW_COLUMN, pa.int64()),
+            *[pa.field(c, pa.string()) for c in ids],
+            pa.field(REASON_COLUMN, pa.string()),
+        ]
+    )
+    label_dict = pa.array(ctx.labels, pa.string())
+
+    def build(batch, res: _BatchResult, row_base: int):
+        """Runs on a worker thread: the output and rejects tables of one batch."""
+        keep = pa.array(res.keep, pa.int64())
+        cols = [batch.column(c).take(keep) for c in ids] or [pa.array(res.keep + row_base + 1, pa.int64())]
+        labels = pa.DictionaryArray.from_arrays(pa.array(res.pred, pa.int32()), label_dict).cast(pa.string())
+        cols.append(labels)
+        if ctx.has_proba:
+            cols += [pa.array(res.proba[:, j]) for j in range(res.proba.shape[1])]
+        cols.append(pa.repeat(pa.scalar(ctx.model_id, pa.string()), len(res.keep)))
+        table = pa.Table.from_arrays(cols, schema=schema)
+        rejected = None
+        if res.rejects:
+            idx = pa.array([i for i, _ in res.rejects], pa.int64())
+            rcols = [pa.array([i + row_base + 1 for i, _ in res.rejects], pa.int64())]
+            rcols += [batch.column(c).take(idx) for c in ids]
+            rcols.append(pa.array([r for _, r in res.rejects], pa.string()))
+            rejected = pa.Table.from_arrays(rcols, schema=reject_schema)
+        return table, rejected
+
+    sink = _PredictionSink(out, rejects_target, schema, reject_schema, kind, compression, len(ctx.labels))
+    columns = _read_columns(fmt, ctx.features, ids)
+    totals = _stream(
+        ctx,
+        fmt,
+        columns,
+        sink=sink,
+        hook=build,
+        progress=progress,
+        cancelled=cancelled,
+        workers=workers,
+        batch_rows=batch_rows,
+    )
+    try:
+        if totals.invalid_rows:
+            n = len(totals.invalid_rows)
+            cols = [pa.nulls(n, pa.int64()), *[pa.nulls(n, pa.string()) for _ in ids]]
+            cols.append(pa.array(totals.invalid_rows, pa.string()))
+            sink.write_rejects(pa.Table.from_arrays(cols, schema=reject_schema))
+        if totals.rows_read == 0:
+            raise DataError(f"{input_path.name} has a header but no data rows; add at least one row.")
+        sink.commit()
+    except BaseException:
+        sink.abort()
+        raise
+    class_counts = sink.class_counts
+    return PredictionSummary(
+        input_path=str(input_path),
+        output_path=str(out),
+        rejects_path=str(rejects_target) if sink.wrote_rejects else None,
+        model_id=ctx.model_id,
+        rows_read=totals.rows_read,
+        rows_predicted=totals.rows_predicted,
+        rows_rejected=totals.rows_rejected,
+        rows_imputed=totals.rows_imputed,
+        class_counts={lab: int(n) for lab, n in zip(ctx.labels, class_counts, strict=True)},
+        issues=_issue_dict(totals),
+        elapsed_seconds=time.monotonic() - started,
+        output_format=kind + (f"+{compression}" if compression else ""),
+    )
+
+
+def _read_columns(fmt, *groups) -> list[str]:
+    wanted = set()
+    for g in groups:
+        wanted.update(g)
+    return [c for c in fmt.columns if c in wanted]
+
+
+def _issue_dict(totals: _Totals) -> dict[str, dict[str, int]]:
+    return {
+        col: {"missing": m, "non_numeric": t, "infinite": i}
+        for col, (m, t, i) in totals.issues.items()
+        if m or t or i
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# evaluate_csv
+
+
+def evaluate_csv(
+    ref,
+    input_path,
+    label_column: str = DEFAULT_LABEL_COLUMN,
+    *,
+    progress: Progress | None = None,
+    cancelled: Cancelled | None = None,
+    registry=None,
+    in_subprocess: bool = False,
+    workers: int | None = None,
+    batch_rows: int | None = None,
+) -> EvaluationResult:
+    """Score a model on a labelled file with the same streaming path as :func:`predict_csv`.
+
+    Every model scored on the same file is scored on the same rows, which is how versions
+    registered with different splits and feature sets compare fairly. Rows whose true label
+    the model does not know (e.g. ``CANDIDATE`` for a CONFIRMED / FALSE POSITIVE model) or is
+    empty are not scored; they are counted in ``unscored``. ``metrics`` has ``accuracy``,
+    ``precision``, ``recall`` and ``f1_score`` (macro averages, each class counting the same),
+    the same with ``_macro`` and ``_weighted`` suffixes; ``per_class`` and
+    ``confusion_matrix`` (rows = true label, columns = predicted) complete it.
+    """
+    if in_subprocess:
+        return _run_in_child(
+            "evaluate_csv",
+            (ref, str(input_path), label_column),
+            dict(registry=_registry_root(registry), workers=workers, batch_rows=batch_rows),
+            progress,
+            cancelled,
+        )
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from core.csv_input import sniff_csv
+
+    started = time.monotonic()
+    input_path = Path(input_path)
+    fmt = sniff_csv(input_path)
+    ctx = _load(ref, registry)
+    _check_columns(fmt, ctx.features)
+    _check_columns(fmt, [label_column], "label")
+    k = len(ctx.labels)
+    value_set = pa.array(ctx.labels, pa.string())
+    confusion = np.zeros((k, k), dtype=np.int64)
+    unscored: dict[str, int] = {}
+
+    def score(batch, res: _BatchResult, row_base: int):
+        truth = pc.utf8_trim_whitespace(batch.column(label_column).take(pa.array(res.keep, pa.int64())))
+        idx = pc.index_in(truth, value_set=value_set)
+        known = pc.is_valid(idx).to_numpy(zero_copy_only=False)
+        t = idx.to_numpy(zero_copy_only=False)[known].astype(np.int64)
+        cm = np.bincount(t * k + res.pred[known], minlength=k * k).reshape(k, k)
+        others = {}
+        if not known.all():
+            rest = truth.filter(pa.array(~known)).fill_null("(empty)")
+            for item in pc.value_counts(rest).to_pylist():
+                others[item["values"] or "(empty)"] = item["counts"]
+        return cm, others
+
+    class _Scores:
+        def begin(self) -> None:
+            confusion[:] = 0
+            unscored.clear()
+
+        def consume(self, res: _BatchResult) -> None:
+            cm, others = res.extra
+            confusion[:] += cm
+            for lab, n in others.items():
+                unscored[lab] = unscored.get(lab, 0) + n
+
+        def abort(self) -> None:
+            pass
+
+    columns = _read_columns(fmt, ctx.features, [label_column])
+    totals = _stream(
+        ctx,
+        fmt,
+        columns,
+        sink=_Scores(),
+        hook=score,
+        progress=progress,
+        cancelled=cancelled,
+        workers=workers,
+        batch_rows=batch_rows,
+    )
+    if totals.rows_read == 0:
+        raise DataError(f"{input_path.name} has a header but no data rows; add at least one row.")
+    metrics, per_class = metrics_from_confusion(confusion, ctx.labels)
+    meta = ctx.metadata
+    registered = {
+        name: float(getattr(meta, name))
+        for name in ("accuracy", "precision", "recall", "f1_score")
+        if isinstance(getattr(meta, name, None), int | float)
+    }
+    return EvaluationResult(
+        input_path=str(input_path),
+        model_id=ctx.model_id,
+        model_name=str(getattr(meta, "model_name", "")),
+        version=getattr(meta, "version", None),
+        label_column=label_column,
+        rows_read=totals.rows_read,
+        rows_scored=int(confusion.sum()),
+        rows_rejected=totals.rows_rejected,
+        unscored=unscored,
+        metrics=metrics,
+        per_class=per_class,
+        confusion_matrix={"labels": list(ctx.labels), "matrix": confusion.tolist()},
+        registered_metrics=registered,
+        elapsed_seconds=time.monotonic() - started,
+    )
+
+
+def metrics_from_confusion(confusion, labels: Sequence[str]) -> tuple[dict[str, float], dict[str, dict]]:
+    """Accuracy and per-class / macro / weighted precision, recall and F1 (0 where undefined)."""
+    import numpy as np
+
+    cm = np.asarray(confusion, dtype=np.float64)
+    tp = np.diag(cm)
+    predicted = cm.sum(axis=0)
+    actual = cm.sum(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        precision = np.where(predicted > 0, tp / predicted, 0.0)
+        recall = np.where(actual > 0, tp / actual, 0.0)
+        f1 = np.where(precision + recall > 0, 2 * precision * recall / (precision + recall), 0.0)
+    total = cm.sum()
+    weights = actual / total if total else np.zeros_like(actual)
+    present = actual > 0
+    # Macro averages over the classes that occur in the file (as scikit-learn does with the labels seen).
+    present = present | (predicted > 0)
+
+    def macro(v) -> float:
+        return float(v[present].mean()) if present.any() else 0.0
+
+    metrics = {
+        "accuracy": float(tp.sum() / total) if total else 0.0,
+        "precision_macro": macro(precision),
+        "recall_macro": macro(recall),
+        "f1_macro": macro(f1),
+        "precision_weighted": float((precision * weights).sum()),
+        "recall_weighted": float((recall * weights).sum()),
+        "f1_weighted": float((f1 * weights).sum()),
+    }
+    metrics["precision"] = metrics["precision_macro"]
+    metrics["recall"] = metrics["recall_macro"]
+    metrics["f1_score"] = metrics["f1_macro"]
+    per_class = {
+        str(lab): {
+            "precision": float(precision[i]),
+            "recall": float(recall[i]),
+            "f1": float(f1[i]),
+            "support": int(actual[i]),
+        }
+        for i, lab in enumerate(labels)
+    }
+    return metrics, per_class
+
+
+# ---------------------------------------------------------------------------------------------
+# Child-process runs
+
+
+def _run_in_child(name: str, args: tuple, kwargs: dict, progress, cancelled):
+    """Run ``name(*args, **kwargs)`` of this module in a spawned process; relay progress and cancel."""
+    import multiprocessing as mp
+    import queue
+
+    ctx = mp.get_context("spawn")
+    events = ctx.Queue()
+    stop = ctx.Event()
+    proc = ctx.Process(
+        target=_child_main, args=(name, args, kwargs, events, stop), name=f"exoreg-{name}", daemon=True
+    )
+    proc.start()
+    try:
+        while True:
+            if cancelled is not None and not stop.is_set() and cancelled():
+                stop.set()
+            try:
+                kind, payload = events.get(timeout=0.05)
+            except queue.Empty:
+                if proc.is_alive():
+                    continue
+                try:  # the last message may still be in the pipe
+                    kind, payload = events.get(timeout=1.0)
+                except queue.Empty:
+                    raise RegistryError(
+                        f"The {name} process stopped unexpectedly (exit code {proc.exitcode}); "
+                        "the model or the file may be damaged."
+                    ) from None
+            if kind == "progress":
+                if progress is not None:
+                    progress(*payload)
+            elif kind == "result":
+                return payload
+            elif kind == "error":
+                raise payload
+    finally:
+        if proc.is_alive():
+            stop.set()
+            proc.join(10)
+            if proc.is_alive():
+                proc.terminate()
+        proc.join()
+        events.close()
+
+
+def _child_main(name, args, kwargs, events, stop) -> None:  # pragma: no cover - runs in the child
+    import pickle
+
+    last = [0.0]
+
+    def progress(done, total):
+        now = time.monotonic()
+        if now - last[0] >= 0.05 or done >= total:
+            last[0] = now
+            events.put(("progress", (int(done), int(total))))
+
+    try:
+        result = globals()[name](*args, progress=progress, cancelled=stop.is_set, **kwargs)
+        events.put(("result", result))
+    except BaseException as exc:  # noqa: BLE001 - everything goes back to the parent
+        try:
+            pickle.dumps(exc)
+            events.put(("error", exc))
+        except Exception:  # noqa: BLE001
+            events.put(("error", RegistryError(f"{type(exc).__name__}: {exc}")))
+    events.close()
+    events.join_thread()

@@ -1,0 +1,325 @@
+"""Messy and bad input files: each gets a clear error or a clearly reported rejection, and no stray output."""
+
+from __future__ import annotations
+
+import gzip
+import zipfile
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from core.errors import DataError
+from core.prediction import predict_csv, preflight
+
+FEATURES = ["koi_period", "koi_depth", "koi_prad"]
+LABELS = np.array(["CONFIRMED", "FALSE POSITIVE"])
+
+
+def _data(n: int = 40, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame(np.round(rng.normal(size=(n, len(FEATURES))), 4), columns=FEATURES)
+    frame.insert(0, "kepoi_name", [f"K{i:05d}.01" for i in range(1, n + 1)])
+    return frame
+
+
+def _fit(model):
+    frame = _data(300, seed=1)
+    y = LABELS[(frame["koi_period"] + frame["koi_depth"] > 0).astype(int)]
+    model.fit(frame[FEATURES], y)
+    return model, SimpleNamespace(model_id="test_v1", feature_columns=FEATURES, classes=[])
+
+
+@pytest.fixture(scope="module")
+def imputing():
+    """A pipeline that fills empty cells itself."""
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import make_pipeline
+
+    return _fit(make_pipeline(SimpleImputer(), RandomForestClassifier(n_estimators=5, random_state=0)))
+
+
+@pytest.fixture(scope="module")
+def strict():
+    """A model that refuses empty cells (no imputer in front)."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    return _fit(make_pipeline(StandardScaler(), LogisticRegression()))
+
+
+def _write(path: Path, text: str, encoding: str = "utf-8") -> Path:
+    path.write_bytes(text.encode(encoding))
+    return path
+
+
+def _csv(frame: pd.DataFrame, sep: str = ",") -> str:
+    return frame.to_csv(index=False, sep=sep, lineterminator="\n")
+
+
+def _files(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir())
+
+
+def test_missing_columns_are_listed_with_close_matches(imputing, tmp_path):
+    frame = _data().rename(columns={"koi_period": "period"}).drop(columns=["koi_prad"])
+    src = _write(tmp_path / "in.csv", _csv(frame))
+
+    report = preflight(imputing[1], src)
+    assert not report.ok and report.missing == ["koi_period", "koi_prad"]
+    assert report.suggestions == {"koi_period": ["period"]}
+    assert report.matched == ["koi_depth"]
+    with pytest.raises(DataError) as err:
+        predict_csv(imputing, src, tmp_path / "out.csv")
+    message = str(err.value)
+    assert message == report.error
+    assert "lacks 2 feature columns" in message
+    assert "koi_period (did you mean 'period'?)" in message and "koi_prad" in message
+    assert _files(tmp_path) == ["in.csv"]
+
+
+def test_text_in_a_feature_column_rejects_the_row_with_the_reason(imputing, tmp_path):
+    frame = _data().astype({"koi_depth": object, "koi_period": object})
+    frame.loc[2, "koi_depth"] = "abc"
+    frame.loc[6, "koi_period"] = "12 days"
+    src = _write(tmp_path / "in.csv", _csv(frame))
+
+    report = preflight(imputing[1], src)
+    assert report.ok  # the model can run; the bad rows are reported
+    assert report.issues["koi_depth"].non_numeric == 1 and report.issues["koi_depth"].first_rows == [3]
+    assert report.issues["koi_period"].examples == ["12 days"]
+    assert any("koi_period: 1 not numbers" in w for w in report.warnings)
+
+    out = tmp_path / "out.csv"
+    summary = predict_csv(imputing, src, out)
+    assert (summary.rows_read, summary.rows_predicted, summary.rows_rejected) == (40, 38, 2)
+    assert summary.issues["koi_depth"]["non_numeric"] == 1
+    rejects = pd.read_csv(summary.rejects_path)
+    assert summary.rejects_path == str(tmp_path / "out.rejects.csv")
+    assert rejects["row"].tolist() == [3, 7]
+    assert rejects["kepoi_name"].tolist() == ["K00003.01", "K00007.01"]
+    assert rejects["reason"].tolist() == [
+        "koi_depth is not a number ('abc')",
+        "koi_period is not a number ('12 days')",
+    ]
+    assert "K00003.01" not in pd.read_csv(out)["kepoi_name"].tolist()
+
+
+def test_text_found_after_the_first_megabyte_still_gets_reported(imputing, tmp_path):
+    frame = _data(60_000)
+    frame = frame.astype({"koi_prad": object})
+    frame.loc[59_990, "koi_prad"] = "oops"
+    src = _write(tmp_path / "in.csv", _csv(frame))
+    assert src.stat().st_size > 1.5e6
+    out = tmp_path / "out.csv"
+
+    summary = predict_csv(imputing, src, out, batch_rows=384)
+    assert (summary.rows_read, summary.rows_predicted, summary.rows_rejected) == (60_000, 59_999, 1)
+    assert pd.read_csv(summary.rejects_path)["row"].tolist() == [59_991]
+    assert len(pd.read_csv(out)) == 59_999
+    assert _files(tmp_path) == ["in.csv", "out.csv", "out.rejects.csv"]
+
+
+def test_infinities_are_rejected(imputing, tmp_path):
+    frame = _data().astype({"koi_depth": object})
+    frame.loc[0, "koi_depth"] = "inf"
+    frame.loc[1, "koi_depth"] = "-Infinity"
+    src = _write(tmp_path / "in.csv", _csv(frame))
+    assert preflight(imputing[1], src).issues["koi_depth"].infinite == 2
+    summary = predict_csv(imputing, src, tmp_path / "out.csv")
+    assert summary.rows_rejected == 2 and summary.issues["koi_depth"]["infinite"] == 2
+    assert pd.read_csv(summary.rejects_path)["reason"].tolist() == ["koi_depth is infinite"] * 2
+
+
+def test_empty_cells_are_imputed_by_the_pipeline_or_rejected(imputing, strict, tmp_path):
+    frame = _data()
+    frame.loc[[4, 9], "koi_prad"] = np.nan
+    frame.loc[9, "koi_depth"] = np.nan
+    src = _write(tmp_path / "in.csv", _csv(frame))
+
+    report = preflight(imputing[1], src)
+    assert report.issues["koi_prad"].missing == 2 and report.issues["koi_prad"].first_rows == [5, 10]
+
+    (tmp_path / "a.rejects.csv").write_text("row,reason\n1,from an earlier run\n")
+    summary = predict_csv(imputing, src, tmp_path / "a.csv")
+    assert (summary.rows_predicted, summary.rows_imputed, summary.rows_rejected) == (40, 2, 0)
+    assert summary.rejects_path is None
+    assert not (tmp_path / "a.rejects.csv").exists()  # a stale rejects file is not left to mislead
+
+    summary = predict_csv(strict, src, tmp_path / "b.csv")
+    assert (summary.rows_predicted, summary.rows_imputed, summary.rows_rejected) == (38, 0, 2)
+    reasons = pd.read_csv(summary.rejects_path)["reason"].tolist()
+    assert reasons == [
+        "empty koi_prad and the model cannot impute missing values",
+        "empty koi_depth, koi_prad and the model cannot impute missing values",
+    ]
+
+
+def test_nasa_comment_header_and_comment_lines_further_down(imputing, tmp_path):
+    frame = _data()
+    body = _csv(frame).splitlines(keepends=True)
+    text = "# This file was produced by the NASA Exoplanet Archive\n# COLUMN koi_period: Orbital Period [days]\n#\n"
+    text += "".join(body[:20]) + "# a note in the middle\n" + "".join(body[20:])
+    src = _write(tmp_path / "in.csv", text)
+    report = preflight(imputing[1], src)
+    assert report.comment_lines == 3 and report.ok
+    summary = predict_csv(imputing, src, tmp_path / "out.csv")
+    assert (summary.rows_read, summary.rows_predicted, summary.rows_rejected) == (40, 40, 0)
+
+
+def test_utf8_with_byte_order_mark(imputing, tmp_path):
+    frame = _data()[[*FEATURES, "kepoi_name"]]  # a feature column first: the BOM must not stick to its name
+    src = _write(tmp_path / "in.csv", _csv(frame), encoding="utf-8-sig")
+    report = preflight(imputing[1], src)
+    assert report.ok and report.columns[0] == "koi_period" and report.encoding == "utf-8 with BOM"
+    assert predict_csv(imputing, src, tmp_path / "out.csv").rows_predicted == 40
+
+
+def test_latin1_file(imputing, tmp_path):
+    frame = _data()
+    frame.loc[0, "kepoi_name"] = "Kepler-é 1"
+    src = _write(tmp_path / "in.csv", _csv(frame), encoding="latin-1")
+    assert preflight(imputing[1], src).encoding == "latin-1"
+    out = tmp_path / "out.csv"
+    predict_csv(imputing, src, out)
+    assert pd.read_csv(out, encoding="utf-8")["kepoi_name"][0] == "Kepler-é 1"
+
+
+@pytest.mark.parametrize("sep", [";", "\t", "|"])
+def test_semicolon_tab_and_pipe_delimiters(imputing, tmp_path, sep):
+    src = _write(tmp_path / "in.csv", _csv(_data(), sep=sep))
+    assert preflight(imputing[1], src).delimiter == sep
+    out = tmp_path / "out.csv"
+    assert predict_csv(imputing, src, out).rows_predicted == 40
+    expected = imputing[0].predict_proba(_data()[FEATURES])[:, 0]
+    np.testing.assert_array_equal(pd.read_csv(out)["probability_CONFIRMED"].to_numpy(), expected)
+
+
+@pytest.mark.parametrize("name", ["in.csv.gz", "gzipped-but-named.csv"])
+def test_gzip_input_recognised_by_content(imputing, tmp_path, name):
+    src = tmp_path / name
+    src.write_bytes(gzip.compress(_csv(_data(3000)).encode()))
+    report = preflight(imputing[1], src)
+    assert report.compression == "gzip" and report.ok and report.rows_exact and report.estimated_rows == 3000
+    assert predict_csv(imputing, src, tmp_path / "out.csv").rows_predicted == 3000
+
+
+def test_quoted_fields_with_delimiters_and_newlines(imputing, tmp_path):
+    text = (
+        "kepoi_name,koi_period,koi_depth,koi_prad\n"
+        '"K1, with a comma",1.5,"2.5",0.1\n'
+        '"K2 spans\ntwo lines",-1.5,-2.5,0.2\n'
+        '"K3 ""quoted""",0.5,0.5,0.3\n'
+    )
+    src = _write(tmp_path / "in.csv", text)
+    out = tmp_path / "out.csv"
+    summary = predict_csv(imputing, src, out)
+    assert summary.rows_predicted == 3
+    assert pd.read_csv(out)["kepoi_name"].tolist() == [
+        "K1, with a comma",
+        "K2 spans\ntwo lines",
+        'K3 "quoted"',
+    ]
+
+
+def test_duplicate_column_names_are_an_error(imputing, tmp_path):
+    src = _write(tmp_path / "in.csv", "kepoi_name,koi_period,koi_depth,koi_prad,koi_depth\nK1,1,2,3,4\n")
+    with pytest.raises(DataError, match=r"duplicate column names \(koi_depth\)"):
+        preflight(imputing[1], src)
+    with pytest.raises(DataError, match="duplicate"):
+        predict_csv(imputing, src, tmp_path / "out.csv")
+    assert _files(tmp_path) == ["in.csv"]
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("", "is empty"),
+        ("\n\n  \n", "is empty"),
+        ("# only a comment\n#\n", "no header line"),
+        ("kepoi_name,koi_period,koi_depth,koi_prad\n", "has a header but no data rows"),
+    ],
+)
+def test_empty_and_header_only_files(imputing, tmp_path, content, message):
+    src = _write(tmp_path / "in.csv", content)
+    with pytest.raises(DataError, match=message):
+        preflight(imputing[1], src)
+    with pytest.raises(DataError, match=message):
+        predict_csv(imputing, src, tmp_path / "out.csv")
+    assert _files(tmp_path) == ["in.csv"]
+
+
+def test_files_that_are_not_csv(imputing, tmp_path):
+    png = tmp_path / "picture.csv"
+    png.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)) * 4)
+    with pytest.raises(DataError, match="not a CSV file"):
+        predict_csv(imputing, png, tmp_path / "out.csv")
+
+    workbook = tmp_path / "table.xlsx"
+    with zipfile.ZipFile(workbook, "w") as zf:
+        zf.writestr("xl/workbook.xml", "<workbook/>")
+    with pytest.raises(DataError, match="ZIP archive .* save or export it as CSV"):
+        preflight(imputing[1], workbook)
+
+    with pytest.raises(DataError, match="is a folder"):
+        predict_csv(imputing, tmp_path, tmp_path / "out.csv")
+    with pytest.raises(FileNotFoundError):
+        preflight(imputing[1], tmp_path / "missing.csv")
+    assert _files(tmp_path) == ["picture.csv", "table.xlsx"]
+
+
+def test_malformed_lines_are_rejected_not_dropped(imputing, tmp_path):
+    text = "kepoi_name,koi_period,koi_depth,koi_prad\nK1,1,2,3\nK2,1,2\nK3,1,2,3,4,5\nK4,0.5,0.5,0.5\n"
+    src = _write(tmp_path / "in.csv", text)
+    summary = predict_csv(imputing, src, tmp_path / "out.csv")
+    assert (summary.rows_read, summary.rows_predicted, summary.rows_rejected) == (4, 2, 2)
+    reasons = pd.read_csv(summary.rejects_path)["reason"].tolist()
+    assert reasons == [
+        "line with 3 fields where 4 were expected: 'K2,1,2'",
+        "line with 6 fields where 4 were expected: 'K3,1,2,3,4,5'",
+    ]
+
+
+def test_the_input_is_never_overwritten(imputing, tmp_path):
+    src = _write(tmp_path / "in.csv", _csv(_data()))
+    before = src.read_bytes()
+    with pytest.raises(DataError, match="would overwrite the input"):
+        predict_csv(imputing, src, src)
+    with pytest.raises(DataError, match="would overwrite the input"):
+        predict_csv(imputing, src, tmp_path / "out.csv", rejects_path=src)
+    with pytest.raises(DataError, match="does not exist"):
+        predict_csv(imputing, src, tmp_path / "no" / "out.csv")
+    assert src.read_bytes() == before and _files(tmp_path) == ["in.csv"]
+
+
+def test_a_model_failure_leaves_no_output(tmp_path):
+    class Broken:
+        classes_ = LABELS
+
+        def predict_proba(self, X):
+            raise ValueError("X has 3 features, but this model expects 7.")
+
+    src = _write(tmp_path / "in.csv", _csv(_data()))
+    meta = SimpleNamespace(model_id="broken_v1", feature_columns=FEATURES, classes=[])
+    with pytest.raises(DataError, match="Model broken_v1 could not predict on this file"):
+        predict_csv((Broken(), meta), src, tmp_path / "out.csv")
+    assert _files(tmp_path) == ["in.csv"]
+
+
+def test_row_numbers_when_there_is_no_identifier_and_named_id_columns(imputing, tmp_path):
+    frame = _data()
+    src = _write(tmp_path / "in.csv", _csv(frame[FEATURES]))
+    out = tmp_path / "out.csv"
+    predict_csv(imputing, src, out)
+    got = pd.read_csv(out)
+    assert list(got.columns)[:2] == ["row", "predicted_label"] and got["row"].tolist() == list(range(1, 41))
+
+    src = _write(tmp_path / "ids.csv", _csv(frame))
+    predict_csv(imputing, src, out, id_columns=["koi_period", "kepoi_name"])
+    assert list(pd.read_csv(out).columns)[:2] == ["koi_period", "kepoi_name"]
+    with pytest.raises(DataError, match="lacks 1 identifier column: kepid"):
+        predict_csv(imputing, src, out, id_columns=["kepid"])
