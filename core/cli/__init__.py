@@ -16,6 +16,7 @@ COMMAND_MODULES = (
     "core.cli.registry_commands",
     "core.cli.deploy_commands",
     "core.cli.predict_commands",
+    "core.cli.demo_commands",
 )
 
 

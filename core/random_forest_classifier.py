@@ -1,0 +1,46 @@
+"""Random forest on raw KOI columns: median imputation (with missing-value indicators), no scaling."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from core.base_classifier import BaseClassifier
+
+
+class RandomForestModel(BaseClassifier):
+    """``RandomForestClassifier`` behind a median ``SimpleImputer``.
+
+    The missing-value indicators let the trees tell "not measured" from a typical value
+    (363 KOIs lack most physical columns). Trees need no scaling, and a scaler in front of
+    the thresholds would break float32 (ONNX) parity.
+    """
+
+    algorithm: ClassVar[str] = "RandomForest"
+    default_hyperparameters: ClassVar[dict[str, Any]] = {
+        "n_estimators": 300,
+        "max_depth": None,
+        "min_samples_leaf": 1,
+        "max_features": "sqrt",
+        "class_weight": None,
+        "n_jobs": -1,
+        "imputer_strategy": "median",
+        "missing_indicator": True,
+        "scaler": "none",
+    }
+
+    def build_estimator(self):
+        from sklearn.ensemble import RandomForestClassifier
+
+        return RandomForestClassifier(random_state=self.random_state, **self.estimator_params())
+
+    def feature_importances(self, X_val, y_val, *, n_repeats: int = 3, max_samples: float = 1.0,
+                            random_state=None):
+        """Impurity-based importances, each missing-value indicator added to its column's share."""
+        pipeline = self._fitted()
+        names = pipeline[:-1].get_feature_names_out()
+        importances = pipeline[-1].feature_importances_
+        values = {str(c): 0.0 for c in pipeline.feature_names_in_}
+        for name, value in zip(names, importances, strict=True):
+            column = name.removeprefix("missingindicator_")
+            values[column] = values.get(column, 0.0) + float(value)
+        return values, "impurity (mean decrease, missing-value indicators folded into their column)"
