@@ -139,7 +139,7 @@ def sniff_csv(path: str | os.PathLike) -> CsvFormat:
     header_line = (body if end < 0 else body[:end]).decode(encoding).rstrip("\r")
     delimiter = max(DELIMITERS, key=lambda d: _count_outside_quotes(header_line, d))
     columns = next(csv.reader([header_line], delimiter=delimiter))
-    columns = [c.strip() if c != c.strip() and c.strip() else c for c in columns]
+    columns = [c.strip() for c in columns]
     seen: set[str] = set()
     dupes = sorted({c for c in columns if c in seen or seen.add(c)})
     if dupes:
@@ -205,10 +205,13 @@ def _arrow_options(
     # use_threads=False: Arrow's threaded streaming reader reads ahead without bound when the
     # consumer is slower than the disk (memory grows with the file). Serial reading parses one
     # block per call, on the calling thread, with the GIL released.
+    # The header is parsed here (names stripped of surrounding blanks), so Arrow skips it.
     read = pacsv.ReadOptions(
         block_size=block_size,
         encoding="utf8" if fmt.encoding == "utf-8" else fmt.encoding,
         use_threads=False,
+        column_names=fmt.columns,
+        skip_rows=1,
     )
     parse = pacsv.ParseOptions(
         delimiter=fmt.delimiter, invalid_row_handler=on_invalid, newlines_in_values=True

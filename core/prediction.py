@@ -18,7 +18,7 @@ the registry's safe path: hash verified, types audited.
 How it runs
 -----------
 pyarrow parses the file in 1 MB blocks (feature columns straight to float64), which are
-joined into batches of ~30,000 rows. Two worker threads (one per core of a small machine)
+joined into batches of ~25,000 rows. Two worker threads (one per core of a small machine)
 predict batches while the calling thread parses the next blocks and writes finished batches
 in file order. Parsing, tree traversal, BLAS and CSV writing release the GIL, so the threads
 really run at once. At most three batches are in memory, so memory stays flat whatever the
@@ -47,13 +47,14 @@ relays progress and polls ``cancelled()`` every 50 ms. Starting the child costs 
   dies raises :class:`core.errors.RegistryError` saying so.
 - As with any ``spawn`` child, the program's main module must be importable without side
   effects (the usual ``if __name__ == "__main__":`` guard; console-script entry points are).
-- :func:`preflight` only reads the first megabyte (tens of milliseconds) and needs no model:
-  it may run on a worker thread in-process.
+- :func:`preflight` only reads the first megabyte (~20 ms, plus importing pyarrow on the first
+  call) and needs no model: it may run on a worker thread in-process.
 
-In-process runs (``in_subprocess=False``, the default, used by the command line) keep each
-GIL-holding step short (``bench/predict_gil_stall.py`` measured the longest stall of a 5 ms
-timer on the main thread at 16-28 ms for the forest and MLP pipelines), but an arbitrary
-model gives no such guarantee, which is why the GUI uses the child process.
+In-process runs (``in_subprocess=False``, the default, used by the command line) keep the
+pipeline's own steps short, but not the model's: ``bench/predict_gil_stall.py`` measured the
+longest gap of a 5 ms timer on the main thread at 13-28 ms beside the forest and MLP
+pipelines, yet 134-222 ms beside a calibrated SVC (libsvm holds the GIL); with
+``in_subprocess=True`` it was 20-45 ms for all three (the start of the child included).
 """
 
 from __future__ import annotations
@@ -80,7 +81,7 @@ PROBABILITY_PREFIX = "probability_"
 MODEL_COLUMN = "model_id"
 ROW_COLUMN = "row"
 REASON_COLUMN = "reason"
-DEFAULT_BATCH_ROWS = 30_720  # rows per prediction batch (a multiple of ALIGN_ROWS)
+DEFAULT_BATCH_ROWS = 24_960  # rows per prediction batch (a multiple of ALIGN_ROWS)
 READ_BLOCK_BYTES = 1 << 20  # bytes per parse block: Arrow reads up to 32 blocks ahead, so keep them small
 _EXAMPLES = 5
 ALIGN_ROWS = 192  # a multiple of every BLAS kernel's row unrolling (4, 8, 16, 24, 32, 64)

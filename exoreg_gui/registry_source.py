@@ -77,6 +77,9 @@ class RegistrySource(QObject):
         self._timer.setInterval(poll_ms)
         self._timer.timeout.connect(self._on_timer_timeout)
         self._refresh_pending = False
+        self._unreadable = False
+        self._attempted_revision: str | None = None
+        self._failed_revision: str | None = None
 
     # -- public API -------------------------------------------------------------------------------
     @property
@@ -144,10 +147,14 @@ class RegistrySource(QObject):
         try:
             revision = self.registry.revision()
         except Exception as exc:  # noqa: BLE001 - a vanished folder must not kill the window
-            log.warning("could not read the registry revision: %s", exc)
+            if not self._unreadable:  # say it once, not at every poll
+                self._unreadable = True
+                log.warning("could not read the registry revision: %s", exc)
+                self.refresh_failed.emit(exc)
             return False
-        if revision != self.revision:
+        if revision != self.revision and revision != self._failed_revision:
             self._metadata.clear()
+            self._attempted_revision = revision
             self.refresh()
             return True
         return False
@@ -208,10 +215,18 @@ class RegistrySource(QObject):
             return
         revision, entries = result
         self.revision = revision
+        self._unreadable = False
+        self._failed_revision = None
         self.entries_loaded.emit(entries)
 
     def _on_list_failed(self, generation: int, exc: BaseException) -> None:
-        if generation == self._generation:
+        if generation != self._generation:
+            return
+        # Retry only when the registry changes again, and say it once until it reads again.
+        self._failed_revision = self._attempted_revision
+        if not self._unreadable:
+            self._unreadable = True
+            log.warning("could not list the registry: %s", exc)
             self.refresh_failed.emit(exc)
 
     def _on_timer_timeout(self) -> None:

@@ -323,3 +323,12 @@ def test_row_numbers_when_there_is_no_identifier_and_named_id_columns(imputing, 
     assert list(pd.read_csv(out).columns)[:2] == ["koi_period", "kepoi_name"]
     with pytest.raises(DataError, match="lacks 1 identifier column: kepid"):
         predict_csv(imputing, src, out, id_columns=["kepid"])
+
+
+def test_windows_line_ends_and_blank_padded_column_names(imputing, tmp_path):
+    text = _csv(_data()).replace("koi_period", " koi_period ").replace("\n", "\r\n")
+    src = _write(tmp_path / "in.csv", text)
+    assert preflight(imputing[1], src).matched == FEATURES
+    out = tmp_path / "out.csv"
+    assert predict_csv(imputing, src, out).rows_predicted == 40
+    assert pd.read_csv(out)["kepoi_name"].tolist() == _data()["kepoi_name"].tolist()  # no stray "\r"

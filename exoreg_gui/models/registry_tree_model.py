@@ -155,11 +155,13 @@ class RegistryTreeModel(QAbstractItemModel):
         for row, node in enumerate(self._nodes):
             wanted = grouped.pop(node.name)
             parent = self.index(row, 0)
+            removed = False
             for vrow in range(len(node.versions) - 1, -1, -1):
                 if node.versions[vrow].model_id not in wanted:
                     self.beginRemoveRows(parent, vrow, vrow)
                     node.versions.pop(vrow)
                     self.endRemoveRows()
+                    removed = True
             changed: set[str] = set()
             for item in node.versions:
                 new_entry = wanted.pop(item.model_id)
@@ -173,7 +175,8 @@ class RegistryTreeModel(QAbstractItemModel):
                 node.versions.insert(vrow, item)
                 self.endInsertRows()
             old_best = node.best_id
-            self._update_best(node)
+            if changed or wanted or removed:
+                self._update_best(node)
             if changed and not self._in_order(node.versions, self._version_sort_key):
                 touched.append(node)
             if changed or wanted or old_best != node.best_id:
