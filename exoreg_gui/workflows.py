@@ -19,7 +19,7 @@ import logging
 from pathlib import Path
 
 from PySide6.QtCore import QEvent, QObject, Qt, Signal
-from PySide6.QtWidgets import QDialog, QLabel, QPushButton, QToolButton
+from PySide6.QtWidgets import QDialog, QHBoxLayout, QLabel, QPushButton, QToolButton, QWidget
 
 from exoreg_gui.dialogs.common import MODEL_FILTER, Prompts, is_csv, is_model_file
 from exoreg_gui.dialogs.messages import Messages
@@ -59,9 +59,14 @@ class Workflows(QObject):
         self.clear_scores_button = QToolButton(compare)
         self.clear_scores_button.setText("Clear scores")
         self.clear_scores_button.clicked.connect(self.clear_scores)
-        compare.extra_buttons.addWidget(self.scores_label)
-        compare.extra_buttons.addWidget(self.clear_scores_button)
-        compare.extra_buttons.addWidget(self.score_button)
+        # A row under the comparison's own toolbar: scoring and what the "scored" rows are.
+        self.scores_row = QWidget(compare)
+        row = QHBoxLayout(self.scores_row)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.addWidget(self.score_button)
+        row.addWidget(self.scores_label, 1)
+        row.addWidget(self.clear_scores_button)
+        compare.layout().insertWidget(1, self.scores_row)
         self.scores_label.hide()
         self.clear_scores_button.hide()
 
@@ -184,12 +189,13 @@ class Workflows(QObject):
         self.fresh = dict(fresh)
         self.fresh_source = source
         if fresh:
-            self.scores_label.setText(f"Rows “scored …”: fresh metrics on {source}")
+            self.scores_label.setText(f"Rows “scored …” are fresh metrics of every version on the same rows of "
+                                      f"{source}.")
             self.scores_label.setToolTip("Every version was scored on the same rows of this file; the other "
                                          "metrics were registered with each version's own test split.")
             self._apply_scores()
             # Registered and fresh bars of the same metrics, side by side.
-            base = ["accuracy", "f1_score"]
+            base = ["f1_score"]
             self.window.charts.set_chosen_metrics(base + ["scored " + m for m in base])
         self.scores_label.setVisible(bool(fresh))
         self.clear_scores_button.setVisible(bool(fresh))

@@ -8,6 +8,7 @@ what ``core`` itself produces. Modal prompts are replaced by recorders (``messag
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import pickle
@@ -212,6 +213,7 @@ def test_200k_rows_keep_the_event_loop_responsive(qtbot, messages, koi_registry,
         texts.append(dialog.progress.label.text())
 
     dialog.progress.set_progress = record
+    gc.collect()  # earlier tests' garbage is not this run's stall
     heartbeat.start()
     try:
         with qtbot.waitSignal(dialog.results_shown, timeout=RUN_TIMEOUT):
@@ -221,6 +223,7 @@ def test_200k_rows_keep_the_event_loop_responsive(qtbot, messages, koi_registry,
     summary = dialog.jobs[str(src.resolve())].summary
     assert summary.rows_read == 200_000
     assert any("rows/s" in t and "left" in t and "of ~" in t for t in texts), texts
+    print(f"longest event-loop stall during the 200,000-row run: {max(gaps) * 1000:.0f} ms")
     assert max(gaps) < 0.100, f"the event loop stalled for {max(gaps) * 1000:.0f} ms"
     assert len(gaps) > 50
 

@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QProgressBar,
     QPushButton,
+    QVBoxLayout,
     QWidget,
 )
 
@@ -134,14 +135,17 @@ class ProgressRow(QWidget):
         self.bar.setTextVisible(True)
         self.label = QLabel("", self)
         self.label.setObjectName("progressText")
-        self.label.setMinimumWidth(260)
+        self.label.setWordWrap(True)
         self.cancel_button = QPushButton("Cancel", self)
         self.cancel_button.clicked.connect(self._on_cancel_clicked)
-        layout = QHBoxLayout(self)
+        row = QHBoxLayout()
+        row.addWidget(self.bar, 1)
+        row.addWidget(self.cancel_button)
+        layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.bar, 1)
+        layout.setSpacing(2)
         layout.addWidget(self.label)
-        layout.addWidget(self.cancel_button)
+        layout.addLayout(row)
         self._started = 0.0
         self.hide()
 

@@ -180,6 +180,7 @@ class DeployDialog(QDialog):
         top_layout.setContentsMargins(0, 0, 0, 0)
         top_layout.addLayout(form)
         top_layout.addWidget(self.summary_label)
+        top_layout.addStretch(1)
         splitter = QSplitter(Qt.Orientation.Vertical, self)
         self.splitter = splitter
         self._top = top
@@ -191,7 +192,7 @@ class DeployDialog(QDialog):
         layout.addWidget(splitter, 1)
         layout.addWidget(self.progress)
         layout.addLayout(buttons)
-        self.resize(780, 600)
+        self.resize(800, 640)
         self._update_summary()
         self._update_state()
 
@@ -203,7 +204,8 @@ class DeployDialog(QDialog):
         if self._worker is not None or not self.folder_edit.text().strip():
             return
         self.progress.start("Writing the bundle…")
-        self._worker = workers.start_worker(
+        worker = None
+        worker = self._worker = workers.start_worker(
             export_bundle_for, self.registry, self.ref_combo.currentData(), self.folder(),
             include_onnx=self.onnx_check.isChecked(), sample_rows=self.sample_edit.text().strip() or None,
             overwrite=self.overwrite_check.isChecked(),
@@ -211,7 +213,7 @@ class DeployDialog(QDialog):
             on_error=self._on_export_failed,
             on_cancelled=lambda: self.progress.finish("Cancelled; nothing was written."),
             on_progress=self.progress.set_progress,
-            on_finished=self._on_finished,
+            on_finished=lambda: self._on_finished(worker),
         )
         self._update_state()
 
@@ -219,11 +221,12 @@ class DeployDialog(QDialog):
         if self._worker is not None or self.report is None:
             return
         self.verify_label.setText("Verifying…")
-        self._worker = workers.start_worker(
+        worker = None
+        worker = self._worker = workers.start_worker(
             verify, str(self.report.path),
             on_success=self._on_verified,
             on_error=lambda exc: Messages.error(self, "Could not verify the bundle", exc),
-            on_finished=self._on_finished,
+            on_finished=lambda: self._on_finished(worker),
         )
         self._update_state()
 
@@ -250,12 +253,17 @@ class DeployDialog(QDialog):
     def _on_exported(self, result) -> None:
         report, card = result
         self.report = report
+        self._worker = None  # the work is done; its finished signal follows
         self.progress.finish(f"Bundle written to {report.path}.")
         self._fill_files(report)
         self._fill_parity(report)
         self.card_view.setMarkdown(card)
+        size = sum(int(f.get("size", 0)) for f in report.files.values())
+        self.summary_label.setText(f"Wrote <b>{report.model_name} v{report.version}</b>: {len(report.files) + 1} "
+                                   f"files, {_size(size)}, into <code>{report.path}</code>.")
         self.verify_label.setText("")
         self._reveal_results()
+        self._update_state()
         self.bundle_written.emit(report)
 
     def _on_export_failed(self, exc: BaseException) -> None:
@@ -263,6 +271,8 @@ class DeployDialog(QDialog):
         Messages.error(self, "Could not write the bundle", exc)
 
     def _on_verified(self, report) -> None:
+        self._worker = None
+        self._update_state()
         if report.ok:
             self.verify_label.setText(f"<span style='color:#1e7b34'>✓ Verified: all {report.checked} files match "
                                       "the manifest.</span>")
@@ -272,8 +282,9 @@ class DeployDialog(QDialog):
                                       f"<br>{problems}</span>")
         self.verified.emit(report)
 
-    def _on_finished(self) -> None:
-        self._worker = None
+    def _on_finished(self, worker) -> None:
+        if self._worker is worker:
+            self._worker = None
         self._update_state()
 
     # ============================================================ display

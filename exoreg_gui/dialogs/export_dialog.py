@@ -111,7 +111,6 @@ class ExportDialog(QDialog):
 
         self.result_list = QListWidget(self)
         self.result_list.setObjectName("resultList")
-        self.result_list.hide()
         self.progress = ProgressRow("versions", self)
         self.progress.cancel_requested.connect(self._on_cancel_requested)
         self.open_button = QPushButton("Open Folder", self)
@@ -130,8 +129,7 @@ class ExportDialog(QDialog):
         buttons.addWidget(self.close_button)
         layout = QVBoxLayout(self)
         layout.addLayout(form)
-        self.written_label = QLabel("Written:", self)
-        self.written_label.hide()
+        self.written_label = QLabel("Written: nothing yet", self)
         layout.addWidget(self.written_label)
         layout.addWidget(self.result_list, 1)
         layout.addWidget(self.progress)
@@ -176,10 +174,9 @@ class ExportDialog(QDialog):
         self.written = list(paths)
         self.result_list.clear()
         self.result_list.addItems([Path(p).name for p in paths])
-        self.result_list.show()
-        self.written_label.show()
+        self.written_label.setText(f"Written into {self.folder()}:")
         self.open_button.show()
-        self.progress.finish(f"Wrote {len(paths)} files to {self.folder()}.")
+        self.progress.finish(f"Exported {len(self.versions)} versions ({len(paths)} files).")
         self.exported.emit(list(paths))
 
     def _on_finished(self) -> None:

@@ -261,6 +261,7 @@ class PredictDialog(QDialog):
         top_layout.setContentsMargins(0, 0, 0, 0)
         top_layout.addLayout(form)
         top_layout.addWidget(self.preflight_label)
+        top_layout.addStretch(1)
         splitter = QSplitter(Qt.Orientation.Vertical, self)
         self.splitter = splitter
         self._top = top

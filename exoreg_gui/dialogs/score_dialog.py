@@ -155,9 +155,8 @@ class ScoreDialog(QDialog):
         self.table.setObjectName("scoreTable")
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.verticalHeader().hide()
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        self.table.horizontalHeader().setStretchLastSection(True)
-        self.table.hide()
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.table.horizontalHeader().setMinimumHeight(40)
 
         self.progress = ProgressRow("rows", self)
         self.progress.cancel_requested.connect(self.cancel)
@@ -180,7 +179,8 @@ class ScoreDialog(QDialog):
         layout.addWidget(self.table, 1)
         layout.addWidget(self.progress)
         layout.addLayout(buttons)
-        self.resize(760, 420)
+        self.resize(980, 420)
+        self._fill_table()
         if path:
             self.set_path(path)
         self._update_state()
@@ -297,10 +297,15 @@ class ScoreDialog(QDialog):
         self.table.clear()
         self.table.setColumnCount(len(headers))
         self.table.setHorizontalHeaderLabels(headers)
-        self.table.setRowCount(len(self.outcomes))
+        outcomes = self.outcomes or [ScoreOutcome(model_id, label) for model_id, label in self.versions]
+        self.table.setRowCount(len(outcomes))
+        for column in (0, 1):
+            self.table.horizontalHeader().setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
         fresh_brush = QBrush(QColor("#e3eefc"))
-        for row, outcome in enumerate(self.outcomes):
+        for row, outcome in enumerate(outcomes):
             self.table.setItem(row, 0, QTableWidgetItem(outcome.label))
+            if outcome.result is None and outcome.error is None:
+                continue  # not scored yet
             if outcome.result is None:
                 item = QTableWidgetItem(f"not scored: {describe_error(outcome.error)[0]}")
                 item.setForeground(QBrush(QColor("#b3261e")))
@@ -322,7 +327,6 @@ class ScoreDialog(QDialog):
                     if j == 1:
                         item.setBackground(fresh_brush)
                     self.table.setItem(row, 2 + 2 * k + j, item)
-        self.table.show()
 
     def _can_run(self) -> tuple[bool, str]:
         if not self.versions:
