@@ -91,11 +91,8 @@ class Workflows(QObject):
                 dialog.raise_()
                 dialog.activateWindow()
                 return dialog
-        try:
-            entries = registry.list_models()
-        except Exception as exc:  # noqa: BLE001 - shown, never fatal
-            Messages.error(self.window, "Could not list the models", exc)
-            return None
+        tree = self.window.tree_panel.tree_model  # the versions the window already lists
+        entries = [entry for name in tree.names() for entry in tree.versions_of(name)]
         if not entries:
             Messages.information(self.window, "No models", "This registry has no model to predict with yet.")
             return None

@@ -426,3 +426,26 @@ def test_deployment_bundle_from_the_dialog_passes_verify_bundle(qtbot, window, w
     assert not verified.args[0].ok and "predict.py" in dialog.verify_label.text()
     dialog.close()
     assert not messages.errors
+
+
+def test_closing_the_dialog_mid_run_cancels_and_writes_nothing(qtbot, window, workflows, messages, koi_registry,
+                                                               big_koi_csv, tmp_path):
+    from exoreg_gui import workers
+
+    open_registry(qtbot, window, koi_registry.root)
+    folder = tmp_path / "data"
+    folder.mkdir()
+    src = folder / "big.csv"
+    src.symlink_to(big_koi_csv)
+    dialog = workflows.open_predict([str(src)])
+    qtbot.waitUntil(lambda: dialog.run_button.isEnabled(), timeout=20000)
+    dialog.run()
+    qtbot.waitUntil(lambda: dialog.progress.bar.value() > 0, timeout=RUN_TIMEOUT)
+    import shiboken6
+
+    dialog.close()  # deleted on close, while the run is still going
+    qtbot.waitUntil(lambda: not shiboken6.isValid(dialog), timeout=10000)
+    assert not workflows.dialogs
+    assert workers.await_workers(timeout=60)
+    assert sorted(p.name for p in folder.iterdir()) == ["big.csv"]
+    assert not messages.errors

@@ -67,6 +67,29 @@ def format_duration(seconds: float) -> str:
     return f"{hours} h {minutes:02d} min"
 
 
+def start_worker_for(owner: QWidget, func, *args, **kwargs):
+    """:func:`exoreg_gui.workers.start_worker` whose ``on_*`` callbacks are dropped once ``owner`` is deleted.
+
+    A dialog closed while its work runs is deleted at once; the work still finishes (or notices
+    the cancel) on its pool thread, and its results must not reach a widget that is gone.
+    """
+    import shiboken6
+
+    from exoreg_gui import workers
+
+    def guard(callback):
+        def call(*values):
+            if shiboken6.isValid(owner):
+                callback(*values)
+
+        return call
+
+    for key, value in list(kwargs.items()):
+        if key.startswith("on_") and value is not None:
+            kwargs[key] = guard(value)
+    return workers.start_worker(func, *args, **kwargs)
+
+
 def trust_box(parent: QWidget | None, preview) -> QMessageBox:
     """The question asked before an untrusted model file is imported; the default answer is No."""
     inspection = preview.inspection

@@ -32,7 +32,7 @@ from PySide6.QtWidgets import (
 )
 
 from exoreg_gui import workers
-from exoreg_gui.dialogs.common import CSV_FILTER, ProgressRow, Prompts, format_count
+from exoreg_gui.dialogs.common import CSV_FILTER, ProgressRow, Prompts, format_count, start_worker_for
 from exoreg_gui.dialogs.messages import Messages, describe_error
 
 
@@ -205,7 +205,7 @@ class DeployDialog(QDialog):
             return
         self.progress.start("Writing the bundle…")
         worker = None
-        worker = self._worker = workers.start_worker(
+        worker = self._worker = start_worker_for(self,
             export_bundle_for, self.registry, self.ref_combo.currentData(), self.folder(),
             include_onnx=self.onnx_check.isChecked(), sample_rows=self.sample_edit.text().strip() or None,
             overwrite=self.overwrite_check.isChecked(),
@@ -222,7 +222,7 @@ class DeployDialog(QDialog):
             return
         self.verify_label.setText("Verifying…")
         worker = None
-        worker = self._worker = workers.start_worker(
+        worker = self._worker = start_worker_for(self,
             verify, str(self.report.path),
             on_success=self._on_verified,
             on_error=lambda exc: Messages.error(self, "Could not verify the bundle", exc),

@@ -28,7 +28,7 @@ from PySide6.QtWidgets import (
 )
 
 from exoreg_gui import workers
-from exoreg_gui.dialogs.common import ProgressRow, Prompts
+from exoreg_gui.dialogs.common import ProgressRow, Prompts, start_worker_for
 from exoreg_gui.dialogs.messages import Messages
 
 ARCHIVE, PAIR, BOTH = "archive", "pair", "both"
@@ -150,7 +150,7 @@ class ExportDialog(QDialog):
             return
         self.progress.start(f"Exporting {len(self.versions)} versions…")
         self.export_button.setEnabled(False)
-        self._worker = workers.start_worker(
+        self._worker = start_worker_for(self,
             export_versions, self.registry, [i for i, _ in self.versions], self.folder(), self.kind(),
             on_success=self._on_exported,
             on_error=lambda exc: (self.progress.finish(""), Messages.error(self, "Could not export", exc)),

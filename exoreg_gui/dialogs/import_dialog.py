@@ -29,7 +29,14 @@ from PySide6.QtWidgets import (
 )
 
 from exoreg_gui import workers
-from exoreg_gui.dialogs.common import MODEL_FILTER, ProgressRow, Prompts, is_model_file, model_file_for
+from exoreg_gui.dialogs.common import (
+    MODEL_FILTER,
+    ProgressRow,
+    Prompts,
+    is_model_file,
+    model_file_for,
+    start_worker_for,
+)
 from exoreg_gui.dialogs.messages import Messages, describe_error
 
 
@@ -216,7 +223,7 @@ class ImportDialog(QDialog):
             item.setData(Qt.ItemDataRole.UserRole, path)
             item.setToolTip(path)
             self.file_list.addItem(item)
-            self._preview_workers[path] = workers.start_worker(
+            self._preview_workers[path] = start_worker_for(self,
                 read_preview, path,
                 on_success=lambda preview, p=path: self._on_preview_read(p, preview, None),
                 on_error=lambda exc, p=path: self._on_preview_read(p, None, exc),
@@ -253,7 +260,7 @@ class ImportDialog(QDialog):
             self._update_state()
             return
         self.progress.start(f"Importing {len(chosen)} model{'s' if len(chosen) > 1 else ''}…")
-        self._import_worker = workers.start_worker(
+        self._import_worker = start_worker_for(self,
             import_items, self.registry, chosen,
             on_success=self._on_imported,
             on_error=lambda exc: Messages.error(self, "Could not import", exc),

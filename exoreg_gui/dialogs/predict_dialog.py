@@ -34,7 +34,15 @@ from PySide6.QtWidgets import (
 )
 
 from exoreg_gui import workers
-from exoreg_gui.dialogs.common import CSV_FILTER, ProgressRow, Prompts, format_count, format_duration, is_csv
+from exoreg_gui.dialogs.common import (
+    CSV_FILTER,
+    ProgressRow,
+    Prompts,
+    format_count,
+    format_duration,
+    is_csv,
+    start_worker_for,
+)
 from exoreg_gui.dialogs.messages import Messages, describe_error
 from exoreg_gui.dialogs.tables import HeadTable, read_head
 
@@ -363,7 +371,7 @@ class PredictDialog(QDialog):
             old.cancel()
         job.state, job.preflight, job.preflight_error = "checking", None, None
         self._refresh_item(path)
-        worker = workers.start_worker(
+        worker = start_worker_for(self,
             run_preflight, self.registry, model_id, path,
             on_success=lambda report, p=path, m=model_id: self._on_preflight_done(p, m, report, None),
             on_error=lambda exc, p=path, m=model_id: self._on_preflight_done(p, m, None, exc),
@@ -436,7 +444,7 @@ class PredictDialog(QDialog):
         job.state, job.summary, job.results, job.message = "running", None, None, ""
         self._refresh_item(path)
         self.progress.start(f"Starting the prediction of {Path(path).name}…")
-        self._run_worker = workers.start_worker(
+        self._run_worker = start_worker_for(self,
             run_prediction, str(self.registry.root), self.model_id(), path, job.output,
             on_success=lambda summary, p=path: self._on_run_succeeded(p, summary),
             on_error=lambda exc, p=path: self._on_run_failed(p, exc),
@@ -496,7 +504,7 @@ class PredictDialog(QDialog):
 
     def _load_results(self, path: str) -> None:
         job = self.jobs[path]
-        self._results_worker = workers.start_worker(
+        self._results_worker = start_worker_for(self,
             load_results, job.summary,
             on_success=lambda results, p=path: self._on_results_loaded(p, results),
             on_error=lambda exc: Messages.error(self, "Could not read the predictions", exc),
@@ -591,7 +599,7 @@ class PredictDialog(QDialog):
         if Path(target).resolve() == Path(job.path).resolve():
             Messages.information(self, "Choose another name", "That is the input file; choose another name.")
             return
-        workers.start_worker(
+        start_worker_for(self,
             save_copy, job.summary.output_path, target,
             on_success=lambda p: self.progress.set_text(f"Saved {p}"),
             on_error=lambda exc: Messages.error(self, "Could not save the predictions", exc),

@@ -33,7 +33,7 @@ from PySide6.QtWidgets import (
 )
 
 from exoreg_gui import workers
-from exoreg_gui.dialogs.common import CSV_FILTER, ProgressRow, Prompts, format_count, is_csv
+from exoreg_gui.dialogs.common import CSV_FILTER, ProgressRow, Prompts, format_count, is_csv, start_worker_for
 from exoreg_gui.dialogs.messages import Messages, describe_error
 
 METRICS = ("accuracy", "precision", "recall", "f1_score")
@@ -198,7 +198,7 @@ class ScoreDialog(QDialog):
         self._columns_path = path
         self.path_edit.setText(path)
         self.label_combo.clear()
-        self._columns_worker = workers.start_worker(
+        self._columns_worker = start_worker_for(self,
             read_columns, path,
             on_success=self._on_columns_read,
             on_error=self._on_columns_failed,
@@ -213,7 +213,7 @@ class ScoreDialog(QDialog):
             return
         self.outcomes = []
         self.progress.start(f"Scoring {len(self.versions)} versions…")
-        self._run_worker = workers.start_worker(
+        self._run_worker = start_worker_for(self,
             score_versions, str(self.registry.root), self.versions, self.path_edit.text().strip(),
             self.label_column(),
             on_success=self._on_scored,
