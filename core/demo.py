@@ -50,26 +50,27 @@ class DemoVersion:
 
 DEMO_PLAN: tuple[DemoVersion, ...] = (
     DemoVersion("RandomForest", "RandomForest", "physical",
-                {"n_estimators": 100, "missing_indicator": False},
+                {"n_estimators": 100, "imputer_strategy": "median", "imputer_fill_value": None},
                 "Baseline forest: 100 trees on the physical transit and stellar observables, median imputation."),
     DemoVersion("RandomForest", "RandomForest", "physical", {},
-                "Tuned forest: 300 trees, with missing-value indicators so rows lacking measurements stand out."),
+                "Forest of 300 trees; missing values become a sentinel below every real value, so rows lacking "
+                "measurements stand out."),
     DemoVersion("RandomForest", "RandomForest", "vetting", {},
                 "Tuned forest that also sees the four Kepler false-positive flags (koi_fpflag_*)."),
     DemoVersion("RandomForest", "RandomForest", "physical",
-                {"n_estimators": 100, "max_depth": 4, "missing_indicator": False},
+                {"n_estimators": 100, "max_depth": 4},
                 "Experiment: shallow trees (max_depth 4) underfit; discarded.", delete=True),
     DemoVersion("NeuralNetwork", "NeuralNetwork", "physical",
                 {"hidden_layer_sizes": (100,), "alpha": 1e-4, "scaler": "standard"},
                 "Baseline network: scikit-learn's default single hidden layer of 100 behind a standard scaler."),
     DemoVersion("NeuralNetwork", "NeuralNetwork", "physical", {},
-                "Tuned network: two hidden layers (64, 32), L2 1e-3, Yeo-Johnson power transform, early stopping."),
+                "Tuned network: two hidden layers (64, 32), L2 1e-3, quantile transform, early stopping."),
     DemoVersion("NeuralNetwork", "NeuralNetwork", "vetting", {},
                 "Tuned network that also sees the four Kepler false-positive flags (koi_fpflag_*)."),
     DemoVersion("SVM", "SVM", "physical", {"C": 1.0, "scaler": "standard"},
                 "Baseline SVM: RBF kernel, C=1, standard scaler, sigmoid-calibrated probabilities."),
     DemoVersion("SVM", "SVM", "physical", {},
-                "Tuned SVM: RBF kernel, C=10, Yeo-Johnson power transform, sigmoid-calibrated probabilities."),
+                "Tuned SVM: RBF kernel, C=3, quantile transform, sigmoid-calibrated probabilities."),
     DemoVersion("SVM", "SVM", "vetting", {},
                 "Tuned SVM that also sees the four Kepler false-positive flags (koi_fpflag_*)."),
     DemoVersion("ThreeClassForest", "RandomForest", "vetting", {"n_estimators": 200},
@@ -222,7 +223,16 @@ def build_demo_registry(
     if progress:
         progress(0, total)
     say("Finding the Kepler KOI table...")
-    dataset = _load_data(data, allow_download=allow_download, progress=None, cancelled=cancelled, status=say)
+    reported = [0]
+
+    def download_progress(done: int, size: int) -> None:
+        if done - reported[0] >= 1 << 20 or (size and done >= size):
+            reported[0] = done
+            say(f"Downloading the KOI table from the NASA Exoplanet Archive: {done / 1e6:.1f} MB"
+                + (f" of {size / 1e6:.1f} MB" if size else ""))
+
+    dataset = _load_data(data, allow_download=allow_download, progress=download_progress, cancelled=cancelled,
+                         status=say)
     candidates_csv = root.resolve().parent / "candidates.csv"
     n_candidates = _write_candidates(dataset.frame, candidates_csv)
     result = DemoResult(root=root, candidates_csv=candidates_csv, data_origin=dataset.origin,

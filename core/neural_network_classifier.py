@@ -1,4 +1,4 @@
-"""Multi-layer perceptron on raw KOI columns: median imputation and a Yeo-Johnson power transform."""
+"""Multi-layer perceptron on raw KOI columns: median imputation and a quantile transform."""
 
 from __future__ import annotations
 
@@ -8,10 +8,11 @@ from core.base_classifier import BaseClassifier
 
 
 class NeuralNetworkModel(BaseClassifier):
-    """``MLPClassifier`` (Adam, early stopping) behind an imputer and a power transform.
+    """``MLPClassifier`` (Adam, early stopping) behind an imputer and a quantile transform.
 
-    KOI columns span many orders of magnitude (periods, depths, fluxes); the Yeo-Johnson
-    transform makes them near-normal, which a plain standard scaler does not.
+    KOI columns span many orders of magnitude (periods, depths, fluxes); mapping each to its
+    quantiles (then standardising) keeps a few huge values from swamping the rest, which a
+    plain standard scaler does not.
     """
 
     algorithm: ClassVar[str] = "NeuralNetwork"
@@ -26,8 +27,10 @@ class NeuralNetworkModel(BaseClassifier):
         "validation_fraction": 0.1,
         "n_iter_no_change": 10,
         "imputer_strategy": "median",
+        "imputer_fill_value": None,
         "missing_indicator": False,
-        "scaler": "power",
+        "scaler": "quantile",
+        "quantiles": 50,
     }
 
     def build_estimator(self):

@@ -1,4 +1,4 @@
-"""Random forest on raw KOI columns: median imputation (with missing-value indicators), no scaling."""
+"""Random forest on raw KOI columns: missing values imputed with a sentinel below every real value, no scaling."""
 
 from __future__ import annotations
 
@@ -6,13 +6,16 @@ from typing import Any, ClassVar
 
 from core.base_classifier import BaseClassifier
 
+MISSING_SENTINEL = -1e9
+
 
 class RandomForestModel(BaseClassifier):
-    """``RandomForestClassifier`` behind a median ``SimpleImputer``.
+    """``RandomForestClassifier`` behind a constant ``SimpleImputer``.
 
-    The missing-value indicators let the trees tell "not measured" from a typical value
-    (363 KOIs lack most physical columns). Trees need no scaling, and a scaler in front of
-    the thresholds would break float32 (ONNX) parity.
+    Missing values become -1e9, below every real value of every KOI column, so one split
+    separates "not measured" from the measurements (363 KOIs lack most physical columns):
+    what a missing-value indicator would give, in a form that converts to ONNX. Trees need
+    no scaling, and a scaler in front of the thresholds would break float32 (ONNX) parity.
     """
 
     algorithm: ClassVar[str] = "RandomForest"
@@ -23,8 +26,9 @@ class RandomForestModel(BaseClassifier):
         "max_features": "sqrt",
         "class_weight": None,
         "n_jobs": -1,
-        "imputer_strategy": "median",
-        "missing_indicator": True,
+        "imputer_strategy": "constant",
+        "imputer_fill_value": MISSING_SENTINEL,
+        "missing_indicator": False,
         "scaler": "none",
     }
 
@@ -35,7 +39,7 @@ class RandomForestModel(BaseClassifier):
 
     def feature_importances(self, X_val, y_val, *, n_repeats: int = 3, max_samples: float = 1.0,
                             random_state=None):
-        """Impurity-based importances, each missing-value indicator added to its column's share."""
+        """Impurity-based importances (a missing-value indicator, if used, is added to its column's share)."""
         pipeline = self._fitted()
         names = pipeline[:-1].get_feature_names_out()
         importances = pipeline[-1].feature_importances_
@@ -43,4 +47,4 @@ class RandomForestModel(BaseClassifier):
         for name, value in zip(names, importances, strict=True):
             column = name.removeprefix("missingindicator_")
             values[column] = values.get(column, 0.0) + float(value)
-        return values, "impurity (mean decrease, missing-value indicators folded into their column)"
+        return values, "impurity (mean decrease in Gini impurity over the trees)"

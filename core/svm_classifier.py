@@ -8,7 +8,7 @@ from core.base_classifier import BaseClassifier
 
 
 class SVMModel(BaseClassifier):
-    """RBF ``SVC`` calibrated by ``CalibratedClassifierCV`` (sigmoid), behind an imputer and a power transform.
+    """RBF ``SVC`` calibrated by ``CalibratedClassifierCV`` (sigmoid), behind an imputer and a quantile transform.
 
     scikit-learn 1.9 deprecates ``SVC(probability=True)``; the calibrated wrapper gives
     ``predict_proba`` with cross-validated Platt scaling instead. With ``calibration_ensemble``
@@ -18,7 +18,7 @@ class SVMModel(BaseClassifier):
 
     algorithm: ClassVar[str] = "SVM"
     default_hyperparameters: ClassVar[dict[str, Any]] = {
-        "C": 10.0,
+        "C": 3.0,
         "gamma": "scale",
         "kernel": "rbf",
         "class_weight": None,
@@ -26,8 +26,10 @@ class SVMModel(BaseClassifier):
         "calibration_cv": 3,
         "calibration_ensemble": False,
         "imputer_strategy": "median",
+        "imputer_fill_value": None,
         "missing_indicator": False,
-        "scaler": "power",
+        "scaler": "quantile",
+        "quantiles": 50,
     }
 
     def build_estimator(self):

@@ -67,6 +67,18 @@ def default_demo_root() -> Path:
     return Path(platformdirs.user_data_path("exoreg")) / "demo" / "registry"
 
 
+def _holds_models(root: Path) -> bool:
+    """True when ``root`` is a registry with at least one version (cheap: reads its index)."""
+    if not (root / "index.json").exists():
+        return False
+    from core.model_registry import ModelRegistry
+
+    try:
+        return bool(ModelRegistry(root).list_models(include_deleted=True))
+    except Exception:  # noqa: BLE001 - unreadable: let the builder report it
+        return False
+
+
 def _load_demo_builder():
     """``core.demo.build_demo_registry`` or None when this installation does not have it yet."""
     try:
@@ -348,7 +360,7 @@ class MainWindow(QMainWindow):
         if self._demo_worker is not None:
             return
         target = Path(root) if root else default_demo_root()
-        if (target / "index.json").exists():  # built before: open it rather than train again
+        if _holds_models(target):  # built before: open it rather than train again
             self.welcome.set_status(f"Opening the demo registry built earlier in {target}.")
             self.open_registry(target)
             return
@@ -369,6 +381,7 @@ class MainWindow(QMainWindow):
             on_success=lambda _result: self._on_demo_built(root),
             on_error=self._on_demo_failed,
             on_progress=self._on_demo_progress,
+            on_status=self._on_demo_status,
             on_cancelled=self._on_demo_cancelled,
             on_finished=self._on_demo_finished,
         )
@@ -460,10 +473,12 @@ class MainWindow(QMainWindow):
     def _on_source_entries_loaded(self, entries: list) -> None:
         model = self.tree_panel.tree_model
         before = {i: model.entry(i) for i in self._selected}
+        first_load = model.name_count() == 0
         self.tree_panel.set_entries(entries)
-        # The rows of a large registry are long-lived: keep them out of the cyclic garbage
-        # collector's full passes, which otherwise stop every thread for tens of milliseconds.
-        gc.freeze()
+        if first_load:
+            # The rows of a large registry are long-lived: keep them out of the cyclic garbage
+            # collector's full passes, which otherwise stop every thread for tens of milliseconds.
+            gc.freeze()
         self._update_counts()
         if self._pending_select:
             model_id, self._pending_select = self._pending_select, None
@@ -732,6 +747,10 @@ class MainWindow(QMainWindow):
             self.busy_bar.setRange(0, total)
             self.busy_bar.setValue(min(done, total))
 
+    def _on_demo_status(self, text: str) -> None:
+        self.welcome.set_status(text)
+        self.statusBar().showMessage(text)
+
     def _on_demo_built(self, root: Path) -> None:
         self.welcome.set_status("")
         self.open_registry(root)
@@ -746,6 +765,7 @@ class MainWindow(QMainWindow):
 
     def _on_demo_finished(self) -> None:
         self._demo_worker = None
+        self.statusBar().clearMessage()
         self.welcome.set_building(False)
         self._set_busy(self.source.busy, cancellable=False)
 

@@ -6,8 +6,9 @@ running worker until it has finished, every exception caught and emitted as a va
 cancellation as a flag the work function polls through its ``cancelled()`` callback.
 
 Work functions are the long operations of ``core``: they take optional ``progress(done, total)``
-and ``cancelled() -> bool`` keyword arguments. A worker passes them only when the function's
-signature accepts them, so ``start_worker(registry.list_models)`` works as well.
+and ``cancelled() -> bool`` keyword arguments (and some a ``status(text)`` one). A worker passes
+them only when the function's signature accepts them, so ``start_worker(registry.list_models)``
+works as well.
 
 Workers compute; they never touch widgets. Results arrive through queued signals.
 """
@@ -40,6 +41,8 @@ class WorkerSignals(QObject):
     started = Signal()
     #: ``(done, total)``; throttled to one every :data:`PROGRESS_INTERVAL` seconds.
     progressed = Signal(int, int)
+    #: A line of text about the current step (for functions taking a ``status`` callback).
+    status_changed = Signal(str)
     #: The function returned; carries its result.
     succeeded = Signal(object)
     #: The function raised; carries the exception (with ``__traceback__``).
@@ -72,6 +75,8 @@ class Worker(QRunnable):
             self.kwargs.setdefault("progress", self._report_progress)
         if takes_any or "cancelled" in parameters:
             self.kwargs.setdefault("cancelled", self.is_cancelled)
+        if "status" in parameters:
+            self.kwargs.setdefault("status", self._report_status)
 
     # -- public API -------------------------------------------------------------------------
     def cancel(self) -> None:
@@ -96,6 +101,9 @@ class Worker(QRunnable):
             self.signals.progressed.emit(int(done), int(total))
         if self.is_cancelled():
             raise WorkCancelled()
+
+    def _report_status(self, text: str) -> None:
+        self.signals.status_changed.emit(str(text))
 
     def run(self) -> None:  # noqa: D401 - Qt override
         signals = self.signals
@@ -140,6 +148,7 @@ def start_worker(
     on_success: Callable[[Any], None] | None = None,
     on_error: Callable[[BaseException], None] | None = None,
     on_progress: Callable[[int, int], None] | None = None,
+    on_status: Callable[[str], None] | None = None,
     on_cancelled: Callable[[], None] | None = None,
     on_finished: Callable[[], None] | None = None,
     **kwargs: Any,
@@ -153,6 +162,8 @@ def start_worker(
         signals.errored.connect(on_error)
     if on_progress is not None:
         signals.progressed.connect(on_progress)
+    if on_status is not None:
+        signals.status_changed.connect(on_status)
     if on_cancelled is not None:
         signals.cancelled.connect(on_cancelled)
     if on_finished is not None:

@@ -183,3 +183,26 @@ def test_default_location_is_the_user_data_folder(monkeypatch, tmp_path):
     import platformdirs
 
     assert default_demo_root().is_relative_to(platformdirs.user_data_dir("exoreg", appauthor=False))
+
+
+@pytest.mark.koi
+def test_demo_data_comes_from_the_archive_when_nothing_is_local(koi_csv, monkeypatch, tmp_path):
+    """The download path of the demo, against a local stand-in for the archive (no internet)."""
+    from core.demo import _load_data
+    from tests.test_koi import _Server
+
+    monkeypatch.delenv("EXOREG_OFFLINE", raising=False)
+    monkeypatch.delenv("EXOREG_KOI_CSV", raising=False)
+    monkeypatch.setenv("EXOREG_CACHE_DIR", str(tmp_path / "cache"))
+    lines: list[str] = []
+    with _Server(koi_csv.read_bytes()) as server:
+        monkeypatch.setenv("EXOREG_KOI_URL", server.url)
+        data = _load_data(None, allow_download=True, progress=None, cancelled=None, status=lines.append)
+    assert data.origin == "real" and data.provenance["data_source"] == "download"
+    assert data.provenance["archive_stamp"] == "Thu Sep 18 07:50:32 2025"
+    assert data.source == str(tmp_path / "cache" / "koi_cumulative.csv")
+    # Offline, the same call falls back to the synthetic sample only because nothing was named.
+    monkeypatch.setenv("EXOREG_OFFLINE", "1")
+    monkeypatch.setenv("EXOREG_CACHE_DIR", str(tmp_path / "empty"))
+    assert _load_data(None, allow_download=True, progress=None, cancelled=None,
+                      status=lines.append).origin == "synthetic"

@@ -554,3 +554,24 @@ def test_registry_folder_vanishing_is_reported_once(qtbot, window, registry_copy
     assert len(failures) == 1
     assert "Could not read the registry" in window.statusBar().currentMessage()
     assert window.isVisible()
+
+
+@pytest.mark.koi
+def test_the_real_demo_builder_runs_from_the_welcome_page(qtbot, window, koi_csv, tmp_path, monkeypatch):
+    """core.demo.build_demo_registry in the background (one version, to stay fast), then opened."""
+    import functools
+
+    from core.demo import DEMO_PLAN, build_demo_registry
+
+    monkeypatch.setenv("EXOREG_OFFLINE", "1")
+    builder = functools.partial(build_demo_registry, data=koi_csv, plan=DEMO_PLAN[:1], workers=1)
+    monkeypatch.setattr(main_window_module, "_load_demo_builder", lambda: builder)
+    statuses = []
+    show_status = window._on_demo_status
+    monkeypatch.setattr(window, "_on_demo_status", lambda text: (statuses.append(text), show_status(text)))
+    with qtbot.waitSignal(window.source.entries_loaded, timeout=120000):
+        window.build_demo(tmp_path / "demo" / "registry")
+    assert window.stack.currentIndex() == 1
+    assert window.tree_panel.tree_model.names() == [DEMO_PLAN[0].model_name]
+    assert any("CANDIDATE rows" in s for s in statuses), statuses
+    assert (tmp_path / "demo" / "candidates.csv").exists()

@@ -105,3 +105,16 @@ def test_running_workers_are_visible_until_drained(qtbot):
     gate.set()
     assert workers.await_workers(timeout=5)
     assert workers.active_workers() == []
+
+
+def test_status_lines_reach_the_gui(qtbot):
+    def job(*, status=None):
+        status("step one")
+        status("step two")
+        return 1
+
+    lines = []
+    worker = workers.start_worker(job, on_status=lines.append)
+    with qtbot.waitSignal(worker.signals.finished, timeout=5000):
+        pass
+    assert lines == ["step one", "step two"]

@@ -139,10 +139,34 @@ def test_pipelines_impute_and_scale_only_where_needed(integration):
 
     models = integration.results["models"]
     assert [name for name, _ in models["RandomForest"].steps] == ["imputer", "classifier"]
-    assert [name for name, _ in models["NeuralNetwork"].steps] == ["imputer", "scaler", "classifier"]
+    assert [name for name, _ in models["NeuralNetwork"].steps] == ["imputer", "quantile", "scaler", "classifier"]
     assert isinstance(models["SVM"][-1], CalibratedClassifierCV)
     for model in models.values():
         assert list(model.feature_names_in_) == integration.features
+
+
+@pytest.mark.filterwarnings("ignore:Attribute `prob:FutureWarning")  # skl2onnx reads SVC.probA_
+def test_pipelines_convert_faithfully_to_onnx(integration):
+    """float32 ONNX graphs give the same labels and probabilities (what deployment bundles rely on)."""
+    pytest.importorskip("skl2onnx")
+    ort = pytest.importorskip("onnxruntime")
+    from skl2onnx import to_onnx
+    from skl2onnx.common.data_types import FloatTensorType
+
+    from core.model_trainer import make_classifier
+
+    X = integration.X_test
+    models = dict(integration.results["models"])
+    # Same pipeline shape, fewer trees: converting 300 full-depth trees takes a minute.
+    models["RandomForest"] = make_classifier("RandomForest", n_estimators=10).fit(
+        integration.X_train, integration.y_train).pipeline
+    for name, model in models.items():
+        onx = to_onnx(model, initial_types=[("X", FloatTensorType([None, X.shape[1]]))],
+                      options={id(model[-1]): {"zipmap": False}}, target_opset=17)
+        session = ort.InferenceSession(onx.SerializeToString(), providers=["CPUExecutionProvider"])
+        labels, proba = session.run(None, {"X": X.to_numpy(np.float32)})
+        assert np.mean(labels == model.predict(X)) >= 0.998, name
+        assert np.abs(proba - model.predict_proba(X)).max() < 1e-3, name
 
 
 def test_models_serialize_with_the_allowlisted_types_only(integration):

@@ -320,7 +320,8 @@ class ChartsPanel(QWidget):
                                           f"{meta.model_name} v{meta.version}\n{metric_label(metric)}: {h:.4f}")
         labels = self._version_labels(self.metas)
         longest = max(len(label) for label in labels)
-        step = max(1, -(-n * longest * 7 // max(200, self.metric_plot.width() - 60)))
+        room = max(300, self.metric_plot.width() - 60)  # the plot may not be laid out yet
+        step = 1 if n <= 12 else max(1, -(-n * longest * 7 // room))
         plot.getAxis("bottom").setTicks([[(i, labels[i]) for i in range(0, n, step)]])
         plot.getAxis("left").setTicks(None)
         floor = max(0.0, min(low - 0.05, 0.9)) if np.isfinite(low) else 0.0

@@ -18,6 +18,7 @@ class ConfusionHeatmap(pg.PlotWidget):
         plot.setMouseEnabled(x=False, y=False)
         plot.invertY(True)
         plot.setLabel("left", "true")
+        plot.getAxis("left").setWidth(86)  # room for the class names from the first paint on
         plot.setLabel("bottom", "predicted")
         self.image = pg.ImageItem(axisOrder="row-major")
         self.image.setLookupTable(pg.colormap.get("CET-L12").getLookupTable(0.0, 1.0, 256))
