@@ -13,6 +13,7 @@ import hashlib
 import json
 import pickle
 import time
+import warnings
 from pathlib import Path
 
 import pytest
@@ -51,8 +52,10 @@ def drop(widget, paths: list[Path]) -> None:
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
     centre = widget.rect().center()
-    enter = QDragEnterEvent(QPointF(centre), Qt.DropAction.CopyAction, mime, Qt.MouseButton.NoButton,
-                            Qt.KeyboardModifier.NoModifier)
+    with warnings.catch_warnings():  # the QPoint constructor is the only one PySide6 offers
+        warnings.simplefilter("ignore", DeprecationWarning)
+        enter = QDragEnterEvent(centre, Qt.DropAction.CopyAction, mime, Qt.MouseButton.NoButton,
+                                Qt.KeyboardModifier.NoModifier)
     QApplication.sendEvent(widget, enter)
     assert enter.isAccepted()
     event = QDropEvent(QPointF(centre), Qt.DropAction.CopyAction, mime, Qt.MouseButton.NoButton,
@@ -113,6 +116,10 @@ def test_csv_dropped_on_the_window_opens_the_prediction_dialog(qtbot, window, wo
     # A .txt dropped on the dialog itself gets the same kind of answer, not an exception.
     drop(dialog, [text])
     assert "notes.txt" in messages.infos[-1][1] and len(dialog.jobs) == 1
+    # A registry folder dropped on the window is opened.
+    with qtbot.waitSignal(window.registry_opened, timeout=10000) as opened_registry:
+        drop(window, [koi_registry.root])
+    assert Path(opened_registry.args[0]) == koi_registry.root
     assert not messages.errors
 
 
