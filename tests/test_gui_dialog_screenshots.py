@@ -89,7 +89,6 @@ def test_dialog_screenshots(qtbot, window, messages, prompts, koi_registry_copy,
     window.select_versions([ids[1]])
     qtbot.waitUntil(lambda: window.selected_ids() == [ids[1]])
     dialog = flows.open_predict([str(sample)])
-    dialog.resize(900, 700)
     qtbot.waitUntil(lambda: all(j.state != "checking" for j in dialog.jobs.values()), timeout=20000)
     shots["predict-ready"] = dialog.grab()
     dialog.add_files([str(broken)])

@@ -197,7 +197,7 @@ class DeployDialog(QDialog):
         layout.addWidget(splitter, 1)
         layout.addWidget(self.progress)
         layout.addLayout(buttons)
-        self.resize(800, 640)
+        self.resize(800, 470)
         self._update_summary()
         self._update_state()
 
@@ -298,6 +298,9 @@ class DeployDialog(QDialog):
         if self.result_tabs.isVisible():
             return
         self.result_tabs.show()
+        if self.height() < 680:  # room for the results below the choices
+            self.resize(max(self.width(), 860), 680)
+            self.layout().activate()
         total = sum(self.splitter.sizes())
         top = min(self._top.sizeHint().height(), total // 2)
         self.splitter.setSizes([top, max(200, total - top)])

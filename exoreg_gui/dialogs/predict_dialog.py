@@ -281,7 +281,7 @@ class PredictDialog(QDialog):
         layout.addWidget(splitter, 1)
         layout.addWidget(self.progress)
         layout.addLayout(buttons)
-        self.resize(820, 640)
+        self.resize(820, 470)
 
         for path in files or []:
             self.add_file(path)
@@ -498,6 +498,9 @@ class PredictDialog(QDialog):
         if self.results_box.isVisible():
             return
         self.results_box.show()
+        if self.height() < 680:  # room for the results below the choices
+            self.resize(max(self.width(), 860), 680)
+            self.layout().activate()
         total = sum(self.splitter.sizes())
         top = min(self._top.sizeHint().height(), total // 2)
         self.splitter.setSizes([top, max(200, total - top)])
