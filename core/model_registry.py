@@ -92,7 +92,7 @@ class ModelRegistry:
     """A folder of registered models, their metadata and an index over them."""
 
     def __init__(self, root: str | os.PathLike = "models/registry"):
-        self.root = Path(root)
+        self.root = Path(root).absolute()  # a later chdir must not move the registry
         self.models_dir = self.root / "models"
         self.metadata_dir = self.root / "metadata"
         if self.root.exists() and not self.root.is_dir():
@@ -722,6 +722,8 @@ class ModelRegistry:
     def _refresh(self, *, locked: bool = False) -> IndexState:
         """Bring the in-memory index up to date with the files (cheap when nothing changed)."""
         with self._mutex:
+            if not self.metadata_dir.is_dir():
+                self._metadata_mtime()  # raises the "folder has disappeared" error
             state = self._state
             stamp = state.stamp if state is not None else None
             if state is not None and self._files.read_tail(state):
@@ -784,7 +786,12 @@ class ModelRegistry:
         self._sorted_cache = None
 
     def _metadata_mtime(self) -> int:
-        return os.stat(self.metadata_dir).st_mtime_ns
+        try:
+            return os.stat(self.metadata_dir).st_mtime_ns
+        except FileNotFoundError:
+            raise RegistryError(
+                f"The registry folder {self.root} has disappeared; open it again or restore it from a backup."
+            ) from None
 
     def _invalidate(self) -> None:
         with self._mutex:

@@ -16,7 +16,7 @@ import logging
 import os
 from pathlib import Path
 
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
@@ -31,7 +31,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from exoreg_gui import _qt_compat, workers
+from exoreg_gui import workers
 from exoreg_gui.dialogs.messages import Messages, describe_error
 from exoreg_gui.registry_source import RegistrySource
 from exoreg_gui.resources import icon, stylesheet
@@ -100,12 +100,6 @@ class MainWindow(QMainWindow):
         app = QApplication.instance()
         if app is not None and not app.styleSheet():  # e.g. embedded, or under a test runner
             self.setStyleSheet(stylesheet())
-        self._compat_timer = QTimer(self)
-        self._compat_timer.setObjectName("qt-compat-guard")
-        self._compat_timer.setInterval(2000)
-        self._compat_timer.timeout.connect(_qt_compat.top_up)
-        if _qt_compat.install():
-            self._compat_timer.start()
         self.setWindowTitle("ExoReg")
         self.setWindowIcon(icon("app"))
         self.settings = settings if settings is not None else Settings()
@@ -400,7 +394,6 @@ class MainWindow(QMainWindow):
 
     def shutdown(self) -> None:
         """Stop timers and background work (called on close; tests call it too)."""
-        self._compat_timer.stop()
         self.source.close()
         self.inspector.shutdown()
         for worker in (self._demo_worker, self._verify_worker):

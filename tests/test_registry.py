@@ -224,3 +224,12 @@ def test_changes_by_another_instance_are_seen_by_a_reader(registry):
     assert [m["status"] for m in registry.list_models(include_deleted=True)] == ["active", "deleted"]
     assert registry.resolve("ExoplanetClassifier").version == 1
     assert registry.list_models()[0]["aliases"] == ["production"]
+
+
+def test_a_registry_deleted_while_open_is_a_clear_error(registry):
+    import shutil
+
+    register(registry)
+    shutil.rmtree(registry.root)
+    with pytest.raises(RegistryError, match="has disappeared"):
+        registry.list_models()

@@ -258,7 +258,7 @@ class RegistryTreeModel(QAbstractItemModel):
     def model_id_at(self, index: QModelIndex | QPersistentModelIndex) -> str | None:
         """The version id of a row of this model (None on a name row).
 
-        Python code asks this rather than ``index.data(ModelIdRole)``: see ``exoreg_gui._qt_compat``.
+        Python code asks this rather than ``index.data(ModelIdRole)``, which crosses the binding.
         """
         item = self.item_at(index)
         return item.model_id if item is not None else None

@@ -92,7 +92,7 @@ class ComparePanel(QWidget):
         self.model.set_versions(metas)
         self.baseline_combo.blockSignals(True)
         self.baseline_combo.clear()
-        self.baseline_combo.addItem("none", "")  # "" not None: see exoreg_gui._qt_compat
+        self.baseline_combo.addItem("none", "")  # "" rather than None: real data on every item
         for meta, label in zip(metas, self.model.version_labels(), strict=True):
             self.baseline_combo.addItem(label, meta.model_id)
         baseline = self.model.baseline_id()

@@ -42,7 +42,7 @@ class AliasBadgeDelegate(QStyledItemDelegate):
     """Paints the aliases of a version as rounded badges."""
 
     def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex) -> None:
-        aliases = index.data(AliasesRole)  # a list on every row (never None, see _qt_compat)
+        aliases = index.data(AliasesRole)  # a list on every row, never None
         if not aliases:
             super().paint(painter, option, index)
             return
