@@ -438,6 +438,7 @@ def test_deployment_bundle_from_the_dialog_passes_verify_bundle(qtbot, window, w
     dialog.folder_edit.setText(str(target))
     dialog.sample_edit.setText(str(koi_rows_csv))
     assert "model.onnx" in dialog.summary_label.text() and "koi_rows.csv" in dialog.summary_label.text()
+    window.charts.ensure_built()  # the window builds its charts when idle after opening: not this dialog's work
     with Heartbeat() as heartbeat, qtbot.waitSignal(dialog.bundle_written, timeout=RUN_TIMEOUT) as written:
         qtbot.mouseClick(dialog.export_button, Qt.MouseButton.LeftButton)
     with capsys.disabled():
