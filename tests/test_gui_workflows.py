@@ -144,6 +144,15 @@ def test_csv_dropped_on_the_window_opens_the_prediction_dialog(qtbot, window, wo
     # A .txt dropped on the dialog itself gets the same kind of answer, not an exception.
     drop(dialog, [text])
     assert "notes.txt" in messages.infos[-1][1] and len(dialog.jobs) == 1
+    # More CSVs dropped while the dialog is open join it.
+    second = tmp_path / "second.csv"
+    second.write_bytes(koi_rows_csv.read_bytes())
+    third = tmp_path / "third.csv"
+    third.write_bytes(koi_rows_csv.read_bytes())
+    drop(window, [second, third])
+    assert len(workflows.dialogs) == 1
+    assert list(dialog.jobs) == [str(p.resolve()) for p in (koi_rows_csv, second, third)]
+    qtbot.waitUntil(lambda: all(j.state == "ready" for j in dialog.jobs.values()), timeout=20000)
     # A registry folder dropped on the window is opened.
     with qtbot.waitSignal(window.registry_opened, timeout=10000) as opened_registry:
         drop(window, [koi_registry.root])
