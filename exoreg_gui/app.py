@@ -147,6 +147,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     from exoreg_gui.main_window import MainWindow
 
     window = MainWindow()
+    from exoreg_gui.workflows import install_workflows
+
+    install_workflows(window)
     install_excepthook(lambda: window)
     if log_file is not None:
         log.info("ExoReg browser started; this log: %s", log_file)

@@ -1,0 +1,212 @@
+"""Pieces the workflow dialogs share: modal prompts (patched in tests), a progress row, file kinds.
+
+Every modal prompt of the workflow dialogs (file pickers, the trust question, opening a folder
+in the file manager) goes through :class:`Prompts`, so a test replaces one classmethod and a
+headless run never blocks on a modal dialog. Error and information boxes use
+:class:`exoreg_gui.dialogs.messages.Messages`.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from PySide6.QtCore import Qt, QUrl, Signal
+from PySide6.QtGui import QDesktopServices
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QMessageBox,
+    QProgressBar,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+#: File names a batch prediction accepts.
+CSV_SUFFIXES = (".csv", ".csv.gz", ".tsv", ".tsv.gz")
+#: File names an import accepts (an archive, or a model file with its metadata JSON beside it).
+MODEL_SUFFIXES = (".exoreg", ".skops", ".pkl", ".pickle", ".joblib")
+CSV_FILTER = "CSV files (*.csv *.csv.gz *.tsv *.tsv.gz);;All files (*)"
+MODEL_FILTER = "Exported models (*.exoreg *.skops *.pkl *.pickle *.joblib *.json);;All files (*)"
+
+
+def is_csv(path: str | Path) -> bool:
+    return str(path).lower().endswith(CSV_SUFFIXES)
+
+
+def is_model_file(path: str | Path) -> bool:
+    """An archive, a model file, or the metadata JSON of a model + metadata pair."""
+    name = str(path).lower()
+    return name.endswith(MODEL_SUFFIXES) or (name.endswith(".json") and model_file_for(path) is not None)
+
+
+def model_file_for(metadata_json: str | Path) -> Path | None:
+    """The model file exported beside a metadata JSON (same stem), if there is one."""
+    p = Path(metadata_json)
+    for suffix in (".skops", ".pkl", ".pickle", ".joblib"):
+        candidate = p.with_suffix(suffix)
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def format_count(n: int | float) -> str:
+    return f"{int(n):,}"
+
+
+def format_duration(seconds: float) -> str:
+    seconds = max(0, int(round(seconds)))
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes, seconds = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes} min {seconds:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"
+
+
+def start_worker_for(owner: QWidget, func, *args, **kwargs):
+    """:func:`exoreg_gui.workers.start_worker` whose ``on_*`` callbacks are dropped once ``owner`` is deleted.
+
+    A dialog closed while its work runs is deleted at once; the work still finishes (or notices
+    the cancel) on its pool thread, and its results must not reach a widget that is gone.
+    """
+    import shiboken6
+
+    from exoreg_gui import workers
+
+    def guard(callback):
+        def call(*values):
+            if shiboken6.isValid(owner):
+                callback(*values)
+
+        return call
+
+    for key, value in list(kwargs.items()):
+        if key.startswith("on_") and value is not None:
+            kwargs[key] = guard(value)
+    return workers.start_worker(func, *args, **kwargs)
+
+
+def trust_box(parent: QWidget | None, preview) -> QMessageBox:
+    """The question asked before an untrusted model file is imported; the default answer is No."""
+    inspection = preview.inspection
+    name = Path(preview.source).name
+    if preview.format == "pickle":
+        headline = f"{name} is a pickle: loading it runs whatever code it names."
+    else:
+        headline = f"{name} would construct types this application does not trust."
+    untrusted = list(inspection.untrusted) or ["(the file's contents could not be listed)"]
+    shown = untrusted[:15]
+    more = f"<br>… and {len(untrusted) - len(shown)} more" if len(untrusted) > len(shown) else ""
+    items = "<br>".join(f"&nbsp;&nbsp;• <code>{t}</code>" for t in shown)
+    box = QMessageBox(parent)
+    box.setObjectName("trustBox")
+    box.setIcon(QMessageBox.Icon.Warning)
+    box.setWindowTitle("Trust this model file?")
+    box.setTextFormat(Qt.TextFormat.RichText)
+    box.setText(f"<b>{headline}</b>")
+    box.setInformativeText(
+        f"It would import or construct:<br>{items}{more}<br><br>"
+        "Import it only if you know where it came from and trust that source. "
+        "Choosing <b>No</b> imports nothing."
+    )
+    box.setDetailedText(
+        "Everything the file would import or construct:\n"
+        + "\n".join(f"  {t}{'  (not trusted)' if t in inspection.untrusted else ''}" for t in inspection.imports)
+        + ("\n\nNotes:\n" + "\n".join(inspection.notes) if inspection.notes else "")
+    )
+    box.setStandardButtons(QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No)
+    box.button(QMessageBox.StandardButton.Yes).setText("Yes, trust and import")
+    box.button(QMessageBox.StandardButton.No).setText("No")
+    box.setDefaultButton(QMessageBox.StandardButton.No)
+    box.setEscapeButton(QMessageBox.StandardButton.No)
+    return box
+
+
+class Prompts:
+    """Modal prompts of the workflow dialogs; patch these classmethods in tests."""
+
+    @classmethod
+    def open_files(cls, parent: QWidget | None, title: str, start: str, filters: str) -> list[str]:
+        paths, _ = QFileDialog.getOpenFileNames(parent, title, start, filters)
+        return list(paths)
+
+    @classmethod
+    def confirm_trust(cls, parent: QWidget | None, preview) -> bool:
+        """Ask whether to trust an untrusted model file; True only when the person says Yes."""
+        return trust_box(parent, preview).exec() == QMessageBox.StandardButton.Yes
+
+    @classmethod
+    def open_folder(cls, path: str | Path) -> None:
+        """Show a folder in the system's file manager."""
+        QDesktopServices.openUrl(QUrl.fromLocalFile(str(path)))
+
+
+class ProgressRow(QWidget):
+    """A progress bar, a line of text (done, rate, time left) and a Cancel button."""
+
+    #: The person pressed Cancel.
+    cancel_requested = Signal()
+
+    def __init__(self, unit: str = "rows", parent: QWidget | None = None):
+        super().__init__(parent)
+        self.unit = unit
+        self.bar = QProgressBar(self)
+        self.bar.setTextVisible(True)
+        self.label = QLabel("", self)
+        self.label.setObjectName("progressText")
+        self.label.setWordWrap(True)
+        self.cancel_button = QPushButton("Cancel", self)
+        self.cancel_button.clicked.connect(self._on_cancel_clicked)
+        row = QHBoxLayout()
+        row.addWidget(self.bar, 1)
+        row.addWidget(self.cancel_button)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(2)
+        layout.addWidget(self.label)
+        layout.addLayout(row)
+        self._started = 0.0
+        self.hide()
+
+    def start(self, text: str) -> None:
+        self._started = time.monotonic()
+        self.bar.setRange(0, 0)  # busy until the first progress report
+        self.label.setText(text)
+        self.cancel_button.setEnabled(True)
+        self.show()
+
+    def set_progress(self, done: int, total: int) -> None:
+        """Show ``done`` of ``total`` (an estimate until the end) with the rate and time left."""
+        if total <= 0:
+            return
+        self.bar.setRange(0, 1000)
+        self.bar.setValue(int(1000 * min(done, total) / total))
+        elapsed = time.monotonic() - self._started
+        text = f"{format_count(done)} of ~{format_count(total)} {self.unit}"
+        if elapsed > 0.5 and done > 0:
+            rate = done / elapsed
+            text += f" · {format_count(rate)} {self.unit}/s"
+            if done < total:
+                text += f" · {format_duration((total - done) / rate)} left"
+        self.label.setText(text)
+
+    def set_text(self, text: str) -> None:
+        self.label.setText(text)
+
+    def finish(self, text: str = "") -> None:
+        self.bar.setRange(0, 1)
+        self.bar.setValue(1)
+        self.label.setText(text)
+        self.cancel_button.setEnabled(False)
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self._started
+
+    def _on_cancel_clicked(self) -> None:
+        self.cancel_button.setEnabled(False)
+        self.label.setText("Cancelling…")
+        self.cancel_requested.emit()

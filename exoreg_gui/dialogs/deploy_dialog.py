@@ -1,0 +1,372 @@
+"""Package a registered version as a deployment bundle (:mod:`core.deployment`).
+
+Before: the reference (the version, or one of its aliases), the destination folder, the
+options (ONNX on/off, a CSV of sample rows for the parity check) and a summary of what will be
+written. After: the bundle's file tree, the ONNX parity figures, Verify (the checksum check of
+:func:`core.deployment.verify_bundle`), Open Folder, and the model card rendered.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QSplitter,
+    QTabWidget,
+    QTextBrowser,
+    QToolButton,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from exoreg_gui import workers
+from exoreg_gui.dialogs.common import CSV_FILTER, ProgressRow, Prompts, format_count, start_worker_for
+from exoreg_gui.dialogs.messages import Messages, describe_error
+
+
+def default_bundle_folder(meta, base: Path | None = None) -> Path:
+    base = base if base is not None else Path.home() / "exoreg-bundles"
+    safe = "".join(c if c.isalnum() or c in "-_." else "-" for c in meta.model_name)
+    return base / f"{safe}-v{meta.version}"
+
+
+def export_bundle_for(registry_root: str, ref: str, folder: str, *, include_onnx: bool,
+                      sample_rows: str | None, overwrite: bool, progress=None, cancelled=None):
+    """Worker function: write the bundle in a child process, then read back its model card.
+
+    The ONNX conversion and the imports it needs hold the interpreter lock for long stretches,
+    so the export runs in its own process (see :mod:`exoreg_gui.child_process`).
+    """
+    from core.deployment import CARD_NAME
+    from exoreg_gui.child_process import run_in_child
+
+    report = run_in_child("core.deployment:export_registered_model", registry_root, ref, folder,
+                          include_onnx=include_onnx, sample_rows=sample_rows or None, overwrite=overwrite,
+                          progress=progress, cancelled=cancelled)
+    card = (Path(report.path) / CARD_NAME).read_text(encoding="utf-8")
+    return report, card
+
+
+def verify(path: str):
+    """Worker function: check every file of the bundle against its manifest."""
+    from core.deployment import verify_bundle
+
+    return verify_bundle(path)
+
+
+def _size(n: int) -> str:
+    for unit in ("bytes", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:,} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
+        n /= 1024
+    return str(n)
+
+
+class DeployDialog(QDialog):
+    """Choose what and where; write the bundle; look at it and verify it."""
+
+    #: The bundle was written; carries the ``BundleReport``.
+    bundle_written = Signal(object)
+    #: Verify finished; carries the ``BundleVerifyReport``.
+    verified = Signal(object)
+
+    def __init__(self, registry, meta, folder: str | None = None, sample_csv: str | None = None,
+                 parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setObjectName("DeployDialog")
+        self.setWindowTitle(f"Package {meta.model_name} v{meta.version} for deployment")
+        self.registry = registry
+        self.meta = meta
+        self.report = None
+        self._worker: workers.Worker | None = None
+
+        self.ref_combo = QComboBox(self)
+        self.ref_combo.setObjectName("refCombo")
+        self.ref_combo.addItem(f"{meta.model_name}:{meta.version}  ({meta.model_id})", meta.model_id)
+        for alias in meta.aliases or []:
+            self.ref_combo.addItem(f"{meta.model_name}@{alias}", f"{meta.model_name}@{alias}")
+        self.ref_combo.setToolTip("An alias is resolved now; the bundle records the version it pointed at")
+        self.folder_edit = QLineEdit(folder or str(default_bundle_folder(meta)), self)
+        self.folder_edit.setObjectName("folderEdit")
+        self.folder_edit.textChanged.connect(lambda _t: self._update_summary())
+        browse = QToolButton(self)
+        browse.setText("…")
+        browse.clicked.connect(self._on_browse_clicked)
+        folder_row = QHBoxLayout()
+        folder_row.addWidget(self.folder_edit, 1)
+        folder_row.addWidget(browse)
+        self.onnx_check = QCheckBox("Include model.onnx (checked against the model on sample rows)", self)
+        self.onnx_check.setChecked(True)
+        self.onnx_check.toggled.connect(lambda _on: self._update_summary())
+        self.overwrite_check = QCheckBox("Replace an existing bundle in that folder", self)
+        self.overwrite_check.toggled.connect(lambda _on: self._update_summary())
+        self.sample_edit = QLineEdit(sample_csv or "", self)
+        self.sample_edit.setObjectName("sampleEdit")
+        self.sample_edit.setPlaceholderText("optional: a CSV with real rows (e.g. the KOI table)")
+        self.sample_edit.textChanged.connect(lambda _t: self._update_summary())
+        sample_browse = QToolButton(self)
+        sample_browse.setText("…")
+        sample_browse.clicked.connect(self._on_sample_browse_clicked)
+        sample_row = QHBoxLayout()
+        sample_row.addWidget(self.sample_edit, 1)
+        sample_row.addWidget(sample_browse)
+        form = QFormLayout()
+        form.addRow("Model:", self.ref_combo)
+        form.addRow("Folder:", folder_row)
+        form.addRow("Sample rows:", sample_row)
+        form.addRow("", self.onnx_check)
+        form.addRow("", self.overwrite_check)
+        self.summary_label = QLabel(self)
+        self.summary_label.setObjectName("summaryLabel")
+        self.summary_label.setWordWrap(True)
+        self.summary_label.setTextFormat(Qt.TextFormat.RichText)
+
+        # -- results
+        self.file_tree = QTreeWidget(self)
+        self.file_tree.setObjectName("fileTree")
+        self.file_tree.setHeaderLabels(["File", "Size", "SHA-256"])
+        self.file_tree.header().setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
+        self.parity_label = QLabel(self)
+        self.parity_label.setObjectName("parityLabel")
+        self.parity_label.setWordWrap(True)
+        self.parity_label.setTextFormat(Qt.TextFormat.RichText)
+        self.verify_label = QLabel(self)
+        self.verify_label.setObjectName("verifyLabel")
+        self.verify_label.setWordWrap(True)
+        files_page = QWidget(self)
+        files_layout = QVBoxLayout(files_page)
+        files_layout.setContentsMargins(4, 4, 4, 4)
+        files_layout.addWidget(self.file_tree, 1)
+        files_layout.addWidget(self.parity_label)
+        files_layout.addWidget(self.verify_label)
+        self.card_view = QTextBrowser(self)
+        self.card_view.setObjectName("cardView")
+        self.card_view.setOpenExternalLinks(False)
+        self.result_tabs = QTabWidget(self)
+        self.result_tabs.addTab(files_page, "Bundle")
+        self.result_tabs.addTab(self.card_view, "Model card (README.md)")
+        self.result_tabs.hide()
+
+        self.progress = ProgressRow("steps", self)
+        self.progress.cancel_requested.connect(self._on_cancel_requested)
+        self.verify_button = QPushButton("Verify", self)
+        self.verify_button.setObjectName("verifyButton")
+        self.verify_button.setToolTip("Check every file of the bundle against its manifest's SHA-256")
+        self.verify_button.clicked.connect(self.start_verify)
+        self.open_button = QPushButton("Open Folder", self)
+        self.open_button.clicked.connect(lambda: Prompts.open_folder(self.report.path) if self.report else None)
+        self.export_button = QPushButton("Export Bundle", self)
+        self.export_button.setObjectName("exportButton")
+        self.export_button.setDefault(True)
+        self.export_button.clicked.connect(self.start_export)
+        self.close_button = QPushButton("Close", self)
+        self.close_button.clicked.connect(self.reject)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.verify_button)
+        buttons.addWidget(self.open_button)
+        buttons.addStretch(1)
+        buttons.addWidget(self.export_button)
+        buttons.addWidget(self.close_button)
+
+        top = QWidget(self)
+        top_layout = QVBoxLayout(top)
+        top_layout.setContentsMargins(0, 0, 0, 0)
+        top_layout.addLayout(form)
+        top_layout.addWidget(self.summary_label)
+        top_layout.addStretch(1)
+        splitter = QSplitter(Qt.Orientation.Vertical, self)
+        self.splitter = splitter
+        self._top = top
+        splitter.addWidget(top)
+        splitter.addWidget(self.result_tabs)
+        splitter.setChildrenCollapsible(False)
+        splitter.setStretchFactor(1, 1)
+        layout = QVBoxLayout(self)
+        layout.addWidget(splitter, 1)
+        layout.addWidget(self.progress)
+        layout.addLayout(buttons)
+        self.resize(800, 470)
+        self._update_summary()
+        self._update_state()
+
+    # ============================================================ public API
+    def folder(self) -> str:
+        return str(Path(self.folder_edit.text().strip()).expanduser())
+
+    def start_export(self) -> None:
+        if self._worker is not None or not self.folder_edit.text().strip():
+            return
+        self.progress.start("Writing the bundle…")
+        worker = None
+        worker = self._worker = start_worker_for(self,
+            export_bundle_for, str(self.registry.root), self.ref_combo.currentData(), self.folder(),
+            include_onnx=self.onnx_check.isChecked(), sample_rows=self.sample_edit.text().strip() or None,
+            overwrite=self.overwrite_check.isChecked(),
+            on_success=self._on_exported,
+            on_error=self._on_export_failed,
+            on_cancelled=lambda: self.progress.finish("Cancelled; nothing was written."),
+            on_progress=self.progress.set_progress,
+            on_finished=lambda: self._on_finished(worker),
+        )
+        self._update_state()
+
+    def start_verify(self) -> None:
+        if self._worker is not None or self.report is None:
+            return
+        self.verify_label.setText("Verifying…")
+        worker = None
+        worker = self._worker = start_worker_for(self,
+            verify, str(self.report.path),
+            on_success=self._on_verified,
+            on_error=lambda exc: Messages.error(self, "Could not verify the bundle", exc),
+            on_finished=lambda: self._on_finished(worker),
+        )
+        self._update_state()
+
+    def done(self, result: int) -> None:  # noqa: D401 - Qt override
+        if self._worker is not None:
+            self._worker.cancel()
+        super().done(result)
+
+    # ============================================================ slots
+    def _on_browse_clicked(self) -> None:
+        path = Messages.get_directory(self, "Write the bundle into", str(Path(self.folder()).parent))
+        if path:
+            self.folder_edit.setText(str(Path(path) / Path(self.folder()).name))
+
+    def _on_sample_browse_clicked(self) -> None:
+        paths = Prompts.open_files(self, "Choose a CSV of sample rows", str(Path.home()), CSV_FILTER)
+        if paths:
+            self.sample_edit.setText(paths[0])
+
+    def _on_cancel_requested(self) -> None:
+        if self._worker is not None:
+            self._worker.cancel()
+
+    def _on_exported(self, result) -> None:
+        report, card = result
+        self.report = report
+        self._worker = None  # the work is done; its finished signal follows
+        self.progress.finish(f"Bundle written to {report.path}.")
+        self._fill_files(report)
+        self._fill_parity(report)
+        self.card_view.setMarkdown(card)
+        size = sum(int(f.get("size", 0)) for f in report.files.values())
+        self.summary_label.setText(f"Wrote <b>{report.model_name} v{report.version}</b>: {len(report.files) + 1} "
+                                   f"files, {_size(size)}, into <code>{report.path}</code>.")
+        self.verify_label.setText("")
+        self._reveal_results()
+        self._update_state()
+        self.bundle_written.emit(report)
+
+    def _on_export_failed(self, exc: BaseException) -> None:
+        self.progress.finish(describe_error(exc)[0])
+        Messages.error(self, "Could not write the bundle", exc)
+
+    def _on_verified(self, report) -> None:
+        self._worker = None
+        self._update_state()
+        if report.ok:
+            self.verify_label.setText(f"<span style='color:#1e7b34'>✓ Verified: all {report.checked} files match "
+                                      "the manifest.</span>")
+        else:
+            problems = "<br>".join(report.messages()[:10])
+            self.verify_label.setText(f"<span style='color:#b3261e'>✗ The bundle does not match its manifest:"
+                                      f"<br>{problems}</span>")
+        self.verified.emit(report)
+
+    def _on_finished(self, worker) -> None:
+        if self._worker is worker:
+            self._worker = None
+        self._update_state()
+
+    # ============================================================ display
+    def _reveal_results(self) -> None:
+        """Show the results pane below the choices, giving it the room the choices do not need."""
+        if self.result_tabs.isVisible():
+            return
+        self.result_tabs.show()
+        if self.height() < 680:  # room for the results below the choices
+            self.resize(max(self.width(), 860), 680)
+            self.layout().activate()
+        total = sum(self.splitter.sizes())
+        top = min(self._top.sizeHint().height(), total // 2)
+        self.splitter.setSizes([top, max(200, total - top)])
+
+    def _fill_files(self, report) -> None:
+        self.file_tree.clear()
+        root = QTreeWidgetItem([Path(report.path).name + "/", "", ""])
+        self.file_tree.addTopLevelItem(root)
+        folders: dict[str, QTreeWidgetItem] = {"": root}
+        for name in sorted(report.files):
+            info = report.files[name]
+            parent = root
+            parts = name.split("/")
+            for depth in range(1, len(parts)):
+                key = "/".join(parts[:depth])
+                if key not in folders:
+                    folders[key] = QTreeWidgetItem(folders["/".join(parts[:depth - 1])], [parts[depth - 1] + "/"])
+                parent = folders[key]
+            item = QTreeWidgetItem(parent, [parts[-1], _size(int(info.get("size", 0))),
+                                            str(info.get("sha256", ""))[:16] + "…"])
+            item.setToolTip(2, str(info.get("sha256", "")))
+            item.setTextAlignment(1, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        QTreeWidgetItem(root, ["manifest.json", "", "(lists the others)"])
+        self.file_tree.expandAll()
+
+    def _fill_parity(self, report) -> None:
+        onnx = report.onnx or {}
+        parity = onnx.get("parity") or {}
+        if onnx.get("included"):
+            diff = parity.get("max_probability_difference")
+            diff_text = f"{diff:.2e}" if isinstance(diff, int | float) else "not available"
+            text = (f"<b>ONNX parity</b> on {format_count(parity.get('rows', 0))} sample rows "
+                    f"({parity.get('sample_source') or 'sample'}): labels agree on "
+                    f"{100 * float(parity.get('label_agreement', 0)):.2f}% · largest probability difference "
+                    f"{diff_text}")
+            color = "#1e7b34"
+        else:
+            text = f"<b>No ONNX file:</b> {onnx.get('message', 'not requested')}"
+            color = "#8a5a00" if self.onnx_check.isChecked() else "#5d6877"
+        warnings = "".join(f"<br>⚠ {w}" for w in report.warnings if w != onnx.get("message"))
+        self.parity_label.setText(f"<span style='color:{color}'>{text}</span>{warnings}")
+
+    def _update_summary(self) -> None:
+        meta = self.meta
+        files = ["model.skops (safe format)", "model.pkl (for MLflow's sklearn flavour)"]
+        if self.onnx_check.isChecked():
+            files.append("model.onnx (if skl2onnx converts it and it matches the model)")
+        files += ["MLmodel, requirements.txt, conda.yaml, python_env.yaml", "predict.py (a command-line predictor)",
+                  "input_example.json, serving_input_example.json", "README.md (the model card)",
+                  "manifest.json (SHA-256 of every file)"]
+        sample = self.sample_edit.text().strip()
+        sample_text = (f"sample rows from {Path(sample).name}" if sample else
+                       "sample rows from the demo's candidates.csv if present, else synthetic rows")
+        exists = Path(self.folder()).exists()
+        warning = ("<br><span style='color:#8a5a00'>The folder exists; tick “Replace” to overwrite it.</span>"
+                   if exists and not self.overwrite_check.isChecked() else "")
+        self.summary_label.setText(
+            f"Will write <b>{meta.model_name} v{meta.version}</b> ({meta.algorithm}, "
+            f"{len(meta.feature_columns)} features) into <code>{self.folder()}</code>, using {sample_text}:"
+            "<br>&nbsp;&nbsp;" + "<br>&nbsp;&nbsp;".join(files) + warning
+        )
+
+    def _update_state(self) -> None:
+        busy = self._worker is not None
+        self.export_button.setEnabled(not busy)
+        self.verify_button.setEnabled(not busy and self.report is not None)
+        self.open_button.setEnabled(self.report is not None)
+        for widget in (self.ref_combo, self.folder_edit, self.onnx_check, self.overwrite_check, self.sample_edit):
+            widget.setEnabled(not busy)

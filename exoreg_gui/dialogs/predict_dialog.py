@@ -1,0 +1,693 @@
+"""Batch prediction on CSV files: choose files and a model, check, run with progress, look at the results.
+
+The dialog gathers choices and shows results. The work is :mod:`core.prediction`:
+:func:`~core.prediction.preflight` on a worker thread for each file, and
+:func:`~core.prediction.predict_csv` with ``in_subprocess=True`` on a worker thread (the
+prediction runs in a child process, so the window stays responsive whatever the model does).
+Files run one after another; the results of the file selected in the list are shown.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QDragEnterEvent, QDropEvent
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QListWidgetItem,
+    QPushButton,
+    QSplitter,
+    QTabWidget,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from exoreg_gui import workers
+from exoreg_gui.dialogs.common import (
+    CSV_FILTER,
+    ProgressRow,
+    Prompts,
+    format_count,
+    format_duration,
+    is_csv,
+    start_worker_for,
+)
+from exoreg_gui.dialogs.messages import Messages, describe_error
+from exoreg_gui.dialogs.tables import HeadTable, read_head
+
+log = logging.getLogger("exoreg_gui")
+
+PREVIEW_ROWS = 200
+REJECT_ROWS = 500
+
+
+def model_label(entry: dict) -> str:
+    """``Name v3  [production]`` for a ``list_models`` row."""
+    aliases = entry.get("aliases") or []
+    text = f"{entry['model_name']} v{entry['version']}"
+    if aliases:
+        text += "  [" + ", ".join(aliases) + "]"
+    f1 = entry.get("f1_score")
+    if isinstance(f1, int | float):
+        text += f"  · F1 {f1:.3f}"
+    return text
+
+
+def default_model_id(entries: list[dict], selected: list[str] | None = None) -> str | None:
+    """The selected version, else the newest ``production`` alias, else the best F1."""
+    active = [e for e in entries if e.get("status", "active") == "active"]
+    ids = {e["model_id"] for e in active}
+    for model_id in selected or []:
+        if model_id in ids:
+            return model_id
+    production = [e for e in active if "production" in (e.get("aliases") or [])]
+    pool = production or active
+    if not pool:
+        return None
+    return max(pool, key=lambda e: (e.get("f1_score") or 0.0, e.get("training_date") or ""))["model_id"]
+
+
+def run_preflight(registry, model_id: str, path: str):
+    """Worker function: the engine's preflight of ``path`` for one registered version."""
+    from core.prediction import preflight
+
+    return preflight(registry.get_metadata(model_id), path)
+
+
+def run_prediction(registry_root: str, model_id: str, input_path: str, output_path: str, *,
+                   progress=None, cancelled=None):
+    """Worker function: predict one file in a child process (see :mod:`core.prediction`)."""
+    from core.prediction import predict_csv
+
+    return predict_csv(model_id, input_path, output_path, registry=registry_root, in_subprocess=True,
+                       progress=progress, cancelled=cancelled)
+
+
+def load_results(summary) -> dict[str, Any]:
+    """Worker function: the first rows of the output and of the rejects file."""
+    result = {"preview": read_head(summary.output_path, PREVIEW_ROWS), "rejects": ([], [])}
+    if summary.rejects_path:
+        result["rejects"] = read_head(summary.rejects_path, REJECT_ROWS)
+    return result
+
+
+def save_copy(source: str, target: str) -> str:
+    """Worker function: copy a CSV result to ``target`` (as Parquet when the name ends in .parquet)."""
+    import shutil
+
+    src, dst = Path(source), Path(target)
+    if dst.resolve() == src.resolve():
+        return str(dst)
+    if dst.name.lower().endswith((".parquet", ".pq")):
+        import pyarrow.csv as pacsv
+        import pyarrow.parquet as pq
+
+        from core.storage import atomic_write_bytes
+
+        table = pacsv.read_csv(src)
+        import io
+
+        buffer = io.BytesIO()
+        pq.write_table(table, buffer)
+        atomic_write_bytes(dst, buffer.getvalue())
+    else:
+        tmp = dst.with_name(f".{dst.name}.partial")
+        shutil.copyfile(src, tmp)
+        tmp.replace(dst)
+    return str(dst)
+
+
+@dataclass
+class FileJob:
+    """One input file of the dialog and what happened to it."""
+
+    path: str
+    output: str
+    preflight: Any = None
+    preflight_error: BaseException | None = None
+    summary: Any = None
+    results: dict | None = None
+    state: str = "checking"  # checking, ready, blocked, running, done, cancelled, failed
+    message: str = ""
+
+
+class PredictDialog(QDialog):
+    """Choose CSV files and a model; see the preflight; run; look at the predictions."""
+
+    #: All queued files were predicted (or the run stopped); carries the summaries written.
+    run_finished = Signal(object)
+    #: A preflight finished for a file; carries its path.
+    preflight_finished = Signal(str)
+    #: The preview of a finished file was loaded; carries its path.
+    results_shown = Signal(str)
+
+    def __init__(self, registry, entries: list[dict], model_id: str | None = None,
+                 files: list[str] | None = None, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setObjectName("PredictDialog")
+        self.setWindowTitle("Predict from CSV")
+        self.setAcceptDrops(True)
+        self.registry = registry
+        self.entries = [e for e in entries if e.get("status", "active") == "active"]
+        self.jobs: dict[str, FileJob] = {}
+        self._preflight_workers: dict[str, workers.Worker] = {}
+        self._run_worker: workers.Worker | None = None
+        self._results_worker: workers.Worker | None = None
+        self._queue: list[str] = []
+        self._finished: list[Any] = []
+
+        # -- choices
+        self.model_combo = QComboBox(self)
+        self.model_combo.setObjectName("modelCombo")
+        for entry in sorted(self.entries, key=lambda e: (e["model_name"], e["version"])):
+            self.model_combo.addItem(model_label(entry), entry["model_id"])
+        chosen = model_id or default_model_id(self.entries)
+        if chosen is not None:
+            self.model_combo.setCurrentIndex(max(0, self.model_combo.findData(chosen)))
+        self.model_combo.currentIndexChanged.connect(self._on_model_changed)
+
+        self.file_list = QListWidget(self)
+        self.file_list.setObjectName("fileList")
+        self.file_list.setMaximumHeight(90)
+        self.file_list.currentRowChanged.connect(self._on_file_row_changed)
+        self.add_button = QPushButton("Add Files…", self)
+        self.add_button.clicked.connect(self._on_add_clicked)
+        self.remove_button = QPushButton("Remove", self)
+        self.remove_button.clicked.connect(self._on_remove_clicked)
+        file_buttons = QVBoxLayout()
+        file_buttons.addWidget(self.add_button)
+        file_buttons.addWidget(self.remove_button)
+        file_buttons.addStretch(1)
+        files_row = QHBoxLayout()
+        files_row.addWidget(self.file_list, 1)
+        files_row.addLayout(file_buttons)
+
+        self.output_edit = QLineEdit(self)
+        self.output_edit.setObjectName("outputEdit")
+        self.output_edit.setToolTip("Where the predictions of the selected file are written "
+                                    "(.csv, .csv.gz or .parquet); never over the input")
+        self.output_edit.editingFinished.connect(self._on_output_edited)
+        self.output_button = QToolButton(self)
+        self.output_button.setText("…")
+        self.output_button.clicked.connect(self._on_output_browse_clicked)
+        output_row = QHBoxLayout()
+        output_row.addWidget(self.output_edit, 1)
+        output_row.addWidget(self.output_button)
+
+        form = QFormLayout()
+        form.addRow("Model:", self.model_combo)
+        form.addRow("Files:", files_row)
+        form.addRow("Output:", output_row)
+
+        self.preflight_label = QLabel("Drop CSV files here, or choose them with Add Files…", self)
+        self.preflight_label.setObjectName("preflightLabel")
+        self.preflight_label.setWordWrap(True)
+        self.preflight_label.setTextFormat(Qt.TextFormat.RichText)
+        self.preflight_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.preflight_label.setMinimumHeight(60)
+        self.preflight_label.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
+
+        self.progress = ProgressRow("rows", self)
+        self.progress.cancel_requested.connect(self.cancel)
+
+        # -- results
+        self.summary_label = QLabel("", self)
+        self.summary_label.setObjectName("summaryLabel")
+        self.summary_label.setWordWrap(True)
+        self.preview_table = HeadTable(self)
+        self.preview_table.setObjectName("previewTable")
+        self.rejects_table = HeadTable(self)
+        self.rejects_table.setObjectName("rejectsTable")
+        self.class_chart = self._make_chart()
+        self.result_tabs = QTabWidget(self)
+        self.result_tabs.addTab(self.preview_table, "Preview")
+        self.result_tabs.addTab(self.class_chart, "Predicted classes")
+        self.result_tabs.addTab(self.rejects_table, "Rejected rows")
+        self.open_folder_button = QPushButton("Open Folder", self)
+        self.open_folder_button.clicked.connect(self._on_open_folder_clicked)
+        self.save_as_button = QPushButton("Save As…", self)
+        self.save_as_button.clicked.connect(self._on_save_as_clicked)
+        result_buttons = QHBoxLayout()
+        result_buttons.addWidget(self.summary_label, 1)
+        result_buttons.addWidget(self.open_folder_button)
+        result_buttons.addWidget(self.save_as_button)
+        self.results_box = QWidget(self)
+        results_layout = QVBoxLayout(self.results_box)
+        results_layout.setContentsMargins(0, 0, 0, 0)
+        results_layout.addLayout(result_buttons)
+        results_layout.addWidget(self.result_tabs, 1)
+        self.results_box.hide()
+
+        # -- buttons
+        self.reason_label = QLabel("", self)
+        self.reason_label.setObjectName("reasonLabel")
+        self.reason_label.setWordWrap(True)
+        self.run_button = QPushButton("Run", self)
+        self.run_button.setObjectName("runButton")
+        self.run_button.setDefault(True)
+        self.run_button.clicked.connect(self.run)
+        self.close_button = QPushButton("Close", self)
+        self.close_button.clicked.connect(self.reject)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.reason_label, 1)
+        buttons.addWidget(self.run_button)
+        buttons.addWidget(self.close_button)
+
+        top = QWidget(self)
+        top_layout = QVBoxLayout(top)
+        top_layout.setContentsMargins(0, 0, 0, 0)
+        top_layout.addLayout(form)
+        top_layout.addWidget(self.preflight_label)
+        top_layout.addStretch(1)
+        splitter = QSplitter(Qt.Orientation.Vertical, self)
+        self.splitter = splitter
+        self._top = top
+        splitter.addWidget(top)
+        splitter.addWidget(self.results_box)
+        splitter.setChildrenCollapsible(False)
+        splitter.setStretchFactor(1, 1)
+        layout = QVBoxLayout(self)
+        layout.addWidget(splitter, 1)
+        layout.addWidget(self.progress)
+        layout.addLayout(buttons)
+        self.resize(820, 470)
+
+        for path in files or []:
+            self.add_file(path)
+        self._update_state()
+
+    # ============================================================ public API
+    def model_id(self) -> str | None:
+        return self.model_combo.currentData()
+
+    def current_job(self) -> FileJob | None:
+        item = self.file_list.currentItem()
+        return self.jobs.get(item.data(Qt.ItemDataRole.UserRole)) if item is not None else None
+
+    def add_files(self, paths: list[str]) -> list[str]:
+        """Add CSV files; returns the ones refused (not CSV files), after telling the person."""
+        refused = [p for p in paths if not is_csv(p)]
+        for path in paths:
+            if is_csv(path):
+                self.add_file(path)
+        if refused:
+            names = ", ".join(Path(p).name for p in refused[:5])
+            Messages.information(self, "Not a CSV file",
+                                 f"{names}: only CSV files (.csv, .csv.gz, .tsv) can be predicted on.")
+        return refused
+
+    def add_file(self, path: str | Path) -> None:
+        from core.prediction import default_output_path
+
+        path = str(Path(path).expanduser().resolve())
+        if path not in self.jobs:
+            self.jobs[path] = FileJob(path, str(default_output_path(path)))
+            item = QListWidgetItem(Path(path).name)
+            item.setData(Qt.ItemDataRole.UserRole, path)
+            item.setToolTip(path)
+            self.file_list.addItem(item)
+        self._check(path)
+        for row in range(self.file_list.count()):
+            if self.file_list.item(row).data(Qt.ItemDataRole.UserRole) == path:
+                self.file_list.setCurrentRow(row)
+
+    def is_running(self) -> bool:
+        return self._run_worker is not None
+
+    def run(self) -> None:
+        """Predict every ready file, one after another."""
+        if self.is_running() or not self._can_run()[0]:
+            return
+        self._finished = []
+        self._queue = [p for p, job in self.jobs.items() if job.state in ("ready", "done", "cancelled", "failed")]
+        self._start_next()
+
+    def cancel(self) -> None:
+        self._queue = []
+        if self._run_worker is not None:
+            self._run_worker.cancel()
+
+    def shutdown(self) -> None:
+        self.cancel()
+        for worker in [*self._preflight_workers.values(), self._run_worker, self._results_worker]:
+            if worker is not None:
+                worker.cancel()
+
+    # ============================================================ drag and drop
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 - Qt override
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802 - Qt override
+        paths = [u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()]
+        if paths:
+            event.acceptProposedAction()
+            self.add_files(paths)
+
+    def done(self, result: int) -> None:  # noqa: D401 - Qt override
+        if self.is_running():
+            self.cancel()
+        super().done(result)
+
+    # ============================================================ preflight
+    def _check(self, path: str) -> None:
+        job = self.jobs[path]
+        model_id = self.model_id()
+        if model_id is None or self.registry is None:
+            return
+        old = self._preflight_workers.pop(path, None)
+        if old is not None:
+            old.cancel()
+        job.state, job.preflight, job.preflight_error = "checking", None, None
+        self._refresh_item(path)
+        worker = start_worker_for(self,
+            run_preflight, self.registry, model_id, path,
+            on_success=lambda report, p=path, m=model_id: self._on_preflight_done(p, m, report, None),
+            on_error=lambda exc, p=path, m=model_id: self._on_preflight_done(p, m, None, exc),
+        )
+        self._preflight_workers[path] = worker
+        self._update_state()
+
+    def _on_preflight_done(self, path: str, model_id: str, report, exc) -> None:
+        job = self.jobs.get(path)
+        self._preflight_workers.pop(path, None)
+        if job is None or model_id != self.model_id():
+            return
+        job.preflight, job.preflight_error = report, exc
+        job.state = "ready" if report is not None and report.ok else "blocked"
+        self._refresh_item(path)
+        self._update_state()
+        self.preflight_finished.emit(path)
+
+    def _preflight_html(self, job: FileJob) -> str:
+        if job.preflight_error is not None:
+            return f'<span style="color:#b3261e">{describe_error(job.preflight_error)[0]}</span>'
+        report = job.preflight
+        if report is None:
+            return "Checking the file against the model…"
+        rows = f"{format_count(report.estimated_rows)} rows" + ("" if report.rows_exact else " (estimated)")
+        n = len(report.feature_columns)
+        lines = [f"<b>{Path(report.path).name}</b>: {rows} · {len(report.matched)} of {n} feature columns "
+                 f"found · identifiers: {', '.join(report.id_columns) or 'row numbers'}"]
+        if report.missing:
+            missing = []
+            for column in report.missing:
+                hint = report.suggestions.get(column) or []
+                missing.append(f"<b>{column}</b>" + (f" (did you mean {', '.join(hint)}?)" if hint else ""))
+            lines.append(f'<span style="color:#b3261e">Missing: {"; ".join(missing)}</span>')
+        warnings = report.warnings
+        if warnings:
+            shown = "<br>".join(f"&nbsp;&nbsp;{w}" for w in warnings[:6])
+            more = f"<br>&nbsp;&nbsp;… and {len(warnings) - 6} more columns" if len(warnings) > 6 else ""
+            lines.append(f'<span style="color:#8a5a00">Cells that cannot be used as they are (in the first '
+                         f'{format_count(report.sample_rows)} rows):<br>{shown}{more}</span>')
+        elif report.ok:
+            lines.append('<span style="color:#1e7b34">Every feature cell in the first '
+                         f'{format_count(report.sample_rows)} rows is a number.</span>')
+        return "<br>".join(lines)
+
+    # ============================================================ running
+    def _can_run(self) -> tuple[bool, str]:
+        if self.model_id() is None:
+            return False, "Choose a model."
+        if not self.jobs:
+            return False, "Add a CSV file to predict on."
+        for job in self.jobs.values():
+            name = Path(job.path).name
+            if job.state == "checking":
+                return False, f"Checking {name}…"
+            if job.state == "blocked":
+                reason = (describe_error(job.preflight_error)[0] if job.preflight_error is not None
+                          else job.preflight.error)
+                return False, f"Cannot run: {reason}"
+        return True, ""
+
+    def _start_next(self) -> None:
+        if not self._queue:
+            self.progress.finish(self._finish_text())
+            self._update_state()
+            self.run_finished.emit(list(self._finished))
+            return
+        path = self._queue.pop(0)
+        job = self.jobs[path]
+        job.state, job.summary, job.results, job.message = "running", None, None, ""
+        self._refresh_item(path)
+        self.progress.start(f"Starting the prediction of {Path(path).name}…")
+        self._run_worker = start_worker_for(self,
+            run_prediction, str(self.registry.root), self.model_id(), path, job.output,
+            on_success=lambda summary, p=path: self._on_run_succeeded(p, summary),
+            on_error=lambda exc, p=path: self._on_run_failed(p, exc),
+            on_cancelled=lambda p=path: self._on_run_cancelled(p),
+            on_progress=self.progress.set_progress,
+            on_finished=self._on_run_finished,
+        )
+        self._update_state()
+
+    def _on_run_succeeded(self, path: str, summary) -> None:
+        job = self.jobs[path]
+        job.state, job.summary = "done", summary
+        self._finished.append(summary)
+        self._refresh_item(path)
+        self._load_results(path)
+
+    def _on_run_failed(self, path: str, exc: BaseException) -> None:
+        from core.prediction import PredictionCancelled
+
+        job = self.jobs[path]
+        if isinstance(exc, PredictionCancelled):
+            self._on_run_cancelled(path)
+            return
+        job.state, job.message = "failed", describe_error(exc)[0]
+        self._refresh_item(path)
+        Messages.error(self, f"Could not predict {Path(path).name}", exc)
+
+    def _on_run_cancelled(self, path: str) -> None:
+        job = self.jobs[path]
+        job.state, job.message = "cancelled", "Cancelled; nothing was written."
+        self._queue = []
+        self._refresh_item(path)
+
+    def _on_run_finished(self) -> None:
+        self._run_worker = None
+        self._start_next()
+
+    def _finish_text(self) -> str:
+        done = [j for j in self.jobs.values() if j.state == "done"]
+        if any(j.state == "cancelled" for j in self.jobs.values()):
+            return "Cancelled; the cancelled file was not written."
+        if not done:
+            return "Nothing was written."
+        rows = sum(j.summary.rows_read for j in done)
+        seconds = sum(j.summary.elapsed_seconds for j in done)
+        return f"Done: {format_count(rows)} rows in {format_duration(seconds)}."
+
+    # ============================================================ results
+    def _reveal_results(self) -> None:
+        """Show the results pane below the choices, giving it the room the choices do not need."""
+        if self.results_box.isVisible():
+            return
+        self.results_box.show()
+        if self.height() < 680:  # room for the results below the choices
+            self.resize(max(self.width(), 860), 680)
+            self.layout().activate()
+        total = sum(self.splitter.sizes())
+        top = min(self._top.sizeHint().height(), total // 2)
+        self.splitter.setSizes([top, max(200, total - top)])
+
+    def _load_results(self, path: str) -> None:
+        job = self.jobs[path]
+        self._results_worker = start_worker_for(self,
+            load_results, job.summary,
+            on_success=lambda results, p=path: self._on_results_loaded(p, results),
+            on_error=lambda exc: Messages.error(self, "Could not read the predictions", exc),
+        )
+
+    def _on_results_loaded(self, path: str, results: dict) -> None:
+        self._results_worker = None
+        self.jobs[path].results = results
+        current = self.current_job()
+        if current is not None and current.path == path:
+            self._show_results(current)
+        self.results_shown.emit(path)
+
+    def _show_results(self, job: FileJob) -> None:
+        summary = job.summary
+        if summary is None or job.results is None:
+            self.results_box.setVisible(False)
+            return
+        self._reveal_results()
+        text = (f"<b>{format_count(summary.rows_predicted)}</b> rows predicted, "
+                f"<b>{format_count(summary.rows_rejected)}</b> rejected"
+                + (f", {format_count(summary.rows_imputed)} with imputed cells" if summary.rows_imputed else "")
+                + f" in {format_duration(summary.elapsed_seconds)} → {Path(summary.output_path).name}")
+        self.summary_label.setText(text)
+        self.summary_label.setToolTip(summary.output_path)
+        self.preview_table.set_rows(*job.results["preview"])
+        self.rejects_table.set_rows(*job.results["rejects"])
+        rejected = summary.rows_rejected
+        self.result_tabs.setTabText(2, f"Rejected rows ({format_count(rejected)})")
+        self._draw_classes(summary.class_counts)
+
+    def _make_chart(self):
+        import pyqtgraph as pg
+
+        plot = pg.PlotWidget(parent=self, background="w")
+        plot.setObjectName("classChart")
+        plot.setMenuEnabled(False)
+        plot.setMouseEnabled(False, False)
+        plot.hideButtons()
+        item = plot.getPlotItem()
+        item.setLabel("left", "rows")
+        item.showGrid(y=True, alpha=0.25)
+        self.class_bars = pg.BarGraphItem(x=[], height=[], width=0.6, brush="#3b7dd8", pen="#2d64b0")
+        item.addItem(self.class_bars)
+        self.class_value_labels: list = []
+        return plot
+
+    def _draw_classes(self, counts: dict[str, int]) -> None:
+        import pyqtgraph as pg
+
+        plot = self.class_chart.getPlotItem()
+        labels = list(counts)
+        heights = [int(counts[k]) for k in labels]
+        self.class_bars.setOpts(x=list(range(len(labels))), height=heights, width=0.6)
+        for text in self.class_value_labels:
+            plot.removeItem(text)
+        self.class_value_labels = []
+        for i, h in enumerate(heights):
+            text = pg.TextItem(format_count(h), color="#333", anchor=(0.5, 1.0))
+            text.setPos(i, h)
+            plot.addItem(text)
+            self.class_value_labels.append(text)
+        plot.getAxis("bottom").setTicks([[(i, label) for i, label in enumerate(labels)]])
+        top = max(heights) if heights else 1
+        plot.setRange(xRange=(-0.6, len(labels) - 0.4), yRange=(0, top * 1.15 or 1), padding=0)
+
+    def class_chart_data(self) -> dict[str, int]:
+        """The bars drawn in the class chart, by label (for tests and accessibility)."""
+        ticks = self.class_chart.getPlotItem().getAxis("bottom")._tickLevels or [[]]
+        heights = self.class_bars.opts.get("height")
+        return {label: int(heights[i]) for i, label in ticks[0]} if heights is not None else {}
+
+    def _on_open_folder_clicked(self) -> None:
+        job = self.current_job()
+        if job is not None and job.summary is not None:
+            Prompts.open_folder(Path(job.summary.output_path).parent)
+
+    def _on_save_as_clicked(self) -> None:
+        job = self.current_job()
+        if job is None or job.summary is None:
+            return
+        filters = "CSV files (*.csv)"
+        try:
+            import pyarrow.parquet  # noqa: F401
+
+            filters += ";;Parquet files (*.parquet)"
+        except ImportError:
+            pass
+        target = Messages.get_save_file(self, "Save predictions as", job.summary.output_path, filters)
+        if not target:
+            return
+        if Path(target).resolve() == Path(job.path).resolve():
+            Messages.information(self, "Choose another name", "That is the input file; choose another name.")
+            return
+        start_worker_for(self,
+            save_copy, job.summary.output_path, target,
+            on_success=lambda p: self.progress.set_text(f"Saved {p}"),
+            on_error=lambda exc: Messages.error(self, "Could not save the predictions", exc),
+        )
+
+    # ============================================================ slots
+    def _on_model_changed(self, _row: int) -> None:
+        for path in list(self.jobs):
+            self._check(path)
+        self._update_state()
+
+    def _on_add_clicked(self) -> None:
+        start = str(Path(self.current_job().path).parent) if self.current_job() else str(Path.home())
+        paths = Prompts.open_files(self, "Choose CSV files to predict on", start, CSV_FILTER)
+        if paths:
+            self.add_files(paths)
+
+    def _on_remove_clicked(self) -> None:
+        job = self.current_job()
+        if job is None or job.state == "running":
+            return
+        worker = self._preflight_workers.pop(job.path, None)
+        if worker is not None:
+            worker.cancel()
+        del self.jobs[job.path]
+        self.file_list.takeItem(self.file_list.currentRow())
+        self._update_state()
+
+    def _on_file_row_changed(self, _row: int) -> None:
+        job = self.current_job()
+        self.output_edit.setText(job.output if job else "")
+        if job is not None:
+            self._show_results(job)
+        else:
+            self.results_box.hide()
+        self._update_state()
+
+    def _on_output_edited(self) -> None:
+        job = self.current_job()
+        text = self.output_edit.text().strip()
+        if job is not None and text:
+            job.output = str(Path(text).expanduser())
+
+    def _on_output_browse_clicked(self) -> None:
+        job = self.current_job()
+        if job is None:
+            return
+        target = Messages.get_save_file(self, "Write the predictions to", job.output,
+                                        "CSV files (*.csv);;Compressed CSV (*.csv.gz);;Parquet files (*.parquet)")
+        if target:
+            job.output = target
+            self.output_edit.setText(target)
+
+    # ============================================================ state
+    def _refresh_item(self, path: str) -> None:
+        job = self.jobs.get(path)
+        if job is None:
+            return
+        marks = {"checking": "…", "ready": "✓", "blocked": "✗", "running": "▶", "done": "✓ done",
+                 "cancelled": "cancelled", "failed": "failed"}
+        for row in range(self.file_list.count()):
+            item = self.file_list.item(row)
+            if item.data(Qt.ItemDataRole.UserRole) == path:
+                item.setText(f"{Path(path).name}   {marks.get(job.state, '')}")
+                item.setForeground(Qt.GlobalColor.darkRed if job.state in ("blocked", "failed")
+                                   else Qt.GlobalColor.black)
+        if self.current_job() is job:
+            self._update_state()
+
+    def _update_state(self) -> None:
+        running = self.is_running()
+        ok, reason = self._can_run()
+        self.run_button.setEnabled(ok and not running)
+        self.reason_label.setText(reason if not running else "")
+        self.reason_label.setToolTip(reason)
+        for widget in (self.model_combo, self.add_button, self.remove_button, self.output_edit,
+                       self.output_button):
+            widget.setEnabled(not running)
+        job = self.current_job()
+        if job is None:
+            self.preflight_label.setText("Drop CSV files here, or choose them with Add Files…")
+            self.progress.hide()
+        else:
+            html = self._preflight_html(job)
+            if job.message:
+                html += f"<br><i>{job.message}</i>"
+            self.preflight_label.setText(html)
+        self.close_button.setText("Close")
