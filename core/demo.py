@@ -9,8 +9,8 @@ their metrics compare fairly. The CANDIDATE rows are written to ``candidates.csv
 registry folder's parent: the natural input for batch prediction.
 
 The table comes from ``data``, else ``EXOREG_KOI_CSV``, else the user's cache, else the
-NASA Exoplanet Archive. When none can be had (offline, fresh machine) it fails with a
-:class:`DataError` that says how to pass a local file: the demo only ever shows real models.
+NASA Exoplanet Archive. When none can be had (offline, fresh machine) a clearly labelled
+synthetic sample stands in (:mod:`core.synthetic_koi`).
 
 The command line runs it as ``exoreg demo``; the GUI runs the same function in a worker.
 """
@@ -26,11 +26,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from core.errors import RegistryError
+from core.errors import DataError, RegistryError
 
 log = logging.getLogger(__name__)
 
 REAL = "real"
+SYNTHETIC = "synthetic"
+SYNTHETIC_ROWS = 3000
 
 
 @dataclass(frozen=True)
@@ -95,8 +97,8 @@ class DemoResult:
 
     root: Path
     candidates_csv: Path
-    data_origin: str  # "real": the demo trains on the archive's table only
-    data_source: str  # the path of the table used
+    data_origin: str  # "real" or "synthetic"
+    data_source: str  # where the table came from (path, or the synthetic label)
     model_ids: list[str] = field(default_factory=list)
     deleted_ids: list[str] = field(default_factory=list)
     aliases: dict[str, dict[str, int]] = field(default_factory=dict)
@@ -129,14 +131,35 @@ class _DemoData:
 def _load_data(data, *, allow_download: bool, progress, cancelled, status) -> _DemoData:
     from core.koi import find_koi_table, load_koi, offline
 
-    found = find_koi_table(data, allow_download=allow_download and not offline(), progress=progress,
-                           cancelled=cancelled)
+    try:
+        found = find_koi_table(data, allow_download=allow_download and not offline(), progress=progress,
+                               cancelled=cancelled)
+    except DataError as exc:
+        if data or os.environ.get("EXOREG_KOI_CSV"):
+            raise  # the user named a table: never replace it with made-up data
+        note = (f"No real KOI table could be had: {exc} The demo uses a SYNTHETIC KOI-like sample instead, and "
+                "its models say so.")
+        status(note)
+        return _synthetic_data([note])
     table = load_koi(found.path, feature_set="vetting")
     provenance = {**table.provenance(), "data_source": found.origin}
     return _DemoData(table.data, REAL, str(found.path), provenance, list(table.warnings))
 
 
+def _synthetic_data(notes: list[str]) -> _DemoData:
+    from core.synthetic_koi import SYNTHETIC_LABEL, synthetic_koi_frame
+
+    frame = synthetic_koi_frame(SYNTHETIC_ROWS)
+    provenance = {"data_file": "", "data_source": SYNTHETIC, "data_rows": int(len(frame)),
+                  "synthetic": True, "synthetic_note": SYNTHETIC_LABEL}
+    return _DemoData(frame, SYNTHETIC, SYNTHETIC_LABEL, provenance, notes)
+
+
 def _dataset_label(data: _DemoData) -> str:
+    if data.origin == SYNTHETIC:
+        from core.synthetic_koi import SYNTHETIC_LABEL
+
+        return SYNTHETIC_LABEL
     stamp = data.provenance.get("archive_stamp")
     name = data.provenance.get("data_file") or "KOI table"
     return f"{name} (NASA Exoplanet Archive KOI cumulative table{', ' + stamp if stamp else ''})"
@@ -265,6 +288,8 @@ def build_demo_registry(
                 "built_by": "exoreg demo",
             }
             description = version.description
+            if dataset.origin == SYNTHETIC:
+                description = "SYNTHETIC DATA (not real KOIs). " + description
             tags = {"feature_set": version.feature_set, "task": version.task, "data": dataset.origin}
             model_id = registry.register_model(
                 model=pipeline,

@@ -1,4 +1,4 @@
-"""``exoreg demo``: a populated registry from the real table, or a clear message when none can be had."""
+"""``exoreg demo``: a populated registry from the real table, and the labelled synthetic fallback."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ import pandas as pd
 import pytest
 
 from core.cli import main
-from core.errors import DataError
 from core.model_registry import ModelRegistry
 
 
@@ -32,6 +31,19 @@ def real_demo(koi_csv, tmp_path_factory):
         code, out, err = _run_cli("demo", "--registry", str(root), "--data", str(koi_csv), "--json")
     assert code == 0, err
     return root, json.loads(out)
+
+
+@pytest.fixture(scope="session")
+def synthetic_demo(tmp_path_factory):
+    """No --data, no EXOREG_KOI_CSV, an empty cache and no network: the synthetic fallback."""
+    root = tmp_path_factory.mktemp("synthetic_demo") / "registry"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("EXOREG_OFFLINE", "1")
+        mp.delenv("EXOREG_KOI_CSV", raising=False)
+        mp.setenv("EXOREG_CACHE_DIR", str(root.parent / "empty-cache"))
+        code, out, err = _run_cli("demo", "--registry", str(root))
+    assert code == 0, err
+    return root, out, err
 
 
 @pytest.mark.koi
@@ -122,16 +134,22 @@ def test_demo_refuses_a_registry_that_already_holds_models(real_demo, koi_csv):
     assert "already holds 11 model version(s)" in err and "Traceback" not in err
 
 
-def test_offline_without_a_table_says_how_to_pass_one(tmp_path, monkeypatch):
-    monkeypatch.setenv("EXOREG_OFFLINE", "1")
-    monkeypatch.delenv("EXOREG_KOI_CSV", raising=False)
-    monkeypatch.setenv("EXOREG_CACHE_DIR", str(tmp_path / "empty-cache"))
-    root = tmp_path / "registry"
-    code, out, err = _run_cli("demo", "--registry", str(root))
-    assert code == 1 and out == ""
-    last = err.strip().splitlines()[-1]
-    assert last.startswith("exoreg: ") and "--data PATH" in last and "Traceback" not in err
-    assert not root.exists() or ModelRegistry(root).list_models() == []
+def test_synthetic_fallback_is_labelled(synthetic_demo):
+    root, out, err = synthetic_demo
+    registry = ModelRegistry(root)
+    assert registry.verify().ok
+    rows = registry.list_models()
+    assert len(rows) == 10
+    for row in rows:
+        assert "synthetic" in row["training_dataset"].lower()
+        assert row["tags"]["data"] == "synthetic"
+        assert row["description"].startswith("SYNTHETIC DATA")
+        meta = registry.get_metadata(row["model_id"])
+        assert meta.training_info["data_origin"] == "synthetic"
+    assert "SYNTHETIC" in err and "--data PATH" in err
+    assert "trained on SYNTHETIC data" in out
+    candidates = pd.read_csv(root.parent / "candidates.csv")
+    assert len(candidates) > 0 and candidates["kepoi_name"].str.startswith("SYN").all()
 
 
 def test_named_table_that_does_not_exist_is_an_error_not_a_fallback(tmp_path):
@@ -183,8 +201,8 @@ def test_demo_data_comes_from_the_archive_when_nothing_is_local(koi_csv, monkeyp
     assert data.origin == "real" and data.provenance["data_source"] == "download"
     assert data.provenance["archive_stamp"] == "Thu Sep 18 07:50:32 2025"
     assert data.source == str(tmp_path / "cache" / "koi_cumulative.csv")
-    # Offline and with nothing cached, the same call is an error that says how to pass a file.
+    # Offline, the same call falls back to the synthetic sample only because nothing was named.
     monkeypatch.setenv("EXOREG_OFFLINE", "1")
     monkeypatch.setenv("EXOREG_CACHE_DIR", str(tmp_path / "empty"))
-    with pytest.raises(DataError, match="--data PATH"):
-        _load_data(None, allow_download=True, progress=None, cancelled=None, status=lines.append)
+    assert _load_data(None, allow_download=True, progress=None, cancelled=None,
+                      status=lines.append).origin == "synthetic"

@@ -18,7 +18,7 @@ def add_commands(subparsers, common: argparse.ArgumentParser) -> None:
             "table and register them, with aliases, in a new registry; write the CANDIDATE rows to "
             "candidates.csv next to the registry folder. Without --registry the demo goes to the user's data "
             "folder. The table comes from --data, else $EXOREG_KOI_CSV, else the download cache, else the NASA "
-            "Exoplanet Archive; with none available it stops and says how to pass a local file."
+            "Exoplanet Archive; with none available a clearly labelled synthetic sample is used."
         ),
     )
     parser.add_argument("--data", metavar="CSV", help="the KOI table to train on (NASA cumulative export)")
@@ -70,5 +70,7 @@ def run_demo(args: argparse.Namespace) -> int:
         print(f"note: {note}")
     print(f"\nDemo registry: {result.root}")
     print(f"CANDIDATE rows for batch prediction: {result.candidates_csv}")
+    if result.data_origin != "real":
+        print("These models were trained on SYNTHETIC data, not on real KOIs.")
     print(f"Browse it with: exoreg-gui {result.root}   or   exoreg list --registry {result.root}")
     return 0
