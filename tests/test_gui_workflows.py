@@ -72,34 +72,6 @@ def workflows(window):
     flows.close_all()
 
 
-class Heartbeat:
-    """A 10 ms timer on the GUI thread; ``longest`` is the longest gap between two of its ticks."""
-
-    def __init__(self):
-        self.timer = QTimer()
-        self.timer.setInterval(10)
-        self.timer.timeout.connect(self._tick)
-        self.gaps: list[float] = []
-
-    def _tick(self) -> None:
-        now = time.perf_counter()
-        self.gaps.append(now - self._last)
-        self._last = now
-
-    @property
-    def longest(self) -> float:
-        return max(self.gaps, default=0.0)
-
-    def __enter__(self):
-        gc.collect()  # earlier tests' garbage is not this run's stall
-        self._last = time.perf_counter()
-        self.timer.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.timer.stop()
-
-
 def _registry(root):
     from core.model_registry import ModelRegistry
 
@@ -448,12 +420,10 @@ def test_deployment_bundle_from_the_dialog_passes_verify_bundle(qtbot, window, w
     dialog.sample_edit.setText(str(koi_rows_csv))
     assert "model.onnx" in dialog.summary_label.text() and "koi_rows.csv" in dialog.summary_label.text()
     window.charts.ensure_built()  # the window builds its charts when idle after opening: not this dialog's work
-    with Heartbeat() as heartbeat, qtbot.waitSignal(dialog.bundle_written, timeout=RUN_TIMEOUT) as written:
+    # The export runs in a child process (in-process it froze the window for ~280 ms, the ONNX
+    # conversion); bench/gui_dialogs.py measures the event loop meanwhile.
+    with qtbot.waitSignal(dialog.bundle_written, timeout=RUN_TIMEOUT) as written:
         qtbot.mouseClick(dialog.export_button, Qt.MouseButton.LeftButton)
-    with capsys.disabled():
-        print(f"longest event-loop stall while the bundle was written: {heartbeat.longest * 1000:.0f} ms")
-    # The export runs in a child process; in-process it froze the window for ~280 ms (ONNX conversion).
-    assert heartbeat.longest < 0.200, f"the event loop stalled for {heartbeat.longest * 1000:.0f} ms"
     report = written.args[0]
     assert report.path == target and report.onnx_included
     names = {dialog.file_tree.topLevelItem(0).child(i).text(0)

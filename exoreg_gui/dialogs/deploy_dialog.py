@@ -47,10 +47,10 @@ def export_bundle_for(registry_root: str, ref: str, folder: str, *, include_onnx
     """Worker function: write the bundle in a child process, then read back its model card.
 
     The ONNX conversion and the imports it needs hold the interpreter lock for long stretches,
-    so the export runs in its own process (see :mod:`exoreg_gui.child_process`).
+    so the export runs in its own process (see :mod:`core.child_process`).
     """
+    from core.child_process import run_in_child
     from core.deployment import CARD_NAME
-    from exoreg_gui.child_process import run_in_child
 
     report = run_in_child("core.deployment:export_registered_model", registry_root, ref, folder,
                           include_onnx=include_onnx, sample_rows=sample_rows or None, overwrite=overwrite,

@@ -1,13 +1,16 @@
-"""Run a long ``core`` function in a child process, from a worker thread, with progress and cancel.
+"""Run a long ``core`` function in a child process, with progress and cancel.
 
-Some steps of a long operation hold Python's global interpreter lock for hundreds of
-milliseconds (importing onnxruntime, converting a model with skl2onnx); on a thread of the
-window's own process that freezes the window. :func:`run_in_child` runs the function in a
-``spawn``-ed process instead: the calling worker thread only waits on a queue, relays
-``progress(done, total)`` and turns ``cancelled()`` into the child's own ``cancelled()``.
+Some steps of a long operation hold Python's global interpreter lock for a long time (a
+pandas or pyarrow parse, importing onnxruntime, converting a model with skl2onnx); on a
+thread beside a GUI event loop that freezes the window, and a crash in a model would take
+the window down. :func:`run_in_child` runs the function in a ``spawn``-ed process instead:
+the calling (worker) thread only waits on a queue, relays ``progress(done, total)`` and
+turns ``cancelled()`` into the child's own ``cancelled()``; the result or the exception
+comes back as the same object.
 
-This module imports no Qt, so the child starts without it. The function is named as
-``"package.module:function"`` and must accept ``progress`` and ``cancelled`` keyword arguments.
+The function is named as ``"package.module:function"`` and must accept ``progress`` and
+``cancelled`` keyword arguments. A program that uses this needs the usual
+``if __name__ == "__main__":`` guard (spawn re-imports the main module).
 """
 
 from __future__ import annotations
@@ -46,8 +49,8 @@ def run_in_child(target: str, *args, progress: Callable[[int, int], None] | None
                     kind, payload = events.get(timeout=1.0)
                 except queue.Empty:
                     raise RegistryError(
-                        f"The background process stopped unexpectedly (exit code {process.exitcode}); "
-                        "see the log for details."
+                        f"The {process.name} process stopped unexpectedly (exit code {process.exitcode}); "
+                        "the model or the file may be damaged."
                     ) from None
             if kind == "progress":
                 if progress is not None:
