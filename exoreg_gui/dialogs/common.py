@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QProgressBar,
     QPushButton,
+    QSplitter,
     QVBoxLayout,
     QWidget,
 )
@@ -210,3 +211,42 @@ class ProgressRow(QWidget):
         self.cancel_button.setEnabled(False)
         self.label.setText("Cancelling…")
         self.cancel_requested.emit()
+
+
+class ChoicesOverResults(QSplitter):
+    """A dialog's choices (a form and a note) above, its results below once there are any."""
+
+    def __init__(self, form, note: QWidget, results: QWidget, parent: QWidget):
+        super().__init__(Qt.Orientation.Vertical, parent)
+        self._top = QWidget(self)
+        top_layout = QVBoxLayout(self._top)
+        top_layout.setContentsMargins(0, 0, 0, 0)
+        top_layout.addLayout(form)
+        top_layout.addWidget(note)
+        top_layout.addStretch(1)
+        self._results = results
+        self.addWidget(self._top)
+        self.addWidget(results)
+        self.setChildrenCollapsible(False)
+        self.setStretchFactor(1, 1)
+
+    def reveal_results(self) -> None:
+        """Show the results pane, giving it the room the choices do not need."""
+        if self._results.isVisible():
+            return
+        self._results.show()
+        dialog = self.window()
+        if dialog.height() < 680:  # room for the results below the choices
+            dialog.resize(max(dialog.width(), 860), 680)
+            dialog.layout().activate()
+        total = sum(self.sizes())
+        top = min(self._top.sizeHint().height(), total // 2)
+        self.setSizes([top, max(200, total - top)])
+
+
+def stack_dialog(dialog: QWidget, splitter: ChoicesOverResults, progress: QWidget, buttons) -> None:
+    """The common frame: choices and results, then the progress row, then the buttons."""
+    layout = QVBoxLayout(dialog)
+    layout.addWidget(splitter, 1)
+    layout.addWidget(progress)
+    layout.addLayout(buttons)

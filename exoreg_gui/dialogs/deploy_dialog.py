@@ -21,7 +21,6 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QPushButton,
-    QSplitter,
     QTabWidget,
     QTextBrowser,
     QToolButton,
@@ -32,7 +31,15 @@ from PySide6.QtWidgets import (
 )
 
 from exoreg_gui import workers
-from exoreg_gui.dialogs.common import CSV_FILTER, ProgressRow, Prompts, format_count, start_worker_for
+from exoreg_gui.dialogs.common import (
+    CSV_FILTER,
+    ChoicesOverResults,
+    ProgressRow,
+    Prompts,
+    format_count,
+    stack_dialog,
+    start_worker_for,
+)
 from exoreg_gui.dialogs.messages import Messages, describe_error
 
 
@@ -180,23 +187,8 @@ class DeployDialog(QDialog):
         buttons.addWidget(self.export_button)
         buttons.addWidget(self.close_button)
 
-        top = QWidget(self)
-        top_layout = QVBoxLayout(top)
-        top_layout.setContentsMargins(0, 0, 0, 0)
-        top_layout.addLayout(form)
-        top_layout.addWidget(self.summary_label)
-        top_layout.addStretch(1)
-        splitter = QSplitter(Qt.Orientation.Vertical, self)
-        self.splitter = splitter
-        self._top = top
-        splitter.addWidget(top)
-        splitter.addWidget(self.result_tabs)
-        splitter.setChildrenCollapsible(False)
-        splitter.setStretchFactor(1, 1)
-        layout = QVBoxLayout(self)
-        layout.addWidget(splitter, 1)
-        layout.addWidget(self.progress)
-        layout.addLayout(buttons)
+        self.splitter = ChoicesOverResults(form, self.summary_label, self.result_tabs, self)
+        stack_dialog(self, self.splitter, self.progress, buttons)
         self.resize(800, 470)
         self._update_summary()
         self._update_state()
@@ -294,16 +286,7 @@ class DeployDialog(QDialog):
 
     # ============================================================ display
     def _reveal_results(self) -> None:
-        """Show the results pane below the choices, giving it the room the choices do not need."""
-        if self.result_tabs.isVisible():
-            return
-        self.result_tabs.show()
-        if self.height() < 680:  # room for the results below the choices
-            self.resize(max(self.width(), 860), 680)
-            self.layout().activate()
-        total = sum(self.splitter.sizes())
-        top = min(self._top.sizeHint().height(), total // 2)
-        self.splitter.setSizes([top, max(200, total - top)])
+        self.splitter.reveal_results()
 
     def _fill_files(self, report) -> None:
         self.file_tree.clear()

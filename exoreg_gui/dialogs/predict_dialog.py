@@ -26,7 +26,6 @@ from PySide6.QtWidgets import (
     QListWidget,
     QListWidgetItem,
     QPushButton,
-    QSplitter,
     QTabWidget,
     QToolButton,
     QVBoxLayout,
@@ -36,11 +35,13 @@ from PySide6.QtWidgets import (
 from exoreg_gui import workers
 from exoreg_gui.dialogs.common import (
     CSV_FILTER,
+    ChoicesOverResults,
     ProgressRow,
     Prompts,
     format_count,
     format_duration,
     is_csv,
+    stack_dialog,
     start_worker_for,
 )
 from exoreg_gui.dialogs.messages import Messages, describe_error
@@ -264,23 +265,8 @@ class PredictDialog(QDialog):
         buttons.addWidget(self.run_button)
         buttons.addWidget(self.close_button)
 
-        top = QWidget(self)
-        top_layout = QVBoxLayout(top)
-        top_layout.setContentsMargins(0, 0, 0, 0)
-        top_layout.addLayout(form)
-        top_layout.addWidget(self.preflight_label)
-        top_layout.addStretch(1)
-        splitter = QSplitter(Qt.Orientation.Vertical, self)
-        self.splitter = splitter
-        self._top = top
-        splitter.addWidget(top)
-        splitter.addWidget(self.results_box)
-        splitter.setChildrenCollapsible(False)
-        splitter.setStretchFactor(1, 1)
-        layout = QVBoxLayout(self)
-        layout.addWidget(splitter, 1)
-        layout.addWidget(self.progress)
-        layout.addLayout(buttons)
+        self.splitter = ChoicesOverResults(form, self.preflight_label, self.results_box, self)
+        stack_dialog(self, self.splitter, self.progress, buttons)
         self.resize(820, 470)
 
         for path in files or []:
@@ -494,16 +480,7 @@ class PredictDialog(QDialog):
 
     # ============================================================ results
     def _reveal_results(self) -> None:
-        """Show the results pane below the choices, giving it the room the choices do not need."""
-        if self.results_box.isVisible():
-            return
-        self.results_box.show()
-        if self.height() < 680:  # room for the results below the choices
-            self.resize(max(self.width(), 860), 680)
-            self.layout().activate()
-        total = sum(self.splitter.sizes())
-        top = min(self._top.sizeHint().height(), total // 2)
-        self.splitter.setSizes([top, max(200, total - top)])
+        self.splitter.reveal_results()
 
     def _load_results(self, path: str) -> None:
         job = self.jobs[path]
