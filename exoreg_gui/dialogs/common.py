@@ -250,3 +250,14 @@ def stack_dialog(dialog: QWidget, splitter: ChoicesOverResults, progress: QWidge
     layout.addWidget(splitter, 1)
     layout.addWidget(progress)
     layout.addLayout(buttons)
+
+
+def action_buttons(dialog, text: str, slot, object_name: str) -> tuple[QPushButton, QPushButton]:
+    """A dialog's default action button (Enter runs it) and its Close button."""
+    action = QPushButton(text, dialog)
+    action.setObjectName(object_name)
+    action.setDefault(True)
+    action.clicked.connect(slot)
+    close = QPushButton("Close", dialog)
+    close.clicked.connect(dialog.reject)
+    return action, close

@@ -36,6 +36,7 @@ from exoreg_gui.dialogs.common import (
     ChoicesOverResults,
     ProgressRow,
     Prompts,
+    action_buttons,
     format_count,
     stack_dialog,
     start_worker_for,
@@ -174,12 +175,7 @@ class DeployDialog(QDialog):
         self.verify_button.clicked.connect(self.start_verify)
         self.open_button = QPushButton("Open Folder", self)
         self.open_button.clicked.connect(lambda: Prompts.open_folder(self.report.path) if self.report else None)
-        self.export_button = QPushButton("Export Bundle", self)
-        self.export_button.setObjectName("exportButton")
-        self.export_button.setDefault(True)
-        self.export_button.clicked.connect(self.start_export)
-        self.close_button = QPushButton("Close", self)
-        self.close_button.clicked.connect(self.reject)
+        self.export_button, self.close_button = action_buttons(self, "Export Bundle", self.start_export, "exportButton")
         buttons = QHBoxLayout()
         buttons.addWidget(self.verify_button)
         buttons.addWidget(self.open_button)

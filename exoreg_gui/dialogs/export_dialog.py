@@ -28,7 +28,7 @@ from PySide6.QtWidgets import (
 )
 
 from exoreg_gui import workers
-from exoreg_gui.dialogs.common import ProgressRow, Prompts, start_worker_for
+from exoreg_gui.dialogs.common import ProgressRow, Prompts, action_buttons, start_worker_for
 from exoreg_gui.dialogs.messages import Messages
 
 ARCHIVE, PAIR, BOTH = "archive", "pair", "both"
@@ -116,12 +116,7 @@ class ExportDialog(QDialog):
         self.open_button = QPushButton("Open Folder", self)
         self.open_button.clicked.connect(lambda: Prompts.open_folder(self.folder()))
         self.open_button.hide()
-        self.export_button = QPushButton("Export", self)
-        self.export_button.setObjectName("exportButton")
-        self.export_button.setDefault(True)
-        self.export_button.clicked.connect(self.start_export)
-        self.close_button = QPushButton("Close", self)
-        self.close_button.clicked.connect(self.reject)
+        self.export_button, self.close_button = action_buttons(self, "Export", self.start_export, "exportButton")
         buttons = QHBoxLayout()
         buttons.addWidget(self.open_button)
         buttons.addStretch(1)

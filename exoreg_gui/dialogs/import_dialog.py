@@ -33,6 +33,7 @@ from exoreg_gui.dialogs.common import (
     MODEL_FILTER,
     ProgressRow,
     Prompts,
+    action_buttons,
     is_model_file,
     model_file_for,
     start_worker_for,
@@ -193,12 +194,7 @@ class ImportDialog(QDialog):
         self.progress.cancel_requested.connect(self._on_cancel_requested)
         self.reason_label = QLabel("", self)
         self.reason_label.setWordWrap(True)
-        self.import_button = QPushButton("Import", self)
-        self.import_button.setObjectName("importButton")
-        self.import_button.setDefault(True)
-        self.import_button.clicked.connect(self.start_import)
-        self.close_button = QPushButton("Close", self)
-        self.close_button.clicked.connect(self.reject)
+        self.import_button, self.close_button = action_buttons(self, "Import", self.start_import, "importButton")
         buttons = QHBoxLayout()
         buttons.addWidget(self.reason_label, 1)
         buttons.addWidget(self.import_button)

@@ -38,6 +38,7 @@ from exoreg_gui.dialogs.common import (
     ChoicesOverResults,
     ProgressRow,
     Prompts,
+    action_buttons,
     format_count,
     format_duration,
     is_csv,
@@ -254,12 +255,7 @@ class PredictDialog(QDialog):
         self.reason_label = QLabel("", self)
         self.reason_label.setObjectName("reasonLabel")
         self.reason_label.setWordWrap(True)
-        self.run_button = QPushButton("Run", self)
-        self.run_button.setObjectName("runButton")
-        self.run_button.setDefault(True)
-        self.run_button.clicked.connect(self.run)
-        self.close_button = QPushButton("Close", self)
-        self.close_button.clicked.connect(self.reject)
+        self.run_button, self.close_button = action_buttons(self, "Run", self.run, "runButton")
         buttons = QHBoxLayout()
         buttons.addWidget(self.reason_label, 1)
         buttons.addWidget(self.run_button)

@@ -24,7 +24,6 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QLabel,
     QLineEdit,
-    QPushButton,
     QTableWidget,
     QTableWidgetItem,
     QToolButton,
@@ -33,7 +32,15 @@ from PySide6.QtWidgets import (
 )
 
 from exoreg_gui import workers
-from exoreg_gui.dialogs.common import CSV_FILTER, ProgressRow, Prompts, format_count, is_csv, start_worker_for
+from exoreg_gui.dialogs.common import (
+    CSV_FILTER,
+    ProgressRow,
+    Prompts,
+    action_buttons,
+    format_count,
+    is_csv,
+    start_worker_for,
+)
 from exoreg_gui.dialogs.messages import Messages, describe_error
 
 METRICS = ("accuracy", "precision", "recall", "f1_score")
@@ -162,12 +169,7 @@ class ScoreDialog(QDialog):
         self.progress.cancel_requested.connect(self.cancel)
         self.reason_label = QLabel("", self)
         self.reason_label.setWordWrap(True)
-        self.run_button = QPushButton("Score", self)
-        self.run_button.setObjectName("runButton")
-        self.run_button.setDefault(True)
-        self.run_button.clicked.connect(self.run)
-        self.close_button = QPushButton("Close", self)
-        self.close_button.clicked.connect(self.reject)
+        self.run_button, self.close_button = action_buttons(self, "Score", self.run, "runButton")
         buttons = QHBoxLayout()
         buttons.addWidget(self.reason_label, 1)
         buttons.addWidget(self.run_button)
