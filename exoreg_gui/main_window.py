@@ -109,6 +109,7 @@ class MainWindow(QMainWindow):
         self._selected: list[str] = []
         self._dirty_tabs: set[int] = set()
         self._pending_select: str | None = None
+        self._entries_before: dict[str, dict | None] = {}  # selected rows before a refresh
 
         # -- central area
         self.tree_panel = RegistryTreePanel(self, primary_metric=self.settings.get_str("view/primary_metric"))
@@ -285,6 +286,7 @@ class MainWindow(QMainWindow):
         self.source.opened.connect(self._on_source_opened)
         self.source.open_failed.connect(self._on_source_open_failed)
         self.source.entries_loaded.connect(self._on_source_entries_loaded)
+        self.tree_panel.entries_shown.connect(self._on_tree_entries_shown)
         self.source.refresh_failed.connect(self._on_source_refresh_failed)
         self.source.busy_changed.connect(self._on_source_busy_changed)
         self.tree_panel.selection_changed.connect(self._on_tree_selection_changed)
@@ -448,11 +450,10 @@ class MainWindow(QMainWindow):
         self.path_label.setText(root)
         self.path_label.setToolTip(root)
         self.setWindowTitle(f"{Path(root).name} — ExoReg")
-        self.tree_panel.tree_model.clear()
+        self.tree_panel.clear()
         self._selected = []
         self.stack.setCurrentIndex(PAGE_BROWSER)
         self._update_actions()
-        self.charts.build_in_background()
         self.registry_opened.emit(root)
 
     def _on_source_open_failed(self, exc: BaseException) -> None:
@@ -465,13 +466,19 @@ class MainWindow(QMainWindow):
 
     def _on_source_entries_loaded(self, entries: list) -> None:
         model = self.tree_panel.tree_model
-        before = {i: model.entry(i) for i in self._selected}
-        first_load = model.name_count() == 0
-        self.tree_panel.set_entries(entries)
-        if first_load:
+        self._entries_before = {i: model.entry(i) for i in self._selected}
+        if model.name_count() == 0:
             # The rows of a large registry are long-lived: keep them out of the cyclic garbage
             # collector's full passes, which otherwise stop every thread for tens of milliseconds.
             gc.freeze()
+        self.tree_panel.set_entries(entries)  # -> _on_tree_entries_shown, now or once built
+
+    def _on_tree_entries_shown(self, first_fill: bool) -> None:
+        model = self.tree_panel.tree_model
+        before, self._entries_before = self._entries_before, {}
+        if first_fill:
+            gc.freeze()  # and so are the tree's items
+            self.charts.build_in_background()  # once the tree is there: it comes first
         self._update_counts()
         if self._pending_select:
             model_id, self._pending_select = self._pending_select, None

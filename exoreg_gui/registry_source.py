@@ -16,6 +16,7 @@ from typing import Any
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from exoreg_gui import workers
+from exoreg_gui.models.metadata_tree_model import running_versions
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +43,8 @@ def _open_and_list(root: str) -> tuple[Any, str, list[dict]]:
     registry = ModelRegistry(root)
     revision = registry.revision()
     entries = registry.list_models(include_deleted=True)
+    # The inspector compares versions with the running ones: look them up here, off the GUI thread.
+    running_versions()
     return registry, revision, entries
 
 

@@ -140,6 +140,25 @@ def test_primary_metric_changes_column_and_best(entries):
     assert children(model, forest, COL_METRIC) == ["0.9210", "0.9510", "0.9360"]
 
 
+def test_primary_metric_change_resorts_the_view_and_keeps_indexes():
+    model = RegistryTreeModel()
+    proxy = RegistryFilterProxy()
+    proxy.setSourceModel(model)
+    rows = [entry("M", 1, 0.9), entry("M", 2, 0.8), entry("M", 3, 0.7)]
+    for row, accuracy in zip(rows, (0.1, 0.3, 0.2), strict=True):
+        row["accuracy"] = accuracy
+    model.set_entries(rows)
+    proxy.sort(COL_METRIC, Qt.SortOrder.DescendingOrder)
+    assert children(proxy, name_index(proxy, "M")) == ["v1", "v2", "v3"]
+    kept = QPersistentModelIndex(proxy.index(0, 0, name_index(proxy, "M")))
+    model.set_primary_metric("accuracy")
+    parent = name_index(proxy, "M")
+    assert children(proxy, parent) == ["v2", "v3", "v1"]
+    assert children(proxy, parent, COL_METRIC) == ["0.3000", "0.2000", "0.1000"]
+    assert proxy.index(0, 0, parent).data(IsBestRole) is True
+    assert kept.isValid() and kept.data() == "v1" and kept.row() == 2
+
+
 def test_deleted_versions_hidden_until_shown(entries):
     model = RegistryTreeModel()
     proxy = RegistryFilterProxy()

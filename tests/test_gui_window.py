@@ -113,6 +113,50 @@ def test_selecting_a_name_compares_all_its_versions(qtbot, window, gui_registry)
     assert "n_estimators" in window.compare.model.row_labels()
 
 
+def test_adjacent_versions_are_selected_as_one_range(qtbot, window, gui_registry):
+    # Painting tests every cell against every selected range: a name's versions make one.
+    open_registry(qtbot, window, gui_registry.root)
+    window.tree_panel.select_names(["RandomForest"])
+    assert len(window.tree_panel.view.selectionModel().selection()) == 1
+    ids = [gui_registry.ids[k] for k in ("RandomForest:1", "RandomForest:3", "SVM:2")]
+    window.select_versions(ids)
+    assert len(window.tree_panel.view.selectionModel().selection()) == 3
+    assert window.selected_ids() == ids
+
+
+def test_tree_tooltips(qtbot, window, gui_registry):
+    open_registry(qtbot, window, gui_registry.root)
+    model = window.tree_panel.tree_model
+    best = gui_registry.ids["RandomForest:2"]
+    text = model.tooltip_at(model.index_of(best, 3))
+    assert text.splitlines()[:3] == [best, "Best F1 of RandomForest", "Tuned forest"]
+    assert model.tooltip_at(model.index_of_name("SVM")) == "SVM: 1 version (+1 deleted)"
+
+
+def test_large_first_fill_is_built_between_events(qtbot, window, gui_registry, monkeypatch):
+    from exoreg_gui.widgets import registry_tree
+
+    # Every registry counts as large here, and each slice of the fill makes one name.
+    monkeypatch.setattr(registry_tree, "INCREMENTAL_FILL_ROWS", 2)
+    monkeypatch.setattr(registry_tree, "FILL_SLICE_SECONDS", 0.0)
+    panel = window.tree_panel
+    shown = []
+    panel.entries_shown.connect(shown.append)
+    open_registry(qtbot, window, gui_registry.root)
+    assert panel.loading and panel.tree_model.name_count() == 0
+    assert panel.loading_label.isVisibleTo(panel)
+    # rows arriving meanwhile (another process deleted RandomForest v1) are applied after the fill
+    entries = [e for e in window.registry.list_models(include_deleted=True)
+               if e["model_id"] != gui_registry.ids["RandomForest:1"]]
+    panel.set_entries(entries)
+    qtbot.waitUntil(lambda: not panel.loading, timeout=5000)
+    assert shown == [True, False]
+    assert panel.tree_model.names() == ["NeuralNetwork", "RandomForest", "SVM"]
+    assert visible_versions(window, "RandomForest") == ["v2", "v3"]
+    assert not panel.loading_label.isVisibleTo(panel)
+    assert "3 models · 5 versions (1 deleted)" in window.counts_label.text()
+
+
 def test_compare_export_csv(qtbot, window, gui_registry, messages, tmp_path):
     open_registry(qtbot, window, gui_registry.root)
     window.tabs.setCurrentIndex(1)

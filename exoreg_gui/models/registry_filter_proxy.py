@@ -1,16 +1,24 @@
-"""Filter the registry tree by text (name, algorithm, tag, alias) and hide deleted versions.
+"""Filter the registry tree by text (name, algorithm, tag, alias), hide deleted versions, and sort.
 
-Sorting is delegated to :class:`RegistryTreeModel` (see its docstring), so this proxy only
-filters: its own sort column stays -1 and rows keep the source's order.
+Filtering and sorting run in C++ (a regular expression over each version's ``FilterRole`` text,
+and the ``SortRole`` numbers), so neither calls back into Python per row. A name is shown when
+one of its versions is (recursive filtering); name rows carry no filter text of their own.
 """
 
 from __future__ import annotations
 
-from PySide6.QtCore import QModelIndex, QSortFilterProxyModel, Qt
+from PySide6.QtCore import QRegularExpression, QSortFilterProxyModel, Qt
 
-from exoreg_gui.models.registry_tree_model import RegistryTreeModel, VersionItem
+from exoreg_gui.models.registry_tree_model import (
+    COL_METRIC,
+    COL_MODEL,
+    FILTER_SEPARATOR,
+    FilterRole,
+    RegistryTreeModel,
+    SortRole,
+)
 
-_ROOT = QModelIndex()  # the invalid index, as a shared default argument
+_US = QRegularExpression.escape(FILTER_SEPARATOR)
 
 
 class RegistryFilterProxy(QSortFilterProxyModel):
@@ -18,8 +26,11 @@ class RegistryFilterProxy(QSortFilterProxyModel):
         super().__init__(parent)
         self._text = ""
         self._show_deleted = False
-        self._sort_column = -1
-        self._sort_order = Qt.SortOrder.AscendingOrder
+        self.setRecursiveFilteringEnabled(True)
+        self.setFilterKeyColumn(COL_MODEL)
+        self.setFilterRole(FilterRole)
+        self.setSortCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
+        self._apply_filter()
 
     # -- public API ---------------------------------------------------------------------------
     @property
@@ -29,9 +40,8 @@ class RegistryFilterProxy(QSortFilterProxyModel):
     def set_filter_text(self, text: str) -> None:
         text = text.strip().lower()
         if text != self._text:
-            self.beginFilterChange()
             self._text = text
-            self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
+            self._apply_filter()
 
     @property
     def show_deleted(self) -> bool:
@@ -39,52 +49,26 @@ class RegistryFilterProxy(QSortFilterProxyModel):
 
     def set_show_deleted(self, show: bool) -> None:
         if bool(show) != self._show_deleted:
-            self.beginFilterChange()
             self._show_deleted = bool(show)
-            self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
+            self._apply_filter()
 
     def tree_model(self) -> RegistryTreeModel:
         return self.sourceModel()  # type: ignore[return-value]
 
     # -- Qt overrides ----------------------------------------------------------------------------
     def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
-        """Sort the source tree (fast); this proxy keeps the source order."""
-        source = self.sourceModel()
-        if source is not None and column >= 0:
-            self._sort_column, self._sort_order = column, order
-            source.sort(column, order)
-
-    def hasChildren(self, parent: QModelIndex = _ROOT) -> bool:
-        """Answer without filtering a collapsed name's versions (a visible name has a visible version)."""
-        if not parent.isValid():
-            return self.rowCount() > 0
-        return parent.parent().isValid() is False and parent.column() == 0
-
-    def filterAcceptsRow(self, source_row: int, source_parent: QModelIndex) -> bool:
-        source: RegistryTreeModel = self.sourceModel()  # type: ignore[assignment]
-        if source_parent.isValid():
-            node = source.name_node(source_parent.row())
-            if source_row >= len(node.versions):
-                return False
-            return self._accepts_version(node.name, node.versions[source_row])
-        if source_row >= source.name_count():
-            return False
-        node = source.name_node(source_row)
-        return any(self._accepts_version(node.name, item) for item in node.versions)
+        """Version and metric columns sort by their numbers, the others by their text."""
+        self.setSortRole(SortRole if column in (COL_MODEL, COL_METRIC) else Qt.ItemDataRole.DisplayRole)
+        super().sort(column, order)
 
     # -- private ------------------------------------------------------------------------------------
-    def _accepts_version(self, name: str, item: VersionItem) -> bool:
-        if item.deleted and not self._show_deleted:
-            return False
-        text = self._text
-        if not text:
-            return True
-        if text in name.lower():
-            return True
-        entry = item.entry
-        if text in str(entry.get("algorithm", "")).lower():
-            return True
-        for key, value in (entry.get("tags") or {}).items():
-            if text in str(key).lower() or text in str(value).lower() or text in f"{key}={value}".lower():
-                return True
-        return any(text in str(alias).lower() for alias in entry.get("aliases") or [])
+    def _apply_filter(self) -> None:
+        # The filter text is "status<US>name<US>algorithm<US>tags<US>aliases"; typed text is
+        # searched after the status, and deleted versions are excluded unless shown.
+        text = QRegularExpression.escape(self._text)
+        if self._show_deleted:
+            pattern = f"{_US}.*{text}" if text else ""
+        else:
+            pattern = f"^(?!deleted{_US})[^{_US}]*{_US}.*{text}"
+        self.setFilterRegularExpression(
+            QRegularExpression(pattern, QRegularExpression.PatternOption.CaseInsensitiveOption))

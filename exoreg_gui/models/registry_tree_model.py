@@ -1,61 +1,63 @@
 """The registry as a two-level tree: model names, each with its versions.
 
 The model adapts the rows of ``ModelRegistry.list_models(include_deleted=True)`` (plain dicts
-served from the registry index). Refreshing with new rows changes the tree in place — rows
-removed, inserted and changed one by one — so selections and expanded names survive a
-live refresh. Sorting happens here (a Python sort on prepared keys is far faster than
-letting a proxy call back into Python for every comparison); :class:`RegistryFilterProxy`
-forwards the view's sort requests to :meth:`RegistryTreeModel.sort`.
+served from the registry index). It is a :class:`QStandardItemModel`: every value a view asks
+for while painting is answered in C++, so painting, selecting and scrolling through 10,000
+versions never call back into Python (each call back costs more than the whole C++ answer).
+
+Refreshing with new rows changes the tree in place — rows removed, inserted and changed one by
+one — so selections and expanded names survive a live refresh. Rows are kept in source order
+(names alphabetically, versions oldest first); :class:`RegistryFilterProxy` filters and sorts
+them for the view. Making thousands of rows takes a few hundred milliseconds, so
+:meth:`RegistryTreeModel.prepare_steps` builds them a name at a time (the tree panel spreads
+the steps over the event loop) and :meth:`RegistryTreeModel.set_entries` only attaches them.
 """
 
 from __future__ import annotations
 
-import itertools
+import bisect
 import math
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Generator, Iterable, Sequence
+from dataclasses import dataclass
 
-from PySide6.QtCore import QAbstractItemModel, QModelIndex, QPersistentModelIndex, Qt
-from PySide6.QtGui import QBrush, QColor, QFont
+from PySide6.QtCore import QModelIndex, QPersistentModelIndex, Qt
+from PySide6.QtGui import QBrush, QColor, QFont, QStandardItem, QStandardItemModel
 
 from exoreg_gui.resources import icon
-
-_ROOT = QModelIndex()  # the invalid index, as a shared default argument
 
 HEADLINE_METRICS = ("accuracy", "precision", "recall", "f1_score")
 METRIC_LABELS = {"accuracy": "Accuracy", "precision": "Precision", "recall": "Recall", "f1_score": "F1"}
 
-#: Raw, sortable value of a cell (numbers as numbers).
+#: Raw, sortable value of the model and metric cells (numbers as numbers).
 SortRole = Qt.ItemDataRole.UserRole + 1
 #: ``model_id`` of a version row, None on a name row.
 ModelIdRole = Qt.ItemDataRole.UserRole + 2
-#: Model name of either kind of row.
+#: Model name of a name row.
 NameRole = Qt.ItemDataRole.UserRole + 3
-#: The aliases of a version row (list of str), for the badge delegate.
+#: The aliases of a version row (list of str), for the badge delegate; None when it has none.
 AliasesRole = Qt.ItemDataRole.UserRole + 4
 #: True on the best active version of its name.
 IsBestRole = Qt.ItemDataRole.UserRole + 5
-#: The list_models() row of a version (dict), None on a name row.
-EntryRole = Qt.ItemDataRole.UserRole + 6
-
-_ROLES = frozenset({
-    Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.DecorationRole, Qt.ItemDataRole.ToolTipRole,
-    Qt.ItemDataRole.FontRole, Qt.ItemDataRole.TextAlignmentRole, Qt.ItemDataRole.ForegroundRole,
-    SortRole, ModelIdRole, NameRole, AliasesRole, IsBestRole, EntryRole,
-})
+#: "status<US>name<US>algorithm<US>tags<US>aliases" of a version row, matched by the filter proxy.
+FilterRole = Qt.ItemDataRole.UserRole + 6
+FILTER_SEPARATOR = "\x1f"
 
 COL_MODEL, COL_ALGORITHM, COL_METRIC, COL_CREATED, COL_ALIASES = range(5)
 COLUMN_COUNT = 5
 
+_RIGHT = int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
 _DELETED_BRUSH = QBrush(QColor("#8a8f98"))
 
 
 def _metric_value(entry: dict, metric: str) -> float | None:
     value = entry.get(metric)
-    if isinstance(value, int | float) and math.isfinite(value):
+    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
         return float(value)
     return None
+
+
+def _metric_text(value: float | None) -> str:
+    return "" if value is None else f"{value:.4f}"
 
 
 def _short_date(iso: str) -> str:
@@ -63,534 +65,377 @@ def _short_date(iso: str) -> str:
     return iso[:16].replace("T", " ") if iso else ""
 
 
-class VersionItem:
-    """One version row: its ``list_models()`` dict plus the fields read on every paint and sort."""
-
-    __slots__ = ("entry", "model_id", "version", "deleted")
-
-    def __init__(self, entry: dict):
-        self.set_entry(entry)
-
-    def set_entry(self, entry: dict) -> None:
-        self.entry = entry
-        self.model_id = str(entry["model_id"])
-        self.version = int(entry.get("version") or 0)
-        self.deleted = entry.get("status", "active") == "deleted"
+def _version(entry: dict) -> int:
+    return int(entry.get("version") or 0)
 
 
-@dataclass(eq=False)
-class NameNode:
-    name: str
-    key: int
-    versions: list[VersionItem] = field(default_factory=list)
-    best_id: str | None = None
+def _deleted(entry: dict) -> bool:
+    return entry.get("status", "active") == "deleted"
 
 
-class RegistryTreeModel(QAbstractItemModel):
+def _filter_text(name: str, entry: dict) -> str:
+    tags = entry.get("tags") or {}
+    parts = [str(entry.get("status", "active")), name, str(entry.get("algorithm", "")),
+             " ".join(f"{k}={v}" for k, v in tags.items()), " ".join(map(str, entry.get("aliases") or []))]
+    return FILTER_SEPARATOR.join(parts)
+
+
+def best_version(entries: Iterable[dict], metric: str) -> str | None:
+    """The ``model_id`` of the best active version by ``metric``; ties go to the newest."""
+    best, best_key = None, None
+    for entry in entries:
+        if _deleted(entry):
+            continue
+        value = _metric_value(entry, metric)
+        if value is None:
+            continue
+        key = (value, _version(entry))
+        if best_key is None or key > best_key:
+            best, best_key = str(entry["model_id"]), key
+    return best
+
+
+def _group(entries: Iterable[dict]) -> dict[str, dict[str, dict]]:
+    grouped: dict[str, dict[str, dict]] = {}
+    for entry in entries:
+        grouped.setdefault(str(entry["model_name"]), {})[str(entry["model_id"])] = entry
+    return grouped
+
+
+@dataclass
+class PreparedRows:
+    """Rows built by :meth:`RegistryTreeModel.prepare`, not yet in the model."""
+
+    grouped: dict[str, dict[str, dict]]
+    metric: str
+    rows: list[list[QStandardItem]]          # name rows, versions attached, alphabetical
+    names: dict[str, QStandardItem]           # name -> column-0 item of its row
+    versions: dict[str, QStandardItem]        # model_id -> column-0 item of its row
+    best: dict[str, str | None]
+
+
+class _RowStyle:
+    """Fonts and icons of the rows, made once."""
+
+    def __init__(self):
+        self.bold = QFont()
+        self.bold.setBold(True)
+        self.italic = QFont()
+        self.italic.setItalic(True)
+        self.icons = {name: icon(name) for name in ("model", "version", "best", "deleted")}
+
+
+class RegistryTreeModel(QStandardItemModel):
     """Names at the top level, versions below; see the module docstring."""
 
     def __init__(self, parent=None, *, primary_metric: str = "f1_score"):
-        super().__init__(parent)
-        self._nodes: list[NameNode] = []
-        self._by_key: dict[int, NameNode] = {}
-        self._keys = itertools.count(1)
-        self._primary_metric = primary_metric if primary_metric in HEADLINE_METRICS else "f1_score"
-        self._sort_column = COL_MODEL
-        self._sort_order = Qt.SortOrder.AscendingOrder
-        self._bold = QFont()
-        self._bold.setBold(True)
-        self._italic = QFont()
-        self._italic.setItalic(True)
-        self._row_cache: dict[int, int] | None = None
-        self._items: dict[str, tuple[NameNode, VersionItem]] = {}
+        super().__init__(0, COLUMN_COUNT, parent)
+        self.setSortRole(SortRole)
+        self._style = _RowStyle()
+        self._metric = primary_metric if primary_metric in HEADLINE_METRICS else "f1_score"
+        self._grouped: dict[str, dict[str, dict]] = {}
+        self._entries: dict[str, dict] = {}
+        self._names: dict[str, QStandardItem] = {}
+        self._versions: dict[str, QStandardItem] = {}
+        self._best: dict[str, str | None] = {}
         self._counts: tuple[int, int] | None = None
+        self._set_headers()
 
     # -- public API ---------------------------------------------------------------------------
     @property
     def primary_metric(self) -> str:
-        return self._primary_metric
+        return self._metric
 
     def set_primary_metric(self, metric: str) -> None:
-        if metric not in HEADLINE_METRICS or metric == self._primary_metric:
+        if metric not in HEADLINE_METRICS or metric == self._metric:
             return
-        self._primary_metric = metric
-        for node in self._nodes:
-            self._update_best(node)
-        self.headerDataChanged.emit(Qt.Orientation.Horizontal, COL_METRIC, COL_METRIC)
-        self._emit_all_changed()
-        if self._sort_column == COL_METRIC:
-            self.sort(self._sort_column, self._sort_order)
+        self._metric = metric
+        self._set_headers()
+        # Every metric cell changes: one layout change instead of 20,000 dataChanged signals,
+        # each of which would make a sorting proxy re-sort.
+        self.layoutAboutToBeChanged.emit()
+        blocked = self.blockSignals(True)
+        try:
+            for name, by_id in self._grouped.items():
+                self._best[name] = best_version(by_id.values(), metric)
+                for model_id, entry in by_id.items():
+                    self._update_version_row(self._row_items(self._versions[model_id]), name, entry,
+                                             best=self._best[name] == model_id)
+                self._fill_name(self._row_items(self._names[name]), name)
+        finally:
+            self.blockSignals(blocked)
+        self.layoutChanged.emit()
 
-    def set_entries(self, entries: Iterable[dict]) -> None:
-        """Show these ``list_models()`` rows, changing the tree in place where it already has rows."""
-        grouped: dict[str, dict[str, dict]] = {}
-        for entry in entries:
-            grouped.setdefault(str(entry["model_name"]), {})[str(entry["model_id"])] = entry
-        if not self._nodes:
-            self.beginResetModel()
-            self._nodes = []
-            self._by_key = {}
-            for name, by_id in grouped.items():
-                node = self._new_node(name)
-                node.versions = [VersionItem(e) for e in by_id.values()]
-                self._nodes.append(node)
-            self._sort_in_place()
-            self._row_cache = None
-            self._reindex_items()
-            self.endResetModel()
+    def prepare(self, entries: Iterable[dict]) -> PreparedRows:
+        """Build the rows for ``entries`` without touching the model."""
+        steps = self.prepare_steps(entries)
+        while True:
+            try:
+                next(steps)
+            except StopIteration as done:
+                return done.value
+
+    def prepare_steps(self, entries: Iterable[dict]) -> Generator[None, None, PreparedRows]:
+        """:meth:`prepare` in small steps (one name each), for spreading over the event loop."""
+        metric = self._metric
+        grouped = _group(entries)
+        rows, names, versions, best = [], {}, {}, {}
+        for name in sorted(grouped, key=str.lower):
+            yield
+            by_id = grouped[name]
+            best[name] = best_version(by_id.values(), metric)
+            name_row = self._new_row()
+            for model_id, entry in sorted(by_id.items(), key=lambda kv: _version(kv[1])):
+                row = self._version_row(name, entry, best=best[name] == model_id, metric=metric)
+                name_row[0].appendRow(row)
+                versions[model_id] = row[0]
+            self._fill_name(name_row, name, by_id, best[name], metric=metric)
+            rows.append(name_row)
+            names[name] = name_row[0]
+        return PreparedRows(grouped, metric, rows, names, versions, best)
+
+    def set_entries(self, entries: Iterable[dict], prepared: PreparedRows | None = None) -> None:
+        """Show these ``list_models()`` rows, changing the tree in place where it already has rows.
+
+        ``prepared`` (from :meth:`prepare` with the same entries) is attached as it is when the
+        model is empty.
+        """
+        if not self._names:
+            self._attach(prepared if prepared is not None else self.prepare(entries))
             return
-        root = QModelIndex()
-        names_changed = False
-        touched: list[NameNode] = []
-        # 1. names that are gone
-        for row in range(len(self._nodes) - 1, -1, -1):
-            if self._nodes[row].name not in grouped:
-                self.beginRemoveRows(root, row, row)
-                node = self._nodes.pop(row)
-                del self._by_key[node.key]
-                self._row_cache = None
-                self.endRemoveRows()
-        # 2. versions of the remaining names: removed, changed, added (at their sorted place)
-        last = COLUMN_COUNT - 1
-        for row, node in enumerate(self._nodes):
-            wanted = grouped.pop(node.name)
-            parent = self.index(row, 0)
-            removed = False
-            for vrow in range(len(node.versions) - 1, -1, -1):
-                if node.versions[vrow].model_id not in wanted:
-                    self.beginRemoveRows(parent, vrow, vrow)
-                    node.versions.pop(vrow)
-                    self.endRemoveRows()
-                    removed = True
-            changed: set[str] = set()
-            for item in node.versions:
-                new_entry = wanted.pop(item.model_id)
-                if new_entry != item.entry:
-                    item.set_entry(new_entry)
-                    changed.add(item.model_id)
-            for entry in wanted.values():
-                item = VersionItem(entry)
-                vrow = self._insert_position(node.versions, item, self._version_sort_key)
-                self.beginInsertRows(parent, vrow, vrow)
-                node.versions.insert(vrow, item)
-                self.endInsertRows()
-            old_best = node.best_id
-            if changed or wanted or removed:
-                self._update_best(node)
-            if changed and not self._in_order(node.versions, self._version_sort_key):
-                touched.append(node)
-            if changed or wanted or old_best != node.best_id:
-                names_changed = True
-                self.dataChanged.emit(self.index(row, 0), self.index(row, last))
-                for vrow, item in enumerate(node.versions):
-                    if item.model_id in changed or item.model_id in (old_best, node.best_id):
-                        self.dataChanged.emit(self.index(vrow, 0, parent), self.index(vrow, last, parent))
-        # 3. new names, at their sorted place
+        grouped = _group(entries)
+        root = self.invisibleRootItem()
+        for name in [n for n in self._names if n not in grouped]:
+            item = self._names.pop(name)
+            for model_id in self._grouped.pop(name):
+                self._versions.pop(model_id, None)
+            self._best.pop(name, None)
+            root.removeRow(item.row())
         for name, by_id in grouped.items():
-            node = self._new_node(name)
-            node.versions = [VersionItem(e) for e in by_id.values()]
-            node.versions.sort(key=self._version_sort_key,
-                               reverse=self._sort_order == Qt.SortOrder.DescendingOrder)
-            self._update_best(node)
-            row = self._insert_position(self._nodes, node, self._name_sort_key)
-            self.beginInsertRows(root, row, row)
-            self._nodes.insert(row, node)
-            self._row_cache = None
-            self.endInsertRows()
-        self._reindex_items()
-        # Values that sort the names (best score, latest date) may have moved: re-sort only if needed.
-        names_out_of_order = names_changed and not self._in_order(self._nodes, self._name_sort_key)
-        if touched or names_out_of_order:
-            self._resort(touched)
-
-    def _insert_position(self, items: list, new, key) -> int:
-        """Where ``new`` goes in ``items`` (sorted by ``key`` in the current order)."""
-        new_key = key(new)
-        descending = self._sort_order == Qt.SortOrder.DescendingOrder
-        for i, existing in enumerate(items):
-            k = key(existing)
-            if (k < new_key) if descending else (new_key < k):
-                return i
-        return len(items)
-
-    def _in_order(self, items: list, key) -> bool:
-        keys = [key(i) for i in items]
-        if self._sort_order == Qt.SortOrder.DescendingOrder:
-            return all(a >= b for a, b in zip(keys, keys[1:], strict=False))
-        return all(a <= b for a, b in zip(keys, keys[1:], strict=False))
+            if name in self._names:
+                self._update_name(name, by_id)
+            else:
+                self._insert_name(name, by_id)
+        self._entries = {model_id: e for by_id in self._grouped.values() for model_id, e in by_id.items()}
+        self._counts = None
 
     def clear(self) -> None:
-        self.beginResetModel()
-        self._nodes = []
-        self._by_key = {}
-        self._row_cache = None
-        self._reindex_items()
-        self.endResetModel()
+        """Remove every row (the columns and their headers stay)."""
+        self.removeRows(0, self.rowCount())
+        self._grouped, self._entries, self._names, self._versions, self._best = {}, {}, {}, {}, {}
+        self._counts = None
 
     def name_count(self) -> int:
-        return len(self._nodes)
-
-    def name_node(self, row: int) -> NameNode:
-        return self._nodes[row]
+        return self.rowCount()
 
     def names(self) -> list[str]:
-        return [node.name for node in self._nodes]
+        """Model names in source order (alphabetical)."""
+        return [self.item(row, 0).text() for row in range(self.rowCount())]
 
     def version_counts(self) -> tuple[int, int]:
         """``(active, deleted)`` numbers of versions."""
         if self._counts is None:
-            deleted = sum(1 for _node, item in self._items.values() if item.deleted)
-            self._counts = (len(self._items) - deleted, deleted)
+            deleted = sum(1 for entry in self._entries.values() if _deleted(entry))
+            self._counts = (len(self._entries) - deleted, deleted)
         return self._counts
 
     def entry(self, model_id: str) -> dict | None:
-        index = self.index_of(model_id)
-        return self.item_at(index).entry if index.isValid() else None
+        return self._entries.get(model_id)
 
-    def item_at(self, index: QModelIndex) -> VersionItem | None:
-        if not index.isValid() or index.model() is not self:
-            return None
-        node = self._by_key.get(index.internalId())
-        if node is None or not 0 <= index.row() < len(node.versions):
-            return None
-        return node.versions[index.row()]
+    def versions_of(self, name: str, *, include_deleted: bool = False) -> list[dict]:
+        """The rows of one name, oldest version first."""
+        entries = sorted(self._grouped.get(name, {}).values(), key=_version)
+        return [e for e in entries if include_deleted or not _deleted(e)]
 
     def model_id_at(self, index: QModelIndex | QPersistentModelIndex) -> str | None:
-        """The version id of a row of this model (None on a name row).
-
-        Python code asks this rather than ``index.data(ModelIdRole)``, which crosses the binding.
-        """
-        item = self.item_at(index)
-        return item.model_id if item is not None else None
+        """The version id of a row of this model (None on a name row)."""
+        if not index.isValid() or index.model() is not self:
+            return None
+        return index.siblingAtColumn(0).data(ModelIdRole)
 
     def name_at(self, index: QModelIndex | QPersistentModelIndex) -> str | None:
         if not index.isValid() or index.model() is not self:
             return None
-        key = index.internalId()
-        if key == 0:
-            return self._nodes[index.row()].name if index.row() < len(self._nodes) else None
-        node = self._by_key.get(key)
-        return node.name if node is not None else None
+        parent = index.parent()
+        return (parent if parent.isValid() else index).siblingAtColumn(0).data(NameRole)
 
     def index_of(self, model_id: str, column: int = 0) -> QModelIndex:
-        found = self._items.get(model_id)
-        if found is None:
-            return QModelIndex()
-        node, item = found
-        return self.createIndex(node.versions.index(item), column, node.key)
+        item = self._versions.get(model_id)
+        return item.index().siblingAtColumn(column) if item is not None else QModelIndex()
 
     def index_of_name(self, name: str, column: int = 0) -> QModelIndex:
-        for row, node in enumerate(self._nodes):
-            if node.name == name:
-                return self.createIndex(row, column, 0)
-        return QModelIndex()
+        item = self._names.get(name)
+        return item.index().siblingAtColumn(column) if item is not None else QModelIndex()
 
-    def versions_of(self, name: str, *, include_deleted: bool = False) -> list[dict]:
-        """The rows of one name, oldest version first."""
-        for node in self._nodes:
-            if node.name == name:
-                items = sorted(node.versions, key=lambda i: i.version)
-                return [i.entry for i in items if include_deleted or not i.deleted]
-        return []
-
-    # -- Qt model interface ------------------------------------------------------------------------
-    def index(self, row: int, column: int, parent: QModelIndex | QPersistentModelIndex = _ROOT):
-        if column < 0 or column >= COLUMN_COUNT or row < 0:
-            return QModelIndex()
-        if not parent.isValid():
-            if row < len(self._nodes):
-                return self.createIndex(row, column, 0)
-            return QModelIndex()
-        if parent.internalId() != 0 or parent.column() != 0:
-            return QModelIndex()
-        prow = parent.row()
-        if prow >= len(self._nodes):
-            return QModelIndex()
-        node = self._nodes[prow]
-        if row < len(node.versions):
-            return self.createIndex(row, column, node.key)
-        return QModelIndex()
-
-    def parent(self, index: QModelIndex | QPersistentModelIndex = _ROOT):  # type: ignore[override]
-        if not index.isValid():
-            return QModelIndex()
-        key = index.internalId()
-        if key == 0:
-            return QModelIndex()
-        node = self._by_key.get(key)
-        if node is None:
-            return QModelIndex()
-        if self._row_cache is None:
-            self._row_cache = {n.key: row for row, n in enumerate(self._nodes)}
-        return self.createIndex(self._row_cache[key], 0, 0)
-
-    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = _ROOT) -> int:
-        if not parent.isValid():
-            return len(self._nodes)
-        if parent.internalId() != 0 or parent.column() != 0:
-            return 0
-        row = parent.row()
-        return len(self._nodes[row].versions) if row < len(self._nodes) else 0
-
-    def columnCount(self, parent: QModelIndex | QPersistentModelIndex = _ROOT) -> int:
-        return COLUMN_COUNT
-
-    def hasChildren(self, parent: QModelIndex | QPersistentModelIndex = _ROOT) -> bool:
-        return self.rowCount(parent) > 0
-
-    def headerData(self, section: int, orientation, role=Qt.ItemDataRole.DisplayRole):
-        if orientation != Qt.Orientation.Horizontal:
+    def tooltip_at(self, index: QModelIndex) -> str | None:
+        """What hovering a row says (made on demand: thousands of stored tooltips cost seconds)."""
+        model_id = self.model_id_at(index)
+        name = self.name_at(index)
+        if name is None:
             return None
-        if role == Qt.ItemDataRole.DisplayRole:
-            return ("Model", "Algorithm", METRIC_LABELS[self._primary_metric], "Created", "Aliases")[section]
-        if role == Qt.ItemDataRole.ToolTipRole and section == COL_METRIC:
-            return f"{METRIC_LABELS[self._primary_metric]} on the test split (the primary metric)"
-        if role == Qt.ItemDataRole.TextAlignmentRole and section == COL_METRIC:
-            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-        return None
+        versions = self._grouped.get(name, {})
+        if model_id is None:
+            deleted = sum(1 for e in versions.values() if _deleted(e))
+            active = len(versions) - deleted
+            text = f"{name}: {active} version{'s' if active != 1 else ''}"
+            return text + (f" (+{deleted} deleted)" if deleted else "")
+        entry = versions.get(model_id, {})
+        lines = [model_id]
+        if self._best.get(name) == model_id:
+            lines.append(f"Best {METRIC_LABELS[self._metric]} of {name}")
+        if _deleted(entry):
+            lines.append("Deleted (right-click to restore)")
+        if entry.get("description"):
+            lines.append(str(entry["description"]))
+        tags = entry.get("tags") or {}
+        if tags:
+            lines.append("Tags: " + ", ".join(f"{k}={v}" for k, v in tags.items()))
+        return "\n".join(lines)
 
-    def data(self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole):
-        if role not in _ROLES or not index.isValid():  # views ask for many roles this model never sets
-            return None
-        key = index.internalId()
-        column = index.column()
-        if key == 0:
-            if index.row() >= len(self._nodes):
-                return None
-            return self._name_data(self._nodes[index.row()], column, role)
-        node = self._by_key.get(key)
-        if node is None or index.row() >= len(node.versions):
-            return None
-        return self._version_data(node, node.versions[index.row()], column, role)
+    # -- private: rows ------------------------------------------------------------------------------
+    @staticmethod
+    def _new_row(texts: Sequence[str] = ("",) * COLUMN_COUNT) -> list[QStandardItem]:
+        return [QStandardItem(text) for text in texts]
 
-    def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
-        if column < 0 or column >= COLUMN_COUNT:
-            return
-        self._sort_column = column
-        self._sort_order = order
-        self._resort(None)
+    def _row_items(self, first: QStandardItem) -> list[QStandardItem]:
+        parent = first.parent() or self.invisibleRootItem()
+        row = first.row()
+        return [parent.child(row, column) for column in range(COLUMN_COUNT)]
 
-    def _resort(self, nodes: list[NameNode] | None) -> None:
-        """Reorder (only ``nodes``' versions when given, and the names) keeping persistent indexes."""
-        self.layoutAboutToBeChanged.emit()
-        persistent = self.persistentIndexList()
-        # Remember what each persistent index points at, by object, before reordering.
-        remembered = []
-        for pindex in persistent:
-            key = pindex.internalId()
-            if key == 0:
-                target = self._nodes[pindex.row()] if pindex.row() < len(self._nodes) else None
-            else:
-                node = self._by_key.get(key)
-                target = node.versions[pindex.row()] if node and pindex.row() < len(node.versions) else None
-            remembered.append((key, target, pindex.column()))
-        self._sort_in_place(nodes)
-        new_indexes = []
-        name_rows = {id(node): row for row, node in enumerate(self._nodes)}
-        version_rows: dict[int, int] = {}
-        for key, target, column_ in remembered:
-            if target is None:
-                new_indexes.append(QModelIndex())
-            elif key == 0:
-                new_indexes.append(self.createIndex(name_rows[id(target)], column_, 0))
-            else:
-                if not version_rows:
-                    for node in self._nodes:
-                        for vrow, item in enumerate(node.versions):
-                            version_rows[id(item)] = vrow
-                new_indexes.append(self.createIndex(version_rows[id(target)], column_, key))
-        self.changePersistentIndexList(persistent, new_indexes)
-        self.layoutChanged.emit()
+    def _version_row(self, name: str, entry: dict, *, best: bool, metric: str | None = None) -> list[QStandardItem]:
+        """New items for a version's row."""
+        texts, value, aliases = self._version_texts(entry, metric or self._metric)
+        row = self._new_row(texts)
+        row[COL_METRIC].setData(_RIGHT, Qt.ItemDataRole.TextAlignmentRole)
+        self._fill_version(row, name, entry, best=best, value=value, aliases=aliases, fresh=True)
+        return row
 
-    # -- private ------------------------------------------------------------------------------------
-    def _reindex_items(self) -> None:
-        self._items = {item.model_id: (node, item) for node in self._nodes for item in node.versions}
+    def _update_version_row(self, row: list[QStandardItem], name: str, entry: dict, *, best: bool) -> None:
+        """Write a version's values into the existing items of its row."""
+        texts, value, aliases = self._version_texts(entry, self._metric)
+        for item, text in zip(row, texts, strict=True):
+            item.setText(text)
+        self._fill_version(row, name, entry, best=best, value=value, aliases=aliases, fresh=False)
+
+    @staticmethod
+    def _version_texts(entry: dict, metric: str) -> tuple[list[str], float | None, list[str]]:
+        value = _metric_value(entry, metric)
+        aliases = [str(a) for a in entry.get("aliases") or []]
+        texts = [f"v{_version(entry)}", str(entry.get("algorithm", "")), _metric_text(value),
+                 _short_date(str(entry.get("training_date", ""))), ", ".join(aliases)]
+        return texts, value, aliases
+
+    def _fill_version(self, row: list[QStandardItem], name: str, entry: dict, *, best: bool,
+                      value: float | None, aliases: list[str], fresh: bool) -> None:
+        """The roles of a version's row besides its texts (``fresh``: new items, nothing to clear)."""
+        style = self._style
+        deleted = _deleted(entry)
+        first, metric_item, alias_item = row[COL_MODEL], row[COL_METRIC], row[COL_ALIASES]
+        first.setData(_version(entry), SortRole)
+        first.setData(str(entry["model_id"]), ModelIdRole)
+        first.setData(_filter_text(name, entry), FilterRole)
+        first.setData(best, IsBestRole)
+        first.setIcon(style.icons["deleted" if deleted else "best" if best else "version"])
+        metric_item.setData(value, SortRole)
+        if aliases or not fresh:
+            alias_item.setData(aliases or None, AliasesRole)
+        if deleted:
+            for item in row:
+                item.setFont(style.italic)
+                item.setForeground(_DELETED_BRUSH)
+        else:
+            if not fresh:
+                for item in row:
+                    item.setData(None, Qt.ItemDataRole.FontRole)
+                    item.setData(None, Qt.ItemDataRole.ForegroundRole)
+            if best:
+                first.setFont(style.bold)
+                metric_item.setFont(style.bold)
+
+    def _fill_name(self, row: list[QStandardItem], name: str, by_id: dict[str, dict] | None = None,
+                   best: str | None = None, *, metric: str | None = None) -> None:
+        """Write a name's summary (algorithms, best score, latest date) into its row's items."""
+        if by_id is None:
+            by_id, best = self._grouped[name], self._best.get(name)
+        metric = metric or self._metric
+        first, algorithm, metric_item, created, _aliases = row
+        if not first.text():
+            first.setText(name)
+            first.setData(name, NameRole)
+            first.setData(name.lower(), SortRole)
+            first.setFont(self._style.bold)
+            first.setIcon(self._style.icons["model"])
+            metric_item.setData(_RIGHT, Qt.ItemDataRole.TextAlignmentRole)
+        algorithms = dict.fromkeys(str(e.get("algorithm", "")) for e in by_id.values())
+        algorithm.setText(", ".join(a for a in algorithms if a))
+        value = _metric_value(by_id[best], metric) if best in by_id else None
+        metric_item.setText(_metric_text(value))
+        metric_item.setData(value, SortRole)
+        latest = max((str(e.get("training_date", "")) for e in by_id.values()), default="")
+        created.setText(_short_date(latest))
+
+    # -- private: changes ---------------------------------------------------------------------------
+    def _attach(self, prepared: PreparedRows) -> None:
+        self.beginResetModel()
+        blocked = self.blockSignals(True)  # the reset tells views everything at once
+        try:
+            self.removeRows(0, self.rowCount())
+            root = self.invisibleRootItem()
+            for row in prepared.rows:
+                root.appendRow(row)
+        finally:
+            self.blockSignals(blocked)
+        self._grouped, self._names, self._versions, self._best = (
+            prepared.grouped, prepared.names, prepared.versions, prepared.best)
+        self._entries = {model_id: e for by_id in self._grouped.values() for model_id, e in by_id.items()}
         self._counts = None
+        self.endResetModel()
+        if prepared.metric != self._metric:  # changed while the rows were being built
+            metric, self._metric = self._metric, prepared.metric
+            self.set_primary_metric(metric)
 
-    def _new_node(self, name: str) -> NameNode:
-        node = NameNode(name=name, key=next(self._keys))
-        self._by_key[node.key] = node
-        return node
+    def _insert_name(self, name: str, by_id: dict[str, dict]) -> None:
+        self._grouped[name] = {}
+        keys = [n.lower() for n in self.names()]
+        row = self._new_row()
+        self._fill_name(row, name, {}, None)
+        self.invisibleRootItem().insertRow(bisect.bisect_right(keys, name.lower()), row)
+        self._names[name] = row[0]
+        self._update_name(name, by_id)
 
-    def _update_best(self, node: NameNode) -> None:
-        metric = self._primary_metric
-        best = None
-        best_key = None
-        for item in node.versions:
-            if item.deleted:
-                continue
-            value = _metric_value(item.entry, metric)
-            if value is None:
-                continue
-            key = (value, item.version)  # ties go to the newest version
-            if best_key is None or key > best_key:
-                best, best_key = item, key
-        node.best_id = best.model_id if best is not None else None
+    def _update_name(self, name: str, by_id: dict[str, dict]) -> None:
+        old = self._grouped[name]
+        parent = self._names[name]
+        changed = False
+        for model_id in [i for i in old if i not in by_id]:
+            parent.removeRow(self._versions.pop(model_id).row())
+            changed = True
+        best = best_version(by_id.values(), self._metric)
+        old_best = self._best.get(name)
+        for model_id, entry in by_id.items():
+            item = self._versions.get(model_id)
+            if item is None:
+                versions = [parent.child(r, 0).data(SortRole) for r in range(parent.rowCount())]
+                row = self._version_row(name, entry, best=model_id == best)
+                parent.insertRow(bisect.bisect_right(versions, _version(entry)), row)
+                self._versions[model_id] = row[0]
+                changed = True
+            elif entry != old.get(model_id) or model_id in (best, old_best) and best != old_best:
+                self._update_version_row(self._row_items(item), name, entry, best=model_id == best)
+                changed = True
+        self._grouped[name] = by_id
+        self._best[name] = best
+        if changed:
+            self._fill_name(self._row_items(parent), name)
 
-    def _emit_all_changed(self) -> None:
-        if not self._nodes:
-            return
-        last = COLUMN_COUNT - 1
-        self.dataChanged.emit(self.index(0, 0), self.index(len(self._nodes) - 1, last))
-        for row, node in enumerate(self._nodes):
-            if node.versions:
-                parent = self.index(row, 0)
-                self.dataChanged.emit(self.index(0, 0, parent), self.index(len(node.versions) - 1, last, parent))
-
-    def _version_sort_key(self, item: VersionItem):
-        column = self._sort_column
-        entry = item.entry
-        if column == COL_MODEL:
-            return item.version
-        if column == COL_ALGORITHM:
-            return (str(entry.get("algorithm", "")).lower(), item.version)
-        if column == COL_METRIC:
-            value = _metric_value(entry, self._primary_metric)
-            return (-math.inf if value is None else value, item.version)
-        if column == COL_CREATED:
-            return (str(entry.get("training_date", "")), item.version)
-        return (",".join(entry.get("aliases") or []), item.version)
-
-    def _name_sort_key(self, node: NameNode):
-        column = self._sort_column
-        if column == COL_METRIC:
-            value = self._name_metric(node)
-            return (-math.inf if value is None else value, node.name.lower())
-        if column == COL_CREATED:
-            return (self._name_latest_date(node), node.name.lower())
-        if column == COL_ALGORITHM:
-            return (self._name_algorithms(node).lower(), node.name.lower())
-        return node.name.lower()
-
-    def _sort_in_place(self, nodes: list[NameNode] | None = None) -> None:
-        for node in self._nodes if nodes is None else nodes:
-            if not node.versions:
-                continue
-            node.versions.sort(key=self._version_sort_key, reverse=self._sort_order == Qt.SortOrder.DescendingOrder)
-            self._update_best(node)
-        self._nodes.sort(key=self._name_sort_key, reverse=self._sort_order == Qt.SortOrder.DescendingOrder)
-        self._row_cache = None
-
-    def _best_item(self, node: NameNode) -> VersionItem | None:
-        if node.best_id is None:
-            return None
-        for item in node.versions:
-            if item.model_id == node.best_id:
-                return item
-        return None
-
-    def _name_metric(self, node: NameNode) -> float | None:
-        best = self._best_item(node)
-        return _metric_value(best.entry, self._primary_metric) if best is not None else None
-
-    @staticmethod
-    def _name_latest_date(node: NameNode) -> str:
-        return max((str(i.entry.get("training_date", "")) for i in node.versions), default="")
-
-    @staticmethod
-    def _name_algorithms(node: NameNode) -> str:
-        seen: dict[str, None] = {}
-        for item in node.versions:
-            seen.setdefault(str(item.entry.get("algorithm", "")), None)
-        return ", ".join(a for a in seen if a)
-
-    def _name_data(self, node: NameNode, column: int, role: int) -> Any:
-        if role == Qt.ItemDataRole.DisplayRole:
-            if column == COL_MODEL:
-                return node.name
-            if column == COL_ALGORITHM:
-                return self._name_algorithms(node)
-            if column == COL_METRIC:
-                value = self._name_metric(node)
-                return "" if value is None else f"{value:.4f}"
-            if column == COL_CREATED:
-                return _short_date(self._name_latest_date(node))
-            return None
-        if role == SortRole:
-            return self._name_sort_key(node) if column != COL_MODEL else node.name.lower()
-        if role == NameRole:
-            return node.name
-        if role == AliasesRole:
-            return []
-        if role == Qt.ItemDataRole.FontRole and column == COL_MODEL:
-            return self._bold
-        if role == Qt.ItemDataRole.TextAlignmentRole and column == COL_METRIC:
-            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-        if role == Qt.ItemDataRole.ToolTipRole:
-            active = sum(1 for i in node.versions if not i.deleted)
-            deleted = len(node.versions) - active
-            text = f"{node.name}: {active} version{'s' if active != 1 else ''}"
-            if deleted:
-                text += f" (+{deleted} deleted)"
-            return text
-        if role == Qt.ItemDataRole.DecorationRole and column == COL_MODEL:
-            return icon("model")
-        return None
-
-    def _version_data(self, node: NameNode, item: VersionItem, column: int, role: int) -> Any:
-        entry = item.entry
-        if role == Qt.ItemDataRole.DisplayRole:
-            if column == COL_MODEL:
-                return f"v{item.version}"
-            if column == COL_ALGORITHM:
-                return str(entry.get("algorithm", ""))
-            if column == COL_METRIC:
-                value = _metric_value(entry, self._primary_metric)
-                return "" if value is None else f"{value:.4f}"
-            if column == COL_CREATED:
-                return _short_date(str(entry.get("training_date", "")))
-            if column == COL_ALIASES:
-                return ", ".join(entry.get("aliases") or [])
-            return None
-        if role == SortRole:
-            if column == COL_MODEL:
-                return item.version
-            if column == COL_METRIC:
-                return _metric_value(entry, self._primary_metric)
-            if column == COL_CREATED:
-                return str(entry.get("training_date", ""))
-            if column == COL_ALGORITHM:
-                return str(entry.get("algorithm", ""))
-            return ", ".join(entry.get("aliases") or [])
-        if role == ModelIdRole:
-            return item.model_id
-        if role == NameRole:
-            return node.name
-        if role == EntryRole:
-            return entry
-        if role == AliasesRole:
-            return list(entry.get("aliases") or [])
-        if role == IsBestRole:
-            return item.model_id == node.best_id
-        if role == Qt.ItemDataRole.TextAlignmentRole and column == COL_METRIC:
-            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-        if role == Qt.ItemDataRole.ForegroundRole and item.deleted:
-            return _DELETED_BRUSH
-        if role == Qt.ItemDataRole.FontRole:
-            if item.deleted:
-                return self._italic
-            if item.model_id == node.best_id and column in (COL_MODEL, COL_METRIC):
-                return self._bold
-            return None
-        if role == Qt.ItemDataRole.DecorationRole and column == COL_MODEL:
-            if item.deleted:
-                return icon("deleted")
-            if item.model_id == node.best_id:
-                return icon("best")
-            return icon("version")
-        if role == Qt.ItemDataRole.ToolTipRole:
-            lines = [item.model_id]
-            if item.model_id == node.best_id:
-                lines.append(f"Best {METRIC_LABELS[self._primary_metric]} of {node.name}")
-            if item.deleted:
-                lines.append("Deleted (right-click to restore)")
-            if entry.get("description"):
-                lines.append(str(entry["description"]))
-            tags = entry.get("tags") or {}
-            if tags:
-                lines.append("Tags: " + ", ".join(f"{k}={v}" for k, v in tags.items()))
-            return "\n".join(lines)
-        return None
+    def _set_headers(self) -> None:
+        labels = ("Model", "Algorithm", METRIC_LABELS[self._metric], "Created", "Aliases")
+        self.setHorizontalHeaderLabels(list(labels))
+        horizontal = Qt.Orientation.Horizontal
+        self.setHeaderData(COL_METRIC, horizontal,
+                           f"{METRIC_LABELS[self._metric]} on the test split (the primary metric)",
+                           Qt.ItemDataRole.ToolTipRole)
+        self.setHeaderData(COL_METRIC, horizontal, _RIGHT, Qt.ItemDataRole.TextAlignmentRole)
 
 
 def unique(ids: Sequence[str | None]) -> list[str]:

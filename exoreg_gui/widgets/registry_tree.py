@@ -2,7 +2,20 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QItemSelection, QItemSelectionModel, QModelIndex, QRect, QSize, Qt, Signal
+import time
+from collections.abc import Generator
+
+from PySide6.QtCore import (
+    QEvent,
+    QItemSelection,
+    QItemSelectionModel,
+    QModelIndex,
+    QRect,
+    QSize,
+    Qt,
+    QTimer,
+    Signal,
+)
 from PySide6.QtGui import QColor, QFontMetrics, QPainter, QPen
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -14,6 +27,7 @@ from PySide6.QtWidgets import (
     QStyle,
     QStyledItemDelegate,
     QStyleOptionViewItem,
+    QToolTip,
     QTreeView,
     QVBoxLayout,
     QWidget,
@@ -30,6 +44,10 @@ from exoreg_gui.models.registry_tree_model import (
     unique,
 )
 
+#: A first fill of at least this many versions is built in slices between events.
+INCREMENTAL_FILL_ROWS = 1000
+FILL_SLICE_SECONDS = 0.012
+
 _BADGE_COLORS = {
     "production": ("#1f7a4d", "#e1f5ea"),
     "staging": ("#8a5a00", "#fff1d6"),
@@ -42,7 +60,7 @@ class AliasBadgeDelegate(QStyledItemDelegate):
     """Paints the aliases of a version as rounded badges."""
 
     def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex) -> None:
-        aliases = index.data(AliasesRole)  # a list on every row, never None
+        aliases = index.data(AliasesRole)  # None on rows without aliases
         if not aliases:
             super().paint(painter, option, index)
             return
@@ -90,6 +108,8 @@ class RegistryTreePanel(QWidget):
     current_changed = Signal(str)
     #: A context menu was requested at a global position for the clicked index (proxy index).
     context_menu_requested = Signal(object, object)
+    #: Rows given to ``set_entries`` are now in the tree; True after the first fill.
+    entries_shown = Signal(bool)
 
     def __init__(self, parent: QWidget | None = None, *, primary_metric: str = "f1_score"):
         super().__init__(parent)
@@ -140,6 +160,9 @@ class RegistryTreePanel(QWidget):
         self.empty_label.setObjectName("metricName")
         self.empty_label.setWordWrap(True)
         self.empty_label.hide()
+        self.loading_label = QLabel("Loading the registry…", self)
+        self.loading_label.setObjectName("metricName")
+        self.loading_label.hide()
 
         bar = QHBoxLayout()
         bar.setContentsMargins(0, 0, 0, 0)
@@ -151,18 +174,49 @@ class RegistryTreePanel(QWidget):
         layout.setContentsMargins(6, 6, 0, 6)
         layout.addLayout(bar)
         layout.addWidget(self.empty_label)
+        layout.addWidget(self.loading_label)
         layout.addWidget(self.view, 1)
         self._last_selection: list[str] = []
         self._last_current: str | None = None
+        self._updating = False  # inside select_ids: one notification at the end, not one per step
+        self._fill: tuple[list[dict], Generator] | None = None  # a first fill being built
+        self._waiting_entries: list[dict] | None = None
+        self._fill_timer = QTimer(self)
+        self._fill_timer.setObjectName("tree-fill")
+        self._fill_timer.setInterval(0)
+        self._fill_timer.timeout.connect(self._continue_fill)
+        self.view.viewport().installEventFilter(self)
 
     # -- public API -------------------------------------------------------------------------------
     def set_entries(self, entries: list[dict]) -> None:
-        first_fill = self.tree_model.name_count() == 0
-        self.tree_model.set_entries(entries)
-        if first_fill and self.proxy.rowCount() <= 12:
-            self.view.expandAll()
-        self._update_empty_label()
-        self._emit_if_changed()
+        """Show these ``list_models()`` rows; ``entries_shown`` follows once they are in the tree.
+
+        A first fill of thousands of versions is built a name at a time between events, so the
+        window keeps answering; rows that arrive meanwhile are applied after it, in place.
+        """
+        if self._fill is not None:
+            self._waiting_entries = entries
+            return
+        if self.tree_model.name_count() == 0 and len(entries) >= INCREMENTAL_FILL_ROWS:
+            self._fill = (entries, self.tree_model.prepare_steps(entries))
+            self._fill_timer.start()
+            self.loading_label.show()
+            self._update_empty_label()
+            return
+        self._show(entries)
+
+    def clear(self) -> None:
+        """Empty the tree (another registry is being opened), dropping a fill still being built."""
+        self._fill_timer.stop()
+        self._fill = None
+        self._waiting_entries = None
+        self.loading_label.hide()
+        self.tree_model.clear()
+
+    @property
+    def loading(self) -> bool:
+        """True while a first fill is being built."""
+        return self._fill is not None
 
     def model_id_at(self, index: QModelIndex) -> str | None:
         """The version id of a row of the view (None for a name row or an invalid index)."""
@@ -192,43 +246,50 @@ class RegistryTreePanel(QWidget):
             names.setdefault(self.name_at(index), None)
         return [n for n in names if n]
 
-    def current_id(self) -> str | None:
-        current = self.view.currentIndex()
-        model_id = self.model_id_at(current)
-        if model_id and model_id in self.selected_ids():
+    def current_id(self, selected: list[str] | None = None) -> str | None:
+        """The version the inspector shows: the current row if selected, else the last selected."""
+        ids = self.selected_ids() if selected is None else selected
+        model_id = self.model_id_at(self.view.currentIndex())
+        if model_id and model_id in ids:
             return model_id
-        ids = self.selected_ids()
         return ids[-1] if ids else None
 
     def select_ids(self, model_ids: list[str], *, current: str | None = None) -> None:
         """Select these versions (expanding their names), replacing the selection, in one change."""
-        selection = QItemSelection()
-        last = None
-        target = None
         indexes = [self.proxy.mapFromSource(self.tree_model.index_of(i)) for i in model_ids]
-        parents = {(p.row(), p.column()): p for p in (i.parent() for i in indexes if i.isValid())}
+        found = [(model_id, index) for model_id, index in zip(model_ids, indexes, strict=True) if index.isValid()]
+        rows_by_parent: dict[tuple[int, int], tuple[QModelIndex, set[int]]] = {}
+        for _model_id, index in found:
+            parent = index.parent()
+            rows_by_parent.setdefault((parent.row(), parent.column()), (parent, set()))[1].add(index.row())
         # Expanding costs a layout per name: open them all for a handful, else only the current's.
-        expand_all = len(parents) <= 8
-        for model_id, index in zip(model_ids, indexes, strict=True):
-            if not index.isValid():
-                continue
-            if expand_all and not self.view.isExpanded(index.parent()):
-                self.view.expand(index.parent())
-            selection.select(index, index)
-            last = index
-            if model_id == current:
-                target = index
-        target = target or last
+        if len(rows_by_parent) <= 8:
+            for parent, _rows in rows_by_parent.values():
+                if not self.view.isExpanded(parent):
+                    self.view.expand(parent)
+        # One range per run of adjacent rows: painting tests every cell against every range.
+        selection = QItemSelection()
+        last_column = self.proxy.columnCount() - 1
+        for parent, rows in rows_by_parent.values():
+            for first, last in _runs(sorted(rows)):
+                selection.select(self.proxy.index(first, 0, parent), self.proxy.index(last, last_column, parent))
+        target = next((index for model_id, index in found if model_id == current), found[-1][1] if found else None)
         model = self.view.selectionModel()
-        if target is not None:
-            # Move the current index first (without selecting) so one selection change carries both.
-            model.setCurrentIndex(target, QItemSelectionModel.SelectionFlag.NoUpdate)
-        model.select(selection, QItemSelectionModel.SelectionFlag.ClearAndSelect
-                     | QItemSelectionModel.SelectionFlag.Rows)
+        self._updating = True
+        try:
+            if target is not None:
+                # Move the current index first (without selecting) so one selection change carries both.
+                model.setCurrentIndex(target, QItemSelectionModel.SelectionFlag.NoUpdate)
+            model.select(selection, QItemSelectionModel.SelectionFlag.ClearAndSelect
+                         | QItemSelectionModel.SelectionFlag.Rows)
+        finally:
+            self._updating = False
         if target is not None:
             if not self.view.isExpanded(target.parent()):
                 self.view.expand(target.parent())
             self.view.scrollTo(target)
+        self._emit_if_changed()
+        self._on_current_changed()
 
     def select_names(self, names: list[str]) -> None:
         """Select every visible version of these names."""
@@ -246,8 +307,48 @@ class RegistryTreePanel(QWidget):
             self.metric_combo.setCurrentIndex(HEADLINE_METRICS.index(metric))
 
     # -- private ------------------------------------------------------------------------------------
+    def _show(self, entries: list[dict], prepared=None) -> None:
+        first_fill = self.tree_model.name_count() == 0
+        self.tree_model.set_entries(entries, prepared)
+        if first_fill and self.proxy.rowCount() <= 12:
+            self.view.expandAll()
+        self._update_empty_label()
+        self._emit_if_changed()
+        self.entries_shown.emit(first_fill)
+
+    def _continue_fill(self) -> None:
+        entries, steps = self._fill
+        deadline = time.perf_counter() + FILL_SLICE_SECONDS
+        try:
+            next(steps)  # at least one name per slice
+            while time.perf_counter() < deadline:
+                next(steps)
+        except StopIteration as done:
+            self._fill_timer.stop()
+            self._fill = None
+            self.loading_label.hide()
+            self._show(entries, done.value)
+            waiting, self._waiting_entries = self._waiting_entries, None
+            if waiting is not None:
+                self._show(waiting)
+
+    def eventFilter(self, watched, event) -> bool:  # noqa: N802 - Qt override
+        # Tooltips are made when asked for: storing one per cell would cost seconds at 10,000 versions.
+        if event.type() == QEvent.Type.ToolTip and watched is self.view.viewport():
+            index = self.view.indexAt(event.pos())
+            text = self.tree_model.tooltip_at(self.proxy.mapToSource(index)) if index.isValid() else None
+            if text:
+                QToolTip.showText(event.globalPos(), text, self.view)
+            else:
+                QToolTip.hideText()
+                event.ignore()
+            return True
+        return super().eventFilter(watched, event)
+
     def _update_empty_label(self) -> None:
-        if self.tree_model.name_count() == 0:
+        if self._fill is not None:
+            self.empty_label.hide()
+        elif self.tree_model.name_count() == 0:
             self.empty_label.setText("This registry has no models yet. Register one with the API or the "
                                      "command line; it appears here by itself.")
             self.empty_label.show()
@@ -270,17 +371,31 @@ class RegistryTreePanel(QWidget):
         self.context_menu_requested.emit(index, self.view.viewport().mapToGlobal(pos))
 
     def _on_current_changed(self, *_args) -> None:
+        if self._updating:
+            return
         current = self.current_id()
         if current and current != self._last_current:
             self._last_current = current
             self.current_changed.emit(current)
 
     def _on_selection_changed(self, *_args) -> None:
-        self._emit_if_changed()
+        if not self._updating:
+            self._emit_if_changed()
 
     def _emit_if_changed(self) -> None:
         ids = self.selected_ids()
         if ids != self._last_selection:
             self._last_selection = ids
-            self._last_current = self.current_id()
+            self._last_current = self.current_id(ids)
             self.selection_changed.emit(ids)
+
+
+def _runs(rows: list[int]) -> list[tuple[int, int]]:
+    """Sorted row numbers as (first, last) runs of adjacent rows."""
+    runs: list[tuple[int, int]] = []
+    for row in rows:
+        if runs and row == runs[-1][1] + 1:
+            runs[-1] = (runs[-1][0], row)
+        else:
+            runs.append((row, row))
+    return runs
