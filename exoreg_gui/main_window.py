@@ -16,7 +16,7 @@ import logging
 import os
 from pathlib import Path
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
@@ -46,6 +46,8 @@ log = logging.getLogger("exoreg_gui")
 
 TAB_INSPECTOR, TAB_COMPARE, TAB_CHARTS = range(3)
 PAGE_WELCOME, PAGE_BROWSER = range(2)
+#: Pause before bringing a hidden tab up to date after a selection change.
+IDLE_FILL_MS = 60
 
 
 def default_demo_root() -> Path:
@@ -110,6 +112,11 @@ class MainWindow(QMainWindow):
         self._dirty_tabs: set[int] = set()
         self._pending_select: str | None = None
         self._entries_before: dict[str, dict | None] = {}  # selected rows before a refresh
+        self._panels_pending = False
+        self._panel_timer = QTimer(self)
+        self._panel_timer.setObjectName("panel-fill")
+        self._panel_timer.setSingleShot(True)
+        self._panel_timer.timeout.connect(self._on_panel_timer)
 
         # -- central area
         self.tree_panel = RegistryTreePanel(self, primary_metric=self.settings.get_str("view/primary_metric"))
@@ -336,7 +343,14 @@ class MainWindow(QMainWindow):
         return list(self._selected)
 
     def select_versions(self, model_ids: list[str], current: str | None = None) -> None:
+        """Select these versions in the tree and show them in the panels before returning."""
         self.tree_panel.select_ids(model_ids, current=current)
+        self.flush_panels()
+
+    def select_names(self, names: list[str]) -> None:
+        """Select every visible version of these names (panels filled before returning)."""
+        self.tree_panel.select_names(names)
+        self.flush_panels()
 
     def connect_workflow(self, key: str, slot) -> QAction:
         """Connect a workflow dialog ("import", "export", "predict", "deploy") to its menu and toolbar place."""
@@ -396,6 +410,7 @@ class MainWindow(QMainWindow):
 
     def shutdown(self) -> None:
         """Stop timers and background work (called on close; tests call it too)."""
+        self._panel_timer.stop()
         self.source.close()
         self.inspector.shutdown()
         for worker in (self._demo_worker, self._verify_worker):
@@ -467,17 +482,15 @@ class MainWindow(QMainWindow):
     def _on_source_entries_loaded(self, entries: list) -> None:
         model = self.tree_panel.tree_model
         self._entries_before = {i: model.entry(i) for i in self._selected}
-        if model.name_count() == 0:
-            # The rows of a large registry are long-lived: keep them out of the cyclic garbage
-            # collector's full passes, which otherwise stop every thread for tens of milliseconds.
-            gc.freeze()
         self.tree_panel.set_entries(entries)  # -> _on_tree_entries_shown, now or once built
 
     def _on_tree_entries_shown(self, first_fill: bool) -> None:
         model = self.tree_panel.tree_model
         before, self._entries_before = self._entries_before, {}
         if first_fill:
-            gc.freeze()  # and so are the tree's items
+            # The tree's items live as long as the registry is open: keep them out of the cyclic
+            # garbage collector's passes, as the index is (see registry_source).
+            gc.freeze()
             self.charts.build_in_background()  # once the tree is there: it comes first
         self._update_counts()
         if self._pending_select:
@@ -503,17 +516,45 @@ class MainWindow(QMainWindow):
     def _on_tree_current_changed(self, _model_id: str) -> None:
         # Same selection, another current version: only the per-version panels change.
         self._dirty_tabs |= {TAB_INSPECTOR, TAB_CHARTS}
-        self._fill_tab(self.tabs.currentIndex())
+        self._schedule_panels()
 
     def _update_panels(self, ids: list[str], *, force: bool = False) -> None:
         if ids == self._selected and not force:
             return
         self._selected = list(ids)
         self._dirty_tabs = {TAB_INSPECTOR, TAB_COMPARE, TAB_CHARTS}
-        self._fill_tab(self.tabs.currentIndex())
         self._update_actions()
         self._update_counts()
-        self.panels_updated.emit(list(ids))
+        self._schedule_panels()
+
+    def _schedule_panels(self) -> None:
+        """Fill the shown tab on the next turn of the event loop, after the tree has repainted.
+
+        Clicking through versions thus highlights the row at once, and a burst of selection
+        changes (a held arrow key) fills the panel once. The hidden tabs follow when idle.
+        """
+        self._panels_pending = True
+        self._panel_timer.start(0)
+
+    def flush_panels(self) -> None:
+        """Fill the shown tab now if a selection change is waiting for it."""
+        if self._panels_pending:
+            self._panels_pending = False
+            self._fill_tab(self.tabs.currentIndex())
+            self.panels_updated.emit(list(self._selected))
+            if self._dirty_tabs:
+                self._panel_timer.start(IDLE_FILL_MS)
+            else:
+                self._panel_timer.stop()
+
+    def _on_panel_timer(self) -> None:
+        if self._panels_pending:
+            self.flush_panels()
+        elif self._dirty_tabs:
+            # One hidden tab per idle turn, so switching to it shows it without waiting.
+            self._fill_tab(min(self._dirty_tabs))
+            if self._dirty_tabs:
+                self._panel_timer.start(IDLE_FILL_MS)
 
     def _metas(self, ids: list[str]) -> list:
         metas = []

@@ -9,6 +9,7 @@ registry's revision changes.
 
 from __future__ import annotations
 
+import gc
 import logging
 from pathlib import Path
 from typing import Any
@@ -40,9 +41,19 @@ def _open_and_list(root: str) -> tuple[Any, str, list[dict]]:
     from core.model_registry import ModelRegistry
 
     check_registry_folder(root)
-    registry = ModelRegistry(root)
-    revision = registry.revision()
-    entries = registry.list_models(include_deleted=True)
+    # The index of a large registry is tens of thousands of objects kept for the window's life.
+    # Left to the cyclic garbage collector they are traversed by its next passes (tens of
+    # milliseconds each, with every thread stopped); frozen, they are never traversed.
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        registry = ModelRegistry(root)
+        revision = registry.revision()
+        entries = registry.list_models(include_deleted=True)
+        gc.freeze()
+    finally:
+        if enabled:
+            gc.enable()
     # The inspector compares versions with the running ones: look them up here, off the GUI thread.
     running_versions()
     return registry, revision, entries

@@ -106,7 +106,7 @@ def test_multi_select_drives_compare_and_charts(qtbot, window, gui_registry):
 def test_selecting_a_name_compares_all_its_versions(qtbot, window, gui_registry):
     open_registry(qtbot, window, gui_registry.root)
     window.tabs.setCurrentIndex(1)
-    window.tree_panel.select_names(["RandomForest"])
+    window.select_names(["RandomForest"])
     assert window.compare.model.version_labels() == ["RandomForest v1", "RandomForest v2", "RandomForest v3"]
     window.action_differences.setChecked(True)
     assert "koi_period" not in window.compare.model.row_labels()
@@ -116,7 +116,7 @@ def test_selecting_a_name_compares_all_its_versions(qtbot, window, gui_registry)
 def test_adjacent_versions_are_selected_as_one_range(qtbot, window, gui_registry):
     # Painting tests every cell against every selected range: a name's versions make one.
     open_registry(qtbot, window, gui_registry.root)
-    window.tree_panel.select_names(["RandomForest"])
+    window.select_names(["RandomForest"])
     assert len(window.tree_panel.view.selectionModel().selection()) == 1
     ids = [gui_registry.ids[k] for k in ("RandomForest:1", "RandomForest:3", "SVM:2")]
     window.select_versions(ids)
@@ -160,7 +160,7 @@ def test_large_first_fill_is_built_between_events(qtbot, window, gui_registry, m
 def test_compare_export_csv(qtbot, window, gui_registry, messages, tmp_path):
     open_registry(qtbot, window, gui_registry.root)
     window.tabs.setCurrentIndex(1)
-    window.tree_panel.select_names(["RandomForest"])
+    window.select_names(["RandomForest"])
     target = tmp_path / "out.csv"
     messages.save_paths.append(str(target))
     window.compare.export_button.click()
@@ -170,7 +170,7 @@ def test_compare_export_csv(qtbot, window, gui_registry, messages, tmp_path):
 def test_chart_export_png(qtbot, window, gui_registry, messages, tmp_path):
     open_registry(qtbot, window, gui_registry.root)
     window.tabs.setCurrentIndex(2)
-    window.tree_panel.select_names(["SVM"])
+    window.select_names(["SVM"])
     target = tmp_path / "charts.png"
     messages.save_paths.append(str(target))
     window.charts.export_button.click()
@@ -460,7 +460,7 @@ def test_start_up_and_browsing_stay_light(tmp_path, gui_registry):
         deadline = time.time() + 30
         while not w.tree_panel.tree_model.name_count() and time.time() < deadline:
             app.processEvents()
-        w.tree_panel.select_names(["RandomForest"])
+        w.select_names(["RandomForest"])
         for tab in range(3):
             w.tabs.setCurrentIndex(tab)
             app.processEvents()
@@ -517,7 +517,7 @@ def test_selection_queries_do_not_drop_references_to_none(qtbot, window, gui_reg
     from exoreg_gui import workers
 
     open_registry(qtbot, window, gui_registry.root)
-    window.tree_panel.select_names(["RandomForest", "SVM"])
+    window.select_names(["RandomForest", "SVM"])
     assert workers.await_workers(timeout=10)  # nothing else running while counting
     panel = window.tree_panel
     name_row = panel.proxy.index(0, 0)
