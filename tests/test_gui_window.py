@@ -113,6 +113,19 @@ def test_selecting_a_name_compares_all_its_versions(qtbot, window, gui_registry)
     assert "n_estimators" in window.compare.model.row_labels()
 
 
+def test_panels_follow_a_click_and_hidden_tabs_fill_when_idle(qtbot, window, gui_registry):
+    open_registry(qtbot, window, gui_registry.root)
+    window.tabs.setCurrentIndex(0)
+    ids = [gui_registry.ids["RandomForest:1"], gui_registry.ids["SVM:2"]]
+    window.tree_panel.select_ids(ids)  # what clicking the rows does
+    assert window.selected_ids() == ids  # known at once; the panel follows on the next turn
+    qtbot.waitUntil(lambda: getattr(window.inspector.meta, "model_id", None) == ids[-1], timeout=2000)
+    # the tabs not shown are brought up to date while the window is idle
+    qtbot.waitUntil(lambda: window.compare.model.version_ids() == ids, timeout=2000)
+    qtbot.waitUntil(lambda: "f1_score" in window.charts.metric_bars
+                    and len(window.charts.metric_bars["f1_score"].opts["height"]) == 2, timeout=2000)
+
+
 def test_adjacent_versions_are_selected_as_one_range(qtbot, window, gui_registry):
     # Painting tests every cell against every selected range: a name's versions make one.
     open_registry(qtbot, window, gui_registry.root)

@@ -157,11 +157,19 @@ class RegistryTreeModel(QStandardItemModel):
         blocked = self.blockSignals(True)
         try:
             for name, by_id in self._grouped.items():
-                self._best[name] = best_version(by_id.values(), metric)
-                for model_id, entry in by_id.items():
-                    self._update_version_row(self._row_items(self._versions[model_id]), name, entry,
-                                             best=self._best[name] == model_id)
-                self._fill_name(self._row_items(self._names[name]), name)
+                parent = self._names[name]
+                for row in range(parent.rowCount()):
+                    value = _metric_value(by_id[parent.child(row, 0).data(ModelIdRole)], metric)
+                    item = parent.child(row, COL_METRIC)
+                    item.setText(_metric_text(value))
+                    item.setData(value, SortRole)
+                old_best, best = self._best.get(name), best_version(by_id.values(), metric)
+                self._best[name] = best
+                if best != old_best:
+                    for model_id in filter(None, (old_best, best)):
+                        self._update_version_row(self._row_items(self._versions[model_id]), name, by_id[model_id],
+                                                 best=model_id == best)
+                self._fill_name(self._row_items(parent), name)
         finally:
             self.blockSignals(blocked)
         self.layoutChanged.emit()
