@@ -14,7 +14,9 @@ import pytest
 
 pytest.importorskip("pytestqt")
 
-from PySide6.QtCore import Qt  # noqa: E402
+from PySide6.QtCore import QEvent, Qt  # noqa: E402
+from PySide6.QtGui import QHelpEvent  # noqa: E402
+from PySide6.QtWidgets import QApplication, QToolTip  # noqa: E402
 
 from exoreg_gui import main_window as main_window_module  # noqa: E402
 from exoreg_gui.models.registry_tree_model import ModelIdRole  # noqa: E402
@@ -144,6 +146,13 @@ def test_tree_tooltips(qtbot, window, gui_registry):
     text = model.tooltip_at(model.index_of(best, 3))
     assert text.splitlines()[:3] == [best, "Best F1 of RandomForest", "Tuned forest"]
     assert model.tooltip_at(model.index_of_name("SVM")) == "SVM: 1 version (+1 deleted)"
+    # hovering the row's date cell shows it
+    window.select_versions([best])
+    view = window.tree_panel.view
+    pos = view.visualRect(window.tree_panel.proxy.mapFromSource(model.index_of(best, 3))).center()
+    QApplication.sendEvent(view.viewport(), QHelpEvent(QEvent.Type.ToolTip, pos, view.viewport().mapToGlobal(pos)))
+    assert QToolTip.text().startswith(best)
+    QToolTip.hideText()
 
 
 def test_large_first_fill_is_built_between_events(qtbot, window, gui_registry, monkeypatch):
