@@ -124,7 +124,7 @@ def test_tree_shows_names_versions_and_marks_the_best(entries):
     assert children(model, forest) == ["v1", "v2", "v3"]
     assert children(model, forest, COL_METRIC) == ["0.9120", "0.9480", "0.9310"]
     assert children(model, forest, COL_ALGORITHM) == ["RandomForest"] * 3
-    best = [model.index(r, 0, forest).data(IsBestRole) for r in range(3)]
+    best = [bool(model.index(r, 0, forest).data(IsBestRole)) for r in range(3)]
     assert best == [False, True, False]
     # the name row shows its best score; the alias is on v2
     assert model.index(forest.row(), COL_METRIC).data() == "0.9480"
