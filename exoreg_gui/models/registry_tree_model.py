@@ -420,6 +420,9 @@ class RegistryTreeModel(QStandardItemModel):
 
     def _update_name(self, name: str, by_id: dict[str, dict]) -> None:
         old = self._grouped[name]
+        self._grouped[name] = by_id
+        if by_id == old:  # the usual case on a refresh: another name changed
+            return
         parent = self._names[name]
         changed = False
         for model_id in [i for i in old if i not in by_id]:
@@ -438,7 +441,6 @@ class RegistryTreeModel(QStandardItemModel):
             elif entry != old.get(model_id) or model_id in (best, old_best) and best != old_best:
                 self._update_version_row(self._row_items(item), name, entry, best=model_id == best)
                 changed = True
-        self._grouped[name] = by_id
         self._best[name] = best
         if changed:
             self._fill_name(self._row_items(parent), name)
