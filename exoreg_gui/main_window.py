@@ -48,6 +48,9 @@ TAB_INSPECTOR, TAB_COMPARE, TAB_CHARTS = range(3)
 PAGE_WELCOME, PAGE_BROWSER = range(2)
 #: Pause before bringing a hidden tab up to date after a selection change.
 IDLE_FILL_MS = 60
+#: Versions shown side by side in Compare and Charts; a larger selection shows its first ones
+#: (reading thousands of metadata files would stall the window, and nobody reads 1,000 columns).
+MAX_COMPARED = 100
 
 
 def default_demo_root() -> Path:
@@ -567,7 +570,7 @@ class MainWindow(QMainWindow):
         return metas
 
     def _current_meta(self, metas: list):
-        current = self.tree_panel.current_id()
+        current = self.tree_panel.current_id(self._selected)
         for meta in metas:
             if meta.model_id == current:
                 return meta
@@ -579,7 +582,7 @@ class MainWindow(QMainWindow):
         self._dirty_tabs.discard(tab)
         ids = self._selected
         if tab == TAB_INSPECTOR:
-            current = self.tree_panel.current_id() if ids else None
+            current = self.tree_panel.current_id(ids) if ids else None
             found = self._metas([current]) if current else []
             meta = found[0] if found else None
             path = None
@@ -590,9 +593,9 @@ class MainWindow(QMainWindow):
                     path = None
             self.inspector.set_version(meta, path)
         elif tab == TAB_COMPARE:
-            self.compare.set_versions(self._metas(ids))
+            self.compare.set_versions(self._metas(ids[:MAX_COMPARED]), selected=len(ids))
         elif tab == TAB_CHARTS:
-            metas = self._metas(ids)
+            metas = self._metas(ids[:MAX_COMPARED])
             current = self._current_meta(metas)
             self.charts.set_versions(metas, current)
             name = current.model_name if current is not None else None

@@ -23,6 +23,7 @@ from PySide6.QtWidgets import QDialog, QHBoxLayout, QLabel, QPushButton, QToolBu
 
 from exoreg_gui.dialogs.common import MODEL_FILTER, Prompts, is_csv, is_model_file
 from exoreg_gui.dialogs.messages import Messages
+from exoreg_gui.main_window import MAX_COMPARED
 
 log = logging.getLogger("exoreg_gui")
 
@@ -280,7 +281,7 @@ class Workflows(QObject):
 
     def _set_panels(self, ids: list[str], fresh: dict) -> None:
         metas = []
-        for model_id in ids:
+        for model_id in ids[:MAX_COMPARED]:
             try:
                 meta = self.window.source.metadata(model_id)
             except Exception:  # noqa: BLE001 - the window reports unreadable versions itself
@@ -289,9 +290,9 @@ class Workflows(QObject):
                 meta = copy.copy(meta)  # never change the source's cached metadata
                 meta.metrics = {**(meta.metrics or {}), **fresh[model_id]}
             metas.append(meta)
-        current_id = self.window.tree_panel.current_id()
+        current_id = self.window.tree_panel.current_id(ids)
         current = next((m for m in metas if m.model_id == current_id), metas[-1] if metas else None)
-        self.window.compare.set_versions(metas)
+        self.window.compare.set_versions(metas, selected=len(ids))
         self.window.charts.set_versions(metas, current)
 
     def _update_actions(self) -> None:

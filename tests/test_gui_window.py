@@ -179,6 +179,18 @@ def test_large_first_fill_is_built_between_events(qtbot, window, gui_registry, m
     assert "3 models · 5 versions (1 deleted)" in window.counts_label.text()
 
 
+def test_a_very_large_selection_compares_its_first_versions(qtbot, window, gui_registry, monkeypatch):
+    monkeypatch.setattr(main_window_module, "MAX_COMPARED", 2)
+    open_registry(qtbot, window, gui_registry.root)
+    window.tabs.setCurrentIndex(1)
+    window.select_names(["RandomForest"])
+    assert window.compare.model.version_labels() == ["RandomForest v1", "RandomForest v2"]
+    assert window.compare.hint_label.text().startswith("Showing the first 2 of 3 selected versions")
+    assert not window.compare.hint_label.isHidden()
+    window.tabs.setCurrentIndex(2)
+    assert len(window.charts.metric_bars["f1_score"].opts["height"]) == 2
+
+
 def test_compare_export_csv(qtbot, window, gui_registry, messages, tmp_path):
     open_registry(qtbot, window, gui_registry.root)
     window.tabs.setCurrentIndex(1)

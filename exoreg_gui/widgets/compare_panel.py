@@ -22,6 +22,8 @@ from PySide6.QtWidgets import (
 from exoreg_gui.models.compare_table_model import CompareTableModel
 from exoreg_gui.resources import icon
 
+_HINT = "Select two or more versions in the tree to compare them."
+
 
 class ComparePanel(QWidget):
     #: "Differences only" was switched.
@@ -46,7 +48,8 @@ class ComparePanel(QWidget):
         # Place for the labelled-file scoring of the workflows dialogs.
         self.extra_buttons = QHBoxLayout()
 
-        self.hint_label = QLabel("Select two or more versions in the tree to compare them.", self)
+        self._selected_count = 0
+        self.hint_label = QLabel(_HINT, self)
         self.hint_label.setObjectName("metricName")
         legend = QLabel(
             '<span style="background:#d5f0d8">&nbsp;best&nbsp;</span> '
@@ -88,7 +91,9 @@ class ComparePanel(QWidget):
         self._update_enabled()
 
     # -- public API -------------------------------------------------------------------------------
-    def set_versions(self, metas: list) -> None:
+    def set_versions(self, metas: list, *, selected: int | None = None) -> None:
+        """Show these versions; ``selected`` is how many were selected when only the first are shown."""
+        self._selected_count = selected if selected is not None else len(metas)
         self.model.set_versions(metas)
         self.baseline_combo.blockSignals(True)
         self.baseline_combo.clear()
@@ -135,7 +140,12 @@ class ComparePanel(QWidget):
         has = count > 0
         for widget in (self.copy_button, self.export_button, self.differences_check, self.baseline_combo):
             widget.setEnabled(has)
-        self.hint_label.setVisible(count < 2)
+        if count < self._selected_count:
+            self.hint_label.setText(f"Showing the first {count:,} of {self._selected_count:,} selected versions; "
+                                    "select fewer to compare others.")
+        else:
+            self.hint_label.setText(_HINT)
+        self.hint_label.setVisible(count < 2 or count < self._selected_count)
 
     def _apply_spans(self) -> None:
         self.view.clearSpans()

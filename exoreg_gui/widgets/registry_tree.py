@@ -373,7 +373,8 @@ class RegistryTreePanel(QWidget):
     def _on_current_changed(self, *_args) -> None:
         if self._updating:
             return
-        current = self.current_id()
+        # Qt reports a new selection before the current index that came with it: the ids are known.
+        current = self.current_id(self._last_selection)
         if current and current != self._last_current:
             self._last_current = current
             self.current_changed.emit(current)
