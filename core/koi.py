@@ -19,13 +19,11 @@ come from the vetting that produced the labels, so a model using them would lear
 
 from __future__ import annotations
 
-import contextlib
 import gzip
 import io
 import logging
 import os
 import re
-import tempfile
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -33,6 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from core.errors import DataError
+from core.storage import atomic_file
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -393,43 +392,34 @@ def fetch_koi(
                         "--data PATH or set EXOREG_KOI_CSV.")
     url = url or os.environ.get("EXOREG_KOI_URL") or KOI_URL
     dest = Path(dest) if dest else cached_koi_path()
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
-    tmp = Path(tmp_name)
     try:
-        request = urllib.request.Request(url, headers={"User-Agent": "exoreg"})
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(request, timeout=timeout) as response:
-            total = int(response.headers.get("Content-Length") or 0)
-            done = 0
-            last = 0.0
-            while True:
-                if cancelled and cancelled():
-                    raise DataError("The KOI download was cancelled; run it again to fetch the table.")
-                block = response.read(1 << 16)
-                if not block:
-                    break
-                out.write(block)
-                done += len(block)
-                now = time.monotonic()
-                if progress and now - last > 0.1:
-                    progress(done, total)
-                    last = now
-            out.flush()
-            os.fsync(out.fileno())
-        if progress:
-            progress(done, total or done)
-        load_koi(tmp)  # refuses anything that is not a KOI table
-        os.replace(tmp, dest)
+        with atomic_file(dest) as tmp:
+            request = urllib.request.Request(url, headers={"User-Agent": "exoreg"})
+            with tmp.open("wb") as out, urllib.request.urlopen(request, timeout=timeout) as response:
+                total = int(response.headers.get("Content-Length") or 0)
+                done = 0
+                last = 0.0
+                while True:
+                    if cancelled and cancelled():
+                        raise DataError("The KOI download was cancelled; run it again to fetch the table.")
+                    block = response.read(1 << 16)
+                    if not block:
+                        break
+                    out.write(block)
+                    done += len(block)
+                    now = time.monotonic()
+                    if progress and now - last > 0.1:
+                        progress(done, total)
+                        last = now
+            if progress:
+                progress(done, total or done)
+            load_koi(tmp)  # refuses anything that is not a KOI table
     except DataError as exc:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
         if "cancelled" in str(exc):
             raise
         raise DataError(f"The file downloaded from {url} is not a KOI table; check EXOREG_KOI_URL or pass a "
                         "local copy with --data PATH.") from exc
     except (urllib.error.URLError, TimeoutError, OSError, ValueError) as exc:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
         reason = getattr(exc, "reason", None) or exc
         raise DataError(f"Could not download the KOI table from {url} ({reason}); check the connection or pass a "
                         "local copy with --data PATH.") from exc

@@ -20,7 +20,7 @@ from typing import Any
 
 from core import safety
 from core.errors import IntegrityError, RegistryError, UntrustedModelError
-from core.storage import TEMP_PREFIX, TEMP_SUFFIX, atomic_write_json, fsync_dir, sha256_file
+from core.storage import TEMP_PREFIX, TEMP_SUFFIX, atomic_file, atomic_write_json, fsync_dir, sha256_file
 
 _FORMATS = {".skops": safety.SKOPS, ".pkl": safety.PICKLE, ".pickle": safety.PICKLE, ".joblib": safety.PICKLE}
 _RECORDED_KEYS = ("sha256", "format", "saved_at", "python_version", "sklearn_version", "file_size")
@@ -38,14 +38,9 @@ class ModelPersistence:
     def save_model(model: Any, filepath: str | os.PathLike, metadata: dict[str, Any] | None = None) -> Path:
         """Write ``model`` to ``filepath`` atomically, with its sidecar; returns the path."""
         filepath = Path(filepath)
-        tmp = _write_model_temp(model, filepath)
-        try:
-            os.replace(tmp, filepath)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
-        fsync_dir(filepath.parent)
+        fmt = _format_for(filepath)
+        with atomic_file(filepath) as tmp:
+            _serialise(model, tmp, fmt)
         _write_sidecar(filepath, metadata)
         return filepath
 
@@ -155,6 +150,15 @@ def _format_for(filepath: Path) -> str:
     return fmt
 
 
+def _serialise(model: Any, path: Path, fmt: str) -> None:
+    if fmt == safety.SKOPS:
+        safety.dump_skops(model, path)
+    else:
+        import joblib
+
+        joblib.dump(model, path)
+
+
 def _write_model_temp(model: Any, filepath: Path) -> Path:
     """Serialise to a flushed temporary file beside ``filepath`` and return its path."""
     fmt = _format_for(filepath)
@@ -162,12 +166,7 @@ def _write_model_temp(model: Any, filepath: Path) -> Path:
     fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=TEMP_SUFFIX, dir=filepath.parent)
     os.close(fd)
     try:
-        if fmt == safety.SKOPS:
-            safety.dump_skops(model, tmp)
-        else:
-            import joblib
-
-            joblib.dump(model, tmp)
+        _serialise(model, Path(tmp), fmt)
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
     except BaseException:

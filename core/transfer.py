@@ -7,7 +7,6 @@ file arrived intact; it never makes the file trusted. Trust comes from a person
 
 from __future__ import annotations
 
-import contextlib
 import datetime as _dt
 import io
 import json
@@ -28,7 +27,7 @@ from core.errors import (
     UntrustedModelError,
 )
 from core.metadata import MAX_JSON_BYTES, ModelMetadata
-from core.storage import atomic_write_bytes, sha256_bytes, sha256_file
+from core.storage import atomic_file, atomic_write_bytes, sha256_bytes, sha256_file
 
 if TYPE_CHECKING:
     from core.model_registry import ModelRegistry
@@ -282,43 +281,32 @@ def backup_registry(registry: ModelRegistry, dest: str | os.PathLike, *, progres
     dest = Path(dest)
     if dest.suffix.lower() != ".zip":
         dest = dest.with_suffix(dest.suffix + ".zip")
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".exoreg-", suffix=".tmp", dir=dest.parent)
-    os.close(fd)
-    try:
-        with registry._locked() as state, zipfile.ZipFile(tmp, "w") as zf:
-            members = []
-            for entry in state.entries.values():
-                members.append(("models/" + entry["model_file"], registry.models_dir / entry["model_file"]))
-                members.append(
-                    (
-                        "metadata/" + Path(entry["model_file"]).stem + ".json",
-                        registry.metadata_dir / (Path(entry["model_file"]).stem + ".json"),
-                    )
+    with atomic_file(dest) as tmp, registry._locked() as state, zipfile.ZipFile(tmp, "w") as zf:
+        members = []
+        for entry in state.entries.values():
+            members.append(("models/" + entry["model_file"], registry.models_dir / entry["model_file"]))
+            members.append(
+                (
+                    "metadata/" + Path(entry["model_file"]).stem + ".json",
+                    registry.metadata_dir / (Path(entry["model_file"]).stem + ".json"),
                 )
-            files = {}
-            for i, (arcname, path) in enumerate(members, start=1):
-                compress = zipfile.ZIP_DEFLATED if arcname.endswith(".json") else zipfile.ZIP_STORED
-                zf.write(path, arcname, compress_type=compress)
-                files[arcname] = {"sha256": sha256_file(path), "size": path.stat().st_size}
-                if progress:
-                    progress(i, len(members))
-            manifest = {
-                "format": BACKUP_FORMAT,
-                "format_version": 1,
-                "created_at": _now(),
-                "source": str(registry.root),
-                "versions": len(state.entries),
-                "files": files,
-            }
-            zf.writestr("manifest.json", json.dumps(manifest, indent=2), compress_type=zipfile.ZIP_DEFLATED)
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, dest)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+            )
+        files = {}
+        for i, (arcname, path) in enumerate(members, start=1):
+            compress = zipfile.ZIP_DEFLATED if arcname.endswith(".json") else zipfile.ZIP_STORED
+            zf.write(path, arcname, compress_type=compress)
+            files[arcname] = {"sha256": sha256_file(path), "size": path.stat().st_size}
+            if progress:
+                progress(i, len(members))
+        manifest = {
+            "format": BACKUP_FORMAT,
+            "format_version": 1,
+            "created_at": _now(),
+            "source": str(registry.root),
+            "versions": len(state.entries),
+            "files": files,
+        }
+        zf.writestr("manifest.json", json.dumps(manifest, indent=2), compress_type=zipfile.ZIP_DEFLATED)
     return dest
 
 
