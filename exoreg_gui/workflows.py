@@ -21,7 +21,7 @@ from pathlib import Path
 from PySide6.QtCore import QEvent, QObject, Qt, Signal
 from PySide6.QtWidgets import QDialog, QHBoxLayout, QLabel, QPushButton, QToolButton, QWidget
 
-from exoreg_gui.dialogs.common import MODEL_FILTER, Prompts, is_csv, is_model_file
+from exoreg_gui.dialogs.common import MODEL_FILTER, Prompts, dropped_paths, is_csv, is_model_file
 from exoreg_gui.dialogs.messages import Messages
 from exoreg_gui.main_window import MAX_COMPARED
 
@@ -222,7 +222,7 @@ class Workflows(QObject):
                     event.acceptProposedAction()
                     return True
             elif kind == QEvent.Type.Drop:
-                paths = [u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()]
+                paths = dropped_paths(event)
                 if paths:
                     event.acceptProposedAction()
                     self.handle_dropped_paths(paths)

@@ -14,6 +14,7 @@ from pathlib import Path
 from PySide6.QtCore import Qt, QUrl, Signal
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import (
+    QDialog,
     QFileDialog,
     QHBoxLayout,
     QLabel,
@@ -31,6 +32,33 @@ CSV_SUFFIXES = (".csv", ".csv.gz", ".tsv", ".tsv.gz")
 MODEL_SUFFIXES = (".exoreg", ".skops", ".pkl", ".pickle", ".joblib")
 CSV_FILTER = "CSV files (*.csv *.csv.gz *.tsv *.tsv.gz);;All files (*)"
 MODEL_FILTER = "Exported models (*.exoreg *.skops *.pkl *.pickle *.joblib *.json);;All files (*)"
+
+
+def dropped_paths(event) -> list[str]:
+    """The local files a drag-and-drop event carries (empty for anything else)."""
+    mime = event.mimeData()
+    return [u.toLocalFile() for u in mime.urls() if u.isLocalFile()] if mime.hasUrls() else []
+
+
+class FileDropDialog(QDialog):
+    """A dialog that takes files dropped on it and hands them to :meth:`files_dropped`."""
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setAcceptDrops(True)
+
+    def files_dropped(self, paths: list[str]) -> None:
+        raise NotImplementedError
+
+    def dragEnterEvent(self, event) -> None:  # noqa: N802 - Qt override
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event) -> None:  # noqa: N802 - Qt override
+        paths = dropped_paths(event)
+        if paths:
+            event.acceptProposedAction()
+            self.files_dropped(paths)
 
 
 def is_csv(path: str | Path) -> bool:
@@ -261,3 +289,19 @@ def action_buttons(dialog, text: str, slot, object_name: str) -> tuple[QPushButt
     close = QPushButton("Close", dialog)
     close.clicked.connect(dialog.reject)
     return action, close
+
+
+def reason_and_action_row(dialog, text: str, slot, object_name: str):
+    """Why the action cannot run yet (left, wrapping), then the default action and Close.
+
+    Returns ``(reason_label, action_button, close_button, row_layout)``.
+    """
+    reason = QLabel("", dialog)
+    reason.setObjectName("reasonLabel")
+    reason.setWordWrap(True)
+    action, close = action_buttons(dialog, text, slot, object_name)
+    row = QHBoxLayout()
+    row.addWidget(reason, 1)
+    row.addWidget(action)
+    row.addWidget(close)
+    return reason, action, close, row

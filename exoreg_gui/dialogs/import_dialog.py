@@ -14,10 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import (
-    QDialog,
-    QHBoxLayout,
     QLabel,
     QListWidget,
     QListWidgetItem,
@@ -31,11 +28,12 @@ from PySide6.QtWidgets import (
 from exoreg_gui import workers
 from exoreg_gui.dialogs.common import (
     MODEL_FILTER,
+    FileDropDialog,
     ProgressRow,
     Prompts,
-    action_buttons,
     is_model_file,
     model_file_for,
+    reason_and_action_row,
     start_worker_for,
 )
 from exoreg_gui.dialogs.messages import Messages, describe_error
@@ -153,7 +151,7 @@ def preview_html(item: ImportItem) -> str:
     return f"<h3>{_escape(name)}</h3><table>{table}</table>{verdict}{state}"
 
 
-class ImportDialog(QDialog):
+class ImportDialog(FileDropDialog):
     """Preview exported models, then register them (asking for trust where needed)."""
 
     #: Versions were registered; carries their new ids.
@@ -165,7 +163,6 @@ class ImportDialog(QDialog):
         super().__init__(parent)
         self.setObjectName("ImportDialog")
         self.setWindowTitle("Import models")
-        self.setAcceptDrops(True)
         self.registry = registry
         self.items: dict[str, ImportItem] = {}
         self._preview_workers: dict[str, workers.Worker] = {}
@@ -192,13 +189,8 @@ class ImportDialog(QDialog):
 
         self.progress = ProgressRow("models", self)
         self.progress.cancel_requested.connect(self._on_cancel_requested)
-        self.reason_label = QLabel("", self)
-        self.reason_label.setWordWrap(True)
-        self.import_button, self.close_button = action_buttons(self, "Import", self.start_import, "importButton")
-        buttons = QHBoxLayout()
-        buttons.addWidget(self.reason_label, 1)
-        buttons.addWidget(self.import_button)
-        buttons.addWidget(self.close_button)
+        self.reason_label, self.import_button, self.close_button, buttons = reason_and_action_row(
+            self, "Import", self.start_import, "importButton")
         layout = QVBoxLayout(self)
         layout.addWidget(splitter, 1)
         layout.addWidget(self.progress)
@@ -268,16 +260,8 @@ class ImportDialog(QDialog):
     def is_busy(self) -> bool:
         return self._import_worker is not None or bool(self._preview_workers)
 
-    # ============================================================ drag and drop
-    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 - Qt override
-        if event.mimeData().hasUrls():
-            event.acceptProposedAction()
-
-    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802 - Qt override
-        paths = [u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()]
-        if paths:
-            event.acceptProposedAction()
-            self.add_files(paths)
+    def files_dropped(self, paths: list[str]) -> None:
+        self.add_files(paths)
 
     # ============================================================ slots
     def _on_add_clicked(self) -> None:

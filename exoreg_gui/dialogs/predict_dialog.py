@@ -15,10 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import (
     QComboBox,
-    QDialog,
     QFormLayout,
     QHBoxLayout,
     QLabel,
@@ -36,12 +34,13 @@ from exoreg_gui import workers
 from exoreg_gui.dialogs.common import (
     CSV_FILTER,
     ChoicesOverResults,
+    FileDropDialog,
     ProgressRow,
     Prompts,
-    action_buttons,
     format_count,
     format_duration,
     is_csv,
+    reason_and_action_row,
     stack_dialog,
     start_worker_for,
 )
@@ -144,7 +143,7 @@ class FileJob:
     message: str = ""
 
 
-class PredictDialog(QDialog):
+class PredictDialog(FileDropDialog):
     """Choose CSV files and a model; see the preflight; run; look at the predictions."""
 
     #: All queued files were predicted (or the run stopped); carries the summaries written.
@@ -159,7 +158,6 @@ class PredictDialog(QDialog):
         super().__init__(parent)
         self.setObjectName("PredictDialog")
         self.setWindowTitle("Predict from CSV")
-        self.setAcceptDrops(True)
         self.registry = registry
         self.entries = [e for e in entries if e.get("status", "active") == "active"]
         self.jobs: dict[str, FileJob] = {}
@@ -252,14 +250,8 @@ class PredictDialog(QDialog):
         self.results_box.hide()
 
         # -- buttons
-        self.reason_label = QLabel("", self)
-        self.reason_label.setObjectName("reasonLabel")
-        self.reason_label.setWordWrap(True)
-        self.run_button, self.close_button = action_buttons(self, "Run", self.run, "runButton")
-        buttons = QHBoxLayout()
-        buttons.addWidget(self.reason_label, 1)
-        buttons.addWidget(self.run_button)
-        buttons.addWidget(self.close_button)
+        self.reason_label, self.run_button, self.close_button, buttons = reason_and_action_row(
+            self, "Run", self.run, "runButton")
 
         self.splitter = ChoicesOverResults(form, self.preflight_label, self.results_box, self)
         stack_dialog(self, self.splitter, self.progress, buttons)
@@ -326,16 +318,8 @@ class PredictDialog(QDialog):
             if worker is not None:
                 worker.cancel()
 
-    # ============================================================ drag and drop
-    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 - Qt override
-        if event.mimeData().hasUrls():
-            event.acceptProposedAction()
-
-    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802 - Qt override
-        paths = [u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()]
-        if paths:
-            event.acceptProposedAction()
-            self.add_files(paths)
+    def files_dropped(self, paths: list[str]) -> None:
+        self.add_files(paths)
 
     def done(self, result: int) -> None:  # noqa: D401 - Qt override
         if self.is_running():

@@ -14,11 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QBrush, QColor, QDragEnterEvent, QDropEvent
+from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
-    QDialog,
     QFormLayout,
     QHBoxLayout,
     QHeaderView,
@@ -34,11 +33,12 @@ from PySide6.QtWidgets import (
 from exoreg_gui import workers
 from exoreg_gui.dialogs.common import (
     CSV_FILTER,
+    FileDropDialog,
     ProgressRow,
     Prompts,
-    action_buttons,
     format_count,
     is_csv,
+    reason_and_action_row,
     start_worker_for,
 )
 from exoreg_gui.dialogs.messages import Messages, describe_error
@@ -110,7 +110,7 @@ def fresh_metrics(outcomes: list[ScoreOutcome]) -> dict[str, dict[str, float]]:
     return fresh
 
 
-class ScoreDialog(QDialog):
+class ScoreDialog(FileDropDialog):
     """Choose a labelled CSV and its label column; score the versions; see fresh beside registered."""
 
     #: Scoring finished; carries ``(file name, {model_id: {"scored <metric>": value}}, outcomes)``.
@@ -124,7 +124,6 @@ class ScoreDialog(QDialog):
         super().__init__(parent)
         self.setObjectName("ScoreDialog")
         self.setWindowTitle("Score on a labelled file")
-        self.setAcceptDrops(True)
         self.registry = registry
         self.versions = list(versions)
         self.outcomes: list[ScoreOutcome] = []
@@ -167,13 +166,8 @@ class ScoreDialog(QDialog):
 
         self.progress = ProgressRow("rows", self)
         self.progress.cancel_requested.connect(self.cancel)
-        self.reason_label = QLabel("", self)
-        self.reason_label.setWordWrap(True)
-        self.run_button, self.close_button = action_buttons(self, "Score", self.run, "runButton")
-        buttons = QHBoxLayout()
-        buttons.addWidget(self.reason_label, 1)
-        buttons.addWidget(self.run_button)
-        buttons.addWidget(self.close_button)
+        self.reason_label, self.run_button, self.close_button, buttons = reason_and_action_row(
+            self, "Score", self.run, "runButton")
 
         layout = QVBoxLayout(self)
         layout.addLayout(form)
@@ -234,16 +228,8 @@ class ScoreDialog(QDialog):
         self.cancel()
         super().done(result)
 
-    # ============================================================ drag and drop
-    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 - Qt override
-        if event.mimeData().hasUrls():
-            event.acceptProposedAction()
-
-    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802 - Qt override
-        paths = [u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()]
-        if paths:
-            event.acceptProposedAction()
-            self.set_path(paths[0])
+    def files_dropped(self, paths: list[str]) -> None:
+        self.set_path(paths[0])
 
     # ============================================================ slots
     def _on_browse_clicked(self) -> None:
