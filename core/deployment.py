@@ -580,10 +580,10 @@ def _write_skops(model: Any, path: Path, sample) -> str:
     import numpy as np
 
     from core.safety import dump_skops, load_skops
-    from core.storage import sha256_file
+    from core.storage import fsync_file, sha256_file
 
     dump_skops(model, path)
-    _fsync_file(path)
+    fsync_file(path)
     try:
         loaded = load_skops(path)
     except UntrustedModelError as exc:
@@ -948,11 +948,6 @@ def _write_bytes(path: Path, data: bytes) -> None:
 
 def _write_text(path: Path, text: str) -> None:
     _write_bytes(path, text.encode("utf-8"))
-
-
-def _fsync_file(path: Path) -> None:
-    with open(path, "rb") as fh:
-        os.fsync(fh.fileno())
 
 
 def _fsync_dir(path: Path) -> None:

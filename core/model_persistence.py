@@ -9,18 +9,16 @@ the sidecar alone, which anyone can write, is not enough to make a pickle load.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as _dt
 import json
 import os
 import platform
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from core import safety
 from core.errors import IntegrityError, RegistryError, UntrustedModelError
-from core.storage import TEMP_PREFIX, TEMP_SUFFIX, atomic_file, atomic_write_json, fsync_dir, sha256_file
+from core.storage import atomic_file, atomic_write_json, fsync_dir, fsync_file, sha256_file, temp_file_beside
 
 _FORMATS = {".skops": safety.SKOPS, ".pkl": safety.PICKLE, ".pickle": safety.PICKLE, ".joblib": safety.PICKLE}
 _RECORDED_KEYS = ("sha256", "format", "saved_at", "python_version", "sklearn_version", "file_size")
@@ -100,8 +98,11 @@ class ModelPersistence:
         if not checkpoint_name or any(c in checkpoint_name for c in "/\\\x00"):
             raise RegistryError(f"Checkpoint name {checkpoint_name!r} must be a plain file name.")
         stamp = _dt.datetime.now(_dt.UTC).strftime("%Y%m%d_%H%M%S")
-        tmp = _write_model_temp(model, folder / f"{checkpoint_name}{extension}")
-        try:
+        plain = folder / f"{checkpoint_name}{extension}"
+        fmt = _format_for(plain)
+        with temp_file_beside(plain) as tmp:
+            _serialise(model, tmp, fmt)
+            fsync_file(tmp)
             n = 1
             while True:
                 suffix = "" if n == 1 else f"_{n}"
@@ -111,9 +112,6 @@ class ModelPersistence:
                     break
                 except FileExistsError:
                     n += 1
-        finally:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
         fsync_dir(folder)
         _write_sidecar(target, metadata)
         return target
@@ -157,23 +155,6 @@ def _serialise(model: Any, path: Path, fmt: str) -> None:
         import joblib
 
         joblib.dump(model, path)
-
-
-def _write_model_temp(model: Any, filepath: Path) -> Path:
-    """Serialise to a flushed temporary file beside ``filepath`` and return its path."""
-    fmt = _format_for(filepath)
-    filepath.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=TEMP_SUFFIX, dir=filepath.parent)
-    os.close(fd)
-    try:
-        _serialise(model, Path(tmp), fmt)
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    return Path(tmp)
 
 
 def _write_sidecar(filepath: Path, metadata: dict[str, Any] | None) -> None:

@@ -34,12 +34,8 @@ def fsync_dir(path: str | os.PathLike) -> None:
 
 
 @contextlib.contextmanager
-def atomic_file(path: str | os.PathLike, *, sync_dir: bool = True) -> Iterator[Path]:
-    """A temporary path beside ``path``; what the block writes there replaces ``path`` when it succeeds.
-
-    The file is flushed to disk before the rename; when the block raises, it is removed and
-    ``path`` is left as it was.
-    """
+def temp_file_beside(path: str | os.PathLike) -> Iterator[Path]:
+    """An empty temporary file in ``path``'s folder, removed when the block ends unless moved away."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, name = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=TEMP_SUFFIX, dir=path.parent)
@@ -47,13 +43,28 @@ def atomic_file(path: str | os.PathLike, *, sync_dir: bool = True) -> Iterator[P
     tmp = Path(name)
     try:
         yield tmp
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
+    finally:
         with contextlib.suppress(OSError):
             tmp.unlink()
-        raise
+
+
+def fsync_file(path: str | os.PathLike) -> None:
+    with open(path, "rb+") as fh:
+        os.fsync(fh.fileno())
+
+
+@contextlib.contextmanager
+def atomic_file(path: str | os.PathLike, *, sync_dir: bool = True) -> Iterator[Path]:
+    """A temporary path beside ``path``; what the block writes there replaces ``path`` when it succeeds.
+
+    The file is flushed to disk before the rename; when the block raises, it is removed and
+    ``path`` is left as it was.
+    """
+    path = Path(path)
+    with temp_file_beside(path) as tmp:
+        yield tmp
+        fsync_file(tmp)
+        os.replace(tmp, path)
     if sync_dir:
         fsync_dir(path.parent)
 
