@@ -56,7 +56,7 @@ MAX_COMPARED = 100
 def default_demo_root() -> Path:
     """Where the demo registry is built when the person asks for it from the window."""
     try:
-        from core import demo
+        from core.training import demo
 
         for name in ("default_demo_root", "default_registry_path"):
             func = getattr(demo, name, None)
@@ -76,7 +76,7 @@ def _holds_models(root: Path) -> bool:
     """True when ``root`` is a registry with at least one version (cheap: reads its index)."""
     if not (root / "index.json").exists():
         return False
-    from core.model_registry import ModelRegistry
+    from core.registry.registry import ModelRegistry
 
     try:
         return bool(ModelRegistry(root).list_models(include_deleted=True))
@@ -87,7 +87,7 @@ def _holds_models(root: Path) -> bool:
 def _load_demo_builder():
     """``core.demo.build_demo_registry`` or None when this installation does not have it yet."""
     try:
-        from core.demo import build_demo_registry
+        from core.training.demo import build_demo_registry
     except ImportError:
         return None
     return build_demo_registry
@@ -379,7 +379,7 @@ class MainWindow(QMainWindow):
             return
         builder = _load_demo_builder()
         if builder is None:
-            text = ("The demo registry builder (core.demo) is not part of this installation yet. "
+            text = ("The demo registry builder (core.training.demo) is not part of this installation yet. "
                     "Open a registry folder instead, or build one with `exoreg demo` once it is available.")
             self.welcome.set_status(text, error=True)
             Messages.information(self, "Demo registry not available", text)

@@ -38,7 +38,7 @@ def check_registry_folder(root: str | Path) -> None:
 
 
 def _open_and_list(root: str) -> tuple[Any, str, list[dict]]:
-    from core.model_registry import ModelRegistry
+    from core.registry.registry import ModelRegistry
 
     check_registry_folder(root)
     # The index of a large registry is tens of thousands of objects kept for the window's life.

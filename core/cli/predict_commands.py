@@ -57,7 +57,7 @@ def add_commands(subparsers, common: argparse.ArgumentParser) -> None:
 
 
 def cmd_predict(args) -> int:
-    from core.prediction import default_output_path, predict_csv, preflight
+    from core.prediction.engine import default_output_path, predict_csv, preflight
 
     registry = open_registry(args)
     if args.check:
@@ -123,7 +123,7 @@ def _print_preflight(report) -> None:
 
 
 def cmd_evaluate(args) -> int:
-    from core.prediction import evaluate_csv
+    from core.prediction.engine import evaluate_csv
 
     registry = open_registry(args)
     results = []

@@ -1,4 +1,4 @@
-"""Package a registered version as a deployment bundle (:mod:`core.deployment`).
+"""Package a registered version as a deployment bundle (:mod:`core.deployment.bundle`).
 
 Before: the reference (the version, or one of its aliases), the destination folder, the
 options (ONNX on/off, a CSV of sample rows for the parity check) and a summary of what will be
@@ -55,12 +55,12 @@ def export_bundle_for(registry_root: str, ref: str, folder: str, *, include_onnx
     """Worker function: write the bundle in a child process, then read back its model card.
 
     The ONNX conversion and the imports it needs hold the interpreter lock for long stretches,
-    so the export runs in its own process (see :mod:`core.child_process`).
+    so the export runs in its own process (see :mod:`core.prediction.runner`).
     """
-    from core.child_process import run_in_child
-    from core.deployment import CARD_NAME
+    from core.deployment.bundle import CARD_NAME
+    from core.prediction.runner import run_in_child
 
-    report = run_in_child("core.deployment:export_registered_model", registry_root, ref, folder,
+    report = run_in_child("core.deployment.bundle:export_registered_model", registry_root, ref, folder,
                           include_onnx=include_onnx, sample_rows=sample_rows or None, overwrite=overwrite,
                           progress=progress, cancelled=cancelled)
     card = (Path(report.path) / CARD_NAME).read_text(encoding="utf-8")
@@ -69,7 +69,7 @@ def export_bundle_for(registry_root: str, ref: str, folder: str, *, include_onnx
 
 def verify(path: str):
     """Worker function: check every file of the bundle against its manifest."""
-    from core.deployment import verify_bundle
+    from core.deployment.bundle import verify_bundle
 
     return verify_bundle(path)
 

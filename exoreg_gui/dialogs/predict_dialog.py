@@ -1,6 +1,6 @@
 """Batch prediction on CSV files: choose files and a model, check, run with progress, look at the results.
 
-The dialog gathers choices and shows results. The work is :mod:`core.prediction`:
+The dialog gathers choices and shows results. The work is :mod:`core.prediction.engine`:
 :func:`~core.prediction.preflight` on a worker thread for each file, and
 :func:`~core.prediction.predict_csv` with ``in_subprocess=True`` on a worker thread (the
 prediction runs in a child process, so the window stays responsive whatever the model does).
@@ -81,15 +81,15 @@ def default_model_id(entries: list[dict], selected: list[str] | None = None) -> 
 
 def run_preflight(registry, model_id: str, path: str):
     """Worker function: the engine's preflight of ``path`` for one registered version."""
-    from core.prediction import preflight
+    from core.prediction.engine import preflight
 
     return preflight(registry.get_metadata(model_id), path)
 
 
 def run_prediction(registry_root: str, model_id: str, input_path: str, output_path: str, *,
                    progress=None, cancelled=None):
-    """Worker function: predict one file in a child process (see :mod:`core.prediction`)."""
-    from core.prediction import predict_csv
+    """Worker function: predict one file in a child process (see :mod:`core.prediction.engine`)."""
+    from core.prediction.engine import predict_csv
 
     return predict_csv(model_id, input_path, output_path, registry=registry_root, in_subprocess=True,
                        progress=progress, cancelled=cancelled)
@@ -114,7 +114,7 @@ def save_copy(source: str, target: str) -> str:
         import pyarrow.csv as pacsv
         import pyarrow.parquet as pq
 
-        from core.storage import atomic_write_bytes
+        from core.common.files import atomic_write_bytes
 
         table = pacsv.read_csv(src)
         import io
@@ -282,7 +282,7 @@ class PredictDialog(FileDropDialog):
         return refused
 
     def add_file(self, path: str | Path) -> None:
-        from core.prediction import default_output_path
+        from core.prediction.engine import default_output_path
 
         path = str(Path(path).expanduser().resolve())
         if path not in self.jobs:
@@ -428,7 +428,7 @@ class PredictDialog(FileDropDialog):
         self._load_results(path)
 
     def _on_run_failed(self, path: str, exc: BaseException) -> None:
-        from core.prediction import PredictionCancelled
+        from core.prediction.engine import PredictionCancelled
 
         job = self.jobs[path]
         if isinstance(exc, PredictionCancelled):

@@ -61,7 +61,7 @@ class ScoreOutcome:
 
 def read_columns(path: str) -> list[str]:
     """Worker function: the column names of a CSV file."""
-    from core.csv_input import sniff_csv
+    from core.prediction.csv_input import sniff_csv
 
     return list(sniff_csv(path).columns)
 
@@ -74,7 +74,7 @@ def score_versions(registry_root: str, versions: list[tuple[str, str]], path: st
     error and the others are still scored. Progress counts rows over all versions.
     """
     from core.errors import RegistryError
-    from core.prediction import PredictionCancelled, evaluate_csv
+    from core.prediction.engine import PredictionCancelled, evaluate_csv
 
     outcomes: list[ScoreOutcome] = []
     n = len(versions)
@@ -239,7 +239,7 @@ class ScoreDialog(FileDropDialog):
             self.set_path(paths[0])
 
     def _on_columns_read(self, columns: list[str]) -> None:
-        from core.prediction import DEFAULT_LABEL_COLUMN
+        from core.prediction.engine import DEFAULT_LABEL_COLUMN
 
         self._columns_worker = None
         self.label_combo.clear()
@@ -265,7 +265,7 @@ class ScoreDialog(FileDropDialog):
         self.scored.emit(Path(self.path_edit.text()).name, fresh_metrics(outcomes), outcomes)
 
     def _on_score_failed(self, exc: BaseException) -> None:
-        from core.prediction import PredictionCancelled
+        from core.prediction.engine import PredictionCancelled
 
         if isinstance(exc, PredictionCancelled):
             self.progress.finish("Cancelled; nothing was scored.")

@@ -53,7 +53,7 @@ def format_tags(tags: dict) -> str:
 
 
 def _verify_file(path: str, expected: str) -> str:
-    from core.storage import sha256_file
+    from core.common.files import sha256_file
 
     if not Path(path).is_file():
         return "missing"

@@ -309,7 +309,7 @@ def export_registered_model(
     folder is used when it exists.
     """
     if isinstance(registry, str | os.PathLike):
-        from core.model_registry import ModelRegistry
+        from core.registry.registry import ModelRegistry
 
         registry = ModelRegistry(registry)
     meta = registry.resolve(ref)
@@ -334,7 +334,7 @@ def export_registered_model(
 
 def verify_bundle(path: str | os.PathLike) -> BundleVerifyReport:
     """Check every file of a bundle against its manifest: changed, missing and extra files."""
-    from core.storage import sha256_file
+    from core.common.files import sha256_file
 
     root = Path(path).expanduser()
     report = BundleVerifyReport(path=root)
@@ -579,8 +579,8 @@ def _write_skops(model: Any, path: Path, sample) -> str:
     """Write ``model.skops``, prove it loads with the allowlist and predicts the same."""
     import numpy as np
 
-    from core.safety import dump_skops, load_skops
-    from core.storage import fsync_file, sha256_file
+    from core.common.files import fsync_file, sha256_file
+    from core.registry.safety import dump_skops, load_skops
 
     dump_skops(model, path)
     fsync_file(path)
@@ -951,7 +951,7 @@ def _write_text(path: Path, text: str) -> None:
 
 
 def _fsync_dir(path: Path) -> None:
-    from core.storage import fsync_dir
+    from core.common.files import fsync_dir
 
     with contextlib.suppress(OSError):
         fsync_dir(path)
@@ -974,7 +974,7 @@ def _inside(root: Path, path: Path) -> bool:
 
 
 def _file_table(root: Path) -> dict[str, dict[str, Any]]:
-    from core.storage import sha256_file
+    from core.common.files import sha256_file
 
     table = {}
     for name in sorted(_relative_files(root)):
@@ -1177,7 +1177,7 @@ def _py_list(values: Sequence[Any]) -> str:
 def render_predict_script(feature_columns: Sequence[str], classes: Sequence, skops_sha256: str,
                           title: str = "a KOI disposition classifier") -> str:
     """The text of the bundle's standalone ``predict.py``."""
-    from core.safety import ALLOWED_TYPES
+    from core.registry.safety import ALLOWED_TYPES
 
     replacements = {
         "__TITLE__": re.sub(r"[^A-Za-z0-9 _.,:@()+-]", "_", title),

@@ -239,7 +239,7 @@ class _Model:
 
 def _open_registry(registry):
     if registry is None or isinstance(registry, str | os.PathLike):
-        from core.model_registry import ModelRegistry
+        from core.registry.registry import ModelRegistry
 
         root = registry or os.environ.get("EXOREG_REGISTRY") or "models/registry"
         return ModelRegistry(root)
@@ -375,7 +375,7 @@ def preflight(ref_or_metadata, input_path, *, registry=None, id_columns=None) ->
     Non-numeric, empty and infinite cells in the sample are counted per column in
     ``report.issues``, with the row numbers of the first few.
     """
-    from core.csv_input import read_head_table, sniff_csv
+    from core.prediction.csv_input import read_head_table, sniff_csv
 
     meta, model = _metadata_of(ref_or_metadata, registry)
     features = _features_of_metadata(meta, model)
@@ -421,7 +421,7 @@ def preflight(ref_or_metadata, input_path, *, registry=None, id_columns=None) ->
 def _column_issue(name: str, arr, row_base: int) -> ColumnIssue:
     import numpy as np
 
-    from core.csv_input import to_float
+    from core.prediction.csv_input import to_float
 
     if hasattr(arr, "combine_chunks"):
         arr = arr.combine_chunks()
@@ -461,7 +461,7 @@ class _BatchResult:
 def _predict_batch(ctx: _Model, batch, row_base: int, hook=None) -> _BatchResult:
     import numpy as np
 
-    from core.csv_input import to_float
+    from core.prediction.csv_input import to_float
 
     n = batch.num_rows
     k = len(ctx.features)
@@ -575,7 +575,7 @@ def _stream(ctx, fmt, columns, *, sink, hook, progress, cancelled, workers, batc
     be a number (and the first megabyte did not already show one), the sink is reset and the
     file is read again as text, so that every bad cell is found and reported.
     """
-    from core.csv_input import TextModeNeeded, read_head_table
+    from core.prediction.csv_input import TextModeNeeded, read_head_table
 
     head = read_head_table(fmt, [c for c in fmt.columns if c in set(ctx.features)])
     text_first = any(_has_text(head.column(c)) for c in ctx.features)
@@ -629,7 +629,7 @@ def _rebatch(batches, rows: int, align: int):
 
 
 def _has_text(column) -> bool:
-    from core.csv_input import to_float
+    from core.prediction.csv_input import to_float
 
     return bool(to_float(column.combine_chunks()).non_numeric.any())
 
@@ -641,7 +641,7 @@ def _stream_once(
 
     from threadpoolctl import threadpool_limits
 
-    from core.csv_input import BatchStream
+    from core.prediction.csv_input import BatchStream
 
     workers = max(1, int(workers or min(2, os.cpu_count() or 1)))
     totals = _Totals(issues={c: [0, 0, 0] for c in ctx.features})
@@ -757,7 +757,7 @@ class _AtomicOutput:
         self.tmp = Path(tmp)
 
     def commit(self) -> None:
-        from core.storage import fsync_dir
+        from core.common.files import fsync_dir
 
         with open(self.tmp, "rb+") as fh:
             os.fsync(fh.fileno())
@@ -812,7 +812,7 @@ class _TableWriter:
 def _escape_table(table):
     import pyarrow as pa
 
-    from core.csv_input import escape_formulas
+    from core.prediction.csv_input import escape_formulas
 
     cols = [escape_formulas(c.combine_chunks()) if pa.types.is_string(c.type) else c for c in table.columns]
     return pa.Table.from_arrays(cols, schema=table.schema)
@@ -933,7 +933,7 @@ def predict_csv(
         )
     import pyarrow as pa
 
-    from core.csv_input import sniff_csv
+    from core.prediction.csv_input import sniff_csv
 
     started = time.monotonic()
     input_path = Path(input_path)
@@ -1078,7 +1078,7 @@ def evaluate_csv(
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    from core.csv_input import sniff_csv
+    from core.prediction.csv_input import sniff_csv
 
     started = time.monotonic()
     input_path = Path(input_path)
@@ -1208,6 +1208,6 @@ def metrics_from_confusion(confusion, labels: Sequence[str]) -> tuple[dict[str, 
 
 def _run_in_child(name: str, args: tuple, kwargs: dict, progress, cancelled):
     """Run ``name(*args, **kwargs)`` of this module in a spawned process; relay progress and cancel."""
-    from core.child_process import run_in_child
+    from core.prediction.runner import run_in_child
 
-    return run_in_child(f"core.prediction:{name}", *args, progress=progress, cancelled=cancelled, **kwargs)
+    return run_in_child(f"core.prediction.engine:{name}", *args, progress=progress, cancelled=cancelled, **kwargs)

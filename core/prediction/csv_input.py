@@ -1,6 +1,6 @@
 """Reading messy CSV files of KOI rows: format detection, streaming batches, numeric conversion.
 
-The batch-prediction engine (:mod:`core.prediction`) reads through this module. It
+The batch-prediction engine (:mod:`core.prediction.engine`) reads through this module. It
 accepts what real exports look like: NASA ``#`` comment headers, UTF-8 with or without a
 byte-order mark, Latin-1, comma / semicolon / tab / pipe delimiters, gzip compression
 (recognised by content, not by extension), quoted fields. Parsing, numeric conversion and
