@@ -1,13 +1,9 @@
 """The model registry: versioned, crash-safe, concurrency-safe storage of trained models.
 
-Layout (the guide's, with skops instead of pickle)::
-
-    root/
-      models/<model_id>.skops     the model files
-      metadata/<model_id>.json    one file per version: the source of truth
-      index.json                  the guide's index (a cache, rebuilt when missing or stale)
-      index.journal               changes since index.json was last written
-      .lock                       the cross-process lock
+Where the bytes live is a :class:`~core.registry.store.base.RegistryStore` (see
+:mod:`core.registry.store`); a folder path opens a :class:`~core.registry.store.local.LocalStore`,
+the guide's layout with skops instead of pickle. The registry validates, drafts metadata and
+resolves references; the store allocates versions, keeps the index and keeps writes consistent.
 
 References accepted wherever a model is named: an id, ``NAME`` (latest active
 version), ``NAME:VERSION``, ``NAME@ALIAS``, ``best`` and ``best:METRIC``.
@@ -17,24 +13,15 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
+import io
 import math
 import os
 import platform
-import re
-import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from filelock import FileLock
-
-from core.common.files import (
-    atomic_write_bytes,
-    atomic_write_text,
-    is_temp_file,
-    sha256_bytes,
-    sha256_file,
-)
+from core.common.files import sha256_bytes
 from core.errors import (
     IntegrityError,
     MetadataValidationError,
@@ -49,22 +36,16 @@ from core.registry.metadata import (
     validate_alias,
     validate_model_name,
 )
-from core.registry.store._journal import COMPACT_EVERY, IndexCorrupt, IndexFiles, IndexState
+from core.registry.store import open_store
+from core.registry.store.base import Problem, RegistryStore, StoreMissing, StoreSnapshot, VersionSlot
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+__all__ = ["ModelRegistry", "Problem", "VerifyReport", "VersionCheck"]
 
 _TRAINING_INFO_FIELDS = ("training_samples", "test_samples", "class_distribution")
-_UNSAFE_FILE_CHARS = re.compile(r"[^A-Za-z0-9._-]")
-LOCK_TIMEOUT_S = 60
-
-
-@dataclass
-class Problem:
-    kind: str
-    path: str
-    message: str
-    leftover: bool = False  # the remains of an interrupted write, not corruption
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, "path": self.path, "message": self.message, "leftover": self.leftover}
+_SUFFIXES = {safety.SKOPS: ".skops", safety.PICKLE: ".pkl"}
 
 
 @dataclass
@@ -88,26 +69,71 @@ class VerifyReport:
         }
 
 
-class ModelRegistry:
-    """A folder of registered models, their metadata and an index over them."""
+@dataclass(frozen=True)
+class VersionCheck:
+    """The result of :meth:`ModelRegistry.verify_version`: one model file against its recorded SHA-256."""
 
-    def __init__(self, root: str | os.PathLike = "models/registry"):
-        self.root = Path(root).absolute()  # a later chdir must not move the registry
-        self.models_dir = self.root / "models"
-        self.metadata_dir = self.root / "metadata"
-        if self.root.exists() and not self.root.is_dir():
-            raise RegistryError(f"{self.root} is a file, not a registry folder; choose a folder.")
-        for folder in (self.models_dir, self.metadata_dir):
-            folder.mkdir(parents=True, exist_ok=True)
-        self._files = IndexFiles(self.root)
-        self._file_lock = FileLock(str(self.root / ".lock"), timeout=LOCK_TIMEOUT_S)
-        self._mutex = threading.RLock()
-        self._state: IndexState | None = None
-        self._sorted_cache: list[dict[str, Any]] | None = None
-        self._refresh()
+    model_id: str
+    status: str  # "verified", "mismatch", "missing" or "unknown" (no SHA-256 recorded)
+    message: str
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "verified"
+
+
+class ModelRegistry:
+    """Registered models, their metadata and an index over them, kept in a :class:`RegistryStore`."""
+
+    def __init__(self, root: str | os.PathLike | RegistryStore = "models/registry"):
+        self.store: RegistryStore = open_store(root)
 
     def __repr__(self) -> str:
-        return f"ModelRegistry({str(self.root)!r})"
+        return f"ModelRegistry({self.store.uri!r})"
+
+    # ==================================================================== where it lives
+    @property
+    def uri(self) -> str:
+        """A string that reopens this registry, in this or another process: ``ModelRegistry(uri)``."""
+        return self.store.uri
+
+    @property
+    def location(self) -> str:
+        """Where the registry is, for people."""
+        return self.store.location
+
+    @property
+    def local_folder(self):
+        """The registry's folder when it is on this machine's file system, else None."""
+        return getattr(self.store, "root", None)
+
+    @property
+    def root(self):
+        """The registry folder (local registries)."""
+        return self._local("root")
+
+    @property
+    def models_dir(self):
+        """The folder of model files (local registries)."""
+        return self._local("models_dir")
+
+    @property
+    def metadata_dir(self):
+        """The folder of metadata files (local registries)."""
+        return self._local("metadata_dir")
+
+    @property
+    def _files(self):
+        # The index files of a local registry; get_registry_stats still sizes them itself.
+        return self._local("_files")
+
+    def _local(self, attribute: str):
+        try:
+            return getattr(self.store, attribute)
+        except AttributeError:
+            raise RegistryError(
+                f"{self.store.location} is not a folder on this machine; it has no {attribute.strip('_')}."
+            ) from None
 
     # ==================================================================== registration
     def register_model(
@@ -138,7 +164,15 @@ class ModelRegistry:
             tags or {},
         )
         draft.model_format = safety.SKOPS
-        return self._store(draft, payload, ".skops")
+        return self._add_version(draft, payload, ".skops")
+
+    def register_bytes(self, draft: ModelMetadata, payload: bytes, *, suffix: str | None = None) -> str:
+        """Store already-serialised ``payload`` as the next version of ``draft.model_name``; returns its id.
+
+        ``draft`` is complete metadata except for what the registry assigns (id, version, file,
+        SHA-256, size); ``suffix`` defaults to the one ``draft.model_format`` implies.
+        """
+        return self._add_version(draft, payload, suffix or _SUFFIXES.get(draft.model_format, ".skops"))
 
     def _draft_metadata(
         self,
@@ -188,48 +222,20 @@ class ModelRegistry:
         meta.validate()
         return meta
 
-    def _store(self, draft: ModelMetadata, payload: bytes, suffix: str) -> str:
-        """Give ``draft`` its version and id, write file and metadata, record it in the index."""
+    def _add_version(self, draft: ModelMetadata, payload: bytes, suffix: str) -> str:
+        """Give ``draft`` its version and id and have the store commit file and metadata."""
         draft.model_sha256 = sha256_bytes(payload)
         draft.model_size = len(payload)
-        with self._locked() as state:
-            versions = [e["version"] for e in state.entries.values() if e["model_name"] == draft.model_name]
-            draft.version = max(versions, default=0) + 1
+
+        def finish(slot: VersionSlot) -> ModelMetadata:
+            draft.version = slot.version
             stamp = _now().strftime("%Y%m%d_%H%M%S")
-            base = f"{draft.model_name}_v{draft.version}_{stamp}"
-            model_id, stem, n = base, _file_stem(base), 1
-            while (
-                model_id in state.entries
-                or (self.metadata_dir / f"{stem}.json").exists()
-                or (self.models_dir / f"{stem}{suffix}").exists()
-            ):
-                n += 1
-                model_id, stem = f"{base}_{n}", _file_stem(f"{base}_{n}")
-            draft.model_id = model_id
-            draft.model_file = stem + suffix
+            draft.model_id, draft.model_file = slot.claim(f"{draft.model_name}_v{draft.version}_{stamp}", suffix)
             draft.training_date = draft.training_date or _now().isoformat(timespec="microseconds")
             draft.validate()
+            return draft
 
-            # The model file lands first; the metadata file is the commit point.
-            self._files.append(
-                state, [{"op": "intent", "model_id": model_id, "model_file": draft.model_file}], sync=False
-            )
-            atomic_write_bytes(self.models_dir / draft.model_file, payload)
-            self._write_metadata(state, draft)
-        return model_id
-
-    def _write_metadata(self, state: IndexState, meta: ModelMetadata) -> None:
-        """Write one metadata file and journal it (caller holds the lock)."""
-        if meta.model_id not in state.pending:
-            self._files.append(
-                state, [{"op": "intent", "model_id": meta.model_id, "model_file": None}], sync=False
-            )
-        atomic_write_text(self._metadata_path(meta), meta.to_json())
-        record = {"op": "put", "entry": meta.summary(), "metadata_mtime_ns": self._metadata_mtime()}
-        self._files.append(state, [record])
-        self._sorted_cache = None
-        if state.journal_lines >= COMPACT_EVERY:
-            self._files.write_snapshot(state)
+        return self.store.add_version(draft.model_name, payload, finish).model_id
 
     # ==================================================================== loading
     def load_model(
@@ -256,32 +262,39 @@ class ModelRegistry:
         meta = self.resolve(ref)
         return self._load_file(meta, trusted=trusted), meta
 
-    def _load_file(self, meta: ModelMetadata, *, trusted: bool = False) -> Any:
-        path = self.model_file_path(meta.model_id, meta)
-        if not path.is_file():
+    def model_bytes(self, model_id: str, meta: ModelMetadata | None = None) -> bytes:
+        """The bytes of a version's model file, as stored (not checked against its SHA-256)."""
+        meta = meta or self.get_metadata(model_id)
+        try:
+            return self.store.read_model(meta)
+        except StoreMissing:
             raise IntegrityError(
-                f"The model file {path.name} of {meta.model_id} is missing; restore it from a backup."
-            )
-        digest = sha256_file(path)
+                f"The model file {meta.model_file} of {meta.model_id} is missing; restore it from a backup."
+            ) from None
+
+    def _load_file(self, meta: ModelMetadata, *, trusted: bool = False) -> Any:
+        name = meta.model_file
+        payload = self.model_bytes(meta.model_id, meta)
+        digest = sha256_bytes(payload)
         if digest != meta.model_sha256:
             raise IntegrityError(
-                f"The model file {path.name} does not match the SHA-256 recorded for {meta.model_id}; "
+                f"The model file {name} does not match the SHA-256 recorded for {meta.model_id}; "
                 "it was changed or damaged, so it was not loaded."
             )
         # Trust beyond the allowlist comes only from a signature this user's key made.
         trusted = trusted or safety.signature_valid(digest, meta.file_signature)
-        fmt = safety.detect_format(path)
+        fmt = safety.detect_format(payload)
         if fmt == safety.SKOPS:
-            return safety.load_skops(path, trusted=trusted, name=path.name)
+            return safety.load_skops(payload, trusted=trusted, name=name)
         if fmt == safety.PICKLE:
             if not trusted:
                 raise UntrustedModelError(
-                    f"{path.name} is a pickle without a valid signature from this user; "
+                    f"{name} is a pickle without a valid signature from this user; "
                     "load it with trusted=True only if you know where it came from.",
-                    untrusted=safety.pickle_globals(path)[0],
+                    untrusted=safety.pickle_globals(payload)[0],
                 )
-            return safety.load_pickle(path)
-        raise IntegrityError(f"{path.name} is neither a skops file nor a pickle; it cannot be loaded.")
+            return safety.load_pickle(io.BytesIO(payload))
+        raise IntegrityError(f"{name} is neither a skops file nor a pickle; it cannot be loaded.")
 
     def get_best_model(
         self, metric: str = "f1_score", model_name: str | None = None, algorithm: str | None = None
@@ -344,17 +357,10 @@ class ModelRegistry:
 
     def get_metadata(self, model_id: str) -> ModelMetadata:
         """The full metadata of one version (read from its metadata file)."""
-        entry = self._entries().get(model_id)
-        if entry is None:
-            raise self._not_found_id(model_id)
-        path = self.metadata_dir / (Path(entry["model_file"]).stem + ".json")
         try:
-            return ModelMetadata.from_json(path.read_bytes())
-        except FileNotFoundError as exc:
-            self._invalidate()
-            raise ModelNotFoundError(
-                f"The metadata of {model_id} has disappeared; run `exoreg verify`."
-            ) from exc
+            return self.store.read_metadata(model_id)
+        except StoreMissing:
+            raise self._not_found_id(model_id) from None
 
     def resolve(self, ref: str) -> ModelMetadata:
         """Turn a reference (id, NAME, NAME:VERSION, NAME@ALIAS, best, best:METRIC) into metadata."""
@@ -401,9 +407,10 @@ class ModelRegistry:
             )
         return self.get_metadata(max(rows, key=lambda r: r["version"])["model_id"])
 
-    def model_file_path(self, model_id: str, meta: ModelMetadata | None = None) -> Path:
+    def model_file_path(self, model_id: str, meta: ModelMetadata | None = None):
+        """The path of a version's model file (local registries)."""
         meta = meta or self.get_metadata(model_id)
-        return self.models_dir / meta.model_file
+        return self._local("model_path")(meta)
 
     def compare_models(
         self, model_ids: list[str] | None = None, model_name: str | None = None, *, show: bool = True
@@ -474,14 +481,12 @@ class ModelRegistry:
         }
 
     def revision(self) -> str:
-        """A token that changes whenever anything in the registry changes (three stat calls)."""
-        parts = list(self._files.stamp())
-        try:
-            st = os.stat(self.metadata_dir)
-            parts.append((st.st_mtime_ns,))
-        except FileNotFoundError:
-            parts.append((0,))
-        return "-".join(".".join(str(x) for x in p) for p in parts)
+        """A token that changes whenever anything in the registry changes (cheap)."""
+        return self.store.revision()
+
+    def total_size(self) -> int:
+        """Bytes the registry occupies: model files, metadata and index."""
+        return self.store.total_size()
 
     # ==================================================================== changes
     def delete_model(self, model_id: str) -> ModelMetadata:
@@ -511,8 +516,8 @@ class ModelRegistry:
             raise MetadataValidationError(
                 f"{alias!r} is reserved for references; choose another alias.", field="aliases"
             )
-        with self._locked() as state:
-            rows = [e for e in state.entries.values() if e["model_name"] == model_name]
+
+        def choose(rows: list[dict[str, Any]]) -> str:
             if not rows:
                 raise self._not_found_name(model_name)
             target = next((e for e in rows if e["version"] == int(version)), None)
@@ -524,46 +529,29 @@ class ModelRegistry:
                 raise RegistryError(
                     f"{model_name} version {version} is deleted; restore it before giving it an alias."
                 )
-            # Release first, then assign: a crash in between loses the alias rather than doubling it.
-            for holder in rows:
-                if alias in holder["aliases"] and holder is not target:
-                    meta = self._read_locked(holder["model_id"], state)
-                    meta.aliases = [a for a in meta.aliases if a != alias]
-                    self._write_metadata(state, meta)
-            meta = self._read_locked(target["model_id"], state)
-            if alias not in meta.aliases:
-                meta.aliases.append(alias)
-                self._write_metadata(state, meta)
-            return meta
+            return target["model_id"]
+
+        return self.store.update_alias(model_name, alias, choose)
 
     def remove_alias(self, model_name: str, alias: str) -> None:
-        with self._locked() as state:
-            rows = [e for e in state.entries.values() if e["model_name"] == model_name]
+        def choose(rows: list[dict[str, Any]]) -> None:
             if not rows:
                 raise self._not_found_name(model_name)
-            holders = [e for e in rows if alias in e["aliases"]]
-            if not holders:
+            if not any(alias in e["aliases"] for e in rows):
                 raise ModelNotFoundError(f"{model_name} has no alias {alias!r}.")
-            for holder in holders:
-                meta = self._read_locked(holder["model_id"], state)
-                meta.aliases = [a for a in meta.aliases if a != alias]
-                self._write_metadata(state, meta)
+            return None
+
+        self.store.update_alias(model_name, alias, choose)
 
     def _update(self, model_id: str, change) -> ModelMetadata:
-        with self._locked() as state:
-            if model_id not in state.entries:
-                raise self._not_found_id(model_id)
-            meta = self._read_locked(model_id, state)
+        def checked(meta: ModelMetadata) -> None:
             change(meta)
             meta.validate()
-            self._write_metadata(state, meta)
-            return meta
 
-    def _read_locked(self, model_id: str, state: IndexState) -> ModelMetadata:
-        entry = state.entries[model_id]
-        return ModelMetadata.from_json(
-            (self.metadata_dir / (Path(entry["model_file"]).stem + ".json")).read_bytes()
-        )
+        try:
+            return self.store.update_version(model_id, checked)
+        except StoreMissing:
+            raise self._not_found_id(model_id) from None
 
     # ==================================================================== export / import
     def export_model(self, model_id: str, export_path: str | os.PathLike) -> dict[str, Path]:
@@ -594,219 +582,46 @@ class ModelRegistry:
     def verify(self, *, repair: bool = False) -> VerifyReport:
         """Check every model file's hash, find orphans, stale index rows and leftovers."""
         report = VerifyReport()
-        with self._mutex:
-            on_disk, bad = self._scan_metadata(report)
-            referenced = set()
-            for meta in on_disk.values():
-                report.checked += 1
-                referenced.add(meta.model_file)
-                path = self.models_dir / meta.model_file
-                if not path.is_file():
-                    report.problems.append(
-                        Problem(
-                            "missing_model_file",
-                            str(path),
-                            f"{meta.model_id}: its model file {meta.model_file} is missing.",
-                        )
-                    )
-                elif sha256_file(path) != meta.model_sha256:
-                    report.problems.append(
-                        Problem(
-                            "hash_mismatch",
-                            str(path),
-                            f"{meta.model_id}: {meta.model_file} does not match its recorded SHA-256.",
-                        )
-                    )
-            for folder in (self.models_dir, self.metadata_dir, self.root):
-                for entry in os.scandir(folder):
-                    if is_temp_file(entry.name):
-                        report.problems.append(
-                            Problem(
-                                "temp_file",
-                                entry.path,
-                                "An interrupted write left this temporary file.",
-                                leftover=True,
-                            )
-                        )
-            for entry in os.scandir(self.models_dir):
-                if entry.is_file() and not is_temp_file(entry.name) and entry.name not in referenced:
-                    report.problems.append(
-                        Problem(
-                            "orphan_model_file",
-                            entry.path,
-                            f"{entry.name} has no metadata (its registration never completed).",
-                            leftover=True,
-                        )
-                    )
-            indexed = self._entries()
-            stale = set(indexed) ^ set(on_disk)
-            stale |= {m for m, meta in on_disk.items() if m in indexed and indexed[m] != meta.summary()}
-            if stale:
-                report.problems.append(
-                    Problem(
-                        "stale_index",
-                        str(self._files.snapshot_path),
-                        f"The index disagrees with {len(stale)} metadata file(s); it will be rebuilt.",
-                        leftover=True,
-                    )
-                )
-            report.problems.extend(bad)
-            if repair:
-                for p in report.problems:
-                    if p.kind in ("temp_file", "orphan_model_file"):
-                        with contextlib.suppress(FileNotFoundError):
-                            os.unlink(p.path)
-                        report.repaired.append(p.path)
-                if stale:
-                    self.rebuild_index()
-                    report.repaired.append(str(self._files.snapshot_path))
+        scan = self.store.scan()
+        for meta in scan.found.values():
+            report.checked += 1
+            problem = self.store.check_file(meta)
+            if problem is not None:
+                report.problems.append(problem)
+        leftovers = self.store.leftovers(scan)
+        report.problems.extend(leftovers)
+        report.problems.extend(scan.bad)
+        if repair:
+            report.repaired.extend(self.store.remove_leftovers(leftovers))
         return report
 
+    def verify_version(self, model_id: str, meta: ModelMetadata | None = None) -> VersionCheck:
+        """Check one version's model file against the SHA-256 its metadata recorded."""
+        meta = meta or self.get_metadata(model_id)
+        if not meta.model_sha256:
+            return VersionCheck(meta.model_id, "unknown", f"{meta.model_id}: no SHA-256 was recorded.")
+        problem = self.store.check_file(meta)
+        if problem is None:
+            return VersionCheck(meta.model_id, "verified", f"{meta.model_id}: {meta.model_file} is intact.")
+        status = "missing" if problem.kind == "missing_model_file" else "mismatch"
+        return VersionCheck(meta.model_id, status, problem.message)
+
     def rebuild_index(self) -> int:
-        """Rebuild index.json from the metadata files; returns the number of versions indexed."""
-        with self._locked(refresh=False) as state:
-            on_disk, _bad = self._scan_metadata(None)
-            state.entries = {m: meta.summary() for m, meta in on_disk.items()}
-            state.pending = {}
-            state.metadata_mtime_ns = self._metadata_mtime()
-            self._files.write_snapshot(state)
-            self._sorted_cache = None
-            return len(state.entries)
+        """Rebuild the index from the metadata files; returns the number of versions indexed."""
+        return self.store.rebuild_index()
 
-    def _scan_metadata(self, report: VerifyReport | None) -> tuple[dict[str, ModelMetadata], list[Problem]]:
-        found: dict[str, ModelMetadata] = {}
-        bad: list[Problem] = []
-        for entry in os.scandir(self.metadata_dir):
-            if not entry.name.endswith(".json") or is_temp_file(entry.name):
-                continue
-            try:
-                meta = ModelMetadata.from_json(Path(entry.path).read_bytes())
-            except (MetadataValidationError, OSError) as exc:
-                bad.append(Problem("corrupt_metadata", entry.path, f"{entry.name} cannot be read: {exc}"))
-                continue
-            found[meta.model_id] = meta
-        return found, bad
-
-    def _clean_leftovers(self, state: IndexState) -> None:
-        """Remove what an interrupted write left behind (caller holds the lock).
-
-        Every write journals an intent first, so a write that never finished shows up as
-        a pending intent; only then is it worth scanning the folders.
-        """
-        if not state.pending:
-            return
-        for folder in (self.models_dir, self.metadata_dir):
-            for entry in os.scandir(folder):
-                if is_temp_file(entry.name):
-                    with contextlib.suppress(FileNotFoundError):
-                        os.unlink(entry.path)
-        records = []
-        for model_id, model_file in list(state.pending.items()):
-            if model_file and model_id not in state.entries:
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(self.models_dir / model_file)
-            records.append({"op": "abandon", "model_id": model_id})
-        self._files.append(state, records, sync=False)
+    @contextlib.contextmanager
+    def snapshot(self) -> Iterator[StoreSnapshot]:
+        """Every version's model and metadata file, read consistently (no write interleaves) inside the block."""
+        with self.store.snapshot() as snap:
+            yield snap
 
     # ==================================================================== index plumbing
-    @contextlib.contextmanager
-    def _locked(self, *, refresh: bool = True):
-        """Hold the cross-process lock with a fresh index; every write goes through here."""
-        with self._mutex, self._file_lock:
-            if refresh:
-                self._refresh(locked=True)
-            assert self._state is not None
-            self._clean_leftovers(self._state)
-            yield self._state
-
-    def _refresh(self, *, locked: bool = False) -> IndexState:
-        """Bring the in-memory index up to date with the files (cheap when nothing changed)."""
-        with self._mutex:
-            if not self.metadata_dir.is_dir():
-                self._metadata_mtime()  # raises the "folder has disappeared" error
-            state = self._state
-            stamp = state.stamp if state is not None else None
-            if state is not None and self._files.read_tail(state):
-                if state.stamp != stamp:
-                    self._sorted_cache = None
-            else:
-                try:
-                    state = self._files.load()
-                except IndexCorrupt:
-                    state = None
-                self._sorted_cache = None
-            if state is None:
-                self._state = IndexState()
-                self._rebuild_guarded(locked)
-                return self._state
-            self._state = state
-            if state.metadata_mtime_ns != self._metadata_mtime():
-                self._reconcile(locked)
-            return self._state
-
-    def _rebuild_guarded(self, locked: bool) -> None:
-        if locked:
-            on_disk, _ = self._scan_metadata(None)
-            st = self._state
-            st.entries = {m: meta.summary() for m, meta in on_disk.items()}
-            st.metadata_mtime_ns = self._metadata_mtime()
-            self._files.write_snapshot(st)
-        else:
-            with self._file_lock:
-                try:  # another process may have rebuilt it while we waited
-                    self._state = self._files.load()
-                    return
-                except IndexCorrupt:
-                    self._rebuild_guarded(True)
-
-    def _reconcile(self, locked: bool) -> None:
-        """The metadata folder changed behind the index's back: fold the difference in."""
-        if not locked:
-            with self._file_lock:
-                self._refresh(locked=True)
-            return
-        state = self._state
-        names = {
-            e.name[:-5]
-            for e in os.scandir(self.metadata_dir)
-            if e.name.endswith(".json") and not is_temp_file(e.name)
-        }
-        by_stem = {Path(e["model_file"]).stem: m for m, e in state.entries.items()}
-        records = []
-        for stem in names - set(by_stem):
-            try:
-                meta = ModelMetadata.from_json((self.metadata_dir / f"{stem}.json").read_bytes())
-            except (MetadataValidationError, OSError):
-                continue  # reported by verify()
-            records.append({"op": "put", "entry": meta.summary()})
-        for stem in set(by_stem) - names:
-            records.append({"op": "drop", "model_id": by_stem[stem]})
-        records.append({"op": "sync", "metadata_mtime_ns": self._metadata_mtime()})
-        self._files.append(state, records)
-        self._sorted_cache = None
-
-    def _metadata_mtime(self) -> int:
-        try:
-            return os.stat(self.metadata_dir).st_mtime_ns
-        except FileNotFoundError:
-            raise RegistryError(
-                f"The registry folder {self.root} has disappeared; open it again or restore it from a backup."
-            ) from None
-
-    def _invalidate(self) -> None:
-        with self._mutex:
-            self._state = None
-            self._sorted_cache = None
-
     def _entries(self) -> dict[str, dict[str, Any]]:
-        return self._refresh().entries
+        return self.store.entries()
 
     def _sorted_rows(self) -> list[dict[str, Any]]:
-        with self._mutex:
-            entries = self._entries()
-            if self._sorted_cache is None:
-                self._sorted_cache = sorted(entries.values(), key=lambda r: (r["model_name"], r["version"]))
-            return self._sorted_cache
+        return self.store.rows()
 
     def _active_rows(self) -> list[dict[str, Any]]:
         return [r for r in self._sorted_rows() if r["status"] != "deleted"]
@@ -827,17 +642,10 @@ class ModelRegistry:
             f"No model has the id {model_id!r}; list them with `exoreg list` or use NAME, NAME:VERSION or best."
         )
 
-    def _metadata_path(self, meta: ModelMetadata) -> Path:
-        return self.metadata_dir / (Path(meta.model_file).stem + ".json")
-
 
 # ======================================================================== helpers
 def _now() -> _dt.datetime:
     return _dt.datetime.now(_dt.UTC)
-
-
-def _file_stem(model_id: str) -> str:
-    return _UNSAFE_FILE_CHARS.sub("_", model_id)
 
 
 def _version_list(rows: list[dict[str, Any]]) -> str:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from core.common.files import atomic_file, atomic_write_bytes, sha256_bytes, sha256_file
+from core.common.files import atomic_file, atomic_write_bytes, sha256_bytes
 from core.errors import (
     IntegrityError,
     MetadataValidationError,
@@ -44,11 +44,10 @@ _SUFFIX = {safety.SKOPS: ".skops", safety.PICKLE: ".pkl"}
 def export_model(registry: ModelRegistry, model_id: str, export_path: str | os.PathLike) -> dict[str, Path]:
     """Write ``<id>.skops``, ``<id>.json`` and a single-file ``<id>.exoreg`` into ``export_path``."""
     meta = registry.get_metadata(model_id)
-    source = registry.model_file_path(model_id, meta)
-    payload = source.read_bytes()
+    payload = registry.model_bytes(model_id, meta)
     if sha256_bytes(payload) != meta.model_sha256:
         raise IntegrityError(
-            f"The model file {source.name} does not match its recorded SHA-256; it was not exported."
+            f"The model file {meta.model_file} does not match its recorded SHA-256; it was not exported."
         )
     folder = Path(export_path)
     folder.mkdir(parents=True, exist_ok=True)
@@ -185,7 +184,7 @@ def import_model(
         "import_date": _now(),
         "trusted_by_user": bool(preview.needs_trust),
     }
-    return registry._store(meta, preview.model_bytes, _SUFFIX[preview.format])
+    return registry.register_bytes(meta, preview.model_bytes, suffix=_SUFFIX[preview.format])
 
 
 def _load_checked(preview: ImportPreview, name: str, *, trusted: bool) -> Any:
@@ -281,29 +280,20 @@ def backup_registry(registry: ModelRegistry, dest: str | os.PathLike, *, progres
     dest = Path(dest)
     if dest.suffix.lower() != ".zip":
         dest = dest.with_suffix(dest.suffix + ".zip")
-    with atomic_file(dest) as tmp, registry._locked() as state, zipfile.ZipFile(tmp, "w") as zf:
-        members = []
-        for entry in state.entries.values():
-            members.append(("models/" + entry["model_file"], registry.models_dir / entry["model_file"]))
-            members.append(
-                (
-                    "metadata/" + Path(entry["model_file"]).stem + ".json",
-                    registry.metadata_dir / (Path(entry["model_file"]).stem + ".json"),
-                )
-            )
+    with atomic_file(dest) as tmp, registry.snapshot() as snapshot, zipfile.ZipFile(tmp, "w") as zf:
         files = {}
-        for i, (arcname, path) in enumerate(members, start=1):
-            compress = zipfile.ZIP_DEFLATED if arcname.endswith(".json") else zipfile.ZIP_STORED
-            zf.write(path, arcname, compress_type=compress)
-            files[arcname] = {"sha256": sha256_file(path), "size": path.stat().st_size}
+        for i, member in enumerate(snapshot, start=1):
+            compress = zipfile.ZIP_DEFLATED if member.name.endswith(".json") else zipfile.ZIP_STORED
+            zf.writestr(member.name, member.data, compress_type=compress)
+            files[member.name] = {"sha256": sha256_bytes(member.data), "size": len(member.data)}
             if progress:
-                progress(i, len(members))
+                progress(i, len(snapshot))
         manifest = {
             "format": BACKUP_FORMAT,
             "format_version": 1,
             "created_at": _now(),
-            "source": str(registry.root),
-            "versions": len(state.entries),
+            "source": registry.location,
+            "versions": snapshot.versions,
             "files": files,
         }
         zf.writestr("manifest.json", json.dumps(manifest, indent=2), compress_type=zipfile.ZIP_DEFLATED)
