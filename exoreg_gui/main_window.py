@@ -585,13 +585,7 @@ class MainWindow(QMainWindow):
             current = self.tree_panel.current_id(ids) if ids else None
             found = self._metas([current]) if current else []
             meta = found[0] if found else None
-            path = None
-            if meta is not None:
-                try:
-                    path = self.registry.model_file_path(meta.model_id, meta)
-                except Exception:  # noqa: BLE001
-                    path = None
-            self.inspector.set_version(meta, path)
+            self.inspector.set_version(meta, self.registry)
         elif tab == TAB_COMPARE:
             self.compare.set_versions(self._metas(ids[:MAX_COMPARED]), selected=len(ids))
         elif tab == TAB_CHARTS:

@@ -304,7 +304,7 @@ def export_registered_model(
     """Export the registered model that ``ref`` names (an id, ``NAME``, ``NAME:VERSION``,
     ``NAME@ALIAS``, ``best``...) with ``model_info`` filled from its metadata.
 
-    ``registry`` is a :class:`core.model_registry.ModelRegistry` or its root folder. Without
+    ``registry`` is a :class:`core.model_registry.ModelRegistry` or its URI (a folder). Without
     ``sample_rows``, the ``candidates.csv`` that ``exoreg demo`` writes beside the registry
     folder is used when it exists.
     """
@@ -314,8 +314,9 @@ def export_registered_model(
         registry = ModelRegistry(registry)
     meta = registry.resolve(ref)
     model, meta = registry.load_model(model_id=meta.model_id)
-    if sample_rows is None:
-        candidates = Path(registry.root).parent / "candidates.csv"
+    folder = registry.local_folder
+    if sample_rows is None and folder is not None:
+        candidates = Path(folder).parent / "candidates.csv"
         if candidates.is_file():
             sample_rows = candidates
     info = meta.to_dict() if hasattr(meta, "to_dict") else dict(meta)

@@ -247,10 +247,10 @@ def _open_registry(registry):
 
 
 def _registry_root(registry):
-    """Something a child process can reopen the registry from."""
+    """Something a child process can reopen the registry from (``ModelRegistry(uri)``)."""
     if registry is None or isinstance(registry, str | os.PathLike):
         return registry
-    return str(registry.root)
+    return registry.uri
 
 
 def _metadata_of(ref, registry):

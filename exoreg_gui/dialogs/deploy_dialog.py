@@ -50,7 +50,7 @@ def default_bundle_folder(meta, base: Path | None = None) -> Path:
     return base / f"{safe}-v{meta.version}"
 
 
-def export_bundle_for(registry_root: str, ref: str, folder: str, *, include_onnx: bool,
+def export_bundle_for(registry_uri: str, ref: str, folder: str, *, include_onnx: bool,
                       sample_rows: str | None, overwrite: bool, progress=None, cancelled=None):
     """Worker function: write the bundle in a child process, then read back its model card.
 
@@ -60,7 +60,7 @@ def export_bundle_for(registry_root: str, ref: str, folder: str, *, include_onnx
     from core.deployment.bundle import CARD_NAME
     from core.prediction.runner import run_in_child
 
-    report = run_in_child("core.deployment.bundle:export_registered_model", registry_root, ref, folder,
+    report = run_in_child("core.deployment.bundle:export_registered_model", registry_uri, ref, folder,
                           include_onnx=include_onnx, sample_rows=sample_rows or None, overwrite=overwrite,
                           progress=progress, cancelled=cancelled)
     card = (Path(report.path) / CARD_NAME).read_text(encoding="utf-8")
@@ -199,7 +199,7 @@ class DeployDialog(QDialog):
         self.progress.start("Writing the bundle…")
         worker = None
         worker = self._worker = start_worker_for(self,
-            export_bundle_for, str(self.registry.root), self.ref_combo.currentData(), self.folder(),
+            export_bundle_for, self.registry.uri, self.ref_combo.currentData(), self.folder(),
             include_onnx=self.onnx_check.isChecked(), sample_rows=self.sample_edit.text().strip() or None,
             overwrite=self.overwrite_check.isChecked(),
             on_success=self._on_exported,

@@ -86,12 +86,12 @@ def run_preflight(registry, model_id: str, path: str):
     return preflight(registry.get_metadata(model_id), path)
 
 
-def run_prediction(registry_root: str, model_id: str, input_path: str, output_path: str, *,
+def run_prediction(registry_uri: str, model_id: str, input_path: str, output_path: str, *,
                    progress=None, cancelled=None):
     """Worker function: predict one file in a child process (see :mod:`core.prediction.engine`)."""
     from core.prediction.engine import predict_csv
 
-    return predict_csv(model_id, input_path, output_path, registry=registry_root, in_subprocess=True,
+    return predict_csv(model_id, input_path, output_path, registry=registry_uri, in_subprocess=True,
                        progress=progress, cancelled=cancelled)
 
 
@@ -411,7 +411,7 @@ class PredictDialog(FileDropDialog):
         self._refresh_item(path)
         self.progress.start(f"Starting the prediction of {Path(path).name}…")
         self._run_worker = start_worker_for(self,
-            run_prediction, str(self.registry.root), self.model_id(), path, job.output,
+            run_prediction, self.registry.uri, self.model_id(), path, job.output,
             on_success=lambda summary, p=path: self._on_run_succeeded(p, summary),
             on_error=lambda exc, p=path: self._on_run_failed(p, exc),
             on_cancelled=lambda p=path: self._on_run_cancelled(p),

@@ -66,7 +66,7 @@ def read_columns(path: str) -> list[str]:
     return list(sniff_csv(path).columns)
 
 
-def score_versions(registry_root: str, versions: list[tuple[str, str]], path: str, label_column: str, *,
+def score_versions(registry_uri: str, versions: list[tuple[str, str]], path: str, label_column: str, *,
                    progress=None, cancelled=None) -> list[ScoreOutcome]:
     """Worker function: evaluate each ``(model_id, label)`` on the same labelled file.
 
@@ -87,7 +87,7 @@ def score_versions(registry_root: str, versions: list[tuple[str, str]], path: st
                 progress(i * total + done, n * total)
 
         try:
-            result = evaluate_csv(model_id, path, label_column, registry=registry_root, in_subprocess=True,
+            result = evaluate_csv(model_id, path, label_column, registry=registry_uri, in_subprocess=True,
                                   progress=step, cancelled=cancelled)
         except PredictionCancelled:
             raise
@@ -210,7 +210,7 @@ class ScoreDialog(FileDropDialog):
         self.outcomes = []
         self.progress.start(f"Scoring {len(self.versions)} versions…")
         self._run_worker = start_worker_for(self,
-            score_versions, str(self.registry.root), self.versions, self.path_edit.text().strip(),
+            score_versions, self.registry.uri, self.versions, self.path_edit.text().strip(),
             self.label_column(),
             on_success=self._on_scored,
             on_error=self._on_score_failed,
