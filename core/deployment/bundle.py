@@ -847,12 +847,9 @@ def _environment() -> dict[str, str]:
 
 
 def _exoreg_version() -> str:
-    try:
-        from core import __version__
+    from core import __version__
 
-        return __version__
-    except ImportError:  # pragma: no cover
-        return "unknown"
+    return __version__
 
 
 # -- a small YAML writer (block style; strings quoted whenever a plain scalar could mislead) ---

@@ -546,13 +546,7 @@ class PredictDialog(FileDropDialog):
         job = self.current_job()
         if job is None or job.summary is None:
             return
-        filters = "CSV files (*.csv)"
-        try:
-            import pyarrow.parquet  # noqa: F401
-
-            filters += ";;Parquet files (*.parquet)"
-        except ImportError:
-            pass
+        filters = "CSV files (*.csv);;Parquet files (*.parquet)"
         target = Messages.get_save_file(self, "Save predictions as", job.summary.output_path, filters)
         if not target:
             return
