@@ -55,21 +55,9 @@ MAX_COMPARED = 100
 
 def default_demo_root() -> Path:
     """Where the demo registry is built when the person asks for it from the window."""
-    try:
-        from core.training import demo
+    from core.training.demo import default_demo_root as demo_root
 
-        for name in ("default_demo_root", "default_registry_path"):
-            func = getattr(demo, name, None)
-            if callable(func):
-                return Path(func())
-    except ImportError:
-        pass
-    base = os.environ.get("EXOREG_DATA_DIR")
-    if base:
-        return Path(base) / "demo" / "registry"
-    import platformdirs
-
-    return Path(platformdirs.user_data_path("exoreg")) / "demo" / "registry"
+    return demo_root()
 
 
 def _holds_models(root: Path) -> bool:

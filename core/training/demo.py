@@ -81,14 +81,9 @@ DEMO_PLAN: tuple[DemoVersion, ...] = (
 
 def default_demo_root() -> Path:
     """Where the demo registry lives without ``--registry``: the user's data folder (``EXOREG_DATA_DIR`` overrides)."""
-    value = os.environ.get("EXOREG_DATA_DIR")
-    if value:
-        base = Path(value)
-    else:
-        import platformdirs
+    from core.common.userdirs import data_dir
 
-        base = Path(platformdirs.user_data_dir("exoreg", appauthor=False))
-    return base / "demo" / "registry"
+    return data_dir() / "demo" / "registry"
 
 
 @dataclass

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from core.common.files import atomic_file
+from core.common.userdirs import cache_dir
 from core.errors import DataError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -350,16 +351,6 @@ def clean_koi_frame(df: pd.DataFrame, *, name: str = "the table") -> list[str]:
 
 # --------------------------------------------------------------------------------------------
 # Fetching from the archive
-
-
-def cache_dir() -> Path:
-    """The user's cache folder for ExoReg (``EXOREG_CACHE_DIR`` overrides it)."""
-    value = os.environ.get("EXOREG_CACHE_DIR")
-    if value:
-        return Path(value)
-    import platformdirs
-
-    return Path(platformdirs.user_cache_dir("exoreg", appauthor=False))
 
 
 def cached_koi_path() -> Path:
