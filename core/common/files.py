@@ -17,8 +17,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from core.common.jsonio import json_default
+
 TEMP_PREFIX = ".exoreg-"
 TEMP_SUFFIX = ".tmp"
+TEMP_FOLDER_SUFFIX = ".partial"  # not TEMP_SUFFIX: remove_temp_files deletes files only
 _CHUNK = 1 << 20
 
 
@@ -80,17 +83,8 @@ def atomic_write_text(path: str | os.PathLike, text: str, *, sync_dir: bool = Tr
 
 
 def atomic_write_json(path: str | os.PathLike, obj: Any, *, sync_dir: bool = True) -> Path:
-    text = json.dumps(obj, indent=2, sort_keys=False, allow_nan=False, default=_json_default)
+    text = json.dumps(obj, indent=2, sort_keys=False, allow_nan=False, default=json_default)
     return atomic_write_text(path, text + "\n", sync_dir=sync_dir)
-
-
-def _json_default(value: Any):
-    """Serialise the numpy scalars and arrays that metrics often arrive as."""
-    if hasattr(value, "tolist"):
-        return value.tolist()
-    if isinstance(value, Path):
-        return str(value)
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
 def sha256_file(path: str | os.PathLike) -> str:

@@ -911,20 +911,10 @@ def _sort_evaluation(results: dict[str, Any]) -> tuple[dict[str, float], dict[st
 
 
 def _jsonable(value: Any) -> Any:
-    """Turn numpy values, tuples and unknown objects into plain JSON values."""
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple | set):
-        return [_jsonable(v) for v in value]
-    if value is None or isinstance(value, bool | str):
-        return value
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if hasattr(value, "tolist"):  # numpy scalars and arrays
-        return _jsonable(value.tolist())
-    return repr(value)
+    """Plain JSON values, unknown objects as their ``repr`` (the rule is :func:`core.common.jsonio.to_jsonable`)."""
+    from core.common.jsonio import to_jsonable
+
+    return to_jsonable(value)
 
 
 def _estimator_params(model: Any) -> dict[str, Any]:
