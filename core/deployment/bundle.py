@@ -38,7 +38,6 @@ import os
 import platform
 import re
 import shutil
-import tempfile
 import uuid
 import warnings
 from collections.abc import Callable, Mapping, Sequence
@@ -46,6 +45,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from core.common.cells import FORMULA_RE, NUMBER_RE
+from core.common.files import replace_folder, temp_folder_beside, write_bytes_synced
+from core.common.jsonio import plain_scalar, to_jsonable
 from core.errors import DataError, IntegrityError, RegistryError, UntrustedModelError
 
 BUNDLE_FORMAT = "exoreg-deployment-bundle"
@@ -190,7 +192,7 @@ def export_bundle(
     _check_target(target, overwrite)
     _check_model(model)
     feature_columns = _feature_columns(model, info)
-    classes = [_plain(c) for c in model.classes_]
+    classes = [plain_scalar(c) for c in model.classes_]
     info["feature_columns"] = feature_columns
     info["classes"] = classes
 
@@ -212,9 +214,8 @@ def export_bundle(
     advance()
 
     target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent))
+    staging = temp_folder_beside(target, mode=0o755)  # mkdtemp makes it private; a bundle is meant to be shared
     try:
-        os.chmod(staging, 0o755)  # mkdtemp makes it private; a bundle is meant to be shared
         report_warnings: list[str] = []
         env = _environment()
         created = _dt.datetime.now(_dt.UTC)
@@ -438,15 +439,6 @@ def _feature_columns(model: Any, info: Mapping[str, Any]) -> list[str]:
             "labels; retrain the model without them before deploying it."
         )
     return columns
-
-
-def _plain(value: Any) -> Any:
-    """A numpy scalar as the matching Python value."""
-    if isinstance(value, str):
-        return str(value)  # numpy.str_ too, whose repr is not a plain literal
-    if hasattr(value, "item") and not isinstance(value, bytes):
-        return value.item()
-    return value
 
 
 def _model_name(info: Mapping[str, Any]) -> str:
@@ -803,7 +795,7 @@ def _write_mlflow_files(staging: Path, model, info: Mapping[str, Any], sample, e
 
 
 def _json_number(value: Any) -> Any:
-    value = _plain(value)
+    value = plain_scalar(value)
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
@@ -861,7 +853,7 @@ _YAML_WORDS = {"y", "n", "yes", "no", "on", "off", "true", "false", "null", "non
 
 
 def _yaml_scalar(value: Any) -> str:
-    value = _plain(value)
+    value = plain_scalar(value)
     if value is None:
         return "null"
     if isinstance(value, bool):
@@ -940,14 +932,11 @@ def _yaml_lines(value: Any, indent: int) -> list[str]:
 # -- files ----------------------------------------------------------------------------------------
 
 def _write_bytes(path: Path, data: bytes) -> None:
-    with open(path, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
+    write_bytes_synced(path, data)
 
 
 def _write_text(path: Path, text: str) -> None:
-    _write_bytes(path, text.encode("utf-8"))
+    write_bytes_synced(path, text.encode("utf-8"))
 
 
 def _fsync_dir(path: Path) -> None:
@@ -987,39 +976,12 @@ def _file_table(root: Path) -> dict[str, dict[str, Any]]:
 def _move_into_place(staging: Path, target: Path, overwrite: bool) -> None:
     """Rename the finished staging folder to ``target`` (replacing an earlier bundle if allowed)."""
     _check_target(target, overwrite)
-    old = None
-    if target.is_dir():
-        if any(target.iterdir()):
-            old = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old", dir=target.parent))
-            os.rmdir(old)
-            os.rename(target, old)
-        else:
-            os.rmdir(target)
-    try:
-        os.rename(staging, target)
-    except BaseException:
-        if old is not None:
-            os.rename(old, target)
-        raise
-    _fsync_dir(target.parent)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+    replace_folder(staging, target)
 
 
 def _json_safe(value: Any) -> Any:
-    """A JSON-serialisable copy (numpy values made plain, non-finite numbers made null)."""
-    value = _plain(value)
-    if isinstance(value, Mapping):
-        return {str(k): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple | set):
-        return [_json_safe(v) for v in value]
-    if hasattr(value, "tolist"):
-        return _json_safe(value.tolist())
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if value is None or isinstance(value, str | int | float | bool):
-        return value
-    return str(value)
+    """A JSON-serialisable copy; objects JSON cannot hold are written as their text."""
+    return to_jsonable(value, unknown=str)
 
 
 # -- predict.py ---------------------------------------------------------------------------------
@@ -1057,6 +1019,11 @@ FEATURE_COLUMNS = __FEATURE_COLUMNS__
 CLASSES = __CLASSES__
 
 ID_COLUMNS = __ID_COLUMNS__
+
+# Text cells a spreadsheet would run as formulas get a leading ' in the output CSV; cells that
+# read as numbers stay as they are (ExoReg's core.common.cells rule and patterns).
+FORMULA_RE = __FORMULA_RE__
+NUMBER_RE = __NUMBER_RE__
 
 # Types beyond skops' own defaults that may be constructed (ExoReg's core.safety.ALLOWED_TYPES).
 ALLOWED_TYPES = __ALLOWED_TYPES__
@@ -1144,6 +1111,22 @@ def predict(table, model=None):
     return out
 
 
+def escape_formulas(frame):
+    """``frame`` with text cells that a spreadsheet would run as a formula prefixed with '."""
+    import re
+
+    formula, number = re.compile(FORMULA_RE), re.compile(NUMBER_RE, re.IGNORECASE)
+
+    def cell(value):
+        risky = isinstance(value, str) and formula.match(value) and number.fullmatch(value) is None
+        return "'" + value if risky else value
+
+    for column in frame.columns:
+        if frame[column].dtype == object:
+            frame[column] = frame[column].map(cell)
+    return frame
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("input", type=Path, help="CSV with the model's feature columns")
@@ -1153,7 +1136,7 @@ def main(argv=None) -> int:
     table = read_table(args.input)
     if table is None or table.empty:
         fail(f"{args.input} has no rows.")
-    result = predict(table)
+    result = escape_formulas(predict(table))
     if args.output == "-":
         result.to_csv(sys.stdout, index=False)
     else:
@@ -1171,7 +1154,7 @@ def _py_list(values: Sequence[Any]) -> str:
     """A Python list literal, one item a line (``repr`` of a str, int or float reads back as itself)."""
     if not values:
         return "[]"
-    return "[\n" + "".join(f"    {_plain(v)!r},\n" for v in values) + "]"
+    return "[\n" + "".join(f"    {plain_scalar(v)!r},\n" for v in values) + "]"
 
 
 def render_predict_script(feature_columns: Sequence[str], classes: Sequence, skops_sha256: str,
@@ -1185,6 +1168,8 @@ def render_predict_script(feature_columns: Sequence[str], classes: Sequence, sko
         "__FEATURE_COLUMNS__": _py_list(list(feature_columns)),
         "__CLASSES__": _py_list(list(classes)),
         "__ID_COLUMNS__": _py_list(list(ID_COLUMNS)),
+        "__FORMULA_RE__": repr(FORMULA_RE),
+        "__NUMBER_RE__": repr(NUMBER_RE),
         "__ALLOWED_TYPES__": _py_list(sorted(ALLOWED_TYPES)),
     }
     text = _PREDICT_TEMPLATE
@@ -1199,7 +1184,7 @@ _HEADLINE = (("accuracy", "Accuracy"), ("precision", "Precision"), ("recall", "R
 
 
 def _number(value: Any) -> float | None:
-    value = _plain(value)
+    value = plain_scalar(value)
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
     return float(value) if math.isfinite(value) else None
@@ -1207,9 +1192,9 @@ def _number(value: Any) -> float | None:
 
 def _cell(value: Any) -> str:
     number = _number(value)
-    if number is not None and not isinstance(_plain(value), int):
+    if number is not None and not isinstance(plain_scalar(value), int):
         return f"{number:.4f}"
-    text = "" if value is None else str(_plain(value))
+    text = "" if value is None else str(plain_scalar(value))
     return text.replace("|", "\\|").replace("\n", " ")
 
 

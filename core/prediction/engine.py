@@ -63,7 +63,6 @@ import contextlib
 import difflib
 import os
 import re
-import tempfile
 import threading
 import time
 from collections import deque
@@ -72,6 +71,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from core.common.files import AtomicOutput
 from core.errors import DataError, RegistryError
 
 DEFAULT_ID_COLUMNS = ("kepoi_name", "kepid")
@@ -747,28 +747,6 @@ def _check_output(input_path: Path, out: Path, what: str = "output") -> None:
         raise DataError(f"The {what} path {out} is a folder; give a file name.")
 
 
-class _AtomicOutput:
-    """A file written under a temporary name in its folder, renamed into place on commit."""
-
-    def __init__(self, target: Path):
-        self.target = target
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
-        os.close(fd)
-        self.tmp = Path(tmp)
-
-    def commit(self) -> None:
-        from core.common.files import fsync_dir
-
-        with open(self.tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        os.replace(self.tmp, self.target)
-        fsync_dir(self.target.parent)
-
-    def discard(self) -> None:
-        with contextlib.suppress(FileNotFoundError):
-            self.tmp.unlink()
-
-
 class _TableWriter:
     """Streams pyarrow tables to CSV (formula-escaped) or Parquet."""
 
@@ -812,9 +790,9 @@ class _TableWriter:
 def _escape_table(table):
     import pyarrow as pa
 
-    from core.prediction.csv_input import escape_formulas
+    from core.common.cells import escape_array
 
-    cols = [escape_formulas(c.combine_chunks()) if pa.types.is_string(c.type) else c for c in table.columns]
+    cols = [escape_array(c.combine_chunks()) if pa.types.is_string(c.type) else c for c in table.columns]
     return pa.Table.from_arrays(cols, schema=table.schema)
 
 
@@ -833,7 +811,7 @@ class _PredictionSink:
 
         self.abort()
         self.class_counts = np.zeros(self.n_labels, dtype=np.int64)
-        self.output = _AtomicOutput(self.out)
+        self.output = AtomicOutput(self.out)
         self.writer = _TableWriter(self.output.tmp, self.schema, self.kind, self.compression)
 
     def consume(self, res: _BatchResult) -> None:
@@ -848,7 +826,7 @@ class _PredictionSink:
 
     def write_rejects(self, table) -> None:
         if self.reject_writer is None:
-            self.rejects_file = _AtomicOutput(self.rejects)
+            self.rejects_file = AtomicOutput(self.rejects)
             self.reject_writer = _TableWriter(self.rejects_file.tmp, self.reject_schema, "csv", None)
         self.reject_writer.write(table)
 

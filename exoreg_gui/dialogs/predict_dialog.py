@@ -107,25 +107,19 @@ def save_copy(source: str, target: str) -> str:
     """Worker function: copy a CSV result to ``target`` (as Parquet when the name ends in .parquet)."""
     import shutil
 
+    from core.common.files import atomic_file
+
     src, dst = Path(source), Path(target)
     if dst.resolve() == src.resolve():
         return str(dst)
-    if dst.name.lower().endswith((".parquet", ".pq")):
-        import pyarrow.csv as pacsv
-        import pyarrow.parquet as pq
+    with atomic_file(dst) as tmp:
+        if dst.name.lower().endswith((".parquet", ".pq")):
+            import pyarrow.csv as pacsv
+            import pyarrow.parquet as pq
 
-        from core.common.files import atomic_write_bytes
-
-        table = pacsv.read_csv(src)
-        import io
-
-        buffer = io.BytesIO()
-        pq.write_table(table, buffer)
-        atomic_write_bytes(dst, buffer.getvalue())
-    else:
-        tmp = dst.with_name(f".{dst.name}.partial")
-        shutil.copyfile(src, tmp)
-        tmp.replace(dst)
+            pq.write_table(pacsv.read_csv(src), str(tmp))
+        else:
+            shutil.copyfile(src, tmp)
     return str(dst)
 
 
