@@ -66,7 +66,12 @@ def model_label(entry: dict) -> str:
 
 
 def default_model_id(entries: list[dict], selected: list[str] | None = None) -> str | None:
-    """The selected version, else the newest ``production`` alias, else the best F1."""
+    """The selected version, else the best-F1 version holding a ``production`` alias, else the best F1.
+
+    "Best" is :func:`core.registry.references.best_row`'s rule (ties go to the higher version).
+    """
+    from core.registry.references import best_row, latest_row
+
     active = [e for e in entries if e.get("status", "active") == "active"]
     ids = {e["model_id"] for e in active}
     for model_id in selected or []:
@@ -76,7 +81,7 @@ def default_model_id(entries: list[dict], selected: list[str] | None = None) -> 
     pool = production or active
     if not pool:
         return None
-    return max(pool, key=lambda e: (e.get("f1_score") or 0.0, e.get("training_date") or ""))["model_id"]
+    return (best_row(pool, "f1_score") or latest_row(pool))["model_id"]
 
 
 def run_preflight(registry, model_id: str, path: str):
