@@ -163,3 +163,24 @@ def test_replace_folder_into_an_absent_target(tmp_path):
     (staging / "f").write_text("x")
     files.replace_folder(staging, tmp_path / "b")
     assert (tmp_path / "b" / "f").read_text() == "x"
+
+
+def test_escape_frame_and_the_bundle_script_apply_the_same_rule():
+    import types
+
+    import pandas as pd
+
+    from core.deployment.bundle import render_predict_script
+
+    values = ["=1", "-5", "-x", "+1.5e3", "@a", "\tb", "plain", None, "-inf", "'=already", ""]
+    expected = [cells.escape_cell(v) for v in values]
+    for dtype in (object, "string", "str"):
+        frame = pd.DataFrame({"c": pd.Series(values, dtype=dtype), "n": range(len(values))})
+        got = cells.escape_frame(frame)
+        assert [None if pd.isna(v) else v for v in got["c"]] == expected, dtype
+        assert got["n"].tolist() == list(range(len(values))) and frame["c"].iloc[0] == "=1"  # a copy
+        script = types.ModuleType("predict")
+        script.__file__ = "predict.py"
+        exec(render_predict_script(["a"], ["X"], "0" * 64), script.__dict__)
+        out = script.escape_formulas(frame.copy())
+        assert [None if pd.isna(v) else v for v in out["c"]] == expected, dtype

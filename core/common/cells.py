@@ -6,9 +6,11 @@ which spreadsheets show as "this is text". Cells that read as numbers (``-5``, `
 ``-inf``) are values, not formulas, and stay as they are; so do numbers themselves, empty cells
 and ``None``.
 
-:func:`escape_cell` applies the rule to one Python value; :func:`escape_array` to a pyarrow
-string array (the prediction output's columns). Both use :data:`FORMULA_RE` and
-:data:`NUMBER_RE`.
+:func:`escape_cell` applies the rule to one Python value, :func:`escape_frame` to the text
+columns of a pandas DataFrame and :func:`escape_array` to a pyarrow string array (the prediction
+output's columns); all use :data:`FORMULA_RE` and :data:`NUMBER_RE`. The standalone ``predict.py``
+of a deployment bundle cannot import ExoReg, so it carries a pandas version of the rule with these
+two patterns written into it.
 """
 
 from __future__ import annotations
@@ -40,6 +42,18 @@ def escape_cell(value: Any) -> Any:
 
 def escape_row(values) -> list[Any]:
     return [escape_cell(v) for v in values]
+
+
+def escape_frame(frame):
+    """A copy of a pandas DataFrame with :func:`escape_cell` applied to its text columns."""
+    import pandas as pd
+
+    out = frame.copy()
+    for column in out.columns:
+        values = out[column]
+        if values.dtype == object or isinstance(values.dtype, pd.StringDtype):
+            out[column] = values.map(escape_cell).astype(values.dtype)
+    return out
 
 
 def escape_array(arr):

@@ -1113,17 +1113,17 @@ def predict(table, model=None):
 
 def escape_formulas(frame):
     """``frame`` with text cells that a spreadsheet would run as a formula prefixed with '."""
-    import re
-
-    formula, number = re.compile(FORMULA_RE), re.compile(NUMBER_RE, re.IGNORECASE)
-
-    def cell(value):
-        risky = isinstance(value, str) and formula.match(value) and number.fullmatch(value) is None
-        return "'" + value if risky else value
+    import pandas as pd
 
     for column in frame.columns:
-        if frame[column].dtype == object:
-            frame[column] = frame[column].map(cell)
+        values = frame[column]
+        if values.dtype != object and not isinstance(values.dtype, pd.StringDtype):
+            continue
+        text = values.map(lambda v: isinstance(v, str)).astype(bool)
+        as_text = values.where(text, "").astype(str)
+        risky = text & as_text.str.match(FORMULA_RE) & ~as_text.str.fullmatch(NUMBER_RE, case=False)
+        if risky.any():
+            frame[column] = values.where(~risky, "'" + as_text)
     return frame
 
 

@@ -161,13 +161,12 @@ def _dataset_label(data: _DemoData) -> str:
 
 
 def _write_candidates(frame, path: Path) -> int:
-    from core.common.cells import escape_cell
+    from core.common.cells import escape_frame
     from core.common.files import atomic_write_text
     from core.training.koi import CANDIDATE, LABEL_COLUMN
 
     rows = frame[frame[LABEL_COLUMN] == CANDIDATE]
-    text = rows.apply(lambda column: column.map(escape_cell) if column.dtype == object else column)
-    atomic_write_text(path, text.to_csv(index=False))
+    atomic_write_text(path, escape_frame(rows).to_csv(index=False))
     return len(rows)
 
 
