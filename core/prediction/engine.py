@@ -73,6 +73,7 @@ from typing import Any
 
 from core.common.files import AtomicOutput
 from core.errors import DataError, RegistryError
+from core.training.metrics import metrics_from_confusion  # noqa: F401 - importable from here too
 
 DEFAULT_ID_COLUMNS = ("kepoi_name", "kepid")
 DEFAULT_LABEL_COLUMN = "koi_disposition"
@@ -1133,51 +1134,6 @@ def evaluate_csv(
         registered_metrics=registered,
         elapsed_seconds=time.monotonic() - started,
     )
-
-
-def metrics_from_confusion(confusion, labels: Sequence[str]) -> tuple[dict[str, float], dict[str, dict]]:
-    """Accuracy and per-class / macro / weighted precision, recall and F1 (0 where undefined)."""
-    import numpy as np
-
-    cm = np.asarray(confusion, dtype=np.float64)
-    tp = np.diag(cm)
-    predicted = cm.sum(axis=0)
-    actual = cm.sum(axis=1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        precision = np.where(predicted > 0, tp / predicted, 0.0)
-        recall = np.where(actual > 0, tp / actual, 0.0)
-        f1 = np.where(precision + recall > 0, 2 * precision * recall / (precision + recall), 0.0)
-    total = cm.sum()
-    weights = actual / total if total else np.zeros_like(actual)
-    present = actual > 0
-    # Macro averages over the classes that occur in the file (as scikit-learn does with the labels seen).
-    present = present | (predicted > 0)
-
-    def macro(v) -> float:
-        return float(v[present].mean()) if present.any() else 0.0
-
-    metrics = {
-        "accuracy": float(tp.sum() / total) if total else 0.0,
-        "precision_macro": macro(precision),
-        "recall_macro": macro(recall),
-        "f1_macro": macro(f1),
-        "precision_weighted": float((precision * weights).sum()),
-        "recall_weighted": float((recall * weights).sum()),
-        "f1_weighted": float((f1 * weights).sum()),
-    }
-    metrics["precision"] = metrics["precision_macro"]
-    metrics["recall"] = metrics["recall_macro"]
-    metrics["f1_score"] = metrics["f1_macro"]
-    per_class = {
-        str(lab): {
-            "precision": float(precision[i]),
-            "recall": float(recall[i]),
-            "f1": float(f1[i]),
-            "support": int(actual[i]),
-        }
-        for i, lab in enumerate(labels)
-    }
-    return metrics, per_class
 
 
 # ---------------------------------------------------------------------------------------------
