@@ -184,3 +184,27 @@ def test_escape_frame_and_the_bundle_script_apply_the_same_rule():
         exec(render_predict_script(["a"], ["X"], "0" * 64), script.__dict__)
         out = script.escape_formulas(frame.copy())
         assert [None if pd.isna(v) else v for v in out["c"]] == expected, dtype
+
+
+# -- constants with one home ------------------------------------------------------------------------
+def test_shared_constants_are_the_same_objects():
+    from core.cli.predict_commands import LABEL_COLUMN as cli_label
+    from core.deployment import bundle
+    from core.prediction import engine
+    from core.registry.metadata import HEADLINE_METRICS
+    from core.training import koi
+    from exoreg_gui.models import registry_tree_model
+
+    assert registry_tree_model.HEADLINE_METRICS is HEADLINE_METRICS
+    assert bundle.LEAKY_COLUMNS is koi.LEAKY_COLUMNS
+    assert bundle.ID_COLUMNS is koi.IDENTIFIER_COLUMNS
+    assert engine.DEFAULT_ID_COLUMNS == ("kepoi_name", "kepid")
+    assert set(engine.DEFAULT_ID_COLUMNS) < set(koi.IDENTIFIER_COLUMNS)
+    assert engine.DEFAULT_LABEL_COLUMN is koi.LABEL_COLUMN is cli_label
+
+
+def test_the_bundle_script_lists_the_identifiers_as_before():
+    from core.deployment.bundle import render_predict_script
+
+    text = render_predict_script(["a"], ["X"], "0" * 64)
+    assert "ID_COLUMNS = [\n    'kepoi_name',\n    'kepid',\n    'kepler_name',\n]\n" in text

@@ -49,6 +49,7 @@ from core.common.cells import FORMULA_RE, NUMBER_RE
 from core.common.files import replace_folder, temp_folder_beside, write_bytes_synced
 from core.common.jsonio import plain_scalar, to_jsonable
 from core.errors import DataError, IntegrityError, RegistryError, UntrustedModelError
+from core.training.koi import CANDIDATE, IDENTIFIER_COLUMNS, LEAKY_COLUMNS
 
 BUNDLE_FORMAT = "exoreg-deployment-bundle"
 BUNDLE_FORMAT_VERSION = 1
@@ -77,8 +78,7 @@ SYNTHETIC_ROWS = 500
 INPUT_EXAMPLE_ROWS = 5
 
 # Columns of a KOI table that leak the label; they must never be features.
-LEAKY_COLUMNS = ("koi_disposition", "koi_pdisposition", "koi_score")
-ID_COLUMNS = ("kepoi_name", "kepid", "kepler_name")
+ID_COLUMNS = IDENTIFIER_COLUMNS  # what predict.py copies into its output, in this order
 
 Progress = Callable[[float, float], None]
 Cancelled = Callable[[], bool]
@@ -1289,7 +1289,7 @@ def render_model_card(
         "- Intended for ranking and triaging KOIs by how much they resemble confirmed planets versus false "
         "positives, for research and teaching."
     )
-    if "CANDIDATE" not in classes:
+    if CANDIDATE not in classes:
         out.append(
             "- The model was trained on dispositioned KOIs only. CANDIDATE rows are unlabelled: the model has "
             "never seen one, and its predictions on them are suggestions, not dispositions."

@@ -73,10 +73,12 @@ from typing import Any
 
 from core.common.files import AtomicOutput
 from core.errors import DataError, RegistryError
+from core.training.koi import IDENTIFIER_COLUMNS, LABEL_COLUMN
 from core.training.metrics import metrics_from_confusion  # noqa: F401 - importable from here too
 
-DEFAULT_ID_COLUMNS = ("kepoi_name", "kepid")
-DEFAULT_LABEL_COLUMN = "koi_disposition"
+# The identifiers a prediction carries through (kepler_name, empty for most rows, is left out).
+DEFAULT_ID_COLUMNS = tuple(c for c in IDENTIFIER_COLUMNS if c != "kepler_name")
+DEFAULT_LABEL_COLUMN = LABEL_COLUMN
 PREDICTED_COLUMN = "predicted_label"
 PROBABILITY_PREFIX = "probability_"
 MODEL_COLUMN = "model_id"

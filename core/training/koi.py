@@ -48,7 +48,9 @@ FALSE_POSITIVE = "FALSE POSITIVE"
 CANDIDATE = "CANDIDATE"
 DISPOSITIONS = (CONFIRMED, FALSE_POSITIVE, CANDIDATE)
 
-IDENTIFIER_COLUMNS = ("kepid", "kepoi_name", "kepler_name")
+#: The columns that name a KOI rather than describe it, in the order outputs carry them: the KOI's
+#: own name, its star's Kepler id, the planet name it got when confirmed (empty for most rows).
+IDENTIFIER_COLUMNS = ("kepoi_name", "kepid", "kepler_name")
 #: Columns that come from the vetting which produced the labels: never features.
 LEAKY_COLUMNS = ("koi_disposition", "koi_pdisposition", "koi_score")
 
