@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from core.common.files import atomic_file
+from core.common.files import atomic_file, sha256_file
 from core.common.userdirs import cache_dir
 from core.errors import DataError
 
@@ -241,16 +241,6 @@ def read_header(path: str | os.PathLike) -> tuple[int, dict[str, ColumnInfo], st
     return count, columns, stamp
 
 
-def _sha256(path: Path) -> str:
-    import hashlib
-
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def load_koi(
     path: str | os.PathLike,
     *,
@@ -290,7 +280,7 @@ def load_koi(
         shown = ", ".join(missing[:8]) + (f" and {len(missing) - 8} more" if len(missing) > 8 else "")
         raise DataError(f"{path.name} lacks the column(s) {shown}; use the archive's cumulative KOI table "
                         "(all columns).")
-    table = KoiTable(data=df, columns=columns, path=path, sha256=_sha256(path), archive_stamp=stamp)
+    table = KoiTable(data=df, columns=columns, path=path, sha256=sha256_file(path), archive_stamp=stamp)
     table.warnings = clean_koi_frame(df, name=path.name)
     for message in table.warnings:
         log.info("%s", message)
