@@ -208,3 +208,26 @@ def test_the_bundle_script_lists_the_identifiers_as_before():
 
     text = render_predict_script(["a"], ["X"], "0" * 64)
     assert "ID_COLUMNS = [\n    'kepoi_name',\n    'kepid',\n    'kepler_name',\n]\n" in text
+
+
+def test_predict_dialog_save_as_is_atomic(tmp_path):
+    from exoreg_gui.dialogs.predict_dialog import save_copy
+
+    source = tmp_path / "out.csv"
+    source.write_text("a,b\n1,'=x\n")
+    target = tmp_path / "copy.csv"
+    target.write_text("old")
+    assert save_copy(str(source), str(target)) == str(target)
+    assert target.read_text() == source.read_text()
+    parquet = tmp_path / "copy.parquet"
+    save_copy(str(source), str(parquet))
+    import pyarrow.parquet as pq
+
+    assert pq.read_table(parquet).column("b").to_pylist() == ["'=x"]
+    parquet.write_text("old")
+    target.write_text("old")
+    for destination in (parquet, target):  # a failed copy leaves the old file and no temporary one
+        with pytest.raises(OSError):
+            save_copy(str(tmp_path / "missing.csv"), str(destination))
+        assert destination.read_text() == "old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["copy.csv", "copy.parquet", "out.csv"]
