@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from core.cli._common import TerminalProgress, open_registry, print_json, print_table, wants_json
+from core.training.koi import LABEL_COLUMN
 
 
 def add_commands(subparsers, common: argparse.ArgumentParser) -> None:
@@ -49,7 +50,7 @@ def add_commands(subparsers, common: argparse.ArgumentParser) -> None:
     p.add_argument("input", metavar="INPUT", help="CSV file with the feature columns and the true labels")
     p.add_argument(
         "--label",
-        default="koi_disposition",
+        default=LABEL_COLUMN,
         metavar="COLUMN",
         help="true label column (default: %(default)s)",
     )

@@ -63,7 +63,6 @@ import contextlib
 import difflib
 import os
 import re
-import tempfile
 import threading
 import time
 from collections import deque
@@ -72,10 +71,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from core.common.files import AtomicOutput
 from core.errors import DataError, RegistryError
+from core.training.koi import IDENTIFIER_COLUMNS, LABEL_COLUMN
+from core.training.metrics import metrics_from_confusion  # noqa: F401 - importable from here too
 
-DEFAULT_ID_COLUMNS = ("kepoi_name", "kepid")
-DEFAULT_LABEL_COLUMN = "koi_disposition"
+# The identifiers a prediction carries through (kepler_name, empty for most rows, is left out).
+DEFAULT_ID_COLUMNS = tuple(c for c in IDENTIFIER_COLUMNS if c != "kepler_name")
+DEFAULT_LABEL_COLUMN = LABEL_COLUMN
 PREDICTED_COLUMN = "predicted_label"
 PROBABILITY_PREFIX = "probability_"
 MODEL_COLUMN = "model_id"
@@ -747,28 +750,6 @@ def _check_output(input_path: Path, out: Path, what: str = "output") -> None:
         raise DataError(f"The {what} path {out} is a folder; give a file name.")
 
 
-class _AtomicOutput:
-    """A file written under a temporary name in its folder, renamed into place on commit."""
-
-    def __init__(self, target: Path):
-        self.target = target
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
-        os.close(fd)
-        self.tmp = Path(tmp)
-
-    def commit(self) -> None:
-        from core.common.files import fsync_dir
-
-        with open(self.tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        os.replace(self.tmp, self.target)
-        fsync_dir(self.target.parent)
-
-    def discard(self) -> None:
-        with contextlib.suppress(FileNotFoundError):
-            self.tmp.unlink()
-
-
 class _TableWriter:
     """Streams pyarrow tables to CSV (formula-escaped) or Parquet."""
 
@@ -812,9 +793,9 @@ class _TableWriter:
 def _escape_table(table):
     import pyarrow as pa
 
-    from core.prediction.csv_input import escape_formulas
+    from core.common.cells import escape_array
 
-    cols = [escape_formulas(c.combine_chunks()) if pa.types.is_string(c.type) else c for c in table.columns]
+    cols = [escape_array(c.combine_chunks()) if pa.types.is_string(c.type) else c for c in table.columns]
     return pa.Table.from_arrays(cols, schema=table.schema)
 
 
@@ -833,7 +814,7 @@ class _PredictionSink:
 
         self.abort()
         self.class_counts = np.zeros(self.n_labels, dtype=np.int64)
-        self.output = _AtomicOutput(self.out)
+        self.output = AtomicOutput(self.out)
         self.writer = _TableWriter(self.output.tmp, self.schema, self.kind, self.compression)
 
     def consume(self, res: _BatchResult) -> None:
@@ -848,7 +829,7 @@ class _PredictionSink:
 
     def write_rejects(self, table) -> None:
         if self.reject_writer is None:
-            self.rejects_file = _AtomicOutput(self.rejects)
+            self.rejects_file = AtomicOutput(self.rejects)
             self.reject_writer = _TableWriter(self.rejects_file.tmp, self.reject_schema, "csv", None)
         self.reject_writer.write(table)
 
@@ -1155,51 +1136,6 @@ def evaluate_csv(
         registered_metrics=registered,
         elapsed_seconds=time.monotonic() - started,
     )
-
-
-def metrics_from_confusion(confusion, labels: Sequence[str]) -> tuple[dict[str, float], dict[str, dict]]:
-    """Accuracy and per-class / macro / weighted precision, recall and F1 (0 where undefined)."""
-    import numpy as np
-
-    cm = np.asarray(confusion, dtype=np.float64)
-    tp = np.diag(cm)
-    predicted = cm.sum(axis=0)
-    actual = cm.sum(axis=1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        precision = np.where(predicted > 0, tp / predicted, 0.0)
-        recall = np.where(actual > 0, tp / actual, 0.0)
-        f1 = np.where(precision + recall > 0, 2 * precision * recall / (precision + recall), 0.0)
-    total = cm.sum()
-    weights = actual / total if total else np.zeros_like(actual)
-    present = actual > 0
-    # Macro averages over the classes that occur in the file (as scikit-learn does with the labels seen).
-    present = present | (predicted > 0)
-
-    def macro(v) -> float:
-        return float(v[present].mean()) if present.any() else 0.0
-
-    metrics = {
-        "accuracy": float(tp.sum() / total) if total else 0.0,
-        "precision_macro": macro(precision),
-        "recall_macro": macro(recall),
-        "f1_macro": macro(f1),
-        "precision_weighted": float((precision * weights).sum()),
-        "recall_weighted": float((recall * weights).sum()),
-        "f1_weighted": float((f1 * weights).sum()),
-    }
-    metrics["precision"] = metrics["precision_macro"]
-    metrics["recall"] = metrics["recall_macro"]
-    metrics["f1_score"] = metrics["f1_macro"]
-    per_class = {
-        str(lab): {
-            "precision": float(precision[i]),
-            "recall": float(recall[i]),
-            "f1": float(f1[i]),
-            "support": int(actual[i]),
-        }
-        for i, lab in enumerate(labels)
-    }
-    return metrics, per_class
 
 
 # ---------------------------------------------------------------------------------------------

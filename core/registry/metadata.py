@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from core.common.jsonio import json_default
 from core.errors import MetadataValidationError
 
 SCHEMA_VERSION = 1
@@ -72,7 +73,7 @@ class ModelMetadata:
     # -- conversion ---------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
         data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "extra"}
-        data = json.loads(json.dumps(data, default=_to_jsonable))  # deep copy, numpy -> plain
+        data = json.loads(json.dumps(data, default=json_default))  # deep copy, numpy -> plain
         for key, value in self.extra.items():
             data.setdefault(key, value)
         return data
@@ -283,16 +284,9 @@ def _check_list(name: str, value: Any, *, item) -> None:
 
 def _check_json_size(name: str, value: Any) -> None:
     try:
-        size = len(json.dumps(value, allow_nan=False, default=_to_jsonable))
+        size = len(json.dumps(value, allow_nan=False, default=json_default))
     except (TypeError, ValueError) as exc:
         _fail(name, f"must hold only JSON values ({exc})")
     if size > MAX_JSON_BYTES:
         _fail(name, f"is too large ({size:,} bytes; the limit is {MAX_JSON_BYTES:,})")
 
-
-def _to_jsonable(value: Any):
-    if hasattr(value, "item") and getattr(value, "ndim", 1) == 0:
-        return value.item()
-    if hasattr(value, "tolist"):
-        return value.tolist()
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")

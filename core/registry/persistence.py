@@ -24,6 +24,7 @@ from core.common.files import (
     sha256_file,
     temp_file_beside,
 )
+from core.common.jsonio import to_jsonable
 from core.errors import IntegrityError, RegistryError, UntrustedModelError
 from core.registry import safety
 
@@ -168,7 +169,7 @@ def _write_sidecar(filepath: Path, metadata: dict[str, Any] | None) -> None:
     digest = sha256_file(filepath)
     fmt = safety.detect_format(filepath)
     record: dict[str, Any] = {
-        "metadata": json.loads(json.dumps(metadata or {}, default=str)),
+        "metadata": to_jsonable(metadata or {}, unknown=str),
         "sha256": digest,
         "format": fmt,
         "file_size": filepath.stat().st_size,

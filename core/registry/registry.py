@@ -299,7 +299,7 @@ class ModelRegistry:
     def get_best_model(
         self, metric: str = "f1_score", model_name: str | None = None, algorithm: str | None = None
     ) -> tuple[Any, ModelMetadata]:
-        """Load the best active version by ``metric``; ties go to the newest."""
+        """Load the best active version by ``metric``; ties go to the higher version."""
         meta = self.best_metadata(metric, model_name=model_name, algorithm=algorithm)
         return self._load_file(meta), meta
 
@@ -322,13 +322,16 @@ class ModelRegistry:
                 )
         if not rows:
             raise ModelNotFoundError("The registry has no active models yet; register one first.")
-        available = _available_metrics(rows)
+        from core.registry import references
+
+        available = references.available_metrics(rows)
         if metric not in available:
             raise RegistryError(
                 f"Unknown metric {metric!r}; available metrics: {', '.join(sorted(available))}."
             )
-        scored = [r for r in rows if _row_metric(r, metric) is not None]
-        best = max(scored, key=lambda r: (_row_metric(r, metric), r["training_date"], r["version"]))
+        best = references.best_row(rows, metric)
+        if best is None:
+            raise ModelNotFoundError(f"No active model has a value for {metric!r}; choose another metric.")
         return self.get_metadata(best["model_id"])
 
     # ==================================================================== queries
@@ -363,49 +366,42 @@ class ModelRegistry:
             raise self._not_found_id(model_id) from None
 
     def resolve(self, ref: str) -> ModelMetadata:
-        """Turn a reference (id, NAME, NAME:VERSION, NAME@ALIAS, best, best:METRIC) into metadata."""
-        if not isinstance(ref, str) or not ref:
-            raise ModelNotFoundError(
-                "An empty model reference was given; name a model, e.g. NAME, NAME:2 or best."
-            )
-        entries = self._entries()
-        if ref in entries:
+        """Turn a reference (id, NAME, NAME:VERSION, NAME:latest, NAME@ALIAS, best, best:METRIC) into metadata."""
+        from core.registry import references
+
+        if isinstance(ref, str) and ref and ref in self._entries():
             return self.get_metadata(ref)
-        if ref == "best" or ref.startswith("best:"):
-            return self.best_metadata(ref.partition(":")[2] or "f1_score")
-        if "@" in ref:
-            name, _, alias = ref.partition("@")
-            rows = self._rows_of(name)
+        try:
+            parsed = references.parse_reference(ref)
+        except references.ReferenceSyntaxError as exc:
+            if exc.name is not None:
+                self._rows_of(exc.name)  # an unknown name is the first thing to say
+            raise
+        if parsed.kind == references.BEST_KIND:
+            return self.best_metadata(parsed.metric)
+        name = parsed.name
+        rows = self._rows_of(name)
+        if parsed.kind == references.ALIAS:
             for r in rows:
-                if alias in r["aliases"] and r["status"] != "deleted":
+                if parsed.alias in r["aliases"] and r["status"] != "deleted":
                     return self.get_metadata(r["model_id"])
             known = sorted({a for r in rows for a in r["aliases"]})
             raise ModelNotFoundError(
-                f"{name} has no alias {alias!r}; its aliases are: {', '.join(known) or 'none'}."
+                f"{name} has no alias {parsed.alias!r}; its aliases are: {', '.join(known) or 'none'}."
             )
-        if ":" in ref:
-            name, _, version_text = ref.rpartition(":")
-            rows = self._rows_of(name)
-            if version_text == "latest":
-                return self.resolve(name)
-            try:
-                version = int(version_text)
-            except ValueError:
-                raise ModelNotFoundError(
-                    f"{version_text!r} is not a version number; use NAME:VERSION, e.g. {name}:1."
-                ) from None
+        if parsed.kind == references.VERSION and not parsed.latest:
             for r in rows:
-                if r["version"] == version:
+                if r["version"] == parsed.version:
                     return self.get_metadata(r["model_id"])
             raise ModelNotFoundError(
-                f"{name} has no version {version}; its versions are: {_version_list(rows)}."
+                f"{name} has no version {parsed.version}; its versions are: {_version_list(rows)}."
             )
-        rows = [r for r in self._rows_of(ref) if r["status"] != "deleted"]
-        if not rows:
+        latest = references.latest_row(references.active(rows))
+        if latest is None:
             raise ModelNotFoundError(
-                f"Every version of {ref} is deleted; restore one or register a new version."
+                f"Every version of {name} is deleted; restore one or register a new version."
             )
-        return self.get_metadata(max(rows, key=lambda r: r["version"])["model_id"])
+        return self.get_metadata(latest["model_id"])
 
     def model_file_path(self, model_id: str, meta: ModelMetadata | None = None):
         """The path of a version's model file (local registries)."""
@@ -456,10 +452,12 @@ class ModelRegistry:
         for r in active:
             per_name[r["model_name"]] = per_name.get(r["model_name"], 0) + 1
             per_algo[r["algorithm"]] = per_algo.get(r["algorithm"], 0) + 1
+        from core.registry import references
+
         best = {}
         for metric in HEADLINE_METRICS:
-            if active:
-                top = max(active, key=lambda r, m=metric: (r[m], r["training_date"], r["version"]))
+            top = references.best_row(active, metric)
+            if top is not None:
                 best[metric] = {"model_id": top["model_id"], "value": top[metric]}
         size = sum(int(r.get("model_size") or 0) for r in rows)
         with contextlib.suppress(OSError):
@@ -652,18 +650,6 @@ def _version_list(rows: list[dict[str, Any]]) -> str:
     return ", ".join(str(r["version"]) + (" (deleted)" if r["status"] == "deleted" else "") for r in rows)
 
 
-def _row_metric(row: dict[str, Any], metric: str) -> float | None:
-    value = row.get(metric) if metric in HEADLINE_METRICS else row.get("metrics", {}).get(metric)
-    return value if isinstance(value, int | float) and not isinstance(value, bool) else None
-
-
-def _available_metrics(rows: list[dict[str, Any]]) -> set[str]:
-    names = set(HEADLINE_METRICS)
-    for r in rows:
-        names.update(r.get("metrics", {}))
-    return names
-
-
 def _opt_int(value: Any) -> int | None:
     if value is None:
         return None
@@ -719,20 +705,10 @@ def _sort_evaluation(results: dict[str, Any]) -> tuple[dict[str, float], dict[st
 
 
 def _jsonable(value: Any) -> Any:
-    """Turn numpy values, tuples and unknown objects into plain JSON values."""
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple | set):
-        return [_jsonable(v) for v in value]
-    if value is None or isinstance(value, bool | str):
-        return value
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if hasattr(value, "tolist"):  # numpy scalars and arrays
-        return _jsonable(value.tolist())
-    return repr(value)
+    """Plain JSON values, unknown objects as their ``repr`` (the rule is :func:`core.common.jsonio.to_jsonable`)."""
+    from core.common.jsonio import to_jsonable
+
+    return to_jsonable(value)
 
 
 def _estimator_params(model: Any) -> dict[str, Any]:

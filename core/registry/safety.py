@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from core.common.userdirs import config_dir
 from core.errors import IntegrityError, UntrustedModelError
 
 # Types beyond skops' own defaults that the project's pipelines need (RandomForest,
@@ -383,15 +384,6 @@ def check_tree_structure(model: Any, *, name: str = "the model file") -> int:
 
 
 # -- signing pickles with a per-user key -------------------------------------------------------
-
-
-def config_dir() -> Path:
-    override = os.environ.get("EXOREG_CONFIG_DIR")
-    if override:
-        return Path(override)
-    import platformdirs
-
-    return Path(platformdirs.user_config_dir("exoreg", appauthor=False))
 
 
 def signing_key() -> bytes:

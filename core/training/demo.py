@@ -81,14 +81,9 @@ DEMO_PLAN: tuple[DemoVersion, ...] = (
 
 def default_demo_root() -> Path:
     """Where the demo registry lives without ``--registry``: the user's data folder (``EXOREG_DATA_DIR`` overrides)."""
-    value = os.environ.get("EXOREG_DATA_DIR")
-    if value:
-        base = Path(value)
-    else:
-        import platformdirs
+    from core.common.userdirs import data_dir
 
-        base = Path(platformdirs.user_data_dir("exoreg", appauthor=False))
-    return base / "demo" / "registry"
+    return data_dir() / "demo" / "registry"
 
 
 @dataclass
@@ -166,11 +161,12 @@ def _dataset_label(data: _DemoData) -> str:
 
 
 def _write_candidates(frame, path: Path) -> int:
+    from core.common.cells import escape_frame
     from core.common.files import atomic_write_text
     from core.training.koi import CANDIDATE, LABEL_COLUMN
 
     rows = frame[frame[LABEL_COLUMN] == CANDIDATE]
-    atomic_write_text(path, rows.to_csv(index=False))
+    atomic_write_text(path, escape_frame(rows).to_csv(index=False))
     return len(rows)
 
 

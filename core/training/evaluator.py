@@ -2,7 +2,8 @@
 
 :meth:`ModelEvaluator.evaluate` returns one flat dict in the shape ``register_model`` takes
 as ``evaluation_results``: the headline ``accuracy``, ``precision``, ``recall`` and
-``f1_score`` (macro averages over the classes), further numbers (ROC-AUC, balanced accuracy,
+``f1_score`` (macro averages over the classes present in the true or predicted labels, the
+rule of :mod:`core.training.metrics`), further numbers (ROC-AUC, balanced accuracy,
 per-class scores, validation F1) and structured values: ``classes`` (the column
 order of ``predict_proba``), ``per_class``, ``confusion_matrix`` (with its label order) and
 ``feature_importances``.
@@ -12,6 +13,8 @@ from __future__ import annotations
 
 import re
 from typing import TYPE_CHECKING, Any
+
+from core.training.metrics import macro_average, weighted_average
 
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
@@ -69,15 +72,14 @@ class ModelEvaluator:
         proba = model.predict_proba(X_test)
         precision, recall, f1, support = precision_recall_fscore_support(
             y_test, y_pred, labels=classes, zero_division=0)
+        matrix = confusion_matrix(y_test, y_pred, labels=classes)
         results: dict[str, Any] = {
             "accuracy": float(accuracy_score(y_test, y_pred)),
-            "precision": float(np.mean(precision)),
-            "recall": float(np.mean(recall)),
-            "f1_score": float(np.mean(f1)),
+            "precision": macro_average(precision, matrix),
+            "recall": macro_average(recall, matrix),
+            "f1_score": macro_average(f1, matrix),
         }
-        weighted = precision_recall_fscore_support(y_test, y_pred, labels=classes, average="weighted",
-                                                   zero_division=0)
-        results["f1_weighted"] = float(weighted[2])
+        results["f1_weighted"] = weighted_average(f1, matrix)
         results["balanced_accuracy"] = float(balanced_accuracy_score(y_test, y_pred))
         results["mcc"] = float(matthews_corrcoef(y_test, y_pred))
         if len(classes) == 2:
@@ -94,11 +96,10 @@ class ModelEvaluator:
             per_class[str(label)] = {"precision": float(precision[i]), "recall": float(recall[i]),
                                      "f1": float(f1[i]), "support": int(support[i])}
         if X_val is not None and y_val is not None:
-            val_pred = model.predict(X_val)
-            val = precision_recall_fscore_support(np.asarray(y_val, dtype=object), np.asarray(val_pred, dtype=object),
-                                                  labels=classes, average="macro", zero_division=0)
-            results["val_f1_score"] = float(val[2])
-        matrix = confusion_matrix(y_test, y_pred, labels=classes)
+            y_val = np.asarray(y_val, dtype=object)
+            val_pred = np.asarray(model.predict(X_val), dtype=object)
+            val_f1 = precision_recall_fscore_support(y_val, val_pred, labels=classes, zero_division=0)[2]
+            results["val_f1_score"] = macro_average(val_f1, confusion_matrix(y_val, val_pred, labels=classes))
         results["classes"] = [str(c) for c in classes]
         results["per_class"] = per_class
         results["confusion_matrix"] = {

@@ -30,7 +30,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from core.common.files import atomic_file
+from core.common.files import atomic_file, sha256_file
+from core.common.userdirs import cache_dir
 from core.errors import DataError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -47,7 +48,9 @@ FALSE_POSITIVE = "FALSE POSITIVE"
 CANDIDATE = "CANDIDATE"
 DISPOSITIONS = (CONFIRMED, FALSE_POSITIVE, CANDIDATE)
 
-IDENTIFIER_COLUMNS = ("kepid", "kepoi_name", "kepler_name")
+#: The columns that name a KOI rather than describe it, in the order outputs carry them: the KOI's
+#: own name, its star's Kepler id, the planet name it got when confirmed (empty for most rows).
+IDENTIFIER_COLUMNS = ("kepoi_name", "kepid", "kepler_name")
 #: Columns that come from the vetting which produced the labels: never features.
 LEAKY_COLUMNS = ("koi_disposition", "koi_pdisposition", "koi_score")
 
@@ -238,16 +241,6 @@ def read_header(path: str | os.PathLike) -> tuple[int, dict[str, ColumnInfo], st
     return count, columns, stamp
 
 
-def _sha256(path: Path) -> str:
-    import hashlib
-
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def load_koi(
     path: str | os.PathLike,
     *,
@@ -287,7 +280,7 @@ def load_koi(
         shown = ", ".join(missing[:8]) + (f" and {len(missing) - 8} more" if len(missing) > 8 else "")
         raise DataError(f"{path.name} lacks the column(s) {shown}; use the archive's cumulative KOI table "
                         "(all columns).")
-    table = KoiTable(data=df, columns=columns, path=path, sha256=_sha256(path), archive_stamp=stamp)
+    table = KoiTable(data=df, columns=columns, path=path, sha256=sha256_file(path), archive_stamp=stamp)
     table.warnings = clean_koi_frame(df, name=path.name)
     for message in table.warnings:
         log.info("%s", message)
@@ -350,16 +343,6 @@ def clean_koi_frame(df: pd.DataFrame, *, name: str = "the table") -> list[str]:
 
 # --------------------------------------------------------------------------------------------
 # Fetching from the archive
-
-
-def cache_dir() -> Path:
-    """The user's cache folder for ExoReg (``EXOREG_CACHE_DIR`` overrides it)."""
-    value = os.environ.get("EXOREG_CACHE_DIR")
-    if value:
-        return Path(value)
-    import platformdirs
-
-    return Path(platformdirs.user_cache_dir("exoreg", appauthor=False))
 
 
 def cached_koi_path() -> Path:

@@ -66,7 +66,12 @@ def model_label(entry: dict) -> str:
 
 
 def default_model_id(entries: list[dict], selected: list[str] | None = None) -> str | None:
-    """The selected version, else the newest ``production`` alias, else the best F1."""
+    """The selected version, else the best-F1 version holding a ``production`` alias, else the best F1.
+
+    "Best" is :func:`core.registry.references.best_row`'s rule (ties go to the higher version).
+    """
+    from core.registry.references import best_row, latest_row
+
     active = [e for e in entries if e.get("status", "active") == "active"]
     ids = {e["model_id"] for e in active}
     for model_id in selected or []:
@@ -76,7 +81,7 @@ def default_model_id(entries: list[dict], selected: list[str] | None = None) -> 
     pool = production or active
     if not pool:
         return None
-    return max(pool, key=lambda e: (e.get("f1_score") or 0.0, e.get("training_date") or ""))["model_id"]
+    return (best_row(pool, "f1_score") or latest_row(pool))["model_id"]
 
 
 def run_preflight(registry, model_id: str, path: str):
@@ -107,25 +112,19 @@ def save_copy(source: str, target: str) -> str:
     """Worker function: copy a CSV result to ``target`` (as Parquet when the name ends in .parquet)."""
     import shutil
 
+    from core.common.files import atomic_file
+
     src, dst = Path(source), Path(target)
     if dst.resolve() == src.resolve():
         return str(dst)
-    if dst.name.lower().endswith((".parquet", ".pq")):
-        import pyarrow.csv as pacsv
-        import pyarrow.parquet as pq
+    with atomic_file(dst) as tmp:
+        if dst.name.lower().endswith((".parquet", ".pq")):
+            import pyarrow.csv as pacsv
+            import pyarrow.parquet as pq
 
-        from core.common.files import atomic_write_bytes
-
-        table = pacsv.read_csv(src)
-        import io
-
-        buffer = io.BytesIO()
-        pq.write_table(table, buffer)
-        atomic_write_bytes(dst, buffer.getvalue())
-    else:
-        tmp = dst.with_name(f".{dst.name}.partial")
-        shutil.copyfile(src, tmp)
-        tmp.replace(dst)
+            pq.write_table(pacsv.read_csv(src), str(tmp))
+        else:
+            shutil.copyfile(src, tmp)
     return str(dst)
 
 
