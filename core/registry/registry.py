@@ -29,7 +29,7 @@ from core.errors import (
     RegistryError,
     UntrustedModelError,
 )
-from core.registry import safety
+from core.registry import references, safety
 from core.registry.metadata import (
     HEADLINE_METRICS,
     ModelMetadata,
@@ -121,11 +121,6 @@ class ModelRegistry:
     def metadata_dir(self):
         """The folder of metadata files (local registries)."""
         return self._local("metadata_dir")
-
-    @property
-    def _files(self):
-        # The index files of a local registry; get_registry_stats still sizes them itself.
-        return self._local("_files")
 
     def _local(self, attribute: str):
         try:
@@ -322,8 +317,6 @@ class ModelRegistry:
                 )
         if not rows:
             raise ModelNotFoundError("The registry has no active models yet; register one first.")
-        from core.registry import references
-
         available = references.available_metrics(rows)
         if metric not in available:
             raise RegistryError(
@@ -367,8 +360,6 @@ class ModelRegistry:
 
     def resolve(self, ref: str) -> ModelMetadata:
         """Turn a reference (id, NAME, NAME:VERSION, NAME:latest, NAME@ALIAS, best, best:METRIC) into metadata."""
-        from core.registry import references
-
         if isinstance(ref, str) and ref and ref in self._entries():
             return self.get_metadata(ref)
         try:
@@ -452,21 +443,13 @@ class ModelRegistry:
         for r in active:
             per_name[r["model_name"]] = per_name.get(r["model_name"], 0) + 1
             per_algo[r["algorithm"]] = per_algo.get(r["algorithm"], 0) + 1
-        from core.registry import references
-
         best = {}
         for metric in HEADLINE_METRICS:
             top = references.best_row(active, metric)
             if top is not None:
                 best[metric] = {"model_id": top["model_id"], "value": top[metric]}
-        size = sum(int(r.get("model_size") or 0) for r in rows)
-        with contextlib.suppress(OSError):
-            size += sum(e.stat().st_size for e in os.scandir(self.metadata_dir) if e.is_file())
-            size += sum(
-                p.stat().st_size for p in (self._files.snapshot_path, self._files.journal_path) if p.exists()
-            )
         return {
-            "registry": str(self.root),
+            "registry": self.location,
             "total_models": len(active),
             "total_versions": len(rows),
             "deleted_versions": len(rows) - len(active),
@@ -474,7 +457,7 @@ class ModelRegistry:
             "models_per_name": per_name,
             "models_per_algorithm": per_algo,
             "best_by_metric": best,
-            "size_on_disk_bytes": size,
+            "size_on_disk_bytes": self.store.total_size(),
             "latest_registration": max((r["training_date"] for r in rows), default=None),
         }
 
