@@ -142,15 +142,14 @@ def best_row(rows: Iterable[Row], metric: str = DEFAULT_METRIC) -> Row | None:
     ``None`` when no row has a finite number for ``metric``. Deleted rows are not skipped here:
     leave them out first (:func:`active`).
     """
-    best, best_key = None, None
-    ordered = sorted(rows, key=lambda r: (str(r.get("model_name", "")), str(r.get("model_id", ""))))
-    for row in ordered:
+    best, best_key, best_name = None, None, ""
+    for row in rows:  # one pass: this runs over every version for ``best``
         value = row_metric(row, metric)
         if value is None:
             continue
-        key = (value, _version(row))
-        if best_key is None or key > best_key:
-            best, best_key = row, key
+        key, name = (value, _version(row)), str(row.get("model_name", ""))
+        if best_key is None or key > best_key or (key == best_key and name < best_name):
+            best, best_key, best_name = row, key, name
     return best
 
 

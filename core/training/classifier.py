@@ -28,6 +28,15 @@ if TYPE_CHECKING:  # pragma: no cover
 # Preprocessing settings every classifier accepts next to its estimator's own parameters.
 PREPROCESSING_KEYS = ("imputer_strategy", "imputer_fill_value", "missing_indicator", "scaler", "quantiles")
 SCALERS = ("quantile", "power", "standard", "none")
+# The defaults of the models that need scaled inputs (network, SVM): median imputation, then
+# each column mapped to its quantiles, which skl2onnx converts with the same predictions.
+QUANTILE_PREPROCESSING: dict[str, Any] = {
+    "imputer_strategy": "median",
+    "imputer_fill_value": None,
+    "missing_indicator": False,
+    "scaler": "quantile",
+    "quantiles": 50,
+}
 
 
 def json_safe(value: Any) -> Any:

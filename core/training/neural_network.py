@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from core.training.classifier import BaseClassifier
+from core.training.classifier import QUANTILE_PREPROCESSING, BaseClassifier
 
 
 class NeuralNetworkModel(BaseClassifier):
@@ -26,11 +26,7 @@ class NeuralNetworkModel(BaseClassifier):
         "early_stopping": True,
         "validation_fraction": 0.1,
         "n_iter_no_change": 10,
-        "imputer_strategy": "median",
-        "imputer_fill_value": None,
-        "missing_indicator": False,
-        "scaler": "quantile",
-        "quantiles": 50,
+        **QUANTILE_PREPROCESSING,
     }
 
     def build_estimator(self):

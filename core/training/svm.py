@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from core.training.classifier import BaseClassifier
+from core.training.classifier import QUANTILE_PREPROCESSING, BaseClassifier
 
 
 class SVMModel(BaseClassifier):
@@ -25,11 +25,7 @@ class SVMModel(BaseClassifier):
         "calibration_method": "sigmoid",
         "calibration_cv": 3,
         "calibration_ensemble": False,
-        "imputer_strategy": "median",
-        "imputer_fill_value": None,
-        "missing_indicator": False,
-        "scaler": "quantile",
-        "quantiles": 50,
+        **QUANTILE_PREPROCESSING,
     }
 
     def build_estimator(self):
