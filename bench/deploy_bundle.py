@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from core.deployment import export_bundle, read_table, verify_bundle  # noqa: E402
+from core.deployment.bundle import export_bundle, read_table, verify_bundle  # noqa: E402
 
 FEATURES = [
     "koi_period", "koi_impact", "koi_duration", "koi_depth", "koi_prad", "koi_teq", "koi_insol",

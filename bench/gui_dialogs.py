@@ -70,7 +70,7 @@ def main() -> int:
     import pandas as pd
     from PySide6.QtWidgets import QApplication
 
-    from core.model_registry import ModelRegistry
+    from core.registry.registry import ModelRegistry
     from exoreg_gui import workers
     from exoreg_gui.dialogs.deploy_dialog import DeployDialog
     from exoreg_gui.dialogs.predict_dialog import PredictDialog

@@ -47,8 +47,8 @@ def build_registry(root: Path, names: int, versions: int) -> None:
     import pandas as pd
     from sklearn.tree import DecisionTreeClassifier
 
-    from core import safety
-    from core.model_registry import ModelRegistry
+    from core.registry import safety
+    from core.registry.registry import ModelRegistry
 
     features = ["koi_period", "koi_duration", "koi_depth", "koi_prad", "koi_teq", "koi_model_snr"]
     rng = np.random.default_rng(0)
@@ -89,7 +89,7 @@ def build_registry_one(root: Path) -> None:
     """One more registration, of a name of its own."""
     from sklearn.dummy import DummyClassifier
 
-    from core.model_registry import ModelRegistry
+    from core.registry.registry import ModelRegistry
 
     registry = ModelRegistry(root)
     model = DummyClassifier().fit([[0.0], [1.0]], ["CONFIRMED", "FALSE POSITIVE"])
@@ -98,7 +98,7 @@ def build_registry_one(root: Path) -> None:
 
 
 def registry_size(root: Path) -> int:
-    from core.model_registry import ModelRegistry
+    from core.registry.registry import ModelRegistry
 
     return len(ModelRegistry(root).list_models(include_deleted=True))
 

@@ -18,9 +18,9 @@ import time
 
 import numpy as np
 
-from core.data_processor import DataProcessor
-from core.koi import FEATURE_SETS, load_koi
-from core.model_trainer import ALGORITHMS, ModelTrainer, cross_validate_f1
+from core.training.koi import FEATURE_SETS, load_koi
+from core.training.processing import DataProcessor
+from core.training.trainer import ALGORITHMS, ModelTrainer, cross_validate_f1
 
 BARS = {("physical", "RandomForest"): 0.93, ("vetting", "RandomForest"): 0.985}
 
@@ -74,7 +74,7 @@ def main() -> int:
         print("  over the 90 s bar")
 
     if "--skip-demo" not in sys.argv:
-        from core.demo import build_demo_registry
+        from core.training.demo import build_demo_registry
 
         with tempfile.TemporaryDirectory() as tmp:
             start = time.perf_counter()

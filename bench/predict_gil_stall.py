@@ -77,7 +77,7 @@ def main() -> None:
     import pandas as pd
     from sklearn.exceptions import ConvergenceWarning
 
-    from core.prediction import predict_csv
+    from core.prediction.engine import predict_csv
 
     source = Path(os.environ.get("EXOREG_KOI_CSV", "../shared/data/koi_cumulative_2025-09-18.csv"))
     frame = pd.read_csv(source, comment="#")

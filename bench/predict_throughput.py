@@ -86,7 +86,7 @@ def run_engine(model_path: str, data: str, out: str) -> None:
 
     import joblib
 
-    from core.prediction import predict_csv
+    from core.prediction.engine import predict_csv
 
     model = joblib.load(model_path)
     meta = SimpleNamespace(model_id="bench_rf300", feature_columns=FEATURES, classes=[])

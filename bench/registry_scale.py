@@ -36,8 +36,8 @@ def main() -> None:
     import pandas as pd
     from sklearn.tree import DecisionTreeClassifier
 
-    from core import safety
-    from core.model_registry import ModelRegistry
+    from core.registry import safety
+    from core.registry.registry import ModelRegistry
 
     rng = np.random.default_rng(0)
     X = pd.DataFrame(rng.normal(size=(200, 4)), columns=["koi_period", "koi_duration", "koi_depth", "koi_prad"])
@@ -69,7 +69,7 @@ def main() -> None:
     # Opening happens at a program's start: measure it in fresh processes (library already imported).
     probe_code = (
         "import sys, time\n"
-        "from core.model_registry import ModelRegistry\n"
+        "from core.registry.registry import ModelRegistry\n"
         "t0 = time.perf_counter()\n"
         "rows = ModelRegistry(sys.argv[1]).list_models()\n"
         "print(time.perf_counter() - t0, len(rows))\n"

@@ -1,5 +1,11 @@
 """ExoReg core: a model registry for Kepler exoplanet (KOI) classifiers.
 
+Four jobs, one package each: ``registry`` (versioned, safely loaded models behind a storage
+seam), ``training`` (the KOI table and the three classifiers), ``prediction`` (batch CSV
+prediction and scoring) and ``deployment`` (bundles for serving systems); ``cli`` is the
+command line. The guide's modules (``core.model_registry``, ``core.model_trainer``, …) are
+the same module objects under their documented names.
+
 Importing this package is cheap: scikit-learn, skops and pandas are imported only
 when a function that needs them runs, so the desktop window can appear at once.
 """
@@ -13,20 +19,20 @@ __version__ = "0.1.0"
 
 # Public name -> module that defines it (imported on first access).
 _EXPORTS = {
-    "ModelRegistry": "core.model_registry",
-    "ModelPersistence": "core.model_persistence",
-    "ModelMetadata": "core.metadata",
-    "VerifyReport": "core.model_registry",
-    "DataProcessor": "core.data_processor",
-    "ModelTrainer": "core.model_trainer",
+    "ModelRegistry": "core.registry.registry",
+    "ModelPersistence": "core.registry.persistence",
+    "ModelMetadata": "core.registry.metadata",
+    "VerifyReport": "core.registry.registry",
+    "DataProcessor": "core.training.processing",
+    "ModelTrainer": "core.training.trainer",
 }
 
 if TYPE_CHECKING:  # pragma: no cover
-    from core.data_processor import DataProcessor
-    from core.metadata import ModelMetadata
-    from core.model_persistence import ModelPersistence
-    from core.model_registry import ModelRegistry, VerifyReport
-    from core.model_trainer import ModelTrainer
+    from core.registry.metadata import ModelMetadata
+    from core.registry.persistence import ModelPersistence
+    from core.registry.registry import ModelRegistry, VerifyReport
+    from core.training.processing import DataProcessor
+    from core.training.trainer import ModelTrainer
 
 
 def __getattr__(name: str):

@@ -66,14 +66,9 @@ LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 def log_path():
     """``exoreg-gui.log`` in the user's log folder (``$EXOREG_CACHE_DIR`` when set)."""
-    from pathlib import Path
+    from core.common.userdirs import log_dir
 
-    base = os.environ.get("EXOREG_CACHE_DIR")
-    if base:
-        return Path(base) / "exoreg-gui.log"
-    import platformdirs
-
-    return Path(platformdirs.user_log_path("exoreg")) / "exoreg-gui.log"
+    return log_dir() / "exoreg-gui.log"
 
 
 def configure_logging():

@@ -4,9 +4,9 @@ The window wires thin widgets to :class:`RegistrySource` (the open registry, pol
 and writes the person's edits (description, tags, aliases, delete / restore) through ``core``.
 Slow work runs in :mod:`exoreg_gui.workers`; errors are shown by :class:`Messages` and logged.
 
-Places for the workflow dialogs (import / export, batch prediction, deployment) are the actions
-in :attr:`MainWindow.workflow_actions`: they sit in the File and Model menus and on the toolbar,
-disabled until a dialog is connected to them.
+The workflow dialogs (import / export, batch prediction, deployment) are reached through the
+actions in :attr:`MainWindow.workflow_actions`, in the File and Model menus and on the toolbar;
+:mod:`exoreg_gui.workflows` connects them and enables each when it can run.
 """
 
 from __future__ import annotations
@@ -54,29 +54,17 @@ MAX_COMPARED = 100
 
 
 def default_demo_root() -> Path:
-    """Where the demo registry is built when the person asks for it from the window."""
-    try:
-        from core import demo
+    """Where the demo registry is built when the person asks for it from the window (as ``exoreg demo``)."""
+    from core.training.demo import default_demo_root as core_default
 
-        for name in ("default_demo_root", "default_registry_path"):
-            func = getattr(demo, name, None)
-            if callable(func):
-                return Path(func())
-    except ImportError:
-        pass
-    base = os.environ.get("EXOREG_DATA_DIR")
-    if base:
-        return Path(base) / "demo" / "registry"
-    import platformdirs
-
-    return Path(platformdirs.user_data_path("exoreg")) / "demo" / "registry"
+    return core_default()
 
 
 def _holds_models(root: Path) -> bool:
     """True when ``root`` is a registry with at least one version (cheap: reads its index)."""
     if not (root / "index.json").exists():
         return False
-    from core.model_registry import ModelRegistry
+    from core.registry.registry import ModelRegistry
 
     try:
         return bool(ModelRegistry(root).list_models(include_deleted=True))
@@ -85,11 +73,9 @@ def _holds_models(root: Path) -> bool:
 
 
 def _load_demo_builder():
-    """``core.demo.build_demo_registry`` or None when this installation does not have it yet."""
-    try:
-        from core.demo import build_demo_registry
-    except ImportError:
-        return None
+    """``core.training.demo.build_demo_registry``, imported when first asked for (it pulls in scikit-learn)."""
+    from core.training.demo import build_demo_registry
+
     return build_demo_registry
 
 
@@ -232,8 +218,7 @@ class MainWindow(QMainWindow):
             "deploy": self.action_deploy,
         }
         for action in self.workflow_actions.values():
-            action.setEnabled(False)
-            action.setProperty("placeholder", True)
+            action.setEnabled(False)  # until a dialog is connected and a registry is open
 
     def _create_menus(self) -> None:
         bar = self.menuBar()
@@ -359,7 +344,6 @@ class MainWindow(QMainWindow):
         """Connect a workflow dialog ("import", "export", "predict", "deploy") to its menu and toolbar place."""
         action = self.workflow_actions[key]
         action.triggered.connect(slot)
-        action.setProperty("placeholder", False)
         action.setEnabled(True)
         return action
 
@@ -378,12 +362,6 @@ class MainWindow(QMainWindow):
             self.open_registry(target)
             return
         builder = _load_demo_builder()
-        if builder is None:
-            text = ("The demo registry builder (core.demo) is not part of this installation yet. "
-                    "Open a registry folder instead, or build one with `exoreg demo` once it is available.")
-            self.welcome.set_status(text, error=True)
-            Messages.information(self, "Demo registry not available", text)
-            return
         root = target
         self.welcome.set_building(True)
         self.welcome.set_status(f"Building the demo registry in {root}…")
@@ -585,13 +563,7 @@ class MainWindow(QMainWindow):
             current = self.tree_panel.current_id(ids) if ids else None
             found = self._metas([current]) if current else []
             meta = found[0] if found else None
-            path = None
-            if meta is not None:
-                try:
-                    path = self.registry.model_file_path(meta.model_id, meta)
-                except Exception:  # noqa: BLE001
-                    path = None
-            self.inspector.set_version(meta, path)
+            self.inspector.set_version(meta, self.registry)
         elif tab == TAB_COMPARE:
             self.compare.set_versions(self._metas(ids[:MAX_COMPARED]), selected=len(ids))
         elif tab == TAB_CHARTS:

@@ -38,7 +38,7 @@ def check_registry_folder(root: str | Path) -> None:
 
 
 def _open_and_list(root: str) -> tuple[Any, str, list[dict]]:
-    from core.model_registry import ModelRegistry
+    from core.registry.registry import ModelRegistry
 
     check_registry_folder(root)
     # The index of a large registry is tens of thousands of objects kept for the window's life.
@@ -68,7 +68,7 @@ def _list(registry) -> tuple[str, list[dict]]:
 class RegistrySource(QObject):
     """See the module docstring."""
 
-    #: A registry was opened; carries its root folder.
+    #: A registry was opened; carries its URI (for a local registry, its folder).
     opened = Signal(str)
     #: Opening failed; carries the exception.
     open_failed = Signal(object)
@@ -216,7 +216,7 @@ class RegistrySource(QObject):
         self.registry = registry
         self.revision = revision
         self._metadata.clear()
-        self.opened.emit(str(Path(registry.root)))
+        self.opened.emit(registry.uri)
         self.entries_loaded.emit(entries)
         self._timer.start()
 

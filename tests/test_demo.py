@@ -160,8 +160,8 @@ def test_named_table_that_does_not_exist_is_an_error_not_a_fallback(tmp_path):
 
 @pytest.mark.koi
 def test_progress_and_cancel(koi_csv, tmp_path):
-    from core.demo import DEMO_PLAN, build_demo_registry
     from core.model_trainer import TrainingCancelled
+    from core.training.demo import DEMO_PLAN, build_demo_registry
 
     calls: list[tuple[int, int]] = []
     with pytest.raises(TrainingCancelled, match="after 1 version"):
@@ -175,7 +175,7 @@ def test_progress_and_cancel(koi_csv, tmp_path):
 
 
 def test_default_location_is_the_user_data_folder(monkeypatch, tmp_path):
-    from core.demo import default_demo_root
+    from core.training.demo import default_demo_root
 
     monkeypatch.setenv("EXOREG_DATA_DIR", str(tmp_path / "data"))
     assert default_demo_root() == tmp_path / "data" / "demo" / "registry"
@@ -188,7 +188,7 @@ def test_default_location_is_the_user_data_folder(monkeypatch, tmp_path):
 @pytest.mark.koi
 def test_demo_data_comes_from_the_archive_when_nothing_is_local(koi_csv, monkeypatch, tmp_path):
     """The download path of the demo, against a local stand-in for the archive (no internet)."""
-    from core.demo import _load_data
+    from core.training.demo import _load_data
     from tests.test_koi import _Server
 
     monkeypatch.delenv("EXOREG_OFFLINE", raising=False)

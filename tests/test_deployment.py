@@ -22,8 +22,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from core import safety
-from core.deployment import (
+from core.deployment.bundle import (
     MANIFEST_NAME,
     MAX_PROBA_DIFFERENCE,
     MIN_LABEL_AGREEMENT,
@@ -35,6 +34,7 @@ from core.deployment import (
     verify_bundle,
 )
 from core.errors import DataError
+from core.registry import safety
 
 pytestmark = pytest.mark.koi
 
@@ -307,7 +307,7 @@ def test_onnx_file_matches_scikit_learn_within_bounds(bundles, registry, sample_
 
 
 def test_onnx_parity_failure_is_said_plainly(trained, sample_rows, tmp_path, monkeypatch):
-    import core.deployment as deployment
+    import core.deployment.bundle as deployment
 
     monkeypatch.setattr(deployment, "MAX_PROBA_DIFFERENCE", -1.0)  # no model can meet this bound
     model = trained["NeuralNetwork"][0]
@@ -541,7 +541,7 @@ def test_export_into_an_empty_folder_and_overwrite_of_a_bundle(trained, sample_r
 
 
 def test_a_failed_export_leaves_nothing_behind(trained, sample_rows, tmp_path, monkeypatch):
-    import core.deployment as deployment
+    import core.deployment.bundle as deployment
 
     def broken(*args, **kwargs):
         raise OSError("disk full")
@@ -679,7 +679,7 @@ def test_without_skl2onnx_the_bundle_says_onnx_is_unavailable(trained, sample_ro
 
 
 def test_registry_method_exports_a_verified_bundle(registry, sample_rows, tmp_path):
-    from core.deployment import verify_bundle
+    from core.deployment.bundle import verify_bundle
 
     target = tmp_path / "via-registry"
     registry.export_for_deployment("KoiNeuralNetwork", target, include_onnx=False, sample_rows=sample_rows)

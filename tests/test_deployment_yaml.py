@@ -9,7 +9,7 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core.deployment import to_yaml
+from core.deployment.bundle import to_yaml
 
 scalars = (
     st.none()

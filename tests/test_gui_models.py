@@ -336,3 +336,20 @@ def test_metadata_sections_show_everything(gui_registry):
     period = model.find("Feature columns", "koi_period")
     assert period.tooltip == "Orbital Period [days]"
     assert model.find("File", "SHA-256").value == meta.model_sha256
+
+
+def test_compare_copy_and_csv_escape_formula_cells(forest_metas):
+    import csv
+    import dataclasses
+    import io
+
+    metas = [dataclasses.replace(m, model_name="=HYPERLINK(1)", description="@SUM(A1)") for m in forest_metas]
+    model = CompareTableModel()
+    model.set_versions(metas)
+    header = model.to_text().splitlines()[0].split("\t")
+    assert header[1:] == ["'=HYPERLINK(1) v1", "'=HYPERLINK(1) v2", "'=HYPERLINK(1) v3"]
+    rows = list(csv.reader(io.StringIO(model.to_csv())))
+    assert rows[0][2:] == header[1:]
+    assert all(not cell.startswith(("=", "+", "@")) for r in rows for cell in r)
+    f1 = next(r for r in rows if r[1] == "f1_score")
+    assert [float(x) for x in f1[2:]] == [0.912, 0.948, 0.931]  # numbers stay numbers

@@ -371,14 +371,19 @@ def test_workflow_places_exist_but_do_nothing_yet(window):
     assert calls == ["predict"]
 
 
-def test_first_start_offers_demo_and_reports_missing_builder(qtbot, window, messages, monkeypatch):
+def test_first_start_offers_demo(qtbot, window):
     assert window.stack.currentIndex() == 0  # the welcome page
     window.open_initial(None)
     assert window.stack.currentIndex() == 0
-    monkeypatch.setattr(main_window_module, "_load_demo_builder", lambda: None)
-    window.welcome.demo_button.click()
-    assert "not part of this installation" in window.welcome.status_label.text()
-    assert messages.infos
+    assert window.welcome.demo_button.isVisible() or not window.isVisible()
+    assert window.welcome.demo_button.isEnabled()
+
+
+def test_demo_builder_is_the_one_exoreg_demo_runs():
+    from core.training.demo import build_demo_registry, default_demo_root
+
+    assert main_window_module._load_demo_builder() is build_demo_registry
+    assert main_window_module.default_demo_root() == default_demo_root()
 
 
 def test_demo_build_runs_in_background_then_opens(qtbot, window, tmp_path, monkeypatch):

@@ -150,7 +150,7 @@ def test_preflight_names_both_missing_columns_and_disables_run(qtbot, messages, 
 # ----------------------------------------------------------------------------------- prediction
 def test_prediction_run_writes_what_the_engine_writes(qtbot, messages, prompts, koi_registry, koi_rows_csv,
                                                       tmp_path, no_dangling_work):
-    from core.prediction import predict_csv
+    from core.prediction.engine import predict_csv
 
     src = tmp_path / "koi_rows.csv"
     src.write_bytes(koi_rows_csv.read_bytes())
@@ -247,7 +247,7 @@ def test_200k_rows_keep_the_event_loop_responsive(qtbot, messages, koi_registry,
 # ----------------------------------------------------------------------------------- scoring
 def test_score_on_a_labelled_file_shows_fresh_metrics_beside_registered(qtbot, window, workflows, messages,
                                                                         prompts, koi_registry, koi_rows_csv):
-    from core.prediction import evaluate_csv
+    from core.prediction.engine import evaluate_csv
     from exoreg_gui.models.compare_table_model import SortRole
 
     open_registry(qtbot, window, koi_registry.root)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from core.errors import DataError
-from core.koi import (
+from core.training.koi import (
     FEATURE_SETS,
     LEAKY_COLUMNS,
     cached_koi_path,

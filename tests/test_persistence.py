@@ -12,7 +12,7 @@ import pytest
 from core import ModelPersistence
 from core.errors import IntegrityError, UntrustedModelError
 from core.model_persistence import sidecar_path
-from core.safety import config_dir
+from core.registry.safety import config_dir
 from tests._factories import forest, training_data
 
 

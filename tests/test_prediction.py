@@ -13,7 +13,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from core.prediction import (
+from core.prediction.engine import (
     PredictionCancelled,
     default_output_path,
     evaluate_csv,

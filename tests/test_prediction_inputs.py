@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from core.errors import DataError
-from core.prediction import predict_csv, preflight
+from core.prediction.engine import predict_csv, preflight
 
 FEATURES = ["koi_period", "koi_depth", "koi_prad"]
 LABELS = np.array(["CONFIRMED", "FALSE POSITIVE"])

@@ -101,7 +101,9 @@ def test_references(registry):
     assert registry.resolve("A:1").model_id == a1
     assert registry.resolve("A@production").model_id == a1
     assert registry.resolve("best").model_id == a2
-    assert registry.resolve("best:accuracy").model_id == b1  # tie on accuracy: the newest wins
+    # A tie on accuracy goes to the higher version number (A's v2), not to the latest registration (B's v1).
+    assert registry.resolve("best:accuracy").model_id == a2
+    assert registry.resolve("B").model_id == b1
     with pytest.raises(ModelNotFoundError, match="A, B"):
         registry.resolve("C")
     with pytest.raises(ModelNotFoundError, match="versions are: 1, 2"):
@@ -182,7 +184,8 @@ def test_stats(registry):
     assert stats["total_models"] == 3
     assert stats["models_per_name"] == {"A": 2, "B": 1}
     assert stats["models_per_algorithm"] == {"RandomForest": 2, "SVM": 1}
-    assert stats["best_by_metric"]["f1_score"]["model_id"].startswith("B_v1")
+    # Equal F1 everywhere: the higher version number wins (A's v2), not the latest registration (B's v1).
+    assert stats["best_by_metric"]["f1_score"]["model_id"].startswith("A_v2")
     assert stats["size_on_disk_bytes"] > 0
 
 

@@ -132,7 +132,7 @@ def test_one_changed_byte_is_an_integrity_error_and_nothing_is_loaded(registry_r
 
 
 def _die_while_writing_metadata(root):
-    import core.model_registry as mr
+    import core.registry.store.local as mr
 
     def crash(path, text):
         (path.parent / ".exoreg-half-written.tmp").write_text(text[:10])
@@ -163,7 +163,7 @@ def test_leftovers_are_reported_but_not_corruption_and_cleaned_by_next_write(reg
 
 
 def test_compaction_keeps_everything(registry_root, monkeypatch):
-    import core.model_registry as mr
+    import core.registry.store.local as mr
 
     monkeypatch.setattr(mr, "COMPACT_EVERY", 3)
     registry = ModelRegistry(registry_root)

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from core.errors import DataError
-from core.koi import FEATURE_SETS
+from core.training.koi import FEATURE_SETS
 
 pytestmark = pytest.mark.koi
 
@@ -172,7 +172,7 @@ def test_pipelines_convert_faithfully_to_onnx(integration):
 def test_models_serialize_with_the_allowlisted_types_only(integration):
     import skops.io as sio
 
-    from core.safety import ALLOWED_TYPES
+    from core.registry.safety import ALLOWED_TYPES
 
     seen = set()
     for model in integration.results["models"].values():

@@ -20,7 +20,7 @@ from core.errors import (
     UnsafeArchiveError,
     UntrustedModelError,
 )
-from core.transfer import backup_registry, preview_import, restore_backup
+from core.registry.transfer import backup_registry, preview_import, restore_backup
 from tests._factories import forest, register, training_data
 
 PROVENANCE = {"model_id", "version", "model_file", "imported_from", "file_signature", "aliases"}
@@ -156,7 +156,7 @@ def test_skops_with_untrusted_types_needs_trust(registry, exported, tmp_path):
 
 
 def test_crafted_tree_is_refused_at_import(registry, exported, tmp_path):
-    from core import safety
+    from core.registry import safety
 
     model = forest()
     tree = model.estimators_[1].tree_

@@ -33,7 +33,7 @@ def registry_path(args: argparse.Namespace) -> str:
 
 
 def open_registry(args: argparse.Namespace):
-    from core.model_registry import ModelRegistry
+    from core.registry.registry import ModelRegistry
 
     return ModelRegistry(registry_path(args))
 

@@ -28,8 +28,8 @@ def add_commands(subparsers, common: argparse.ArgumentParser) -> None:
 
 
 def run_demo(args: argparse.Namespace) -> int:
-    from core.demo import build_demo_registry, default_demo_root
-    from core.model_registry import ModelRegistry
+    from core.registry.registry import ModelRegistry
+    from core.training.demo import build_demo_registry, default_demo_root
 
     root = getattr(args, "registry", None) or default_demo_root()
     quiet = wants_json(args)

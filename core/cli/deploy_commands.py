@@ -44,7 +44,7 @@ def add_commands(subparsers, common: argparse.ArgumentParser) -> None:
 
 def _deploy(args: argparse.Namespace) -> int:
     from core.cli._common import TerminalProgress, open_registry, print_json, wants_json
-    from core.deployment import export_registered_model
+    from core.deployment.bundle import export_registered_model
 
     registry = open_registry(args)
     progress = TerminalProgress("Exporting")
@@ -83,7 +83,7 @@ def _deploy(args: argparse.Namespace) -> int:
 
 def _verify(args: argparse.Namespace) -> int:
     from core.cli._common import print_json, wants_json
-    from core.deployment import verify_bundle
+    from core.deployment.bundle import verify_bundle
 
     report = verify_bundle(args.path)
     if wants_json(args):

@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from core.cli._common import TerminalProgress, open_registry, print_json, print_table, wants_json
+from core.training.koi import LABEL_COLUMN
 
 
 def add_commands(subparsers, common: argparse.ArgumentParser) -> None:
@@ -49,7 +50,7 @@ def add_commands(subparsers, common: argparse.ArgumentParser) -> None:
     p.add_argument("input", metavar="INPUT", help="CSV file with the feature columns and the true labels")
     p.add_argument(
         "--label",
-        default="koi_disposition",
+        default=LABEL_COLUMN,
         metavar="COLUMN",
         help="true label column (default: %(default)s)",
     )
@@ -57,7 +58,7 @@ def add_commands(subparsers, common: argparse.ArgumentParser) -> None:
 
 
 def cmd_predict(args) -> int:
-    from core.prediction import default_output_path, predict_csv, preflight
+    from core.prediction.engine import default_output_path, predict_csv, preflight
 
     registry = open_registry(args)
     if args.check:
@@ -123,7 +124,7 @@ def _print_preflight(report) -> None:
 
 
 def cmd_evaluate(args) -> int:
-    from core.prediction import evaluate_csv
+    from core.prediction.engine import evaluate_csv
 
     registry = open_registry(args)
     results = []

@@ -169,7 +169,7 @@ def cmd_export(args) -> int:
 
 
 def cmd_import(args) -> int:
-    from core.transfer import preview_import
+    from core.registry.transfer import preview_import
 
     registry = open_registry(args)
     preview = preview_import(args.path, args.metadata)
@@ -189,7 +189,7 @@ def cmd_import(args) -> int:
 
 
 def cmd_inspect(args) -> int:
-    from core.safety import inspect_model_file
+    from core.registry.safety import inspect_model_file
 
     report = inspect_model_file(args.path)
     if wants_json(args):
@@ -304,7 +304,7 @@ def cmd_verify(args) -> int:
 
 
 def cmd_backup(args) -> int:
-    from core.transfer import backup_registry
+    from core.registry.transfer import backup_registry
 
     progress = TerminalProgress("Backing up", unit=" files")
     try:
@@ -316,7 +316,7 @@ def cmd_backup(args) -> int:
 
 
 def cmd_restore_backup(args) -> int:
-    from core.transfer import restore_backup
+    from core.registry.transfer import restore_backup
 
     target = registry_path(args)
     progress = TerminalProgress("Restoring", unit=" files")

@@ -1,4 +1,4 @@
-"""Package a registered version as a deployment bundle (:mod:`core.deployment`).
+"""Package a registered version as a deployment bundle (:mod:`core.deployment.bundle`).
 
 Before: the reference (the version, or one of its aliases), the destination folder, the
 options (ONNX on/off, a CSV of sample rows for the parity check) and a summary of what will be
@@ -50,17 +50,17 @@ def default_bundle_folder(meta, base: Path | None = None) -> Path:
     return base / f"{safe}-v{meta.version}"
 
 
-def export_bundle_for(registry_root: str, ref: str, folder: str, *, include_onnx: bool,
+def export_bundle_for(registry_uri: str, ref: str, folder: str, *, include_onnx: bool,
                       sample_rows: str | None, overwrite: bool, progress=None, cancelled=None):
     """Worker function: write the bundle in a child process, then read back its model card.
 
     The ONNX conversion and the imports it needs hold the interpreter lock for long stretches,
-    so the export runs in its own process (see :mod:`core.child_process`).
+    so the export runs in its own process (see :mod:`core.prediction.runner`).
     """
-    from core.child_process import run_in_child
-    from core.deployment import CARD_NAME
+    from core.deployment.bundle import CARD_NAME
+    from core.prediction.runner import run_in_child
 
-    report = run_in_child("core.deployment:export_registered_model", registry_root, ref, folder,
+    report = run_in_child("core.deployment.bundle:export_registered_model", registry_uri, ref, folder,
                           include_onnx=include_onnx, sample_rows=sample_rows or None, overwrite=overwrite,
                           progress=progress, cancelled=cancelled)
     card = (Path(report.path) / CARD_NAME).read_text(encoding="utf-8")
@@ -69,7 +69,7 @@ def export_bundle_for(registry_root: str, ref: str, folder: str, *, include_onnx
 
 def verify(path: str):
     """Worker function: check every file of the bundle against its manifest."""
-    from core.deployment import verify_bundle
+    from core.deployment.bundle import verify_bundle
 
     return verify_bundle(path)
 
@@ -199,7 +199,7 @@ class DeployDialog(QDialog):
         self.progress.start("Writing the bundle…")
         worker = None
         worker = self._worker = start_worker_for(self,
-            export_bundle_for, str(self.registry.root), self.ref_combo.currentData(), self.folder(),
+            export_bundle_for, self.registry.uri, self.ref_combo.currentData(), self.folder(),
             include_onnx=self.onnx_check.isChecked(), sample_rows=self.sample_edit.text().strip() or None,
             overwrite=self.overwrite_check.isChecked(),
             on_success=self._on_exported,

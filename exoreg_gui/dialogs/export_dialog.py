@@ -8,7 +8,6 @@ checks the model file against its recorded SHA-256 first).
 from __future__ import annotations
 
 import shutil
-import tempfile
 from pathlib import Path
 
 from PySide6.QtCore import Signal
@@ -41,13 +40,15 @@ def export_versions(registry, model_ids: list[str], folder: str, kind: str = ARC
     ``kind``: ``"archive"`` (one ``.exoreg`` file each), ``"pair"`` (the guide's model file +
     metadata JSON) or ``"both"``. Versions already written stay when the person cancels.
     """
+    from core.common.files import fsync_dir, temp_folder_beside
+
     target = Path(folder).expanduser()
     target.mkdir(parents=True, exist_ok=True)
     written: list[str] = []
     for i, model_id in enumerate(model_ids):
         if cancelled is not None and cancelled():
             break
-        staging = Path(tempfile.mkdtemp(prefix=".export-", dir=target))
+        staging = temp_folder_beside(target / "export")  # inside target: the moves below are renames
         try:
             files = registry.export_model(model_id, staging)
             keep = []
@@ -61,6 +62,7 @@ def export_versions(registry, model_ids: list[str], folder: str, kind: str = ARC
                 written.append(str(final))
         finally:
             shutil.rmtree(staging, ignore_errors=True)
+        fsync_dir(target)
         if progress is not None:
             progress(i + 1, len(model_ids))
     return written

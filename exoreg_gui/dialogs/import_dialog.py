@@ -74,7 +74,7 @@ def normalise_sources(paths: list[str]) -> tuple[list[str], list[str]]:
 
 def read_preview(path: str):
     """Worker function: read and check one file without loading or registering it."""
-    from core.transfer import preview_import
+    from core.registry.transfer import preview_import
 
     return preview_import(path)
 

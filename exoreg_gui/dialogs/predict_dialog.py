@@ -1,6 +1,6 @@
 """Batch prediction on CSV files: choose files and a model, check, run with progress, look at the results.
 
-The dialog gathers choices and shows results. The work is :mod:`core.prediction`:
+The dialog gathers choices and shows results. The work is :mod:`core.prediction.engine`:
 :func:`~core.prediction.preflight` on a worker thread for each file, and
 :func:`~core.prediction.predict_csv` with ``in_subprocess=True`` on a worker thread (the
 prediction runs in a child process, so the window stays responsive whatever the model does).
@@ -66,7 +66,12 @@ def model_label(entry: dict) -> str:
 
 
 def default_model_id(entries: list[dict], selected: list[str] | None = None) -> str | None:
-    """The selected version, else the newest ``production`` alias, else the best F1."""
+    """The selected version, else the best-F1 version holding a ``production`` alias, else the best F1.
+
+    "Best" is :func:`core.registry.references.best_row`'s rule (ties go to the higher version).
+    """
+    from core.registry.references import best_row, latest_row
+
     active = [e for e in entries if e.get("status", "active") == "active"]
     ids = {e["model_id"] for e in active}
     for model_id in selected or []:
@@ -76,22 +81,22 @@ def default_model_id(entries: list[dict], selected: list[str] | None = None) -> 
     pool = production or active
     if not pool:
         return None
-    return max(pool, key=lambda e: (e.get("f1_score") or 0.0, e.get("training_date") or ""))["model_id"]
+    return (best_row(pool, "f1_score") or latest_row(pool))["model_id"]
 
 
 def run_preflight(registry, model_id: str, path: str):
     """Worker function: the engine's preflight of ``path`` for one registered version."""
-    from core.prediction import preflight
+    from core.prediction.engine import preflight
 
     return preflight(registry.get_metadata(model_id), path)
 
 
-def run_prediction(registry_root: str, model_id: str, input_path: str, output_path: str, *,
+def run_prediction(registry_uri: str, model_id: str, input_path: str, output_path: str, *,
                    progress=None, cancelled=None):
-    """Worker function: predict one file in a child process (see :mod:`core.prediction`)."""
-    from core.prediction import predict_csv
+    """Worker function: predict one file in a child process (see :mod:`core.prediction.engine`)."""
+    from core.prediction.engine import predict_csv
 
-    return predict_csv(model_id, input_path, output_path, registry=registry_root, in_subprocess=True,
+    return predict_csv(model_id, input_path, output_path, registry=registry_uri, in_subprocess=True,
                        progress=progress, cancelled=cancelled)
 
 
@@ -107,25 +112,19 @@ def save_copy(source: str, target: str) -> str:
     """Worker function: copy a CSV result to ``target`` (as Parquet when the name ends in .parquet)."""
     import shutil
 
+    from core.common.files import atomic_file
+
     src, dst = Path(source), Path(target)
     if dst.resolve() == src.resolve():
         return str(dst)
-    if dst.name.lower().endswith((".parquet", ".pq")):
-        import pyarrow.csv as pacsv
-        import pyarrow.parquet as pq
+    with atomic_file(dst) as tmp:
+        if dst.name.lower().endswith((".parquet", ".pq")):
+            import pyarrow.csv as pacsv
+            import pyarrow.parquet as pq
 
-        from core.storage import atomic_write_bytes
-
-        table = pacsv.read_csv(src)
-        import io
-
-        buffer = io.BytesIO()
-        pq.write_table(table, buffer)
-        atomic_write_bytes(dst, buffer.getvalue())
-    else:
-        tmp = dst.with_name(f".{dst.name}.partial")
-        shutil.copyfile(src, tmp)
-        tmp.replace(dst)
+            pq.write_table(pacsv.read_csv(src), str(tmp))
+        else:
+            shutil.copyfile(src, tmp)
     return str(dst)
 
 
@@ -282,7 +281,7 @@ class PredictDialog(FileDropDialog):
         return refused
 
     def add_file(self, path: str | Path) -> None:
-        from core.prediction import default_output_path
+        from core.prediction.engine import default_output_path
 
         path = str(Path(path).expanduser().resolve())
         if path not in self.jobs:
@@ -411,7 +410,7 @@ class PredictDialog(FileDropDialog):
         self._refresh_item(path)
         self.progress.start(f"Starting the prediction of {Path(path).name}…")
         self._run_worker = start_worker_for(self,
-            run_prediction, str(self.registry.root), self.model_id(), path, job.output,
+            run_prediction, self.registry.uri, self.model_id(), path, job.output,
             on_success=lambda summary, p=path: self._on_run_succeeded(p, summary),
             on_error=lambda exc, p=path: self._on_run_failed(p, exc),
             on_cancelled=lambda p=path: self._on_run_cancelled(p),
@@ -428,7 +427,7 @@ class PredictDialog(FileDropDialog):
         self._load_results(path)
 
     def _on_run_failed(self, path: str, exc: BaseException) -> None:
-        from core.prediction import PredictionCancelled
+        from core.prediction.engine import PredictionCancelled
 
         job = self.jobs[path]
         if isinstance(exc, PredictionCancelled):
@@ -546,13 +545,7 @@ class PredictDialog(FileDropDialog):
         job = self.current_job()
         if job is None or job.summary is None:
             return
-        filters = "CSV files (*.csv)"
-        try:
-            import pyarrow.parquet  # noqa: F401
-
-            filters += ";;Parquet files (*.parquet)"
-        except ImportError:
-            pass
+        filters = "CSV files (*.csv);;Parquet files (*.parquet)"
         target = Messages.get_save_file(self, "Save predictions as", job.summary.output_path, filters)
         if not target:
             return

@@ -61,12 +61,12 @@ class ScoreOutcome:
 
 def read_columns(path: str) -> list[str]:
     """Worker function: the column names of a CSV file."""
-    from core.csv_input import sniff_csv
+    from core.prediction.csv_input import sniff_csv
 
     return list(sniff_csv(path).columns)
 
 
-def score_versions(registry_root: str, versions: list[tuple[str, str]], path: str, label_column: str, *,
+def score_versions(registry_uri: str, versions: list[tuple[str, str]], path: str, label_column: str, *,
                    progress=None, cancelled=None) -> list[ScoreOutcome]:
     """Worker function: evaluate each ``(model_id, label)`` on the same labelled file.
 
@@ -74,7 +74,7 @@ def score_versions(registry_root: str, versions: list[tuple[str, str]], path: st
     error and the others are still scored. Progress counts rows over all versions.
     """
     from core.errors import RegistryError
-    from core.prediction import PredictionCancelled, evaluate_csv
+    from core.prediction.engine import PredictionCancelled, evaluate_csv
 
     outcomes: list[ScoreOutcome] = []
     n = len(versions)
@@ -87,7 +87,7 @@ def score_versions(registry_root: str, versions: list[tuple[str, str]], path: st
                 progress(i * total + done, n * total)
 
         try:
-            result = evaluate_csv(model_id, path, label_column, registry=registry_root, in_subprocess=True,
+            result = evaluate_csv(model_id, path, label_column, registry=registry_uri, in_subprocess=True,
                                   progress=step, cancelled=cancelled)
         except PredictionCancelled:
             raise
@@ -210,7 +210,7 @@ class ScoreDialog(FileDropDialog):
         self.outcomes = []
         self.progress.start(f"Scoring {len(self.versions)} versions…")
         self._run_worker = start_worker_for(self,
-            score_versions, str(self.registry.root), self.versions, self.path_edit.text().strip(),
+            score_versions, self.registry.uri, self.versions, self.path_edit.text().strip(),
             self.label_column(),
             on_success=self._on_scored,
             on_error=self._on_score_failed,
@@ -239,7 +239,7 @@ class ScoreDialog(FileDropDialog):
             self.set_path(paths[0])
 
     def _on_columns_read(self, columns: list[str]) -> None:
-        from core.prediction import DEFAULT_LABEL_COLUMN
+        from core.prediction.engine import DEFAULT_LABEL_COLUMN
 
         self._columns_worker = None
         self.label_combo.clear()
@@ -265,7 +265,7 @@ class ScoreDialog(FileDropDialog):
         self.scored.emit(Path(self.path_edit.text()).name, fresh_metrics(outcomes), outcomes)
 
     def _on_score_failed(self, exc: BaseException) -> None:
-        from core.prediction import PredictionCancelled
+        from core.prediction.engine import PredictionCancelled
 
         if isinstance(exc, PredictionCancelled):
             self.progress.finish("Cancelled; nothing was scored.")

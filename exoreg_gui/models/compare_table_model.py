@@ -20,6 +20,7 @@ from typing import Any
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
 from PySide6.QtGui import QBrush, QColor, QFont
 
+from core.common.cells import escape_row
 from exoreg_gui.models.metadata_tree_model import format_value
 from exoreg_gui.resources import koi_column_tooltip
 
@@ -227,15 +228,16 @@ class CompareTableModel(QAbstractTableModel):
         return out
 
     def to_text(self) -> str:
-        return "\n".join("\t".join(cells) for cells in self.to_rows()) + "\n"
+        """Tab-separated rows for the clipboard (pasted into spreadsheets, so formula-escaped)."""
+        return "\n".join("\t".join(escape_row(cells)) for cells in self.to_rows()) + "\n"
 
     def to_csv(self) -> str:
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
-        writer.writerow(["section", "field", *self.version_labels()])
+        writer.writerow(escape_row(["section", "field", *self.version_labels()]))
         for row in self._rows:
             if isinstance(row, CompareRow):
-                writer.writerow([row.group, row.label, *[_csv_value(v) for v in row.values]])
+                writer.writerow(escape_row([row.group, row.label, *[_csv_value(v) for v in row.values]]))
         return buffer.getvalue()
 
     # -- Qt model interface -----------------------------------------------------------------------

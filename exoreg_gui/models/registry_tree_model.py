@@ -23,9 +23,10 @@ from dataclasses import dataclass
 from PySide6.QtCore import QModelIndex, QPersistentModelIndex, Qt
 from PySide6.QtGui import QBrush, QColor, QFont, QStandardItem, QStandardItemModel
 
+from core.registry.metadata import HEADLINE_METRICS
+from core.registry.references import active, best_row
 from exoreg_gui.resources import icon
 
-HEADLINE_METRICS = ("accuracy", "precision", "recall", "f1_score")
 METRIC_LABELS = {"accuracy": "Accuracy", "precision": "Precision", "recall": "Recall", "f1_score": "F1"}
 
 # Roles are plain ints: the binding converts them faster than enum members, 60,000 times per fill.
@@ -87,18 +88,12 @@ def _filter_text(name: str, entry: dict) -> str:
 
 
 def best_version(entries: Iterable[dict], metric: str) -> str | None:
-    """The ``model_id`` of the best active version by ``metric``; ties go to the newest."""
-    best, best_key = None, None
-    for entry in entries:
-        if _deleted(entry):
-            continue
-        value = _metric_value(entry, metric)
-        if value is None:
-            continue
-        key = (value, _version(entry))
-        if best_key is None or key > best_key:
-            best, best_key = str(entry["model_id"]), key
-    return best
+    """The ``model_id`` of the best active version by ``metric`` (ties go to the higher version).
+
+    The rule is :func:`core.registry.references.best_row`'s.
+    """
+    best = best_row(active(entries), metric)
+    return None if best is None else str(best["model_id"])
 
 
 def _group(entries: Iterable[dict]) -> dict[str, dict[str, dict]]:

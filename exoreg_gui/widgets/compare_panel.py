@@ -113,7 +113,7 @@ class ComparePanel(QWidget):
         QGuiApplication.clipboard().setText(self.model.to_text())
 
     def export_csv(self, path: str | Path) -> Path:
-        from core.storage import atomic_write_text
+        from core.common.files import atomic_write_text
 
         path = Path(path)
         atomic_write_text(path, self.model.to_csv())

@@ -6,6 +6,8 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtWidgets import QSizePolicy
 
+from core.training.koi import CANDIDATE, CONFIRMED, FALSE_POSITIVE
+
 
 class ConfusionHeatmap(pg.PlotWidget):
     def __init__(self, parent=None):
@@ -72,4 +74,4 @@ class ConfusionHeatmap(pg.PlotWidget):
 
 
 def _short(label: str) -> str:
-    return {"FALSE POSITIVE": "FALSE POS.", "CANDIDATE": "CAND.", "CONFIRMED": "CONFIRMED"}.get(label, label)
+    return {FALSE_POSITIVE: "FALSE POS.", CANDIDATE: "CAND.", CONFIRMED: CONFIRMED}.get(label, label)

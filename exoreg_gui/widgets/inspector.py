@@ -1,12 +1,10 @@
 """Everything about one version: headline metrics, the metadata tree, confusion matrix, edits.
 
 The inspector only displays; edits are emitted as signals and written by the main window.
-The model file's SHA-256 is checked in the background each time a version is shown.
+The model file's SHA-256 is checked in the background (by the registry) each time a version is shown.
 """
 
 from __future__ import annotations
-
-from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
@@ -52,12 +50,9 @@ def format_tags(tags: dict) -> str:
     return ", ".join(f"{k}={v}" for k, v in (tags or {}).items())
 
 
-def _verify_file(path: str, expected: str) -> str:
-    from core.storage import sha256_file
-
-    if not Path(path).is_file():
-        return "missing"
-    return "verified" if sha256_file(path) == expected else "mismatch"
+def _verify_version(registry, meta) -> str:
+    """Worker function: "verified", "mismatch", "missing" or "unknown" for one version's model file."""
+    return registry.verify_version(meta.model_id, meta).status
 
 
 class MetricCard(QFrame):
@@ -190,8 +185,8 @@ class InspectorPanel(QWidget):
         self._set_enabled(False)
 
     # -- public API -------------------------------------------------------------------------------
-    def set_version(self, meta, model_file: Path | None = None) -> None:
-        """Show one ``ModelMetadata`` (None clears); checks ``model_file`` against its SHA-256."""
+    def set_version(self, meta, registry=None) -> None:
+        """Show one ``ModelMetadata`` (None clears); ``registry`` checks its model file's SHA-256."""
         self._cancel_verify()
         self.meta = meta
         if meta is None:
@@ -225,7 +220,7 @@ class InspectorPanel(QWidget):
         self.heatmap.set_matrix(confusion.get("labels"), confusion.get("matrix"))
         self._set_enabled(True)
         self._fill_edits()
-        self._start_verify(meta, model_file)
+        self._start_verify(meta, registry)
 
     def shutdown(self) -> None:
         self._cancel_verify()
@@ -288,17 +283,17 @@ class InspectorPanel(QWidget):
         else:
             self.env_warning.hide()
 
-    def _start_verify(self, meta, model_file: Path | None) -> None:
+    def _start_verify(self, meta, registry) -> None:
         expected = getattr(meta, "model_sha256", "") or ""
-        if model_file is None or not expected:
+        if registry is None or not expected:
             self._set_integrity("unknown")
             return
         self._set_integrity("checking")
         model_id = meta.model_id
         self._verify_worker = workers.start_worker(
-            _verify_file,
-            str(model_file),
-            expected,
+            _verify_version,
+            registry,
+            meta,
             on_success=lambda result: self._on_verified(model_id, result),
             on_error=lambda exc: self._on_verified(model_id, f"error: {exc}"),
         )

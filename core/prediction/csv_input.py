@@ -1,6 +1,6 @@
 """Reading messy CSV files of KOI rows: format detection, streaming batches, numeric conversion.
 
-The batch-prediction engine (:mod:`core.prediction`) reads through this module. It
+The batch-prediction engine (:mod:`core.prediction.engine`) reads through this module. It
 accepts what real exports look like: NASA ``#`` comment headers, UTF-8 with or without a
 byte-order mark, Latin-1, comma / semicolon / tab / pipe delimiters, gzip compression
 (recognised by content, not by extension), quoted fields. Parsing, numeric conversion and
@@ -18,15 +18,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from core.common.cells import FORMULA_RE, NUMBER_RE  # noqa: F401 - importable from here too
+from core.common.cells import escape_array as escape_formulas  # noqa: F401 - the former name
 from core.errors import DataError
 
 HEAD_BYTES = 1 << 20  # what the format sniffer and the preflight sample read
 DELIMITERS = (",", ";", "\t", "|")
-# What counts as a number in a feature column (after trimming blanks). Arrow's own
-# string -> float64 cast accepts the same set.
-NUMBER_RE = r"^[+-]?(([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?|inf|infinity|nan)$"
-# Text cells starting with one of these are run as formulas by spreadsheet programs.
-FORMULA_RE = r"^[=+\-@\t\r]"
 
 _GZIP_MAGIC = b"\x1f\x8b"
 _ZIP_MAGIC = b"PK\x03\x04"
@@ -373,21 +370,3 @@ def _py_float(v):
         return float(v) if v is not None else None
     except ValueError:
         return float("nan")
-
-
-def escape_formulas(arr):
-    """Prefix text cells that a spreadsheet would run as a formula with a single quote.
-
-    Cells that read as numbers (``-5``, ``+1.5e3``) are left alone: they are values, not formulas.
-    """
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    if not pa.types.is_string(arr.type) and not pa.types.is_large_string(arr.type):
-        return arr
-    risky = pc.match_substring_regex(arr, FORMULA_RE)
-    numeric = pc.match_substring_regex(arr, NUMBER_RE, ignore_case=True)
-    mask = pc.and_(risky, pc.invert(numeric)).fill_null(False)
-    if not pc.any(mask).as_py():
-        return arr
-    return pc.if_else(mask, pc.binary_join_element_wise("'", arr, ""), arr)

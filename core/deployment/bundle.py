@@ -38,7 +38,6 @@ import os
 import platform
 import re
 import shutil
-import tempfile
 import uuid
 import warnings
 from collections.abc import Callable, Mapping, Sequence
@@ -46,7 +45,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from core.common.cells import FORMULA_RE, NUMBER_RE
+from core.common.files import replace_folder, temp_folder_beside, write_bytes_synced
+from core.common.jsonio import plain_scalar, to_jsonable
 from core.errors import DataError, IntegrityError, RegistryError, UntrustedModelError
+from core.training.koi import CANDIDATE, IDENTIFIER_COLUMNS, LEAKY_COLUMNS
 
 BUNDLE_FORMAT = "exoreg-deployment-bundle"
 BUNDLE_FORMAT_VERSION = 1
@@ -75,8 +78,7 @@ SYNTHETIC_ROWS = 500
 INPUT_EXAMPLE_ROWS = 5
 
 # Columns of a KOI table that leak the label; they must never be features.
-LEAKY_COLUMNS = ("koi_disposition", "koi_pdisposition", "koi_score")
-ID_COLUMNS = ("kepoi_name", "kepid", "kepler_name")
+ID_COLUMNS = IDENTIFIER_COLUMNS  # what predict.py copies into its output, in this order
 
 Progress = Callable[[float, float], None]
 Cancelled = Callable[[], bool]
@@ -190,7 +192,7 @@ def export_bundle(
     _check_target(target, overwrite)
     _check_model(model)
     feature_columns = _feature_columns(model, info)
-    classes = [_plain(c) for c in model.classes_]
+    classes = [plain_scalar(c) for c in model.classes_]
     info["feature_columns"] = feature_columns
     info["classes"] = classes
 
@@ -212,9 +214,8 @@ def export_bundle(
     advance()
 
     target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent))
+    staging = temp_folder_beside(target, mode=0o755)  # mkdtemp makes it private; a bundle is meant to be shared
     try:
-        os.chmod(staging, 0o755)  # mkdtemp makes it private; a bundle is meant to be shared
         report_warnings: list[str] = []
         env = _environment()
         created = _dt.datetime.now(_dt.UTC)
@@ -304,18 +305,19 @@ def export_registered_model(
     """Export the registered model that ``ref`` names (an id, ``NAME``, ``NAME:VERSION``,
     ``NAME@ALIAS``, ``best``...) with ``model_info`` filled from its metadata.
 
-    ``registry`` is a :class:`core.model_registry.ModelRegistry` or its root folder. Without
+    ``registry`` is a :class:`core.model_registry.ModelRegistry` or its URI (a folder). Without
     ``sample_rows``, the ``candidates.csv`` that ``exoreg demo`` writes beside the registry
     folder is used when it exists.
     """
     if isinstance(registry, str | os.PathLike):
-        from core.model_registry import ModelRegistry
+        from core.registry.registry import ModelRegistry
 
         registry = ModelRegistry(registry)
     meta = registry.resolve(ref)
     model, meta = registry.load_model(model_id=meta.model_id)
-    if sample_rows is None:
-        candidates = Path(registry.root).parent / "candidates.csv"
+    folder = registry.local_folder
+    if sample_rows is None and folder is not None:
+        candidates = Path(folder).parent / "candidates.csv"
         if candidates.is_file():
             sample_rows = candidates
     info = meta.to_dict() if hasattr(meta, "to_dict") else dict(meta)
@@ -334,7 +336,7 @@ def export_registered_model(
 
 def verify_bundle(path: str | os.PathLike) -> BundleVerifyReport:
     """Check every file of a bundle against its manifest: changed, missing and extra files."""
-    from core.storage import sha256_file
+    from core.common.files import sha256_file
 
     root = Path(path).expanduser()
     report = BundleVerifyReport(path=root)
@@ -438,15 +440,6 @@ def _feature_columns(model: Any, info: Mapping[str, Any]) -> list[str]:
             "labels; retrain the model without them before deploying it."
         )
     return columns
-
-
-def _plain(value: Any) -> Any:
-    """A numpy scalar as the matching Python value."""
-    if isinstance(value, str):
-        return str(value)  # numpy.str_ too, whose repr is not a plain literal
-    if hasattr(value, "item") and not isinstance(value, bytes):
-        return value.item()
-    return value
 
 
 def _model_name(info: Mapping[str, Any]) -> str:
@@ -579,8 +572,8 @@ def _write_skops(model: Any, path: Path, sample) -> str:
     """Write ``model.skops``, prove it loads with the allowlist and predicts the same."""
     import numpy as np
 
-    from core.safety import dump_skops, load_skops
-    from core.storage import fsync_file, sha256_file
+    from core.common.files import fsync_file, sha256_file
+    from core.registry.safety import dump_skops, load_skops
 
     dump_skops(model, path)
     fsync_file(path)
@@ -803,7 +796,7 @@ def _write_mlflow_files(staging: Path, model, info: Mapping[str, Any], sample, e
 
 
 def _json_number(value: Any) -> Any:
-    value = _plain(value)
+    value = plain_scalar(value)
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
@@ -846,12 +839,9 @@ def _environment() -> dict[str, str]:
 
 
 def _exoreg_version() -> str:
-    try:
-        from core import __version__
+    from core import __version__
 
-        return __version__
-    except ImportError:  # pragma: no cover
-        return "unknown"
+    return __version__
 
 
 # -- a small YAML writer (block style; strings quoted whenever a plain scalar could mislead) ---
@@ -861,7 +851,7 @@ _YAML_WORDS = {"y", "n", "yes", "no", "on", "off", "true", "false", "null", "non
 
 
 def _yaml_scalar(value: Any) -> str:
-    value = _plain(value)
+    value = plain_scalar(value)
     if value is None:
         return "null"
     if isinstance(value, bool):
@@ -940,18 +930,15 @@ def _yaml_lines(value: Any, indent: int) -> list[str]:
 # -- files ----------------------------------------------------------------------------------------
 
 def _write_bytes(path: Path, data: bytes) -> None:
-    with open(path, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
+    write_bytes_synced(path, data)
 
 
 def _write_text(path: Path, text: str) -> None:
-    _write_bytes(path, text.encode("utf-8"))
+    write_bytes_synced(path, text.encode("utf-8"))
 
 
 def _fsync_dir(path: Path) -> None:
-    from core.storage import fsync_dir
+    from core.common.files import fsync_dir
 
     with contextlib.suppress(OSError):
         fsync_dir(path)
@@ -974,7 +961,7 @@ def _inside(root: Path, path: Path) -> bool:
 
 
 def _file_table(root: Path) -> dict[str, dict[str, Any]]:
-    from core.storage import sha256_file
+    from core.common.files import sha256_file
 
     table = {}
     for name in sorted(_relative_files(root)):
@@ -987,39 +974,12 @@ def _file_table(root: Path) -> dict[str, dict[str, Any]]:
 def _move_into_place(staging: Path, target: Path, overwrite: bool) -> None:
     """Rename the finished staging folder to ``target`` (replacing an earlier bundle if allowed)."""
     _check_target(target, overwrite)
-    old = None
-    if target.is_dir():
-        if any(target.iterdir()):
-            old = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old", dir=target.parent))
-            os.rmdir(old)
-            os.rename(target, old)
-        else:
-            os.rmdir(target)
-    try:
-        os.rename(staging, target)
-    except BaseException:
-        if old is not None:
-            os.rename(old, target)
-        raise
-    _fsync_dir(target.parent)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+    replace_folder(staging, target)
 
 
 def _json_safe(value: Any) -> Any:
-    """A JSON-serialisable copy (numpy values made plain, non-finite numbers made null)."""
-    value = _plain(value)
-    if isinstance(value, Mapping):
-        return {str(k): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple | set):
-        return [_json_safe(v) for v in value]
-    if hasattr(value, "tolist"):
-        return _json_safe(value.tolist())
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if value is None or isinstance(value, str | int | float | bool):
-        return value
-    return str(value)
+    """A JSON-serialisable copy; objects JSON cannot hold are written as their text."""
+    return to_jsonable(value, unknown=str)
 
 
 # -- predict.py ---------------------------------------------------------------------------------
@@ -1057,6 +1017,11 @@ FEATURE_COLUMNS = __FEATURE_COLUMNS__
 CLASSES = __CLASSES__
 
 ID_COLUMNS = __ID_COLUMNS__
+
+# Text cells a spreadsheet would run as formulas get a leading ' in the output CSV; cells that
+# read as numbers stay as they are (ExoReg's core.common.cells rule and patterns).
+FORMULA_RE = __FORMULA_RE__
+NUMBER_RE = __NUMBER_RE__
 
 # Types beyond skops' own defaults that may be constructed (ExoReg's core.safety.ALLOWED_TYPES).
 ALLOWED_TYPES = __ALLOWED_TYPES__
@@ -1144,6 +1109,22 @@ def predict(table, model=None):
     return out
 
 
+def escape_formulas(frame):
+    """``frame`` with text cells that a spreadsheet would run as a formula prefixed with '."""
+    import pandas as pd
+
+    for column in frame.columns:
+        values = frame[column]
+        if values.dtype != object and not isinstance(values.dtype, pd.StringDtype):
+            continue
+        text = values.map(lambda v: isinstance(v, str)).astype(bool)
+        as_text = values.where(text, "").astype(str)
+        risky = text & as_text.str.match(FORMULA_RE) & ~as_text.str.fullmatch(NUMBER_RE, case=False)
+        if risky.any():
+            frame[column] = values.where(~risky, "'" + as_text)
+    return frame
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("input", type=Path, help="CSV with the model's feature columns")
@@ -1153,7 +1134,7 @@ def main(argv=None) -> int:
     table = read_table(args.input)
     if table is None or table.empty:
         fail(f"{args.input} has no rows.")
-    result = predict(table)
+    result = escape_formulas(predict(table))
     if args.output == "-":
         result.to_csv(sys.stdout, index=False)
     else:
@@ -1171,13 +1152,13 @@ def _py_list(values: Sequence[Any]) -> str:
     """A Python list literal, one item a line (``repr`` of a str, int or float reads back as itself)."""
     if not values:
         return "[]"
-    return "[\n" + "".join(f"    {_plain(v)!r},\n" for v in values) + "]"
+    return "[\n" + "".join(f"    {plain_scalar(v)!r},\n" for v in values) + "]"
 
 
 def render_predict_script(feature_columns: Sequence[str], classes: Sequence, skops_sha256: str,
                           title: str = "a KOI disposition classifier") -> str:
     """The text of the bundle's standalone ``predict.py``."""
-    from core.safety import ALLOWED_TYPES
+    from core.registry.safety import ALLOWED_TYPES
 
     replacements = {
         "__TITLE__": re.sub(r"[^A-Za-z0-9 _.,:@()+-]", "_", title),
@@ -1185,6 +1166,8 @@ def render_predict_script(feature_columns: Sequence[str], classes: Sequence, sko
         "__FEATURE_COLUMNS__": _py_list(list(feature_columns)),
         "__CLASSES__": _py_list(list(classes)),
         "__ID_COLUMNS__": _py_list(list(ID_COLUMNS)),
+        "__FORMULA_RE__": repr(FORMULA_RE),
+        "__NUMBER_RE__": repr(NUMBER_RE),
         "__ALLOWED_TYPES__": _py_list(sorted(ALLOWED_TYPES)),
     }
     text = _PREDICT_TEMPLATE
@@ -1199,7 +1182,7 @@ _HEADLINE = (("accuracy", "Accuracy"), ("precision", "Precision"), ("recall", "R
 
 
 def _number(value: Any) -> float | None:
-    value = _plain(value)
+    value = plain_scalar(value)
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
     return float(value) if math.isfinite(value) else None
@@ -1207,9 +1190,9 @@ def _number(value: Any) -> float | None:
 
 def _cell(value: Any) -> str:
     number = _number(value)
-    if number is not None and not isinstance(_plain(value), int):
+    if number is not None and not isinstance(plain_scalar(value), int):
         return f"{number:.4f}"
-    text = "" if value is None else str(_plain(value))
+    text = "" if value is None else str(plain_scalar(value))
     return text.replace("|", "\\|").replace("\n", " ")
 
 
@@ -1304,7 +1287,7 @@ def render_model_card(
         "- Intended for ranking and triaging KOIs by how much they resemble confirmed planets versus false "
         "positives, for research and teaching."
     )
-    if "CANDIDATE" not in classes:
+    if CANDIDATE not in classes:
         out.append(
             "- The model was trained on dispositioned KOIs only. CANDIDATE rows are unlabelled: the model has "
             "never seen one, and its predictions on them are suggestions, not dispositions."

@@ -63,7 +63,6 @@ import contextlib
 import difflib
 import os
 import re
-import tempfile
 import threading
 import time
 from collections import deque
@@ -72,10 +71,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from core.common.files import AtomicOutput
 from core.errors import DataError, RegistryError
+from core.training.koi import IDENTIFIER_COLUMNS, LABEL_COLUMN
+from core.training.metrics import metrics_from_confusion  # noqa: F401 - importable from here too
 
-DEFAULT_ID_COLUMNS = ("kepoi_name", "kepid")
-DEFAULT_LABEL_COLUMN = "koi_disposition"
+# The identifiers a prediction carries through (kepler_name, empty for most rows, is left out).
+DEFAULT_ID_COLUMNS = tuple(c for c in IDENTIFIER_COLUMNS if c != "kepler_name")
+DEFAULT_LABEL_COLUMN = LABEL_COLUMN
 PREDICTED_COLUMN = "predicted_label"
 PROBABILITY_PREFIX = "probability_"
 MODEL_COLUMN = "model_id"
@@ -239,7 +242,7 @@ class _Model:
 
 def _open_registry(registry):
     if registry is None or isinstance(registry, str | os.PathLike):
-        from core.model_registry import ModelRegistry
+        from core.registry.registry import ModelRegistry
 
         root = registry or os.environ.get("EXOREG_REGISTRY") or "models/registry"
         return ModelRegistry(root)
@@ -247,10 +250,10 @@ def _open_registry(registry):
 
 
 def _registry_root(registry):
-    """Something a child process can reopen the registry from."""
+    """Something a child process can reopen the registry from (``ModelRegistry(uri)``)."""
     if registry is None or isinstance(registry, str | os.PathLike):
         return registry
-    return str(registry.root)
+    return registry.uri
 
 
 def _metadata_of(ref, registry):
@@ -375,7 +378,7 @@ def preflight(ref_or_metadata, input_path, *, registry=None, id_columns=None) ->
     Non-numeric, empty and infinite cells in the sample are counted per column in
     ``report.issues``, with the row numbers of the first few.
     """
-    from core.csv_input import read_head_table, sniff_csv
+    from core.prediction.csv_input import read_head_table, sniff_csv
 
     meta, model = _metadata_of(ref_or_metadata, registry)
     features = _features_of_metadata(meta, model)
@@ -421,7 +424,7 @@ def preflight(ref_or_metadata, input_path, *, registry=None, id_columns=None) ->
 def _column_issue(name: str, arr, row_base: int) -> ColumnIssue:
     import numpy as np
 
-    from core.csv_input import to_float
+    from core.prediction.csv_input import to_float
 
     if hasattr(arr, "combine_chunks"):
         arr = arr.combine_chunks()
@@ -461,7 +464,7 @@ class _BatchResult:
 def _predict_batch(ctx: _Model, batch, row_base: int, hook=None) -> _BatchResult:
     import numpy as np
 
-    from core.csv_input import to_float
+    from core.prediction.csv_input import to_float
 
     n = batch.num_rows
     k = len(ctx.features)
@@ -575,7 +578,7 @@ def _stream(ctx, fmt, columns, *, sink, hook, progress, cancelled, workers, batc
     be a number (and the first megabyte did not already show one), the sink is reset and the
     file is read again as text, so that every bad cell is found and reported.
     """
-    from core.csv_input import TextModeNeeded, read_head_table
+    from core.prediction.csv_input import TextModeNeeded, read_head_table
 
     head = read_head_table(fmt, [c for c in fmt.columns if c in set(ctx.features)])
     text_first = any(_has_text(head.column(c)) for c in ctx.features)
@@ -629,7 +632,7 @@ def _rebatch(batches, rows: int, align: int):
 
 
 def _has_text(column) -> bool:
-    from core.csv_input import to_float
+    from core.prediction.csv_input import to_float
 
     return bool(to_float(column.combine_chunks()).non_numeric.any())
 
@@ -641,7 +644,7 @@ def _stream_once(
 
     from threadpoolctl import threadpool_limits
 
-    from core.csv_input import BatchStream
+    from core.prediction.csv_input import BatchStream
 
     workers = max(1, int(workers or min(2, os.cpu_count() or 1)))
     totals = _Totals(issues={c: [0, 0, 0] for c in ctx.features})
@@ -747,28 +750,6 @@ def _check_output(input_path: Path, out: Path, what: str = "output") -> None:
         raise DataError(f"The {what} path {out} is a folder; give a file name.")
 
 
-class _AtomicOutput:
-    """A file written under a temporary name in its folder, renamed into place on commit."""
-
-    def __init__(self, target: Path):
-        self.target = target
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
-        os.close(fd)
-        self.tmp = Path(tmp)
-
-    def commit(self) -> None:
-        from core.storage import fsync_dir
-
-        with open(self.tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        os.replace(self.tmp, self.target)
-        fsync_dir(self.target.parent)
-
-    def discard(self) -> None:
-        with contextlib.suppress(FileNotFoundError):
-            self.tmp.unlink()
-
-
 class _TableWriter:
     """Streams pyarrow tables to CSV (formula-escaped) or Parquet."""
 
@@ -812,9 +793,9 @@ class _TableWriter:
 def _escape_table(table):
     import pyarrow as pa
 
-    from core.csv_input import escape_formulas
+    from core.common.cells import escape_array
 
-    cols = [escape_formulas(c.combine_chunks()) if pa.types.is_string(c.type) else c for c in table.columns]
+    cols = [escape_array(c.combine_chunks()) if pa.types.is_string(c.type) else c for c in table.columns]
     return pa.Table.from_arrays(cols, schema=table.schema)
 
 
@@ -833,7 +814,7 @@ class _PredictionSink:
 
         self.abort()
         self.class_counts = np.zeros(self.n_labels, dtype=np.int64)
-        self.output = _AtomicOutput(self.out)
+        self.output = AtomicOutput(self.out)
         self.writer = _TableWriter(self.output.tmp, self.schema, self.kind, self.compression)
 
     def consume(self, res: _BatchResult) -> None:
@@ -848,7 +829,7 @@ class _PredictionSink:
 
     def write_rejects(self, table) -> None:
         if self.reject_writer is None:
-            self.rejects_file = _AtomicOutput(self.rejects)
+            self.rejects_file = AtomicOutput(self.rejects)
             self.reject_writer = _TableWriter(self.rejects_file.tmp, self.reject_schema, "csv", None)
         self.reject_writer.write(table)
 
@@ -933,7 +914,7 @@ def predict_csv(
         )
     import pyarrow as pa
 
-    from core.csv_input import sniff_csv
+    from core.prediction.csv_input import sniff_csv
 
     started = time.monotonic()
     input_path = Path(input_path)
@@ -1078,7 +1059,7 @@ def evaluate_csv(
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    from core.csv_input import sniff_csv
+    from core.prediction.csv_input import sniff_csv
 
     started = time.monotonic()
     input_path = Path(input_path)
@@ -1157,57 +1138,12 @@ def evaluate_csv(
     )
 
 
-def metrics_from_confusion(confusion, labels: Sequence[str]) -> tuple[dict[str, float], dict[str, dict]]:
-    """Accuracy and per-class / macro / weighted precision, recall and F1 (0 where undefined)."""
-    import numpy as np
-
-    cm = np.asarray(confusion, dtype=np.float64)
-    tp = np.diag(cm)
-    predicted = cm.sum(axis=0)
-    actual = cm.sum(axis=1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        precision = np.where(predicted > 0, tp / predicted, 0.0)
-        recall = np.where(actual > 0, tp / actual, 0.0)
-        f1 = np.where(precision + recall > 0, 2 * precision * recall / (precision + recall), 0.0)
-    total = cm.sum()
-    weights = actual / total if total else np.zeros_like(actual)
-    present = actual > 0
-    # Macro averages over the classes that occur in the file (as scikit-learn does with the labels seen).
-    present = present | (predicted > 0)
-
-    def macro(v) -> float:
-        return float(v[present].mean()) if present.any() else 0.0
-
-    metrics = {
-        "accuracy": float(tp.sum() / total) if total else 0.0,
-        "precision_macro": macro(precision),
-        "recall_macro": macro(recall),
-        "f1_macro": macro(f1),
-        "precision_weighted": float((precision * weights).sum()),
-        "recall_weighted": float((recall * weights).sum()),
-        "f1_weighted": float((f1 * weights).sum()),
-    }
-    metrics["precision"] = metrics["precision_macro"]
-    metrics["recall"] = metrics["recall_macro"]
-    metrics["f1_score"] = metrics["f1_macro"]
-    per_class = {
-        str(lab): {
-            "precision": float(precision[i]),
-            "recall": float(recall[i]),
-            "f1": float(f1[i]),
-            "support": int(actual[i]),
-        }
-        for i, lab in enumerate(labels)
-    }
-    return metrics, per_class
-
-
 # ---------------------------------------------------------------------------------------------
 # Child-process runs
 
 
 def _run_in_child(name: str, args: tuple, kwargs: dict, progress, cancelled):
     """Run ``name(*args, **kwargs)`` of this module in a spawned process; relay progress and cancel."""
-    from core.child_process import run_in_child
+    from core.prediction.runner import run_in_child
 
-    return run_in_child(f"core.prediction:{name}", *args, progress=progress, cancelled=cancelled, **kwargs)
+    return run_in_child(f"core.prediction.engine:{name}", *args, progress=progress, cancelled=cancelled, **kwargs)

@@ -6,15 +6,15 @@ false-positive flags, the share of ones), each column independently. It has the 
 and rough statistics of the archive's table and nothing else: models trained on it say
 ``synthetic`` in their ``training_dataset`` and tags so nobody mistakes them for real ones.
 
-``core/_koi_synthetic_stats.py`` holds the summary; ``bench/update_synthetic_stats.py``
-regenerates it from a real table with :func:`classwise_summary`.
+``data/synthetic_stats.json`` beside this module (package data) holds the summary;
+``bench/update_synthetic_stats.py`` regenerates it from a real table with :func:`classwise_summary`.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from core.koi import DISPOSITIONS, FEATURE_SETS, FLAG_COLUMNS, LABEL_COLUMN
+from core.training.koi import DISPOSITIONS, FEATURE_SETS, FLAG_COLUMNS, LABEL_COLUMN
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -22,6 +22,15 @@ if TYPE_CHECKING:  # pragma: no cover
 SYNTHETIC_LABEL = "synthetic KOI-like sample (NOT real data)"
 QUANTILES = tuple(i / 20 for i in range(21))
 INTEGER_COLUMNS = ("koi_tce_plnt_num",)
+SUMMARY_FILE = "data/synthetic_stats.json"
+
+
+def stored_summary() -> dict[str, Any]:
+    """The summary shipped with the package (``data/synthetic_stats.json``)."""
+    import json
+    from importlib.resources import files
+
+    return json.loads(files(__package__).joinpath(SUMMARY_FILE).read_text(encoding="utf-8"))
 
 
 def classwise_summary(df: pd.DataFrame) -> dict[str, Any]:
@@ -52,7 +61,7 @@ def synthetic_koi_frame(n_rows: int = 4000, *, random_state: int = 7,
     import pandas as pd
 
     if summary is None:
-        from core._koi_synthetic_stats import SUMMARY as summary
+        summary = stored_summary()
     rng = np.random.default_rng(random_state)
     quantiles = np.asarray(summary["quantiles"])
     classes = summary["classes"]

@@ -25,7 +25,7 @@ from typing import Any
 
 import orjson
 
-from core.storage import atomic_write_bytes
+from core.common.files import atomic_write_bytes
 
 INDEX_SCHEMA = 1
 COMPACT_EVERY = 1000

@@ -10,7 +10,7 @@ registry folder's parent: the natural input for batch prediction.
 
 The table comes from ``data``, else ``EXOREG_KOI_CSV``, else the user's cache, else the
 NASA Exoplanet Archive. When none can be had (offline, fresh machine) a clearly labelled
-synthetic sample stands in (:mod:`core.synthetic_koi`).
+synthetic sample stands in (:mod:`core.training.synthetic`).
 
 The command line runs it as ``exoreg demo``; the GUI runs the same function in a worker.
 """
@@ -81,14 +81,9 @@ DEMO_PLAN: tuple[DemoVersion, ...] = (
 
 def default_demo_root() -> Path:
     """Where the demo registry lives without ``--registry``: the user's data folder (``EXOREG_DATA_DIR`` overrides)."""
-    value = os.environ.get("EXOREG_DATA_DIR")
-    if value:
-        base = Path(value)
-    else:
-        import platformdirs
+    from core.common.userdirs import data_dir
 
-        base = Path(platformdirs.user_data_dir("exoreg", appauthor=False))
-    return base / "demo" / "registry"
+    return data_dir() / "demo" / "registry"
 
 
 @dataclass
@@ -129,7 +124,7 @@ class _DemoData:
 
 
 def _load_data(data, *, allow_download: bool, progress, cancelled, status) -> _DemoData:
-    from core.koi import find_koi_table, load_koi, offline
+    from core.training.koi import find_koi_table, load_koi, offline
 
     try:
         found = find_koi_table(data, allow_download=allow_download and not offline(), progress=progress,
@@ -147,7 +142,7 @@ def _load_data(data, *, allow_download: bool, progress, cancelled, status) -> _D
 
 
 def _synthetic_data(notes: list[str]) -> _DemoData:
-    from core.synthetic_koi import SYNTHETIC_LABEL, synthetic_koi_frame
+    from core.training.synthetic import SYNTHETIC_LABEL, synthetic_koi_frame
 
     frame = synthetic_koi_frame(SYNTHETIC_ROWS)
     provenance = {"data_file": "", "data_source": SYNTHETIC, "data_rows": int(len(frame)),
@@ -157,7 +152,7 @@ def _synthetic_data(notes: list[str]) -> _DemoData:
 
 def _dataset_label(data: _DemoData) -> str:
     if data.origin == SYNTHETIC:
-        from core.synthetic_koi import SYNTHETIC_LABEL
+        from core.training.synthetic import SYNTHETIC_LABEL
 
         return SYNTHETIC_LABEL
     stamp = data.provenance.get("archive_stamp")
@@ -166,17 +161,18 @@ def _dataset_label(data: _DemoData) -> str:
 
 
 def _write_candidates(frame, path: Path) -> int:
-    from core.koi import CANDIDATE, LABEL_COLUMN
-    from core.storage import atomic_write_text
+    from core.common.cells import escape_frame
+    from core.common.files import atomic_write_text
+    from core.training.koi import CANDIDATE, LABEL_COLUMN
 
     rows = frame[frame[LABEL_COLUMN] == CANDIDATE]
-    atomic_write_text(path, rows.to_csv(index=False))
+    atomic_write_text(path, escape_frame(rows).to_csv(index=False))
     return len(rows)
 
 
 def _train_version(version: DemoVersion, split: tuple, random_state: int):
     """Fit and evaluate one planned version (runs in a worker process)."""
-    from core.model_trainer import ModelTrainer
+    from core.training.trainer import ModelTrainer
 
     X_train, X_val, X_test, y_train, y_val, y_test = split
     trainer = ModelTrainer(random_state=random_state, importance_repeats=2, importance_max_samples=0.5)
@@ -206,10 +202,10 @@ def build_demo_registry(
     """
     from joblib import Parallel, delayed
 
-    from core.data_processor import TASK_DESCRIPTIONS, DataProcessor
-    from core.koi import FEATURE_SET_DESCRIPTIONS
-    from core.model_registry import ModelRegistry
-    from core.model_trainer import TrainingCancelled
+    from core.registry.registry import ModelRegistry
+    from core.training.koi import FEATURE_SET_DESCRIPTIONS
+    from core.training.processing import TASK_DESCRIPTIONS, DataProcessor
+    from core.training.trainer import TrainingCancelled
 
     start = time.perf_counter()
     say = status or (lambda text: log.info("%s", text))

@@ -1,0 +1,1 @@
+"""Foundations every layer of ``core`` stands on: crash-safe files, JSON, user folders."""

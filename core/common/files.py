@@ -1,0 +1,191 @@
+"""Crash-safe file primitives: no reader ever sees half a file.
+
+A write goes to a temporary file in the same folder, is flushed to disk, renamed over
+the target with :func:`os.replace` (atomic on POSIX and Windows), and the folder entry
+is flushed too. A crash leaves either the old file or the new one, plus at most a
+``.tmp`` leftover that :func:`remove_temp_files` cleans up.
+
+:func:`atomic_file` (a ``with`` block) and :class:`AtomicOutput` (for a file written over many
+calls, committed or discarded later) are the one mechanism for single files;
+:func:`temp_folder_beside` and :func:`replace_folder` do the same for a folder built in full
+under a temporary name (a deployment bundle).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from core.common.jsonio import json_default
+
+TEMP_PREFIX = ".exoreg-"
+TEMP_SUFFIX = ".tmp"
+TEMP_FOLDER_SUFFIX = ".partial"  # not TEMP_SUFFIX: remove_temp_files deletes files only
+_CHUNK = 1 << 20
+
+
+def fsync_dir(path: str | os.PathLike) -> None:
+    """Flush a folder's entries (a rename inside it) to disk; a no-op where unsupported."""
+    if os.name == "nt":  # pragma: no cover - Windows cannot open folders
+        return
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def temp_file_beside(path: str | os.PathLike) -> Iterator[Path]:
+    """An empty temporary file in ``path``'s folder, removed when the block ends unless moved away."""
+    output = AtomicOutput(path)
+    try:
+        yield output.tmp
+    finally:
+        output.discard()
+
+
+def fsync_file(path: str | os.PathLike) -> None:
+    with open(path, "rb+") as fh:
+        os.fsync(fh.fileno())
+
+
+def write_bytes_synced(path: str | os.PathLike, data: bytes) -> Path:
+    """Write ``data`` to ``path`` and flush it to disk (no rename: for files inside a staging folder)."""
+    with open(path, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    return Path(path)
+
+
+class AtomicOutput:
+    """A file written under a temporary name beside ``target``; :meth:`commit` renames it into place.
+
+    For output written over many calls (a streamed prediction): write to :attr:`tmp`, then
+    :meth:`commit` (flush, rename, flush the folder) or :meth:`discard` (remove it, leaving
+    ``target`` as it was).
+    """
+
+    def __init__(self, target: str | os.PathLike):
+        self.target = Path(target)
+        self.target.parent.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=TEMP_SUFFIX, dir=self.target.parent)
+        os.close(fd)
+        self.tmp = Path(name)
+
+    def commit(self, *, sync_dir: bool = True) -> Path:
+        fsync_file(self.tmp)
+        os.replace(self.tmp, self.target)
+        if sync_dir:
+            fsync_dir(self.target.parent)
+        return self.target
+
+    def discard(self) -> None:
+        with contextlib.suppress(OSError):
+            self.tmp.unlink()
+
+
+@contextlib.contextmanager
+def atomic_file(path: str | os.PathLike, *, sync_dir: bool = True) -> Iterator[Path]:
+    """A temporary path beside ``path``; what the block writes there replaces ``path`` when it succeeds.
+
+    The file is flushed to disk before the rename; when the block raises, it is removed and
+    ``path`` is left as it was.
+    """
+    output = AtomicOutput(path)
+    try:
+        yield output.tmp
+        output.commit(sync_dir=sync_dir)
+    finally:
+        output.discard()
+
+
+def temp_folder_beside(path: str | os.PathLike, *, mode: int | None = None) -> Path:
+    """A new empty folder with a temporary name in ``path``'s folder (the caller removes or renames it)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    folder = Path(tempfile.mkdtemp(prefix=TEMP_PREFIX, suffix=TEMP_FOLDER_SUFFIX, dir=path.parent))
+    if mode is not None:
+        os.chmod(folder, mode)
+    return folder
+
+
+def replace_folder(staging: str | os.PathLike, target: str | os.PathLike) -> Path:
+    """Move the finished folder ``staging`` to ``target``, replacing whatever folder was there.
+
+    ``staging`` must be in ``target``'s folder. A non-empty ``target`` is first renamed aside
+    (under a temporary name) and removed only after the swap; when the swap fails it is put
+    back. A reader sees the old folder or the new one, never a mixture.
+    """
+    staging, target = Path(staging), Path(target)
+    old = None
+    if target.is_dir():
+        if any(target.iterdir()):
+            old = temp_folder_beside(target)
+            os.rmdir(old)
+            os.rename(target, old)
+        else:
+            os.rmdir(target)
+    try:
+        os.rename(staging, target)
+    except BaseException:
+        if old is not None:
+            os.rename(old, target)
+        raise
+    with contextlib.suppress(OSError):
+        fsync_dir(target.parent)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+    return target
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes, *, sync_dir: bool = True) -> Path:
+    with atomic_file(path, sync_dir=sync_dir) as tmp:
+        tmp.write_bytes(data)
+    return Path(path)
+
+
+def atomic_write_text(path: str | os.PathLike, text: str, *, sync_dir: bool = True) -> Path:
+    return atomic_write_bytes(path, text.encode("utf-8"), sync_dir=sync_dir)
+
+
+def atomic_write_json(path: str | os.PathLike, obj: Any, *, sync_dir: bool = True) -> Path:
+    text = json.dumps(obj, indent=2, sort_keys=False, allow_nan=False, default=json_default)
+    return atomic_write_text(path, text + "\n", sync_dir=sync_dir)
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def is_temp_file(path: str | os.PathLike) -> bool:
+    name = Path(path).name
+    return name.startswith(TEMP_PREFIX) and name.endswith(TEMP_SUFFIX)
+
+
+def remove_temp_files(folder: str | os.PathLike) -> list[Path]:
+    """Delete leftovers of interrupted writes in ``folder``; returns what was removed."""
+    removed = []
+    with contextlib.suppress(FileNotFoundError), os.scandir(folder) as it:
+        for entry in it:
+            if is_temp_file(entry.name):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(entry.path)
+                    removed.append(Path(entry.path))
+    return removed

@@ -1,0 +1,53 @@
+"""The user's folders for ExoReg: settings, caches, data and logs.
+
+Each is platformdirs' folder for the app name ``exoreg`` (no app author), unless an environment
+variable names another folder (the tests point them at temporary folders):
+
+==============  ========================  =============================================
+folder          overridden by             default (Linux)
+==============  ========================  =============================================
+config_dir()    ``EXOREG_CONFIG_DIR``     ``~/.config/exoreg``
+cache_dir()     ``EXOREG_CACHE_DIR``      ``~/.cache/exoreg``
+data_dir()      ``EXOREG_DATA_DIR``       ``~/.local/share/exoreg``
+log_dir()       ``EXOREG_CACHE_DIR``      ``~/.local/state/exoreg/log``
+==============  ========================  =============================================
+
+The log folder follows ``EXOREG_CACHE_DIR`` (logs are throwaway, like caches), so one variable
+keeps a test run's logs and caches out of the user's folders. Nothing is created here.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+APP_NAME = "exoreg"
+
+
+def _folder(variable: str, kind: str) -> Path:
+    value = os.environ.get(variable)
+    if value:
+        return Path(value)
+    import platformdirs
+
+    return Path(getattr(platformdirs, f"user_{kind}_dir")(APP_NAME, appauthor=False))
+
+
+def config_dir() -> Path:
+    """Settings and the signing key (``EXOREG_CONFIG_DIR`` overrides it)."""
+    return _folder("EXOREG_CONFIG_DIR", "config")
+
+
+def cache_dir() -> Path:
+    """Downloaded tables and other things that can be fetched again (``EXOREG_CACHE_DIR`` overrides it)."""
+    return _folder("EXOREG_CACHE_DIR", "cache")
+
+
+def data_dir() -> Path:
+    """What ExoReg makes for the user, e.g. the demo registry (``EXOREG_DATA_DIR`` overrides it)."""
+    return _folder("EXOREG_DATA_DIR", "data")
+
+
+def log_dir() -> Path:
+    """Log files (``EXOREG_CACHE_DIR`` overrides it, see above)."""
+    return _folder("EXOREG_CACHE_DIR", "log")

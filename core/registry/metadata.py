@@ -1,0 +1,292 @@
+"""The metadata recorded with every registered model, and the rules it must satisfy.
+
+:class:`ModelMetadata` is the guide's dataclass, extended with what a browser and a
+deployment need. It round-trips through JSON; keys it does not know are kept in
+``extra`` and written back, so files from newer versions lose nothing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from core.common.jsonio import json_default
+from core.errors import MetadataValidationError
+
+SCHEMA_VERSION = 1
+HEADLINE_METRICS = ("accuracy", "precision", "recall", "f1_score")
+REQUIRED_FIELDS = ("model_id", "model_name", "algorithm", "version", "training_date", *HEADLINE_METRICS)
+STATUSES = ("active", "deleted")
+
+MAX_NAME_LENGTH = 128
+RESERVED_NAMES = frozenset({".", "..", "best"})
+_FORBIDDEN_NAME_CHARS = re.compile(r"[/\\:@\x00-\x1f\x7f]")
+_ALIAS_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+# Sizes past which a value is absurd rather than informative (a guard against crafted files).
+MAX_TEXT = 20_000
+MAX_SHORT_TEXT = 1_000
+MAX_ITEMS = 10_000
+MAX_JSON_BYTES = 5_000_000
+
+
+@dataclass
+class ModelMetadata:
+    model_id: str
+    model_name: str
+    algorithm: str
+    version: int
+    training_date: str
+    accuracy: float
+    precision: float
+    recall: float
+    f1_score: float
+    training_dataset: str = ""
+    hyperparameters: dict[str, Any] = field(default_factory=dict)
+    feature_columns: list[str] = field(default_factory=list)
+    training_samples: int | None = None
+    test_samples: int | None = None
+    class_distribution: dict[str, Any] = field(default_factory=dict)
+    description: str = ""
+    tags: dict[str, str] = field(default_factory=dict)
+    aliases: list[str] = field(default_factory=list)
+    status: str = "active"
+    classes: list[Any] = field(default_factory=list)
+    metrics: dict[str, float] = field(default_factory=dict)
+    evaluation: dict[str, Any] = field(default_factory=dict)
+    training_info: dict[str, Any] = field(default_factory=dict)
+    model_file: str = ""
+    model_format: str = "skops"
+    model_sha256: str = ""
+    model_size: int = 0
+    file_signature: str = ""
+    python_version: str = ""
+    sklearn_version: str = ""
+    schema_version: int = SCHEMA_VERSION
+    imported_from: dict[str, Any] = field(default_factory=dict)  # provenance of an imported version
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    # -- conversion ---------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "extra"}
+        data = json.loads(json.dumps(data, default=json_default))  # deep copy, numpy -> plain
+        for key, value in self.extra.items():
+            data.setdefault(key, value)
+        return data
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, allow_nan=False) + "\n"
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], *, validate: bool = True) -> ModelMetadata:
+        if not isinstance(data, dict):
+            raise MetadataValidationError("Metadata must be a JSON object; the file holds something else.")
+        known = {f.name for f in dataclasses.fields(cls)} - {"extra"}
+        missing = [name for name in REQUIRED_FIELDS if name not in data]
+        if missing:
+            raise MetadataValidationError(
+                f"Metadata is missing the required field '{missing[0]}'; add it and try again.",
+                field=missing[0],
+            )
+        kwargs = {k: v for k, v in data.items() if k in known}
+        extra = {k: v for k, v in data.items() if k not in known}
+        meta = cls(**kwargs, extra=extra)
+        if validate:
+            meta.validate()
+        return meta
+
+    @classmethod
+    def from_json(cls, text: str | bytes, *, validate: bool = True) -> ModelMetadata:
+        try:
+            data = json.loads(text)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise MetadataValidationError(
+                f"Metadata is not valid JSON ({exc}); use a file the registry exported."
+            ) from exc
+        return cls.from_dict(data, validate=validate)
+
+    # -- convenience --------------------------------------------------------------------
+    @property
+    def is_deleted(self) -> bool:
+        return self.status == "deleted"
+
+    def metric(self, name: str) -> float | None:
+        """A headline metric or one of ``metrics``; ``None`` when not recorded."""
+        if name in HEADLINE_METRICS:
+            return getattr(self, name)
+        value = self.metrics.get(name)
+        return value if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+    def all_metrics(self) -> dict[str, float]:
+        out = {name: getattr(self, name) for name in HEADLINE_METRICS}
+        out.update({k: v for k, v in self.metrics.items() if _is_number(v)})
+        return out
+
+    def summary(self) -> dict[str, Any]:
+        """The row the index keeps for this version (what ``list_models`` returns, plus extras)."""
+        return {
+            "model_id": self.model_id,
+            "model_name": self.model_name,
+            "version": self.version,
+            "algorithm": self.algorithm,
+            "accuracy": self.accuracy,
+            "precision": self.precision,
+            "recall": self.recall,
+            "f1_score": self.f1_score,
+            "training_date": self.training_date,
+            "training_dataset": self.training_dataset,
+            "status": self.status,
+            "aliases": list(self.aliases),
+            "tags": dict(self.tags),
+            "description": self.description,
+            "metrics": {k: v for k, v in self.metrics.items() if _is_number(v)},
+            "n_features": len(self.feature_columns),
+            "model_file": self.model_file,
+            "model_format": self.model_format,
+            "model_size": self.model_size,
+        }
+
+    # -- validation ---------------------------------------------------------------------
+    def validate(self) -> None:
+        """Raise :class:`MetadataValidationError` naming the first field that is wrong."""
+        for name in ("model_id", "algorithm", "training_date"):
+            _check_str(name, getattr(self, name), MAX_SHORT_TEXT, required=True)
+        validate_model_name(self.model_name)
+        if not isinstance(self.version, int) or isinstance(self.version, bool) or self.version < 1:
+            _fail("version", "must be a whole number of at least 1")
+        for name in HEADLINE_METRICS:
+            _check_unit_interval(name, getattr(self, name))
+        _check_str("training_dataset", self.training_dataset, MAX_SHORT_TEXT)
+        _check_str("description", self.description, MAX_TEXT)
+        _check_str("model_file", self.model_file, MAX_SHORT_TEXT)
+        if self.model_file and (Path_sep_re.search(self.model_file) or self.model_file in (".", "..")):
+            _fail("model_file", "must be a plain file name without folders")
+        _check_str("model_sha256", self.model_sha256, 64)
+        if self.model_sha256 and not re.fullmatch(r"[0-9a-f]{64}", self.model_sha256):
+            _fail("model_sha256", "must be 64 lowercase hexadecimal characters")
+        _check_str("model_format", self.model_format, 32)
+        for name in ("python_version", "sklearn_version", "file_signature"):
+            _check_str(name, getattr(self, name), 256)
+        for name in ("training_samples", "test_samples"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 0):
+                _fail(name, "must be a non-negative whole number or null")
+        if not isinstance(self.model_size, int) or isinstance(self.model_size, bool) or self.model_size < 0:
+            _fail("model_size", "must be a non-negative whole number")
+        if self.status not in STATUSES:
+            _fail("status", f"must be one of {', '.join(STATUSES)}")
+        if not isinstance(self.schema_version, int) or isinstance(self.schema_version, bool):
+            _fail("schema_version", "must be a whole number")
+
+        _check_list(
+            "feature_columns", self.feature_columns, item=lambda v: isinstance(v, str) and 0 < len(v) <= 256
+        )
+        _check_list("aliases", self.aliases, item=lambda v: isinstance(v, str) and bool(_ALIAS_RE.match(v)))
+        _check_list(
+            "classes", self.classes, item=lambda v: isinstance(v, str | int) and not isinstance(v, bool)
+        )
+        if not isinstance(self.tags, dict) or len(self.tags) > 1000:
+            _fail("tags", "must be an object of at most 1,000 text keys and values")
+        for key, value in self.tags.items():
+            if (
+                not isinstance(key, str)
+                or not isinstance(value, str)
+                or not key
+                or len(key) > 128
+                or len(value) > MAX_SHORT_TEXT
+            ):
+                _fail("tags", "must map short text keys to text values")
+        if not isinstance(self.metrics, dict) or len(self.metrics) > MAX_ITEMS:
+            _fail("metrics", "must be an object of numbers")
+        for key, value in self.metrics.items():
+            if (
+                not isinstance(key, str)
+                or len(key) > 256
+                or not _is_number(value)
+                or not math.isfinite(value)
+            ):
+                _fail("metrics", f"entry {str(key)[:60]!r} must be a finite number")
+        for name in (
+            "hyperparameters",
+            "class_distribution",
+            "evaluation",
+            "training_info",
+            "imported_from",
+            "extra",
+        ):
+            value = getattr(self, name)
+            if not isinstance(value, dict):
+                _fail(name, "must be a JSON object")
+            _check_json_size(name, value)
+
+
+# `model_file` must be a bare file name: no separators of any platform.
+Path_sep_re = re.compile(r"[/\\]")
+
+
+def validate_model_name(name: Any) -> str:
+    """Check a model name against the rules that keep ``NAME:VERSION`` / ``NAME@ALIAS`` unambiguous."""
+    if not isinstance(name, str) or not name.strip():
+        _fail("model_name", "must be a non-empty text")
+    if len(name) > MAX_NAME_LENGTH:
+        _fail("model_name", f"must be at most {MAX_NAME_LENGTH} characters")
+    if name != name.strip():
+        _fail("model_name", "must not begin or end with spaces")
+    if _FORBIDDEN_NAME_CHARS.search(name):
+        _fail("model_name", "must not contain '/', '\\', ':', '@' or control characters")
+    if name in RESERVED_NAMES:
+        _fail("model_name", f"must not be {name!r}, which is reserved")
+    return name
+
+
+def validate_alias(alias: Any) -> str:
+    if not isinstance(alias, str) or not _ALIAS_RE.match(alias):
+        raise MetadataValidationError(
+            f"Alias {alias!r} is not valid; use letters, digits, '-', '_' or '.', starting with a letter or digit.",
+            field="aliases",
+        )
+    return alias
+
+
+def _fail(field_name: str, problem: str):
+    raise MetadataValidationError(f"Metadata field '{field_name}' {problem}.", field=field_name)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _check_str(name: str, value: Any, limit: int, *, required: bool = False) -> None:
+    if not isinstance(value, str):
+        _fail(name, "must be text")
+    if required and not value:
+        _fail(name, "must not be empty")
+    if len(value) > limit:
+        _fail(name, f"must be at most {limit:,} characters")
+
+
+def _check_unit_interval(name: str, value: Any) -> None:
+    if not _is_number(value) or not math.isfinite(value) or not 0.0 <= value <= 1.0:
+        _fail(name, f"must be a finite number between 0 and 1 (got {value!r})")
+
+
+def _check_list(name: str, value: Any, *, item) -> None:
+    if not isinstance(value, list) or len(value) > MAX_ITEMS:
+        _fail(name, f"must be a list of at most {MAX_ITEMS:,} items")
+    for v in value:
+        if not item(v):
+            _fail(name, f"has an invalid item {str(v)[:60]!r}")
+
+
+def _check_json_size(name: str, value: Any) -> None:
+    try:
+        size = len(json.dumps(value, allow_nan=False, default=json_default))
+    except (TypeError, ValueError) as exc:
+        _fail(name, f"must hold only JSON values ({exc})")
+    if size > MAX_JSON_BYTES:
+        _fail(name, f"is too large ({size:,} bytes; the limit is {MAX_JSON_BYTES:,})")
+

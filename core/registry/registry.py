@@ -1,0 +1,712 @@
+"""The model registry: versioned, crash-safe, concurrency-safe storage of trained models.
+
+Where the bytes live is a :class:`~core.registry.store.base.RegistryStore` (see
+:mod:`core.registry.store`); a folder path opens a :class:`~core.registry.store.local.LocalStore`,
+the guide's layout with skops instead of pickle. The registry validates, drafts metadata and
+resolves references; the store allocates versions, keeps the index and keeps writes consistent.
+
+References accepted wherever a model is named: an id, ``NAME`` (latest active
+version), ``NAME:VERSION``, ``NAME@ALIAS``, ``best`` and ``best:METRIC``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import io
+import math
+import os
+import platform
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from core.common.files import sha256_bytes
+from core.errors import (
+    IntegrityError,
+    MetadataValidationError,
+    ModelNotFoundError,
+    RegistryError,
+    UntrustedModelError,
+)
+from core.registry import references, safety
+from core.registry.metadata import (
+    HEADLINE_METRICS,
+    ModelMetadata,
+    validate_alias,
+    validate_model_name,
+)
+from core.registry.store import open_store
+from core.registry.store.base import Problem, RegistryStore, StoreMissing, StoreSnapshot, VersionSlot
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+__all__ = ["ModelRegistry", "Problem", "VerifyReport", "VersionCheck"]
+
+_TRAINING_INFO_FIELDS = ("training_samples", "test_samples", "class_distribution")
+_SUFFIXES = {safety.SKOPS: ".skops", safety.PICKLE: ".pkl"}
+
+
+@dataclass
+class VerifyReport:
+    """The result of :meth:`ModelRegistry.verify`."""
+
+    checked: int = 0
+    problems: list[Problem] = field(default_factory=list)
+    repaired: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not any(not p.leftover for p in self.problems)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "checked": self.checked,
+            "problems": [p.to_dict() for p in self.problems],
+            "repaired": self.repaired,
+        }
+
+
+@dataclass(frozen=True)
+class VersionCheck:
+    """The result of :meth:`ModelRegistry.verify_version`: one model file against its recorded SHA-256."""
+
+    model_id: str
+    status: str  # "verified", "mismatch", "missing" or "unknown" (no SHA-256 recorded)
+    message: str
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "verified"
+
+
+class ModelRegistry:
+    """Registered models, their metadata and an index over them, kept in a :class:`RegistryStore`."""
+
+    def __init__(self, root: str | os.PathLike | RegistryStore = "models/registry"):
+        self.store: RegistryStore = open_store(root)
+
+    def __repr__(self) -> str:
+        return f"ModelRegistry({self.store.uri!r})"
+
+    # ==================================================================== where it lives
+    @property
+    def uri(self) -> str:
+        """A string that reopens this registry, in this or another process: ``ModelRegistry(uri)``."""
+        return self.store.uri
+
+    @property
+    def location(self) -> str:
+        """Where the registry is, for people."""
+        return self.store.location
+
+    @property
+    def local_folder(self):
+        """The registry's folder when it is on this machine's file system, else None."""
+        return getattr(self.store, "root", None)
+
+    @property
+    def root(self):
+        """The registry folder (local registries)."""
+        return self._local("root")
+
+    @property
+    def models_dir(self):
+        """The folder of model files (local registries)."""
+        return self._local("models_dir")
+
+    @property
+    def metadata_dir(self):
+        """The folder of metadata files (local registries)."""
+        return self._local("metadata_dir")
+
+    def _local(self, attribute: str):
+        try:
+            return getattr(self.store, attribute)
+        except AttributeError:
+            raise RegistryError(
+                f"{self.store.location} is not a folder on this machine; it has no {attribute.strip('_')}."
+            ) from None
+
+    # ==================================================================== registration
+    def register_model(
+        self,
+        model: Any,
+        model_name: str,
+        algorithm: str,
+        evaluation_results: dict[str, Any],
+        hyperparameters: dict[str, Any] | None = None,
+        training_info: dict[str, Any] | None = None,
+        feature_columns: list[str] | None = None,
+        *,
+        description: str = "",
+        tags: dict[str, str] | None = None,
+    ) -> str:
+        """Store ``model`` as the next version of ``model_name`` and return its id."""
+        validate_model_name(model_name)
+        payload = safety.dumps_skops(model)  # serialised outside the lock: it can take a while
+        draft = self._draft_metadata(
+            model,
+            model_name,
+            algorithm,
+            evaluation_results or {},
+            hyperparameters or {},
+            training_info or {},
+            feature_columns,
+            description,
+            tags or {},
+        )
+        draft.model_format = safety.SKOPS
+        return self._add_version(draft, payload, ".skops")
+
+    def register_bytes(self, draft: ModelMetadata, payload: bytes, *, suffix: str | None = None) -> str:
+        """Store already-serialised ``payload`` as the next version of ``draft.model_name``; returns its id.
+
+        ``draft`` is complete metadata except for what the registry assigns (id, version, file,
+        SHA-256, size); ``suffix`` defaults to the one ``draft.model_format`` implies.
+        """
+        return self._add_version(draft, payload, suffix or _SUFFIXES.get(draft.model_format, ".skops"))
+
+    def _draft_metadata(
+        self,
+        model,
+        model_name,
+        algorithm,
+        evaluation_results,
+        hyperparameters,
+        training_info,
+        feature_columns,
+        description,
+        tags,
+    ) -> ModelMetadata:
+        headline, metrics, evaluation = _sort_evaluation(evaluation_results)
+        info = _jsonable(dict(training_info))
+        known = {k: info.pop(k) for k in _TRAINING_INFO_FIELDS if k in info}
+        dataset = info.pop("dataset", info.pop("training_dataset", ""))
+        if feature_columns is None or len(feature_columns) == 0:
+            feature_columns = [str(c) for c in getattr(model, "feature_names_in_", [])]
+        classes = evaluation.pop("classes", None)
+        if classes is None and hasattr(model, "classes_"):
+            classes = list(model.classes_)
+        if not hyperparameters:
+            hyperparameters = _estimator_params(model)
+        meta = ModelMetadata(
+            model_id="pending",
+            model_name=model_name,
+            algorithm=str(algorithm),
+            version=1,
+            training_date=_now().isoformat(timespec="microseconds"),
+            **headline,
+            training_dataset=str(dataset or ""),
+            hyperparameters=_jsonable(dict(hyperparameters)),
+            feature_columns=[str(c) for c in feature_columns],
+            training_samples=_opt_int(known.get("training_samples")),
+            test_samples=_opt_int(known.get("test_samples")),
+            class_distribution=_jsonable(dict(known.get("class_distribution") or {})),
+            description=description or "",
+            tags={str(k): str(v) for k, v in tags.items()},
+            classes=_jsonable(list(classes or [])),
+            metrics=metrics,
+            evaluation=evaluation,
+            training_info=info,
+            python_version=platform.python_version(),
+            sklearn_version=safety.sklearn_version(),
+        )
+        meta.validate()
+        return meta
+
+    def _add_version(self, draft: ModelMetadata, payload: bytes, suffix: str) -> str:
+        """Give ``draft`` its version and id and have the store commit file and metadata."""
+        draft.model_sha256 = sha256_bytes(payload)
+        draft.model_size = len(payload)
+
+        def finish(slot: VersionSlot) -> ModelMetadata:
+            draft.version = slot.version
+            stamp = _now().strftime("%Y%m%d_%H%M%S")
+            draft.model_id, draft.model_file = slot.claim(f"{draft.model_name}_v{draft.version}_{stamp}", suffix)
+            draft.training_date = draft.training_date or _now().isoformat(timespec="microseconds")
+            draft.validate()
+            return draft
+
+        return self.store.add_version(draft.model_name, payload, finish).model_id
+
+    # ==================================================================== loading
+    def load_model(
+        self,
+        model_id: str | None = None,
+        model_name: str | None = None,
+        version: int | None = None,
+        *,
+        trusted: bool = False,
+    ) -> tuple[Any, ModelMetadata]:
+        """Load a model and its metadata: by id, or the latest / a given version of a name."""
+        if model_id is not None:
+            meta = self.get_metadata(model_id)
+        elif model_name is not None:
+            meta = self.resolve(model_name if version is None else f"{model_name}:{version}")
+        else:
+            raise RegistryError(
+                "Say which model to load: pass model_id, or model_name (and optionally version)."
+            )
+        return self._load_file(meta, trusted=trusted), meta
+
+    def load(self, ref: str, *, trusted: bool = False) -> tuple[Any, ModelMetadata]:
+        """Load the model a reference names (see :meth:`resolve`)."""
+        meta = self.resolve(ref)
+        return self._load_file(meta, trusted=trusted), meta
+
+    def model_bytes(self, model_id: str, meta: ModelMetadata | None = None) -> bytes:
+        """The bytes of a version's model file, as stored (not checked against its SHA-256)."""
+        meta = meta or self.get_metadata(model_id)
+        try:
+            return self.store.read_model(meta)
+        except StoreMissing:
+            raise IntegrityError(
+                f"The model file {meta.model_file} of {meta.model_id} is missing; restore it from a backup."
+            ) from None
+
+    def _load_file(self, meta: ModelMetadata, *, trusted: bool = False) -> Any:
+        name = meta.model_file
+        payload = self.model_bytes(meta.model_id, meta)
+        digest = sha256_bytes(payload)
+        if digest != meta.model_sha256:
+            raise IntegrityError(
+                f"The model file {name} does not match the SHA-256 recorded for {meta.model_id}; "
+                "it was changed or damaged, so it was not loaded."
+            )
+        # Trust beyond the allowlist comes only from a signature this user's key made.
+        trusted = trusted or safety.signature_valid(digest, meta.file_signature)
+        fmt = safety.detect_format(payload)
+        if fmt == safety.SKOPS:
+            return safety.load_skops(payload, trusted=trusted, name=name)
+        if fmt == safety.PICKLE:
+            if not trusted:
+                raise UntrustedModelError(
+                    f"{name} is a pickle without a valid signature from this user; "
+                    "load it with trusted=True only if you know where it came from.",
+                    untrusted=safety.pickle_globals(payload)[0],
+                )
+            return safety.load_pickle(io.BytesIO(payload))
+        raise IntegrityError(f"{name} is neither a skops file nor a pickle; it cannot be loaded.")
+
+    def get_best_model(
+        self, metric: str = "f1_score", model_name: str | None = None, algorithm: str | None = None
+    ) -> tuple[Any, ModelMetadata]:
+        """Load the best active version by ``metric``; ties go to the higher version."""
+        meta = self.best_metadata(metric, model_name=model_name, algorithm=algorithm)
+        return self._load_file(meta), meta
+
+    def best_metadata(
+        self, metric: str = "f1_score", *, model_name: str | None = None, algorithm: str | None = None
+    ) -> ModelMetadata:
+        rows = self._active_rows()
+        if model_name is not None:
+            by_name = [r for r in rows if r["model_name"] == model_name]
+            # The guide's "best model of a specific type" passes an algorithm as model_name.
+            rows = by_name or [r for r in rows if r["algorithm"] == model_name]
+            if not rows:
+                raise self._not_found_name(model_name)
+        if algorithm is not None:
+            rows = [r for r in rows if r["algorithm"] == algorithm]
+            if not rows:
+                algos = sorted({r["algorithm"] for r in self._active_rows()})
+                raise ModelNotFoundError(
+                    f"No active model uses the algorithm {algorithm!r}; algorithms present: {', '.join(algos) or 'none'}."
+                )
+        if not rows:
+            raise ModelNotFoundError("The registry has no active models yet; register one first.")
+        available = references.available_metrics(rows)
+        if metric not in available:
+            raise RegistryError(
+                f"Unknown metric {metric!r}; available metrics: {', '.join(sorted(available))}."
+            )
+        best = references.best_row(rows, metric)
+        if best is None:
+            raise ModelNotFoundError(f"No active model has a value for {metric!r}; choose another metric.")
+        return self.get_metadata(best["model_id"])
+
+    # ==================================================================== queries
+    def list_models(
+        self, model_name: str | None = None, *, include_deleted: bool = False
+    ) -> list[dict[str, Any]]:
+        """Summaries sorted by name then version, served from the index."""
+        rows = self._sorted_rows()
+        out = []
+        for r in rows:
+            if model_name is not None and r["model_name"] != model_name:
+                continue
+            if not include_deleted and r["status"] == "deleted":
+                continue
+            row = dict(r)
+            row["aliases"], row["tags"], row["metrics"] = (
+                list(r["aliases"]),
+                dict(r["tags"]),
+                dict(r["metrics"]),
+            )
+            out.append(row)
+        return out
+
+    def model_names(self) -> list[str]:
+        return sorted({r["model_name"] for r in self._sorted_rows()})
+
+    def get_metadata(self, model_id: str) -> ModelMetadata:
+        """The full metadata of one version (read from its metadata file)."""
+        try:
+            return self.store.read_metadata(model_id)
+        except StoreMissing:
+            raise self._not_found_id(model_id) from None
+
+    def resolve(self, ref: str) -> ModelMetadata:
+        """Turn a reference (id, NAME, NAME:VERSION, NAME:latest, NAME@ALIAS, best, best:METRIC) into metadata."""
+        if isinstance(ref, str) and ref and ref in self._entries():
+            return self.get_metadata(ref)
+        try:
+            parsed = references.parse_reference(ref)
+        except references.ReferenceSyntaxError as exc:
+            if exc.name is not None:
+                self._rows_of(exc.name)  # an unknown name is the first thing to say
+            raise
+        if parsed.kind == references.BEST_KIND:
+            return self.best_metadata(parsed.metric)
+        name = parsed.name
+        rows = self._rows_of(name)
+        if parsed.kind == references.ALIAS:
+            for r in rows:
+                if parsed.alias in r["aliases"] and r["status"] != "deleted":
+                    return self.get_metadata(r["model_id"])
+            known = sorted({a for r in rows for a in r["aliases"]})
+            raise ModelNotFoundError(
+                f"{name} has no alias {parsed.alias!r}; its aliases are: {', '.join(known) or 'none'}."
+            )
+        if parsed.kind == references.VERSION and not parsed.latest:
+            for r in rows:
+                if r["version"] == parsed.version:
+                    return self.get_metadata(r["model_id"])
+            raise ModelNotFoundError(
+                f"{name} has no version {parsed.version}; its versions are: {_version_list(rows)}."
+            )
+        latest = references.latest_row(references.active(rows))
+        if latest is None:
+            raise ModelNotFoundError(
+                f"Every version of {name} is deleted; restore one or register a new version."
+            )
+        return self.get_metadata(latest["model_id"])
+
+    def model_file_path(self, model_id: str, meta: ModelMetadata | None = None):
+        """The path of a version's model file (local registries)."""
+        meta = meta or self.get_metadata(model_id)
+        return self._local("model_path")(meta)
+
+    def compare_models(
+        self, model_ids: list[str] | None = None, model_name: str | None = None, *, show: bool = True
+    ):
+        """A table of the chosen versions' metrics (all active ones by default); printed too."""
+        import pandas as pd
+
+        if model_ids:
+            entries = self._entries()
+            missing = [m for m in model_ids if m not in entries]
+            if missing:
+                raise self._not_found_id(missing[0])
+            rows = [entries[m] for m in model_ids]
+        elif model_name is not None:
+            rows = [r for r in self._rows_of(model_name) if r["status"] != "deleted"]
+        else:
+            rows = self._active_rows()
+        columns = [
+            "model_id",
+            "model_name",
+            "version",
+            "algorithm",
+            *HEADLINE_METRICS,
+            "training_date",
+            "training_dataset",
+            "n_features",
+            "aliases",
+        ]
+        frame = pd.DataFrame([{c: r.get(c) for c in columns} for r in rows], columns=columns)
+        frame["aliases"] = frame["aliases"].map(lambda a: ",".join(a) if isinstance(a, list) else "")
+        if show:
+            if frame.empty:
+                print("No models to compare.")
+            else:
+                print(frame.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+        return frame
+
+    def get_registry_stats(self) -> dict[str, Any]:
+        rows = self._sorted_rows()
+        active = [r for r in rows if r["status"] != "deleted"]
+        per_name: dict[str, int] = {}
+        per_algo: dict[str, int] = {}
+        for r in active:
+            per_name[r["model_name"]] = per_name.get(r["model_name"], 0) + 1
+            per_algo[r["algorithm"]] = per_algo.get(r["algorithm"], 0) + 1
+        best = {}
+        for metric in HEADLINE_METRICS:
+            top = references.best_row(active, metric)
+            if top is not None:
+                best[metric] = {"model_id": top["model_id"], "value": top[metric]}
+        return {
+            "registry": self.location,
+            "total_models": len(active),
+            "total_versions": len(rows),
+            "deleted_versions": len(rows) - len(active),
+            "model_names": len(per_name),
+            "models_per_name": per_name,
+            "models_per_algorithm": per_algo,
+            "best_by_metric": best,
+            "size_on_disk_bytes": self.store.total_size(),
+            "latest_registration": max((r["training_date"] for r in rows), default=None),
+        }
+
+    def revision(self) -> str:
+        """A token that changes whenever anything in the registry changes (cheap)."""
+        return self.store.revision()
+
+    def total_size(self) -> int:
+        """Bytes the registry occupies: model files, metadata and index."""
+        return self.store.total_size()
+
+    # ==================================================================== changes
+    def delete_model(self, model_id: str) -> ModelMetadata:
+        """Soft-delete: the version is hidden from lists and best-model searches, its aliases released."""
+        return self._update(model_id, lambda m: (setattr(m, "status", "deleted"), m.aliases.clear()))
+
+    def restore_model(self, model_id: str) -> ModelMetadata:
+        return self._update(model_id, lambda m: setattr(m, "status", "active"))
+
+    def update_metadata(
+        self, model_id: str, *, description: str | None = None, tags: dict[str, str] | None = None
+    ) -> ModelMetadata:
+        """Change a version's description and/or tags (``tags`` replaces the whole mapping)."""
+
+        def change(m: ModelMetadata) -> None:
+            if description is not None:
+                m.description = description
+            if tags is not None:
+                m.tags = {str(k): str(v) for k, v in tags.items()}
+
+        return self._update(model_id, change)
+
+    def set_alias(self, model_name: str, alias: str, version: int) -> ModelMetadata:
+        """Point ``NAME@alias`` at ``version`` (moving it from whichever version had it)."""
+        validate_alias(alias)
+        if alias in ("latest", "best"):
+            raise MetadataValidationError(
+                f"{alias!r} is reserved for references; choose another alias.", field="aliases"
+            )
+
+        def choose(rows: list[dict[str, Any]]) -> str:
+            if not rows:
+                raise self._not_found_name(model_name)
+            target = next((e for e in rows if e["version"] == int(version)), None)
+            if target is None:
+                raise ModelNotFoundError(
+                    f"{model_name} has no version {version}; its versions are: {_version_list(rows)}."
+                )
+            if target["status"] == "deleted":
+                raise RegistryError(
+                    f"{model_name} version {version} is deleted; restore it before giving it an alias."
+                )
+            return target["model_id"]
+
+        return self.store.update_alias(model_name, alias, choose)
+
+    def remove_alias(self, model_name: str, alias: str) -> None:
+        def choose(rows: list[dict[str, Any]]) -> None:
+            if not rows:
+                raise self._not_found_name(model_name)
+            if not any(alias in e["aliases"] for e in rows):
+                raise ModelNotFoundError(f"{model_name} has no alias {alias!r}.")
+            return None
+
+        self.store.update_alias(model_name, alias, choose)
+
+    def _update(self, model_id: str, change) -> ModelMetadata:
+        def checked(meta: ModelMetadata) -> None:
+            change(meta)
+            meta.validate()
+
+        try:
+            return self.store.update_version(model_id, checked)
+        except StoreMissing:
+            raise self._not_found_id(model_id) from None
+
+    # ==================================================================== export / import
+    def export_model(self, model_id: str, export_path: str | os.PathLike) -> dict[str, Path]:
+        """Write ``<id>.skops``, ``<id>.json`` and ``<id>.exoreg`` into ``export_path``; returns their paths."""
+        from core.registry.transfer import export_model
+
+        return export_model(self, model_id, export_path)
+
+    def import_model(
+        self,
+        model_path: str | os.PathLike,
+        metadata_path: str | os.PathLike | None = None,
+        *,
+        trusted: bool = False,
+    ) -> str:
+        """Register an exported model (pair or ``.exoreg``) as the next version of its name."""
+        from core.registry.transfer import import_model
+
+        return import_model(self, model_path, metadata_path, trusted=trusted)
+
+    def export_for_deployment(self, ref: str, export_path: str | os.PathLike, **options: Any):
+        """Write a deployment bundle of the model ``ref`` names (see :mod:`core.deployment.bundle`)."""
+        from core.deployment.bundle import export_registered_model
+
+        return export_registered_model(self, ref, export_path, **options)
+
+    # ==================================================================== integrity
+    def verify(self, *, repair: bool = False) -> VerifyReport:
+        """Check every model file's hash, find orphans, stale index rows and leftovers."""
+        report = VerifyReport()
+        scan = self.store.scan()
+        for meta in scan.found.values():
+            report.checked += 1
+            problem = self.store.check_file(meta)
+            if problem is not None:
+                report.problems.append(problem)
+        leftovers = self.store.leftovers(scan)
+        report.problems.extend(leftovers)
+        report.problems.extend(scan.bad)
+        if repair:
+            report.repaired.extend(self.store.remove_leftovers(leftovers))
+        return report
+
+    def verify_version(self, model_id: str, meta: ModelMetadata | None = None) -> VersionCheck:
+        """Check one version's model file against the SHA-256 its metadata recorded."""
+        meta = meta or self.get_metadata(model_id)
+        if not meta.model_sha256:
+            return VersionCheck(meta.model_id, "unknown", f"{meta.model_id}: no SHA-256 was recorded.")
+        problem = self.store.check_file(meta)
+        if problem is None:
+            return VersionCheck(meta.model_id, "verified", f"{meta.model_id}: {meta.model_file} is intact.")
+        status = "missing" if problem.kind == "missing_model_file" else "mismatch"
+        return VersionCheck(meta.model_id, status, problem.message)
+
+    def rebuild_index(self) -> int:
+        """Rebuild the index from the metadata files; returns the number of versions indexed."""
+        return self.store.rebuild_index()
+
+    @contextlib.contextmanager
+    def snapshot(self) -> Iterator[StoreSnapshot]:
+        """Every version's model and metadata file, read consistently (no write interleaves) inside the block."""
+        with self.store.snapshot() as snap:
+            yield snap
+
+    # ==================================================================== index plumbing
+    def _entries(self) -> dict[str, dict[str, Any]]:
+        return self.store.entries()
+
+    def _sorted_rows(self) -> list[dict[str, Any]]:
+        return self.store.rows()
+
+    def _active_rows(self) -> list[dict[str, Any]]:
+        return [r for r in self._sorted_rows() if r["status"] != "deleted"]
+
+    def _rows_of(self, name: str) -> list[dict[str, Any]]:
+        rows = [r for r in self._sorted_rows() if r["model_name"] == name]
+        if not rows:
+            raise self._not_found_name(name)
+        return rows
+
+    def _not_found_name(self, name: str) -> ModelNotFoundError:
+        names = self.model_names()
+        shown = ", ".join(names[:20]) + (f" and {len(names) - 20} more" if len(names) > 20 else "")
+        return ModelNotFoundError(f"No model is named {name!r}; registered names are: {shown or 'none yet'}.")
+
+    def _not_found_id(self, model_id: str) -> ModelNotFoundError:
+        return ModelNotFoundError(
+            f"No model has the id {model_id!r}; list them with `exoreg list` or use NAME, NAME:VERSION or best."
+        )
+
+
+# ======================================================================== helpers
+def _now() -> _dt.datetime:
+    return _dt.datetime.now(_dt.UTC)
+
+
+def _version_list(rows: list[dict[str, Any]]) -> str:
+    return ", ".join(str(r["version"]) + (" (deleted)" if r["status"] == "deleted" else "") for r in rows)
+
+
+def _opt_int(value: Any) -> int | None:
+    if value is None:
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise MetadataValidationError(
+            f"training_info value {value!r} is not a whole number.", field="training_info"
+        ) from None
+
+
+def _is_finite_number(value: Any) -> bool:
+    try:
+        return not isinstance(value, bool) and math.isfinite(float(value)) and _is_scalar_number(value)
+    except (TypeError, ValueError):
+        return False
+
+
+def _is_scalar_number(value: Any) -> bool:
+    import numbers
+
+    return isinstance(value, numbers.Number) and not isinstance(value, complex)
+
+
+def _sort_evaluation(results: dict[str, Any]) -> tuple[dict[str, float], dict[str, float], dict[str, Any]]:
+    """Split evaluation results into headline metrics, further numbers and structured results."""
+    headline: dict[str, float] = {}
+    for name in HEADLINE_METRICS:
+        if name not in results:
+            raise MetadataValidationError(
+                f"evaluation_results has no '{name}'; the four headline metrics are required.", field=name
+            )
+        value = results[name]
+        if not _is_finite_number(value) or not 0.0 <= float(value) <= 1.0:
+            raise MetadataValidationError(
+                f"evaluation_results['{name}'] must be a finite number between 0 and 1 (got {value!r}).",
+                field=name,
+            )
+        headline[name] = float(value)
+    metrics: dict[str, float] = {}
+    evaluation: dict[str, Any] = {}
+    for key, value in results.items():
+        if key in HEADLINE_METRICS:
+            continue
+        if _is_scalar_number(value) and not isinstance(value, bool):
+            if _is_finite_number(value):
+                metrics[str(key)] = float(value)
+            else:
+                evaluation[str(key)] = None  # undefined for this model (e.g. NaN), kept visible
+        else:
+            evaluation[str(key)] = _jsonable(value)
+    return headline, metrics, evaluation
+
+
+def _jsonable(value: Any) -> Any:
+    """Plain JSON values, unknown objects as their ``repr`` (the rule is :func:`core.common.jsonio.to_jsonable`)."""
+    from core.common.jsonio import to_jsonable
+
+    return to_jsonable(value)
+
+
+def _estimator_params(model: Any) -> dict[str, Any]:
+    """The final estimator's own parameters, for when the caller recorded none."""
+    estimator = model
+    steps = getattr(model, "steps", None)
+    if steps:
+        estimator = steps[-1][1]
+    get_params = getattr(estimator, "get_params", None)
+    if get_params is None:
+        return {}
+    try:
+        params = get_params(deep=False)
+    except Exception:  # a third-party estimator with a broken get_params
+        return {}
+    return {
+        k: (v if v is None or isinstance(v, bool | int | float | str) else repr(v)) for k, v in params.items()
+    }

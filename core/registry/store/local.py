@@ -1,0 +1,426 @@
+"""A registry in a local folder: the layout every ExoReg release has written.
+
+::
+
+    root/
+      models/<model_id>.skops     the model files
+      metadata/<model_id>.json    one file per version: the source of truth
+      index.json                  the guide's index (a cache, rebuilt when missing or stale)
+      index.journal               changes since index.json was last written
+      .lock                       the cross-process lock
+
+Writes are atomic renames (:mod:`core.common.files`) under one cross-process
+:class:`~filelock.FileLock`; the index is a snapshot plus a journal (:mod:`._journal`), and
+the metadata folder's mtime tells cheaply when someone changed the folder behind its back.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import threading
+from collections.abc import Callable, Collection, Iterator
+from pathlib import Path
+from typing import Any
+
+from filelock import FileLock
+
+from core.common.files import atomic_write_bytes, atomic_write_text, is_temp_file, sha256_file
+from core.errors import MetadataValidationError, ModelNotFoundError, RegistryError
+from core.registry.metadata import ModelMetadata
+from core.registry.store._journal import COMPACT_EVERY, IndexCorrupt, IndexFiles, IndexState
+from core.registry.store.base import Problem, Scan, StoredFile, StoreMissing, StoreSnapshot
+
+LOCK_TIMEOUT_S = 60
+_UNSAFE_FILE_CHARS = re.compile(r"[^A-Za-z0-9._-]")
+
+
+def _file_stem(model_id: str) -> str:
+    return _UNSAFE_FILE_CHARS.sub("_", model_id)
+
+
+class _Slot:
+    """The next version of a name while the lock is held (see :meth:`LocalStore.add_version`)."""
+
+    def __init__(self, store: LocalStore, state: IndexState, version: int):
+        self._store, self._state, self.version = store, state, version
+
+    def claim(self, base_id: str, suffix: str) -> tuple[str, str]:
+        store, state = self._store, self._state
+        model_id, stem, n = base_id, _file_stem(base_id), 1
+        while (
+            model_id in state.entries
+            or (store.metadata_dir / f"{stem}.json").exists()
+            or (store.models_dir / f"{stem}{suffix}").exists()
+        ):
+            n += 1
+            model_id, stem = f"{base_id}_{n}", _file_stem(f"{base_id}_{n}")
+        return model_id, stem + suffix
+
+
+class LocalStore:
+    """A registry folder on this machine's file system (see the module docstring)."""
+
+    def __init__(self, root: str | os.PathLike):
+        self.root = Path(root).absolute()  # a later chdir must not move the registry
+        self.models_dir = self.root / "models"
+        self.metadata_dir = self.root / "metadata"
+        if self.root.exists() and not self.root.is_dir():
+            raise RegistryError(f"{self.root} is a file, not a registry folder; choose a folder.")
+        for folder in (self.models_dir, self.metadata_dir):
+            folder.mkdir(parents=True, exist_ok=True)
+        self._files = IndexFiles(self.root)
+        self._file_lock = FileLock(str(self.root / ".lock"), timeout=LOCK_TIMEOUT_S)
+        self._mutex = threading.RLock()
+        self._state: IndexState | None = None
+        self._sorted_cache: list[dict[str, Any]] | None = None
+        self._refresh()
+
+    def __repr__(self) -> str:
+        return f"LocalStore({str(self.root)!r})"
+
+    @property
+    def uri(self) -> str:
+        return str(self.root)
+
+    @property
+    def location(self) -> str:
+        return str(self.root)
+
+    def model_path(self, meta: ModelMetadata) -> Path:
+        """Where a version's model file lives (local stores only)."""
+        return self.models_dir / meta.model_file
+
+    # ==================================================================== reading
+    def revision(self) -> str:
+        """A token that changes whenever anything in the registry changes (three stat calls)."""
+        parts = list(self._files.stamp())
+        try:
+            st = os.stat(self.metadata_dir)
+            parts.append((st.st_mtime_ns,))
+        except FileNotFoundError:
+            parts.append((0,))
+        return "-".join(".".join(str(x) for x in p) for p in parts)
+
+    def entries(self) -> dict[str, dict[str, Any]]:
+        return self._refresh().entries
+
+    def rows(self) -> list[dict[str, Any]]:
+        with self._mutex:
+            entries = self.entries()
+            if self._sorted_cache is None:
+                self._sorted_cache = sorted(entries.values(), key=lambda r: (r["model_name"], r["version"]))
+            return self._sorted_cache
+
+    def read_metadata(self, model_id: str) -> ModelMetadata:
+        entry = self.entries().get(model_id)
+        if entry is None:
+            raise StoreMissing(model_id)
+        path = self.metadata_dir / (Path(entry["model_file"]).stem + ".json")
+        try:
+            return ModelMetadata.from_json(path.read_bytes())
+        except FileNotFoundError as exc:
+            self._invalidate()
+            raise ModelNotFoundError(
+                f"The metadata of {model_id} has disappeared; run `exoreg verify`."
+            ) from exc
+
+    def read_model(self, meta: ModelMetadata) -> bytes:
+        try:
+            return self.model_path(meta).read_bytes()
+        except (FileNotFoundError, IsADirectoryError) as exc:
+            raise StoreMissing(meta.model_file) from exc
+
+    # ==================================================================== writing
+    def add_version(
+        self, model_name: str, payload: bytes, finish: Callable[[_Slot], ModelMetadata]
+    ) -> ModelMetadata:
+        with self._locked() as state:
+            versions = [e["version"] for e in state.entries.values() if e["model_name"] == model_name]
+            meta = finish(_Slot(self, state, max(versions, default=0) + 1))
+            # The model file lands first; the metadata file is the commit point.
+            self._files.append(
+                state, [{"op": "intent", "model_id": meta.model_id, "model_file": meta.model_file}], sync=False
+            )
+            atomic_write_bytes(self.models_dir / meta.model_file, payload)
+            self._write_metadata(state, meta)
+        return meta
+
+    def update_version(self, model_id: str, change: Callable[[ModelMetadata], None]) -> ModelMetadata:
+        with self._locked() as state:
+            if model_id not in state.entries:
+                raise StoreMissing(model_id)
+            meta = self._read_locked(model_id, state)
+            change(meta)
+            self._write_metadata(state, meta)
+            return meta
+
+    def update_alias(
+        self, model_name: str, alias: str, choose: Callable[[list[dict[str, Any]]], str | None]
+    ) -> ModelMetadata | None:
+        with self._locked() as state:
+            rows = [e for e in state.entries.values() if e["model_name"] == model_name]
+            target_id = choose(rows)
+            # Release first, then assign: a crash in between loses the alias rather than doubling it.
+            for holder in rows:
+                if alias in holder["aliases"] and holder["model_id"] != target_id:
+                    meta = self._read_locked(holder["model_id"], state)
+                    meta.aliases = [a for a in meta.aliases if a != alias]
+                    self._write_metadata(state, meta)
+            if target_id is None:
+                return None
+            meta = self._read_locked(target_id, state)
+            if alias not in meta.aliases:
+                meta.aliases.append(alias)
+                self._write_metadata(state, meta)
+            return meta
+
+    def _read_locked(self, model_id: str, state: IndexState) -> ModelMetadata:
+        entry = state.entries[model_id]
+        return ModelMetadata.from_json(
+            (self.metadata_dir / (Path(entry["model_file"]).stem + ".json")).read_bytes()
+        )
+
+    def _write_metadata(self, state: IndexState, meta: ModelMetadata) -> None:
+        """Write one metadata file and journal it (caller holds the lock)."""
+        if meta.model_id not in state.pending:
+            self._files.append(
+                state, [{"op": "intent", "model_id": meta.model_id, "model_file": None}], sync=False
+            )
+        atomic_write_text(self._metadata_path(meta), meta.to_json())
+        record = {"op": "put", "entry": meta.summary(), "metadata_mtime_ns": self._metadata_mtime()}
+        self._files.append(state, [record])
+        self._sorted_cache = None
+        if state.journal_lines >= COMPACT_EVERY:
+            self._files.write_snapshot(state)
+
+    # ==================================================================== integrity
+    def scan(self) -> Scan:
+        result = Scan()
+        for entry in os.scandir(self.metadata_dir):
+            if not entry.name.endswith(".json") or is_temp_file(entry.name):
+                continue
+            try:
+                meta = ModelMetadata.from_json(Path(entry.path).read_bytes())
+            except (MetadataValidationError, OSError) as exc:
+                result.bad.append(Problem("corrupt_metadata", entry.path, f"{entry.name} cannot be read: {exc}"))
+                continue
+            result.found[meta.model_id] = meta
+        return result
+
+    def check_file(self, meta: ModelMetadata) -> Problem | None:
+        path = self.models_dir / meta.model_file
+        if not path.is_file():
+            return Problem(
+                "missing_model_file", str(path), f"{meta.model_id}: its model file {meta.model_file} is missing."
+            )
+        if sha256_file(path) != meta.model_sha256:
+            return Problem(
+                "hash_mismatch",
+                str(path),
+                f"{meta.model_id}: {meta.model_file} does not match its recorded SHA-256.",
+            )
+        return None
+
+    def leftovers(self, scan: Scan) -> list[Problem]:
+        problems = []
+        referenced = {meta.model_file for meta in scan.found.values()}
+        for folder in (self.models_dir, self.metadata_dir, self.root):
+            for entry in os.scandir(folder):
+                if is_temp_file(entry.name):
+                    problems.append(
+                        Problem(
+                            "temp_file",
+                            entry.path,
+                            "An interrupted write left this temporary file.",
+                            leftover=True,
+                        )
+                    )
+        for entry in os.scandir(self.models_dir):
+            if entry.is_file() and not is_temp_file(entry.name) and entry.name not in referenced:
+                problems.append(
+                    Problem(
+                        "orphan_model_file",
+                        entry.path,
+                        f"{entry.name} has no metadata (its registration never completed).",
+                        leftover=True,
+                    )
+                )
+        indexed = self.entries()
+        on_disk = scan.found
+        stale = set(indexed) ^ set(on_disk)
+        stale |= {m for m, meta in on_disk.items() if m in indexed and indexed[m] != meta.summary()}
+        if stale:
+            problems.append(
+                Problem(
+                    "stale_index",
+                    str(self._files.snapshot_path),
+                    f"The index disagrees with {len(stale)} metadata file(s); it will be rebuilt.",
+                    leftover=True,
+                )
+            )
+        return problems
+
+    def remove_leftovers(self, problems: Collection[Problem]) -> list[str]:
+        repaired = []
+        stale = False
+        for p in problems:
+            if p.kind in ("temp_file", "orphan_model_file"):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(p.path)
+                repaired.append(p.path)
+            elif p.kind == "stale_index":
+                stale = True
+        if stale:
+            self.rebuild_index()
+            repaired.append(str(self._files.snapshot_path))
+        return repaired
+
+    def rebuild_index(self) -> int:
+        """Rebuild index.json from the metadata files; returns the number of versions indexed."""
+        with self._locked(refresh=False) as state:
+            on_disk = self.scan().found
+            state.entries = {m: meta.summary() for m, meta in on_disk.items()}
+            state.pending = {}
+            state.metadata_mtime_ns = self._metadata_mtime()
+            self._files.write_snapshot(state)
+            self._sorted_cache = None
+            return len(state.entries)
+
+    def total_size(self) -> int:
+        size = sum(int(r.get("model_size") or 0) for r in self.rows())
+        with contextlib.suppress(OSError):
+            size += sum(e.stat().st_size for e in os.scandir(self.metadata_dir) if e.is_file())
+            size += sum(
+                p.stat().st_size for p in (self._files.snapshot_path, self._files.journal_path) if p.exists()
+            )
+        return size
+
+    @contextlib.contextmanager
+    def snapshot(self) -> Iterator[StoreSnapshot]:
+        with self._locked() as state:
+            paths: dict[str, Path] = {}
+            for entry in state.entries.values():
+                stem = Path(entry["model_file"]).stem
+                paths["models/" + entry["model_file"]] = self.models_dir / entry["model_file"]
+                paths["metadata/" + stem + ".json"] = self.metadata_dir / (stem + ".json")
+            yield StoreSnapshot(
+                versions=len(state.entries),
+                names=list(paths),
+                read=lambda name: StoredFile(name, paths[name].read_bytes()),
+            )
+
+    def _clean_leftovers(self, state: IndexState) -> None:
+        """Remove what an interrupted write left behind (caller holds the lock).
+
+        Every write journals an intent first, so a write that never finished shows up as
+        a pending intent; only then is it worth scanning the folders.
+        """
+        if not state.pending:
+            return
+        for folder in (self.models_dir, self.metadata_dir):
+            for entry in os.scandir(folder):
+                if is_temp_file(entry.name):
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(entry.path)
+        records = []
+        for model_id, model_file in list(state.pending.items()):
+            if model_file and model_id not in state.entries:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(self.models_dir / model_file)
+            records.append({"op": "abandon", "model_id": model_id})
+        self._files.append(state, records, sync=False)
+
+    # ==================================================================== index plumbing
+    @contextlib.contextmanager
+    def _locked(self, *, refresh: bool = True):
+        """Hold the cross-process lock with a fresh index; every write goes through here."""
+        with self._mutex, self._file_lock:
+            if refresh:
+                self._refresh(locked=True)
+            assert self._state is not None
+            self._clean_leftovers(self._state)
+            yield self._state
+
+    def _refresh(self, *, locked: bool = False) -> IndexState:
+        """Bring the in-memory index up to date with the files (cheap when nothing changed)."""
+        with self._mutex:
+            if not self.metadata_dir.is_dir():
+                self._metadata_mtime()  # raises the "folder has disappeared" error
+            state = self._state
+            stamp = state.stamp if state is not None else None
+            if state is not None and self._files.read_tail(state):
+                if state.stamp != stamp:
+                    self._sorted_cache = None
+            else:
+                try:
+                    state = self._files.load()
+                except IndexCorrupt:
+                    state = None
+                self._sorted_cache = None
+            if state is None:
+                self._state = IndexState()
+                self._rebuild_guarded(locked)
+                return self._state
+            self._state = state
+            if state.metadata_mtime_ns != self._metadata_mtime():
+                self._reconcile(locked)
+            return self._state
+
+    def _rebuild_guarded(self, locked: bool) -> None:
+        if locked:
+            on_disk = self.scan().found
+            st = self._state
+            st.entries = {m: meta.summary() for m, meta in on_disk.items()}
+            st.metadata_mtime_ns = self._metadata_mtime()
+            self._files.write_snapshot(st)
+        else:
+            with self._file_lock:
+                try:  # another process may have rebuilt it while we waited
+                    self._state = self._files.load()
+                    return
+                except IndexCorrupt:
+                    self._rebuild_guarded(True)
+
+    def _reconcile(self, locked: bool) -> None:
+        """The metadata folder changed behind the index's back: fold the difference in."""
+        if not locked:
+            with self._file_lock:
+                self._refresh(locked=True)
+            return
+        state = self._state
+        names = {
+            e.name[:-5]
+            for e in os.scandir(self.metadata_dir)
+            if e.name.endswith(".json") and not is_temp_file(e.name)
+        }
+        by_stem = {Path(e["model_file"]).stem: m for m, e in state.entries.items()}
+        records = []
+        for stem in names - set(by_stem):
+            try:
+                meta = ModelMetadata.from_json((self.metadata_dir / f"{stem}.json").read_bytes())
+            except (MetadataValidationError, OSError):
+                continue  # reported by verify()
+            records.append({"op": "put", "entry": meta.summary()})
+        for stem in set(by_stem) - names:
+            records.append({"op": "drop", "model_id": by_stem[stem]})
+        records.append({"op": "sync", "metadata_mtime_ns": self._metadata_mtime()})
+        self._files.append(state, records)
+        self._sorted_cache = None
+
+    def _metadata_mtime(self) -> int:
+        try:
+            return os.stat(self.metadata_dir).st_mtime_ns
+        except FileNotFoundError:
+            raise RegistryError(
+                f"The registry folder {self.root} has disappeared; open it again or restore it from a backup."
+            ) from None
+
+    def _invalidate(self) -> None:
+        with self._mutex:
+            self._state = None
+            self._sorted_cache = None
+
+    def _metadata_path(self, meta: ModelMetadata) -> Path:
+        return self.metadata_dir / (Path(meta.model_file).stem + ".json")

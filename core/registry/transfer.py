@@ -1,0 +1,364 @@
+"""Moving models in and out of a registry: export, import (with the trust gate), backups.
+
+A hash that travels with a file (its metadata JSON, an archive's manifest) proves the
+file arrived intact; it never makes the file trusted. Trust comes from a person
+(``trusted=True``) or from a signature this user's key made.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import io
+import json
+import os
+import shutil
+import tempfile
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from core.common.files import atomic_file, atomic_write_bytes, sha256_bytes
+from core.errors import (
+    IntegrityError,
+    MetadataValidationError,
+    RegistryError,
+    UnsafeArchiveError,
+    UntrustedModelError,
+)
+from core.registry import archives, safety
+from core.registry.metadata import MAX_JSON_BYTES, ModelMetadata
+
+if TYPE_CHECKING:
+    from core.registry.registry import ModelRegistry
+
+ARCHIVE_SUFFIX = ".exoreg"
+ARCHIVE_FORMAT = "exoreg-model"
+BACKUP_FORMAT = "exoreg-backup"
+MAX_MODEL_BYTES = 2 << 30
+_MODEL_MEMBERS = {"model.skops": safety.SKOPS, "model.pkl": safety.PICKLE}
+_SUFFIX = {safety.SKOPS: ".skops", safety.PICKLE: ".pkl"}
+
+
+# ============================================================================ export
+def export_model(registry: ModelRegistry, model_id: str, export_path: str | os.PathLike) -> dict[str, Path]:
+    """Write ``<id>.skops``, ``<id>.json`` and a single-file ``<id>.exoreg`` into ``export_path``."""
+    meta = registry.get_metadata(model_id)
+    payload = registry.model_bytes(model_id, meta)
+    if sha256_bytes(payload) != meta.model_sha256:
+        raise IntegrityError(
+            f"The model file {meta.model_file} does not match its recorded SHA-256; it was not exported."
+        )
+    folder = Path(export_path)
+    folder.mkdir(parents=True, exist_ok=True)
+    stem = Path(meta.model_file).stem
+    model_suffix = _SUFFIX.get(meta.model_format, ".skops")
+    metadata_bytes = meta.to_json().encode("utf-8")
+
+    model_out = atomic_write_bytes(folder / f"{stem}{model_suffix}", payload)
+    metadata_out = atomic_write_bytes(folder / f"{stem}.json", metadata_bytes)
+    member = "model" + model_suffix
+    manifest = {
+        "format": ARCHIVE_FORMAT,
+        "format_version": 1,
+        "model_id": meta.model_id,
+        "exported_at": _now(),
+        "files": {
+            member: {"sha256": sha256_bytes(payload), "size": len(payload)},
+            "metadata.json": {"sha256": sha256_bytes(metadata_bytes), "size": len(metadata_bytes)},
+        },
+    }
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as zf:
+        zf.writestr("manifest.json", json.dumps(manifest, indent=2), compress_type=zipfile.ZIP_DEFLATED)
+        zf.writestr("metadata.json", metadata_bytes, compress_type=zipfile.ZIP_DEFLATED)
+        zf.writestr(member, payload, compress_type=zipfile.ZIP_STORED)
+    archive_out = atomic_write_bytes(folder / f"{stem}{ARCHIVE_SUFFIX}", buffer.getvalue())
+    return {"model": model_out, "metadata": metadata_out, "archive": archive_out}
+
+
+# ============================================================================ import
+@dataclass
+class ImportPreview:
+    """Everything a person should see before a model file is registered."""
+
+    source: str
+    metadata: ModelMetadata
+    model_bytes: bytes = field(repr=False)
+    format: str
+    sha256: str
+    checksum_ok: bool | None  # None when nothing travelled with the file to compare against
+    inspection: safety.InspectionReport
+
+    @property
+    def needs_trust(self) -> bool:
+        return not self.inspection.safe
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "model_name": self.metadata.model_name,
+            "original_id": self.metadata.model_id,
+            "algorithm": self.metadata.algorithm,
+            "format": self.format,
+            "sha256": self.sha256,
+            "size": len(self.model_bytes),
+            "checksum_ok": self.checksum_ok,
+            "needs_trust": self.needs_trust,
+            "inspection": self.inspection.to_dict(),
+        }
+
+
+def preview_import(
+    model_path: str | os.PathLike, metadata_path: str | os.PathLike | None = None
+) -> ImportPreview:
+    """Read and validate an archive or a model + metadata pair without loading or registering anything."""
+    model_path = Path(model_path)
+    if not model_path.is_file():
+        raise FileNotFoundError(f"No file at {model_path}; check the path.")
+    if metadata_path is None and _is_exoreg_archive(model_path):
+        payload, meta_dict, checksum_ok, name = _read_archive(model_path)
+    else:
+        payload, meta_dict, checksum_ok, name = _read_pair(model_path, metadata_path)
+    meta = ModelMetadata.from_dict(meta_dict)  # validates: the field at fault is named
+    fmt = safety.detect_format(payload)
+    if fmt == safety.UNKNOWN:
+        raise UntrustedModelError(f"{name} is neither a skops file nor a pickle; it cannot be imported.")
+    digest = sha256_bytes(payload)
+    if meta.model_sha256:
+        checksum_ok = checksum_ok is not False and meta.model_sha256 == digest
+    if checksum_ok is False:
+        raise IntegrityError(
+            f"{name} does not match the SHA-256 that came with it; it was changed or damaged in transit."
+        )
+    return ImportPreview(
+        source=str(model_path),
+        metadata=meta,
+        model_bytes=payload,
+        format=fmt,
+        sha256=digest,
+        checksum_ok=checksum_ok,
+        inspection=safety.inspect_model_file(payload, name=name),
+    )
+
+
+def import_model(
+    registry: ModelRegistry,
+    model_path: str | os.PathLike,
+    metadata_path: str | os.PathLike | None = None,
+    *,
+    trusted: bool = False,
+) -> str:
+    """Register an exported model as the next version of its name; returns the new id."""
+    preview = preview_import(model_path, metadata_path)
+    name = Path(model_path).name
+    if preview.needs_trust and not trusted:
+        shown = ", ".join(preview.inspection.untrusted[:6]) or "unknown code"
+        what = (
+            "is a pickle, which runs code when loaded"
+            if preview.format == safety.PICKLE
+            else "would construct types this application does not trust"
+        )
+        raise UntrustedModelError(
+            f"{name} {what} ({shown}); import it with trust only if you know its source.",
+            untrusted=preview.inspection.untrusted,
+        )
+    model = _load_checked(preview, name, trusted=trusted)
+    meta = preview.metadata
+    n_features = getattr(model, "n_features_in_", None)
+    if meta.feature_columns and n_features is not None and int(n_features) != len(meta.feature_columns):
+        raise MetadataValidationError(
+            f"The metadata lists {len(meta.feature_columns)} feature columns but the model expects {n_features}.",
+            field="feature_columns",
+        )
+    original_id = meta.model_id
+    meta.model_id = "pending"
+    meta.aliases = []  # aliases belong to the registry that set them
+    meta.status = "active"
+    meta.model_format = preview.format
+    meta.file_signature = safety.sign_digest(preview.sha256) if preview.needs_trust else ""
+    meta.imported_from = {
+        "model_id": original_id,
+        "file_name": name,
+        "sha256": preview.sha256,
+        "import_date": _now(),
+        "trusted_by_user": bool(preview.needs_trust),
+    }
+    return registry.register_bytes(meta, preview.model_bytes, suffix=_SUFFIX[preview.format])
+
+
+def _load_checked(preview: ImportPreview, name: str, *, trusted: bool) -> Any:
+    """Deserialise (allowlisted types only, unless trusted) and check tree structure."""
+    if preview.format == safety.SKOPS:
+        return safety.load_skops(preview.model_bytes, trusted=trusted, name=name)
+    import joblib
+
+    model = joblib.load(io.BytesIO(preview.model_bytes))  # only reached with a person's trust
+    safety.check_tree_structure(model, name=name)
+    return model
+
+
+def _is_exoreg_archive(path: Path) -> bool:
+    if safety.detect_format(path) == safety.SKOPS:
+        return False
+    try:
+        with zipfile.ZipFile(path) as zf:
+            return "manifest.json" in zf.namelist()
+    except (zipfile.BadZipFile, OSError):
+        return False
+
+
+def _read_archive(path: Path) -> tuple[bytes, dict, bool, str]:
+    allowed = {"manifest.json", "metadata.json", *_MODEL_MEMBERS}
+    with archives.open_archive(path) as zf:
+        infos = {
+            i.filename: i
+            for i in archives.check_members(
+                zf,
+                allowed.__contains__,
+                max_member=MAX_MODEL_BYTES,
+                max_total=MAX_MODEL_BYTES + 2 * MAX_JSON_BYTES,
+                max_count=8,
+            )
+        }
+        models = [n for n in infos if n in _MODEL_MEMBERS]
+        if "manifest.json" not in infos or "metadata.json" not in infos or len(models) != 1:
+            raise UnsafeArchiveError(
+                f"{path.name} must hold manifest.json, metadata.json and one model file."
+            )
+        for small in ("manifest.json", "metadata.json"):
+            if infos[small].file_size > MAX_JSON_BYTES * 2:
+                raise UnsafeArchiveError(f"{small} in {path.name} is too large to be real metadata.")
+        manifest = _parse_json(
+            archives.read_member(zf, infos["manifest.json"]), f"manifest.json in {path.name}"
+        )
+        meta_bytes = archives.read_member(zf, infos["metadata.json"])
+        payload = archives.read_member(zf, infos[models[0]])
+    if not isinstance(manifest, dict) or manifest.get("format") != ARCHIVE_FORMAT:
+        raise UnsafeArchiveError(
+            f"{path.name} is not an ExoReg model archive (its manifest has another format)."
+        )
+    files = manifest.get("files") or {}
+    ok = True
+    for member, data in ((models[0], payload), ("metadata.json", meta_bytes)):
+        recorded = (files.get(member) or {}).get("sha256")
+        if recorded != sha256_bytes(data):
+            ok = False
+    if not ok:
+        raise IntegrityError(
+            f"{path.name} does not match its manifest's SHA-256s; it was changed or damaged in transit."
+        )
+    return payload, _parse_json(meta_bytes, f"metadata.json in {path.name}"), True, f"{path.name}:{models[0]}"
+
+
+def _read_pair(
+    model_path: Path, metadata_path: str | os.PathLike | None
+) -> tuple[bytes, dict, bool | None, str]:
+    meta_path = Path(metadata_path) if metadata_path is not None else model_path.with_suffix(".json")
+    if not meta_path.is_file():
+        raise MetadataValidationError(
+            f"No metadata found for {model_path.name} (looked for {meta_path.name}); pass the exported JSON too.",
+            field="metadata",
+        )
+    if meta_path.stat().st_size > MAX_JSON_BYTES * 2:
+        raise MetadataValidationError(f"{meta_path.name} is too large to be real metadata.", field="metadata")
+    if model_path.stat().st_size > MAX_MODEL_BYTES:
+        raise UnsafeArchiveError(f"{model_path.name} is larger than {MAX_MODEL_BYTES:,} bytes.")
+    return model_path.read_bytes(), _parse_json(meta_path.read_bytes(), meta_path.name), None, model_path.name
+
+
+def _parse_json(data: bytes, label: str) -> Any:
+    try:
+        return json.loads(data)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise MetadataValidationError(f"{label} is not valid JSON ({exc}).", field="metadata") from exc
+
+
+# ============================================================================ backups
+def backup_registry(registry: ModelRegistry, dest: str | os.PathLike, *, progress=None) -> Path:
+    """Write the whole registry (models, metadata, manifest) into one zip, atomically."""
+    dest = Path(dest)
+    if dest.suffix.lower() != ".zip":
+        dest = dest.with_suffix(dest.suffix + ".zip")
+    with atomic_file(dest) as tmp, registry.snapshot() as snapshot, zipfile.ZipFile(tmp, "w") as zf:
+        files = {}
+        for i, member in enumerate(snapshot, start=1):
+            compress = zipfile.ZIP_DEFLATED if member.name.endswith(".json") else zipfile.ZIP_STORED
+            zf.writestr(member.name, member.data, compress_type=compress)
+            files[member.name] = {"sha256": sha256_bytes(member.data), "size": len(member.data)}
+            if progress:
+                progress(i, len(snapshot))
+        manifest = {
+            "format": BACKUP_FORMAT,
+            "format_version": 1,
+            "created_at": _now(),
+            "source": registry.location,
+            "versions": snapshot.versions,
+            "files": files,
+        }
+        zf.writestr("manifest.json", json.dumps(manifest, indent=2), compress_type=zipfile.ZIP_DEFLATED)
+    return dest
+
+
+def _backup_member_allowed(name: str) -> bool:
+    parts = name.split("/")
+    if name == "manifest.json":
+        return True
+    return (
+        len(parts) == 2
+        and parts[0] in ("models", "metadata")
+        and bool(parts[1])
+        and not parts[1].startswith(".")
+    )
+
+
+def restore_backup(archive: str | os.PathLike, root: str | os.PathLike, *, progress=None) -> int:
+    """Restore a backup into ``root`` (which must be empty or absent); returns the versions restored."""
+    from core.registry.registry import ModelRegistry
+
+    archive, root = Path(archive), Path(root)
+    if root.exists() and (not root.is_dir() or any(root.iterdir())):
+        raise RegistryError(f"{root} is not empty; restore into a new folder so nothing is overwritten.")
+    root.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".exoreg-restore-", dir=root.parent))
+    try:
+        with archives.open_archive(archive) as zf:
+            infos = archives.check_members(
+                zf, _backup_member_allowed, max_member=MAX_MODEL_BYTES, max_total=64 << 30
+            )
+            by_name = {i.filename: i for i in infos}
+            if "manifest.json" not in by_name:
+                raise UnsafeArchiveError(f"{archive.name} has no manifest.json; it is not an ExoReg backup.")
+            manifest = _parse_json(
+                archives.read_member(zf, by_name.pop("manifest.json")), "the backup manifest"
+            )
+            if not isinstance(manifest, dict) or manifest.get("format") != BACKUP_FORMAT:
+                raise UnsafeArchiveError(
+                    f"{archive.name} is not an ExoReg backup (its manifest has another format)."
+                )
+            expected = manifest.get("files") or {}
+            if set(expected) != set(by_name):
+                raise IntegrityError(f"{archive.name} does not hold exactly the files its manifest lists.")
+            for i, info in enumerate(by_name.values(), start=1):
+                _, digest = archives.extract_member(zf, info, staging)
+                if digest != expected[info.filename].get("sha256"):
+                    raise IntegrityError(
+                        f"{info.filename} in {archive.name} does not match its recorded SHA-256."
+                    )
+                if progress:
+                    progress(i, len(by_name))
+        for meta_file in (staging / "metadata").glob("*.json") if (staging / "metadata").is_dir() else []:
+            ModelMetadata.from_json(meta_file.read_bytes())  # every file valid before anything is visible
+        (staging / "models").mkdir(exist_ok=True)
+        (staging / "metadata").mkdir(exist_ok=True)
+        if root.exists():
+            root.rmdir()
+        os.replace(staging, root)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return ModelRegistry(root).rebuild_index()
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
