@@ -272,6 +272,9 @@ class _PickleScan:
         self.data = data
         self.found: list[str] = []
         self.complete = True
+        # Once the scan has lost the thread (a bad stream, an array payload) the bytes it reads
+        # may be array data: it then lists only names that look like names, no placeholders.
+        self.speculative = False
 
     def run(self) -> None:
         data = self.data
@@ -296,6 +299,7 @@ class _PickleScan:
                 continue
             # The bytes from pos on are not a pickle stream: resynchronise on the next one.
             self.complete = False
+            self.speculative = True
             match = _STREAM_START.search(data, pos + 1)
             if match is None:
                 return
@@ -332,6 +336,7 @@ class _PickleScan:
                     after = stream.tell()
                     if _STREAM_START.match(self.data, after):
                         return "nested", after
+                    self.speculative = True  # raw array bytes, most likely
                 continue
             self._step(st, name, opcode, arg, at)
 
@@ -378,11 +383,11 @@ class _PickleScan:
             if isinstance(module, str) and isinstance(attr, str):
                 stack.append(_Sym("global", self._import(st, module, attr)))
             else:
-                _add(self.found, "<unresolved STACK_GLOBAL>")
+                self._placeholder("<unresolved STACK_GLOBAL>")
                 self.complete = False
                 stack.append(_UNKNOWN)
         elif name in ("EXT1", "EXT2", "EXT4"):
-            _add(self.found, f"<extension code {arg}>")
+            self._placeholder(f"<extension code {arg}>")
             self.complete = False
             stack.append(_UNKNOWN)
         elif name in ("PERSID", "BINPERSID"):
@@ -474,8 +479,14 @@ class _PickleScan:
         return (data[at + 1:first].decode("utf-8", "replace"),
                 data[first + 1:second].decode("utf-8", "replace"))
 
+    def _placeholder(self, text: str) -> None:
+        if not self.speculative:
+            _add(self.found, text)
+
     def _import(self, st: _Stream, module: str, attr: str) -> str:
         name = f"{module}.{attr}"
+        if self.speculative and not (_NAME.fullmatch(module) and _NAME.fullmatch(attr)):
+            return name
         _add(self.found, name)
         if st.proto < 3:  # the unpickler maps Python 2 names (fix_imports)
             if (module, attr) in _compat_pickle.NAME_MAPPING:
@@ -489,6 +500,7 @@ class _PickleScan:
 
 
 _IDENT = rb"[A-Za-z_][A-Za-z0-9_.]{0,200}"
+_NAME = re.compile(_IDENT.decode())
 _RAW_STACK_GLOBAL = re.compile(
     rb"\x8c([\x01-\xc8])(" + _IDENT + rb")(?:\x94|q[\x00-\xff]|r[\x00-\xff]{4})?"
     rb"\x8c([\x01-\xc8])(" + _IDENT + rb")(?:\x94|q[\x00-\xff]|r[\x00-\xff]{4})?\x93"
@@ -523,7 +535,12 @@ def _decompressed(source) -> tuple[bytes, bool]:
             except zlib.error:
                 return b"", False
             return out, decompressor.eof and not decompressor.unconsumed_tail
-        opener = {"gzip": gzip.GzipFile, "bz2": bz2.BZ2File, "xz": lzma.LZMAFile, "lzma": lzma.LZMAFile}.get(kind)
+        opener = {
+            "gzip": lambda fh: gzip.GzipFile(fileobj=fh),  # its first parameter is a file *name*
+            "bz2": bz2.BZ2File,
+            "xz": lzma.LZMAFile,
+            "lzma": lzma.LZMAFile,
+        }.get(kind)
         if opener is None:
             return b"", False
         out = bytearray()
