@@ -166,7 +166,9 @@ def inspect_model_file(source: str | os.PathLike | bytes, *, name: str | None = 
 def pickle_globals(source: str | os.PathLike | bytes) -> tuple[list[str], bool]:
     """Statically list the ``module.name`` globals a pickle file imports, without executing it.
 
-    Returns the names in order of first appearance and ``complete``. The scan models the
+    Returns the names in order of first appearance, without duplicates, and ``complete``.
+    In a protocol 0-2 stream a Python 2 name is listed as written and, after it, as the
+    unpickler maps it (``__builtin__.eval``, then ``builtins.eval``). The scan models the
     unpickler's stack and memo symbolically (strings as strings, everything else opaque)
     over every pickle stream in the file, and also follows joblib's object arrays (a nested
     pickle stream after a ``NumpyArrayWrapper``, after which the outer stream goes on).
@@ -196,10 +198,7 @@ def pickle_globals(source: str | os.PathLike | bytes) -> tuple[list[str], bool]:
     stream from the next byte that starts a pickle stream, and adds names that look like
     imports in the raw bytes. It is never a proof of safety.
     """
-    try:
-        data, whole = _decompressed(source)
-    except OSError:
-        return [], False
+    data, whole = _decompressed(source)
     scan = _PickleScan(data)
     try:
         scan.run()
