@@ -37,6 +37,7 @@ MAX_TEXT = 20_000
 MAX_SHORT_TEXT = 1_000
 MAX_ITEMS = 10_000
 MAX_JSON_BYTES = 5_000_000
+MAX_INT = 2**63 - 1  # the index's JSON library stores 64-bit integers, no larger
 
 
 @dataclass
@@ -161,7 +162,7 @@ class ModelMetadata:
         for name in ("model_id", "algorithm", "training_date"):
             _check_str(name, getattr(self, name), MAX_SHORT_TEXT, required=True)
         validate_model_name(self.model_name)
-        if not isinstance(self.version, int) or isinstance(self.version, bool) or self.version < 1:
+        if not isinstance(self.version, int) or isinstance(self.version, bool) or not 1 <= self.version <= MAX_INT:
             _fail("version", "must be a whole number of at least 1")
         for name in HEADLINE_METRICS:
             _check_unit_interval(name, getattr(self, name))
@@ -181,9 +182,15 @@ class ModelMetadata:
             _check_str(name, getattr(self, name), 256)
         for name in ("training_samples", "test_samples"):
             value = getattr(self, name)
-            if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 0):
+            if value is not None and (
+                not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX_INT
+            ):
                 _fail(name, "must be a non-negative whole number or null")
-        if not isinstance(self.model_size, int) or isinstance(self.model_size, bool) or self.model_size < 0:
+        if (
+            not isinstance(self.model_size, int)
+            or isinstance(self.model_size, bool)
+            or not 0 <= self.model_size <= MAX_INT
+        ):
             _fail("model_size", "must be a non-negative whole number")
         if self.status not in STATUSES:
             _fail("status", f"must be one of {', '.join(STATUSES)}")
@@ -222,6 +229,7 @@ class ModelMetadata:
                 or len(key) > 256
                 or not _is_number(value)
                 or not math.isfinite(value)
+                or abs(value) > MAX_INT
             ):
                 _fail("metrics", f"entry {str(key)[:60]!r} must be a finite number")
             _check_label("metrics", key)
