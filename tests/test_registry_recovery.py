@@ -544,3 +544,27 @@ def test_an_append_from_a_state_that_is_behind_keeps_the_lines_it_never_read(reg
     state = files.load()
     assert state.entries[first]["description"] == "from the state that was ahead"
     assert not files.read_tail(behind)  # the lagging state knows it must reload
+
+
+def test_a_metadata_file_whose_numbers_the_index_cannot_store_is_reported_not_fatal(registry_root):
+    registry = ModelRegistry(registry_root)
+    keep = _add(registry)
+    other = _add(registry)
+    path = registry_root / "metadata" / f"{other}.json"
+    data = json.loads(path.read_text())
+    data["version"] = 2**70
+    path.write_text(json.dumps(data))
+    (registry_root / "index.json").unlink()  # the rebuild reads it
+    reopened = ModelRegistry(registry_root)
+    assert [r["model_id"] for r in reopened.list_models()] == [keep]
+    assert [p.kind for p in reopened.verify().problems] == ["corrupt_metadata"]
+
+
+def test_a_repair_keeps_the_model_file_of_a_version_whose_metadata_is_damaged(registry_root):
+    registry = ModelRegistry(registry_root)
+    _add(registry)
+    damaged = registry.get_metadata(_add(registry))
+    (registry_root / "metadata" / f"{damaged.model_id}.json").write_text("{ not json")
+    report = ModelRegistry(registry_root).verify(repair=True)
+    assert [p.kind for p in report.problems if not p.leftover] == ["corrupt_metadata"]
+    assert (registry_root / "models" / damaged.model_file).exists()

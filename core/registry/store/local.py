@@ -248,10 +248,10 @@ class LocalStore:
 
     def leftovers(self, scan: Scan) -> list[Problem]:
         problems = self._file_leftovers(scan)
-        stale = _stale_rows(self.entries(), scan.found)
+        stale = _stale_rows(self.entries(), scan)
         if stale:  # a write may have landed between the scan and now: look again under the lock
             with self._locked(recover=False) as state:
-                stale = _stale_rows(state.entries, self.scan().found)
+                stale = _stale_rows(state.entries, self.scan())
         if stale:
             first, why = next(iter(sorted(stale.items())))
             problems.append(
@@ -277,6 +277,9 @@ class LocalStore:
         """Temporary files and model files no metadata file in ``scan`` names."""
         problems = []
         referenced = {meta.model_file for meta in scan.found.values()}
+        # A model file beside a metadata file that cannot be read is that version's, not an
+        # orphan: removing it would lose the version for good.
+        unreadable = {Path(p.path).stem for p in scan.bad}
         for folder in (self.models_dir, self.metadata_dir, self.root):
             for entry in os.scandir(folder):
                 if is_temp_file(entry.name):
@@ -289,7 +292,12 @@ class LocalStore:
                         )
                     )
         for entry in os.scandir(self.models_dir):
-            if entry.is_file() and not is_temp_file(entry.name) and entry.name not in referenced:
+            if (
+                entry.is_file()
+                and not is_temp_file(entry.name)
+                and entry.name not in referenced
+                and Path(entry.name).stem not in unreadable
+            ):
                 problems.append(
                     Problem(
                         "orphan_model_file",
@@ -319,7 +327,7 @@ class LocalStore:
             if ("corrupt_index", str(self._files.journal_path)) in wanted:
                 self._index_damage.clear()
                 repaired.append(str(self._files.journal_path))
-            if ("stale_index", str(self._files.snapshot_path)) in wanted and _stale_rows(state.entries, scan.found):
+            if ("stale_index", str(self._files.snapshot_path)) in wanted and _stale_rows(state.entries, scan):
                 self._rebuild_locked(state, scan)
                 repaired.append(str(self._files.snapshot_path))
         return repaired
@@ -543,10 +551,17 @@ class LocalStore:
         return self.metadata_dir / (Path(meta.model_file).stem + ".json")
 
 
-def _stale_rows(indexed: Mapping[str, dict[str, Any]], found: Mapping[str, ModelMetadata]) -> dict[str, str]:
-    """Versions whose index row differs from their metadata file, each with what differs."""
+def _stale_rows(indexed: Mapping[str, dict[str, Any]], scan: Scan) -> dict[str, str]:
+    """Versions whose index row differs from their metadata file, each with what differs.
+
+    A row whose metadata file exists but cannot be read is reported as corrupt metadata, not here.
+    """
+    found = scan.found
+    unreadable = {Path(p.path).stem for p in scan.bad}
     stale: dict[str, str] = {}
     for model_id in set(indexed) | set(found):
+        if model_id not in found and Path(str(indexed[model_id].get("model_file", ""))).stem in unreadable:
+            continue
         if model_id not in found:
             stale[model_id] = "the index has a row but there is no readable metadata file"
         elif model_id not in indexed:
