@@ -388,3 +388,22 @@ def test_the_project_models_import_and_predict_without_trust(tmp_path):
     proc = _cli("--registry", str(target.root), "predict", "RandomForest", str(rows), "-o", str(out))
     assert proc.returncode == 0, proc.stderr
     assert out.is_file()
+
+
+# -- the other compiled reader on the list: libsvm ------------------------------------------------
+
+
+@pytest.mark.parametrize("attribute", ["_dual_coef_", "_intercept_", "support_vectors_", "_probA"])
+def test_a_support_vector_machine_with_inconsistent_arrays_is_refused(attribute, tmp_path):
+    from core.training.svm import SVMModel
+
+    X, y = training_data()
+    pipe = SVMModel().fit(X, y).pipeline
+    svc = pipe[-1].calibrated_classifiers_[0].estimator
+    assert safety.check_tree_structure(pipe) == 0  # a sound SVM passes
+    value = getattr(svc, attribute)
+    setattr(svc, attribute, np.zeros((1, 1)) if attribute == "_dual_coef_" else
+            np.zeros((value.shape[0], 1)) if attribute == "support_vectors_" else np.zeros(7))
+    path = _write(pipe, tmp_path / "svm.skops")
+    with pytest.raises(UntrustedModelError, match="malformed support vector machine"):
+        safety.load_skops(path)  # libsvm would read these arrays out of bounds

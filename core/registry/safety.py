@@ -552,6 +552,44 @@ def _ensemble_problem(ensemble: Any, attrs: dict[str, Any]) -> str | None:
     return None
 
 
+def _svm_problem(attrs: dict[str, Any]) -> str | None:
+    """A fitted libsvm model whose arrays disagree (libsvm reads them without bounds), or None.
+
+    sklearn checks only that the per-class counts add up to the support vectors; libsvm
+    then reads ``dual_coef_``, ``intercept_``, ``support_`` and the probability pairs by the
+    sizes those counts imply.
+    """
+    import numpy as np
+
+    try:
+        support = np.asarray(attrs["support_"])
+        n_support = np.asarray(attrs["_n_support"])
+        dual = np.asarray(attrs["_dual_coef_"])
+        intercept = np.asarray(attrs.get("_intercept_", np.zeros(0)))
+        vectors = attrs.get("support_vectors_")
+    except (TypeError, ValueError):
+        return "unreadable arrays"
+    if support.ndim != 1 or n_support.ndim != 1 or dual.ndim != 2:
+        return "arrays of the wrong dimension"
+    n_sv = len(support)
+    if np.any(n_support < 0) or int(n_support.sum()) != n_sv or dual.shape[1] != n_sv:
+        return "support vector counts that disagree"
+    classes = attrs.get("classes_")
+    if classes is not None:
+        n_class = len(n_support)
+        pairs = n_class * (n_class - 1) // 2
+        if len(classes) != n_class or dual.shape[0] != n_class - 1 or intercept.shape != (pairs,):
+            return "coefficients that do not match its classes"
+        for key in ("_probA", "_probB"):
+            if np.asarray(attrs.get(key, np.zeros(0))).size not in (0, pairs):
+                return "probability parameters that do not match its classes"
+    if attrs.get("kernel") != "precomputed" and isinstance(vectors, np.ndarray):
+        width = _width(attrs.get("n_features_in_"))
+        if vectors.ndim != 2 or vectors.shape[0] != n_sv or width is None or vectors.shape[1] != width:
+            return "support vectors that do not match its feature count"
+    return None
+
+
 def _skipped(step: Any) -> bool:
     """A Pipeline step that is no estimator (None or "passthrough")."""
     return step is None or (isinstance(step, str) and step == "passthrough")
@@ -610,7 +648,7 @@ def check_tree_structure(model: Any, *, name: str = "the model file") -> int:
     twice, finite thresholds, a value array matching node count / outputs / classes, split
     features below its owning estimator's ``n_features_in_`` (no valid owner: refused). Each
     forest: members expect the forest's feature count. Each pipeline: consecutive steps agree
-    on the feature count where both are known.
+    on the feature count where both are known. Each fitted SVM: its arrays agree in size.
     """
     from sklearn.pipeline import Pipeline
 
@@ -628,6 +666,12 @@ def check_tree_structure(model: Any, *, name: str = "the model file") -> int:
             owners.setdefault(id(attrs["tree_"]), []).append(obj)
         if "estimators_" in attrs and (problem := _ensemble_problem(obj, attrs)):
             problems.append(problem)
+        if {"support_", "_n_support", "_dual_coef_"} <= attrs.keys() and (problem := _svm_problem(attrs)):
+            raise UntrustedModelError(
+                f"{name} holds a malformed support vector machine ({problem}); it was probably crafted "
+                "and will not be used.",
+                untrusted=[f"{type(obj).__module__}.{type(obj).__name__}"],
+            )
         if isinstance(obj, Pipeline) and (problem := _pipeline_problem(obj)):
             raise UntrustedModelError(
                 f"{name} holds a pipeline with {problem}; it was probably crafted and will not be used.",
