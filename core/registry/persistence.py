@@ -79,6 +79,7 @@ class ModelPersistence:
                     untrusted=safety.pickle_globals(filepath)[0],
                 )
             model = safety.load_pickle(filepath)
+            safety.check_tree_structure(model, name=filepath.name)  # trust does not make a crafted tree safe
         else:
             raise IntegrityError(
                 f"{filepath.name} is neither a skops file nor a pickle; it cannot be loaded."

@@ -288,7 +288,9 @@ class ModelRegistry:
                     "load it with trusted=True only if you know where it came from.",
                     untrusted=safety.pickle_globals(payload)[0],
                 )
-            return safety.load_pickle(io.BytesIO(payload))
+            model = safety.load_pickle(io.BytesIO(payload))
+            safety.check_tree_structure(model, name=name)  # trust does not make a crafted tree safe
+            return model
         raise IntegrityError(f"{name} is neither a skops file nor a pickle; it cannot be loaded.")
 
     def get_best_model(

@@ -11,14 +11,16 @@ Rules (see the README's "Safety" section):
   ``trusted=True`` from a person who chose to trust it.
 * :func:`inspect_model_file` tells a person what a file would import or construct
   without executing any of it.
-* Decision trees inside a skops file are checked structurally before use: crafted node
-  indices can crash the process at predict time.
+* Every decision tree reachable from a loaded model (skops or trusted pickle) is checked
+  structurally before use, against the estimator that owns it: crafted node arrays can
+  crash the process at predict time, whoever trusts the file.
 """
 
 from __future__ import annotations
 
 import _compat_pickle
 import bz2
+import contextlib
 import gzip
 import hmac
 import io
@@ -37,19 +39,65 @@ from typing import Any
 from core.common.userdirs import config_dir
 from core.errors import IntegrityError, UntrustedModelError
 
-# Types beyond skops' own defaults that the project's pipelines need (RandomForest,
-# MLP trained with Adam, calibrated SVC). Tested against real pipelines in tests/.
-ALLOWED_TYPES: frozenset[str] = frozenset(
-    {
-        "numpy.dtype",
+# Every type a model file may construct without a person's trust: a finite list, owned by
+# this application and never taken from the file, so that the structural walk below
+# (:func:`check_tree_structure`) only has to prove these types safe. It is exactly what the
+# project's three pipelines (core.training: RandomForestModel, NeuralNetworkModel, SVMModel,
+# with every scaler and missing-value setting they offer) and the containers around them
+# construct; tests/test_tree_walker.py derives it from real fitted pipelines. Anything else
+# (gradient boosting, nearest neighbours, any function...) needs an explicit trust decision.
+_ALLOWED_FAMILIES: dict[str, frozenset[str]] = {
+    # The plain values and containers skops writes for any estimator's state.
+    "builtins": frozenset({
+        "builtins.dict", "builtins.list", "builtins.tuple", "builtins.str", "builtins.int",
+        "builtins.float", "builtins.bool", "builtins.NoneType",
+    }),
+    # Fitted arrays, their dtypes and scalars, and the random state an estimator keeps.
+    "numpy": frozenset({
+        "numpy.ndarray", "numpy.dtype", "numpy.float64", "numpy.int64", "numpy.random.mtrand.RandomState",
+    }),
+    # Containers: a Pipeline; a ColumnTransformer, whose column selections are slices and whose
+    # fitted "passthrough" marker is a FunctionTransformer without a function ("drop" and
+    # "remainder" are plain strings). A function given to a FunctionTransformer is its own type
+    # (e.g. "_operator.pos") and is not on this list.
+    "containers": frozenset({
+        "sklearn.pipeline.Pipeline",
+        "sklearn.compose._column_transformer.ColumnTransformer",
+        "sklearn.preprocessing._function_transformer.FunctionTransformer",
+        "builtins.slice",
+    }),
+    # Preprocessing of core.training.classifier.build_pipeline: the imputer (its missing_indicator
+    # adds a MissingIndicator) and the scalers "standard", "power" and "quantile".
+    "preprocessing": frozenset({
+        "sklearn.impute._base.SimpleImputer",
+        "sklearn.impute._base.MissingIndicator",
+        "sklearn.preprocessing._data.StandardScaler",
+        "sklearn.preprocessing._data.PowerTransformer",
+        "sklearn.preprocessing._data.QuantileTransformer",
+    }),
+    # RandomForestModel: the forest, its member trees and their node arrays (checked by the walker).
+    "random_forest": frozenset({
+        "sklearn.ensemble._forest.RandomForestClassifier",
+        "sklearn.tree._classes.DecisionTreeClassifier",
         "sklearn.tree._tree.Tree",
+    }),
+    # NeuralNetworkModel: the network (always solver="adam"), its optimizer and label binarizer.
+    "neural_network": frozenset({
+        "sklearn.neural_network._multilayer_perceptron.MLPClassifier",
         "sklearn.neural_network._stochastic_optimizers.AdamOptimizer",
-        "sklearn.neural_network._stochastic_optimizers.SGDOptimizer",
+        "sklearn.preprocessing._label.LabelBinarizer",
+    }),
+    # SVMModel: an SVC inside CalibratedClassifierCV, its calibrated parts, and the isotonic
+    # calibrator of the calibration_method="isotonic" setting it accepts.
+    "svm": frozenset({
+        "sklearn.svm._classes.SVC",
+        "sklearn.calibration.CalibratedClassifierCV",
         "sklearn.calibration._CalibratedClassifier",
         "sklearn.calibration._SigmoidCalibration",
         "sklearn.isotonic.IsotonicRegression",
-    }
-)
+    }),
+}
+ALLOWED_TYPES: frozenset[str] = frozenset().union(*_ALLOWED_FAMILIES.values())
 
 SKOPS = "skops"
 PICKLE = "pickle"
@@ -145,7 +193,7 @@ def inspect_model_file(source: str | os.PathLike | bytes, *, name: str | None = 
     report = InspectionReport(path=label, format=fmt)
     if fmt == SKOPS:
         report.imports = sorted(skops_types(source))
-        report.untrusted = sorted(set(skops_untrusted_types(source)) - ALLOWED_TYPES)
+        report.untrusted = untrusted_types(source)
     elif fmt == PICKLE:
         imports, complete = pickle_globals(source)
         report.imports = imports
@@ -584,6 +632,18 @@ def skops_untrusted_types(source: str | os.PathLike | bytes) -> list[str]:
     return list(sio.get_untrusted_types(file=str(source)))
 
 
+def untrusted_types(source: str | os.PathLike | bytes, reported: list[str] | None = None) -> list[str]:
+    """Sorted types a skops file would construct that are not on :data:`ALLOWED_TYPES`.
+
+    Every type its schema names counts, and so does every type skops itself reports as
+    untrusted (``reported``, when the caller already has that list), whatever skops trusts
+    by default.
+    """
+    if reported is None:
+        reported = skops_untrusted_types(source)
+    return sorted((skops_types(source) | set(reported)) - ALLOWED_TYPES)
+
+
 # -- loading and saving -------------------------------------------------------------------------
 
 
@@ -608,7 +668,7 @@ def load_skops(source: str | os.PathLike | bytes, *, trusted: bool = False, name
     if detect_format(source) != SKOPS:
         raise UntrustedModelError(f"{label} is not a skops file; only skops files load without trust.")
     reported = skops_untrusted_types(source)
-    outside = sorted(set(reported) - ALLOWED_TYPES)
+    outside = untrusted_types(source, reported)
     if outside and not trusted:
         raise UntrustedModelError(
             f"{label} would construct types this application does not trust ({', '.join(outside[:5])}"
@@ -643,64 +703,307 @@ def load_pickle(path: str | os.PathLike) -> Any:
 
 
 # -- structural checks of decision trees ------------------------------------------------------
+#
+# A fitted tree is read by compiled code that trusts its node array: a child index outside
+# it, a cycle, or a split feature beyond the columns the estimator validates X against reads
+# or loops outside memory and can kill the process (SIGSEGV). So every tree reachable from a
+# loaded model is checked, wherever it hides: the walk below has no depth limit (an explicit
+# stack, not recursion) and goes through lists, tuples, dicts, numpy object arrays (a
+# GradientBoostingClassifier keeps its trees in one), Pipeline steps and every instance's
+# attributes. Each tree's split features are checked against the ``n_features_in_`` of the
+# estimator that owns it (the one whose ``tree_`` it is): that is the width predict() checks X
+# against, whereas the tree's own ``n_features`` is whatever the file says.
+
+_NO_DESCENT = (str, bytes, bytearray, int, float, complex, bool, type(None), range, type)
 
 
-def iter_trees(obj: Any, _seen: set[int] | None = None, _depth: int = 0):
-    """Yield every ``sklearn.tree._tree.Tree`` reachable from an estimator."""
-    seen = _seen if _seen is not None else set()
-    if id(obj) in seen or _depth > 12:
-        return
-    seen.add(id(obj))
-    if type(obj).__name__ == "Tree" and type(obj).__module__ == "sklearn.tree._tree":
-        yield obj
-        return
-    if isinstance(obj, list | tuple):
-        for item in obj:
-            yield from iter_trees(item, seen, _depth + 1)
-    elif isinstance(obj, dict):
-        for item in obj.values():
-            yield from iter_trees(item, seen, _depth + 1)
-    elif hasattr(obj, "__dict__") and type(obj).__module__.startswith("sklearn"):
-        for item in vars(obj).values():
-            yield from iter_trees(item, seen, _depth + 1)
+def _is_tree(obj: Any) -> bool:
+    kind = type(obj)
+    return kind.__name__ == "Tree" and kind.__module__ == "sklearn.tree._tree"
 
 
-def check_tree_structure(model: Any, *, name: str = "the model file") -> int:
-    """Reject trees whose node arrays point outside themselves; returns the number checked.
+def _attributes(obj: Any) -> dict[str, Any] | None:
+    """An instance's own attributes (``__dict__`` and ``__slots__``), or None for non-instances."""
+    import types
 
-    Child indices must lie inside the node array and after their parent (so walks end),
-    split features below the tree's feature count, thresholds finite.
-    """
+    if isinstance(obj, (*_NO_DESCENT, types.ModuleType, types.FunctionType, types.BuiltinFunctionType,
+                        types.MethodType)):
+        return None
+    attrs: dict[str, Any] = {}
+    with contextlib.suppress(TypeError):
+        attrs.update(vars(obj))
+    for klass in type(obj).__mro__:
+        slots = klass.__dict__.get("__slots__", ())
+        for slot in (slots,) if isinstance(slots, str) else slots:
+            if slot not in ("__dict__", "__weakref__") and slot not in attrs:
+                with contextlib.suppress(AttributeError):
+                    attrs[slot] = object.__getattribute__(obj, slot)
+    return attrs
+
+
+def _children(obj: Any) -> list[Any]:
+    """The objects directly reachable from ``obj`` that could hold a tree."""
+    import functools
+    import types
+
     import numpy as np
 
-    count = 0
-    for tree in iter_trees(model):
-        count += 1
+    if isinstance(obj, np.ndarray):
+        if not obj.dtype.hasobject:
+            return []
+        if obj.dtype.names:
+            return [obj[field] for field in obj.dtype.names]
+        return list(obj.flat)
+    if isinstance(obj, (*_NO_DESCENT, types.ModuleType, types.BuiltinFunctionType)):
+        return []
+    if isinstance(obj, dict):
+        return [*obj.keys(), *obj.values()]
+    if isinstance(obj, list | tuple | set | frozenset):
+        return list(obj)
+    if isinstance(obj, types.MethodType):
+        return [obj.__self__, obj.__func__]
+    if isinstance(obj, types.FunctionType):  # what a closure or default could hand to a tree
+        cells = [c.cell_contents for c in obj.__closure__ or () if c.cell_contents is not c]
+        return [*(obj.__defaults__ or ()), *(obj.__kwdefaults__ or {}).values(), *cells]
+    found = []
+    if isinstance(obj, functools.partial):
+        found = [obj.func, *obj.args, *obj.keywords.values()]
+    attrs = _attributes(obj)
+    return found + list(attrs.values()) if attrs else found
+
+
+def _walk(root: Any):
+    """Every object reachable from ``root``, each once (by id), iteratively and without a depth limit."""
+    stack = [root]
+    seen: set[int] = set()
+    alive: list[Any] = []  # keeps temporaries (array fields) alive so their ids are not reused
+    while stack:
+        obj = stack.pop()
+        if id(obj) in seen:
+            continue
+        seen.add(id(obj))
+        alive.append(obj)
+        yield obj
+        if not _is_tree(obj):
+            stack.extend(_children(obj))
+
+
+def iter_trees(obj: Any):
+    """Yield every ``sklearn.tree._tree.Tree`` reachable from an estimator, however deeply nested."""
+    for item in _walk(obj):
+        if _is_tree(item):
+            yield item
+
+
+def _width(value: Any) -> int | None:
+    """A valid feature count (an integer of at least 1), or None."""
+    import numbers
+
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool) and int(value) >= 1:
+        return int(value)
+    return None
+
+
+def _tree_problem(tree: Any, owners: list[Any]) -> str | None:
+    """What is wrong with one tree's node arrays, or None."""
+    import numpy as np
+
+    try:
         n = int(tree.node_count)
+        n_outputs = int(tree.n_outputs)
+        n_classes = np.asarray(tree.n_classes)
         left = np.asarray(tree.children_left)
         right = np.asarray(tree.children_right)
         feature = np.asarray(tree.feature)
         threshold = np.asarray(tree.threshold)
-        problem = None
-        if n < 1 or any(len(a) != n for a in (left, right, feature, threshold)) or tree.value.shape[0] != n:
-            problem = "node arrays of inconsistent length"
-        else:
-            leaf = left == -1
-            idx = np.arange(n)
-            if np.any(leaf != (right == -1)):
-                problem = "a node with only one child"
-            elif np.any(~leaf & ((left <= idx) | (left >= n) | (right <= idx) | (right >= n))):
-                problem = "child indices outside the node array"
-            elif np.any(~leaf & ((feature < 0) | (feature >= int(tree.n_features)))):
-                problem = "split features outside the feature count"
-            elif np.any(~leaf & ~np.isfinite(threshold)):
-                problem = "non-finite split thresholds"
-        if problem:
+        value_shape = tuple(tree.value.shape)
+        own_width = int(tree.n_features)
+    except (AttributeError, TypeError, ValueError, OverflowError):
+        return "unreadable node arrays"
+    if n < 1 or any(len(a) != n for a in (left, right, feature, threshold)):
+        return "node arrays of inconsistent length"
+    if n_outputs < 1 or n_classes.shape != (n_outputs,) or np.any(n_classes < 1) \
+            or value_shape != (n, n_outputs, int(n_classes.max())):
+        return "a value array that does not match its nodes, outputs and classes"
+    leaf = left == -1
+    idx = np.arange(n)
+    if np.any(leaf != (right == -1)):
+        return "a node with only one child"
+    split = ~leaf
+    if np.any(split & ((left <= idx) | (left >= n) | (right <= idx) | (right >= n))):
+        return "child indices outside the node array"
+    # Children lie after their parent (no cycles); no node may be reached twice either.
+    if np.any(np.bincount(np.concatenate([left[split], right[split]]), minlength=n) > 1):
+        return "a node reached twice from the root"
+    if np.any(split & ~np.isfinite(threshold)):
+        return "non-finite split thresholds"
+    if not owners:
+        return "a tree that belongs to no estimator"
+    widths = [_width((_attributes(owner) or {}).get("n_features_in_")) for owner in owners]
+    if any(w is None for w in widths):
+        return "a tree whose estimator has no valid feature count"
+    limit = min([own_width, *widths])
+    if np.any(split & ((feature < 0) | (feature >= limit))):
+        return "split features outside the estimator's feature count"
+    return None
+
+
+def _ensemble_problem(ensemble: Any, attrs: dict[str, Any]) -> str | None:
+    """A forest (or boosting) whose tree members disagree with it on the feature count, or None.
+
+    Forests and boosting call their members with ``check_input=False``: only the ensemble's
+    own ``n_features_in_`` is checked against X, so every member must expect exactly that.
+    """
+    import numpy as np
+
+    members = attrs.get("estimators_")
+    if isinstance(members, np.ndarray):
+        members = list(members.flat) if members.dtype.hasobject else []
+    if not isinstance(members, list | tuple):
+        return None
+    trees = [m for m in members if (a := _attributes(m)) is not None and _is_tree(a.get("tree_"))]
+    if not trees or "estimators_features_" in attrs:  # bagging indexes its members' columns itself
+        return None
+    width = _width(attrs.get("n_features_in_"))
+    if width is None:
+        return "an ensemble of trees without a valid feature count"
+    if any(_width((_attributes(m) or {}).get("n_features_in_")) != width for m in trees):
+        return "ensemble members whose feature count differs from the ensemble's"
+    return None
+
+
+def _svm_problem(attrs: dict[str, Any]) -> str | None:
+    """A fitted libsvm model whose arrays disagree (libsvm reads them without bounds), or None.
+
+    sklearn checks only that the per-class counts add up to the support vectors; libsvm
+    then reads ``dual_coef_``, ``intercept_``, ``support_`` and the probability pairs by the
+    sizes those counts imply.
+    """
+    import numpy as np
+
+    try:
+        support = np.asarray(attrs["support_"])
+        n_support = np.asarray(attrs["_n_support"])
+        dual = np.asarray(attrs["_dual_coef_"])
+        intercept = np.asarray(attrs.get("_intercept_", np.zeros(0)))
+        vectors = attrs.get("support_vectors_")
+    except (TypeError, ValueError):
+        return "unreadable arrays"
+    if support.ndim != 1 or n_support.ndim != 1 or dual.ndim != 2:
+        return "arrays of the wrong dimension"
+    n_sv = len(support)
+    if np.any(n_support < 0) or int(n_support.sum()) != n_sv or dual.shape[1] != n_sv:
+        return "support vector counts that disagree"
+    classes = attrs.get("classes_")
+    if classes is not None:
+        n_class = len(n_support)
+        pairs = n_class * (n_class - 1) // 2
+        if len(classes) != n_class or dual.shape[0] != n_class - 1 or intercept.shape != (pairs,):
+            return "coefficients that do not match its classes"
+        for key in ("_probA", "_probB"):
+            if np.asarray(attrs.get(key, np.zeros(0))).size not in (0, pairs):
+                return "probability parameters that do not match its classes"
+    if attrs.get("kernel") != "precomputed" and isinstance(vectors, np.ndarray):
+        width = _width(attrs.get("n_features_in_"))
+        if vectors.ndim != 2 or vectors.shape[0] != n_sv or width is None or vectors.shape[1] != width:
+            return "support vectors that do not match its feature count"
+    return None
+
+
+def _skipped(step: Any) -> bool:
+    """A Pipeline step that is no estimator (None or "passthrough")."""
+    return step is None or (isinstance(step, str) and step == "passthrough")
+
+
+def _width_in(step: Any) -> int | None:
+    from sklearn.pipeline import Pipeline
+
+    if isinstance(step, Pipeline):
+        inner = [s for _, s in _steps(step) if not _skipped(s)]
+        return _width_in(inner[0]) if inner else None
+    attrs = _attributes(step)
+    return _width(attrs.get("n_features_in_")) if attrs else None
+
+
+def _width_out(step: Any) -> int | None:
+    from sklearn.pipeline import Pipeline
+
+    if isinstance(step, Pipeline):
+        inner = [s for _, s in _steps(step) if not _skipped(s)]
+        return _width_out(inner[-1]) if inner else None
+    if not type(step).__module__.startswith("sklearn.") or not hasattr(step, "get_feature_names_out"):
+        return None
+    try:
+        return len(step.get_feature_names_out())
+    except Exception:  # not fitted, or a width it cannot tell: unknown
+        return None
+
+
+def _steps(pipeline: Any) -> list[tuple[Any, Any]]:
+    steps = _attributes(pipeline).get("steps")
+    if not isinstance(steps, list | tuple):
+        return []
+    return [s for s in steps if isinstance(s, tuple) and len(s) == 2]
+
+
+def _pipeline_problem(pipeline: Any) -> str | None:
+    """Consecutive steps whose output and input widths are both known and differ, or None."""
+    previous = None
+    for _, step in _steps(pipeline):
+        if _skipped(step):
+            continue
+        if previous is not None:
+            out, expected = _width_out(previous), _width_in(step)
+            if out is not None and expected is not None and out != expected:
+                return f"a step that gives {out} features to a step expecting {expected}"
+        previous = step
+    return None
+
+
+def check_tree_structure(model: Any, *, name: str = "the model file") -> int:
+    """Refuse a model whose trees could crash the process; returns the number of trees checked.
+
+    Walks everything reachable from ``model``. Each tree: child indices inside the node array
+    and after their parent, a leaf has both children -1 and a split node none, no node reached
+    twice, finite thresholds, a value array matching node count / outputs / classes, split
+    features below its owning estimator's ``n_features_in_`` (no valid owner: refused). Each
+    forest: members expect the forest's feature count. Each pipeline: consecutive steps agree
+    on the feature count where both are known. Each fitted SVM: its arrays agree in size.
+    """
+    from sklearn.pipeline import Pipeline
+
+    trees: list[Any] = []
+    owners: dict[int, list[Any]] = {}
+    problems: list[str] = []
+    for obj in _walk(model):
+        if _is_tree(obj):
+            trees.append(obj)
+            continue
+        attrs = _attributes(obj)
+        if not attrs:
+            continue
+        if _is_tree(attrs.get("tree_")):
+            owners.setdefault(id(attrs["tree_"]), []).append(obj)
+        if "estimators_" in attrs and (problem := _ensemble_problem(obj, attrs)):
+            problems.append(problem)
+        if {"support_", "_n_support", "_dual_coef_"} <= attrs.keys() and (problem := _svm_problem(attrs)):
             raise UntrustedModelError(
-                f"{name} holds a malformed decision tree ({problem}); it was probably crafted and will not be used.",
-                untrusted=["sklearn.tree._tree.Tree"],
+                f"{name} holds a malformed support vector machine ({problem}); it was probably crafted "
+                "and will not be used.",
+                untrusted=[f"{type(obj).__module__}.{type(obj).__name__}"],
             )
-    return count
+        if isinstance(obj, Pipeline) and (problem := _pipeline_problem(obj)):
+            raise UntrustedModelError(
+                f"{name} holds a pipeline with {problem}; it was probably crafted and will not be used.",
+                untrusted=[f"{type(obj).__module__}.{type(obj).__name__}"],
+            )
+    problems += [p for tree in trees if (p := _tree_problem(tree, owners.get(id(tree), [])))]
+    if problems:
+        raise UntrustedModelError(
+            f"{name} holds a malformed decision tree ({problems[0]}); it was probably crafted and will not be used.",
+            untrusted=["sklearn.tree._tree.Tree"],
+        )
+    return len(trees)
 
 
 # -- signing pickles with a per-user key -------------------------------------------------------
