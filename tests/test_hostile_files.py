@@ -396,3 +396,12 @@ _anything = st.one_of(
 def test_any_bytes_are_metadata_or_a_metadata_validation_error(data):
     with contextlib.suppress(MetadataValidationError):
         ModelMetadata.from_json(data)
+
+
+def test_a_deep_bundle_manifest_is_reported_not_fatal(tmp_path):
+    from core.deployment.bundle import MANIFEST_NAME, is_bundle, verify_bundle
+
+    (tmp_path / MANIFEST_NAME).write_bytes(DEEP)
+    assert not is_bundle(tmp_path)
+    report = verify_bundle(tmp_path)
+    assert not report.ok and any("cannot be read" in p and "nested" in p for p in report.problems)
