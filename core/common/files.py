@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import os
 import shutil
 import tempfile
@@ -23,7 +22,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from core.common.jsonio import json_default
+from core.common import jsonio
 
 TEMP_PREFIX = ".exoreg-"
 TEMP_SUFFIX = ".tmp"
@@ -158,8 +157,8 @@ def atomic_write_text(path: str | os.PathLike, text: str, *, sync_dir: bool = Tr
 
 
 def atomic_write_json(path: str | os.PathLike, obj: Any, *, sync_dir: bool = True) -> Path:
-    text = json.dumps(obj, indent=2, sort_keys=False, allow_nan=False, default=json_default)
-    return atomic_write_text(path, text + "\n", sync_dir=sync_dir)
+    """Write ``obj`` as 2-space indented JSON (orjson; NaN refused as by ``json.dumps(allow_nan=False)``)."""
+    return atomic_write_bytes(path, jsonio.dumps(obj, indent=True) + b"\n", sync_dir=sync_dir)
 
 
 def sha256_file(path: str | os.PathLike) -> str:

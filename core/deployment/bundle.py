@@ -45,6 +45,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from core.common import jsonio
 from core.common.cells import FORMULA_RE, NUMBER_RE
 from core.common.files import replace_folder, temp_folder_beside, write_bytes_synced
 from core.common.jsonio import plain_scalar, to_jsonable
@@ -54,6 +55,7 @@ from core.training.koi import CANDIDATE, IDENTIFIER_COLUMNS, LEAKY_COLUMNS
 BUNDLE_FORMAT = "exoreg-deployment-bundle"
 BUNDLE_FORMAT_VERSION = 1
 MANIFEST_NAME = "manifest.json"
+MAX_MANIFEST_BYTES = 64 << 20  # a bundle's manifest (file list and the model's metadata) is a few kB
 
 MLMODEL_NAME = "MLmodel"
 PICKLE_NAME = "model.pkl"
@@ -269,7 +271,7 @@ def export_bundle(
             "files": files,
             "metadata": _json_safe(info),
         }
-        _write_text(staging / MANIFEST_NAME, json.dumps(manifest, indent=2, allow_nan=False) + "\n")
+        write_bytes_synced(staging / MANIFEST_NAME, jsonio.dumps(manifest, indent=True) + b"\n")
         _fsync_dir(staging)
         advance()
 
@@ -345,11 +347,11 @@ def verify_bundle(path: str | os.PathLike) -> BundleVerifyReport:
         return report
     manifest_path = root / MANIFEST_NAME
     try:
-        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+        manifest = jsonio.read_json_file(manifest_path, max_bytes=MAX_MANIFEST_BYTES)
     except FileNotFoundError:
         report.problems.append(f"{MANIFEST_NAME} is missing, so nothing in {root} can be checked.")
         return report
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
         report.problems.append(f"{MANIFEST_NAME} cannot be read ({exc}); the bundle cannot be checked.")
         return report
     files = manifest.get("files") if isinstance(manifest, dict) else None
@@ -395,8 +397,8 @@ def _check_target(target: Path, overwrite: bool) -> None:
 def is_bundle(path: str | os.PathLike) -> bool:
     """True when ``path`` is a folder with an ExoReg bundle manifest."""
     try:
-        manifest = json.loads((Path(path) / MANIFEST_NAME).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        manifest = jsonio.read_json_file(Path(path) / MANIFEST_NAME, max_bytes=MAX_MANIFEST_BYTES)
+    except (OSError, UnicodeDecodeError, ValueError):
         return False
     return isinstance(manifest, dict) and manifest.get("format") == BUNDLE_FORMAT
 

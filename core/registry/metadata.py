@@ -8,13 +8,12 @@ deployment need. It round-trips through JSON; keys it does not know are kept in
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from core.common.jsonio import json_default
+from core.common import jsonio
 from core.errors import MetadataValidationError
 
 SCHEMA_VERSION = 1
@@ -38,6 +37,7 @@ MAX_SHORT_TEXT = 1_000
 MAX_ITEMS = 10_000
 MAX_JSON_BYTES = 5_000_000
 MAX_INT = 2**63 - 1  # the index's JSON library stores 64-bit integers, no larger
+MAX_METADATA_BYTES = 2 * MAX_JSON_BYTES  # a whole metadata file, as read and as written
 
 
 @dataclass
@@ -77,15 +77,28 @@ class ModelMetadata:
     extra: dict[str, Any] = field(default_factory=dict)
 
     # -- conversion ---------------------------------------------------------------------
-    def to_dict(self) -> dict[str, Any]:
+    def _fields(self) -> dict[str, Any]:
         data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "extra"}
-        data = json.loads(json.dumps(data, default=json_default))  # deep copy, numpy -> plain
         for key, value in self.extra.items():
             data.setdefault(key, value)
         return data
 
+    def to_dict(self) -> dict[str, Any]:
+        """A plain deep copy (numpy values as Python ones; a NaN becomes ``None``)."""
+        return jsonio.loads(jsonio.dumps(self._fields(), allow_nan=True))
+
     def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=2, allow_nan=False) + "\n"
+        """The metadata file's text (2-space indentation); NaN and oversized metadata are refused."""
+        try:
+            data = jsonio.dumps(self._fields(), indent=True)
+        except jsonio.JSONLimitError as exc:
+            raise MetadataValidationError(f"Metadata {exc}; keep nested values shallower.") from exc
+        if len(data) > MAX_METADATA_BYTES:
+            raise MetadataValidationError(
+                f"Metadata is {len(data):,} bytes as JSON, over the {MAX_METADATA_BYTES:,}-byte limit; "
+                "record less in its hyperparameters, evaluation or training info."
+            )
+        return data.decode("utf-8") + "\n"
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], *, validate: bool = True) -> ModelMetadata:
@@ -108,7 +121,9 @@ class ModelMetadata:
     @classmethod
     def from_json(cls, text: str | bytes, *, validate: bool = True) -> ModelMetadata:
         try:
-            data = json.loads(text)
+            data = jsonio.loads(text, max_bytes=MAX_METADATA_BYTES)
+        except jsonio.JSONLimitError as exc:
+            raise MetadataValidationError(f"Metadata {exc}; use a file the registry exported.") from exc
         except (ValueError, UnicodeDecodeError) as exc:
             raise MetadataValidationError(
                 f"Metadata is not valid JSON ({exc}); use a file the registry exported."
@@ -362,7 +377,9 @@ def _check_list(name: str, value: Any, *, item) -> None:
 
 def _check_json_size(name: str, value: Any) -> None:
     try:
-        size = len(json.dumps(value, allow_nan=False, default=json_default))
+        size = len(jsonio.dumps(value))
+    except jsonio.JSONLimitError as exc:
+        _fail(name, str(exc))
     except (TypeError, ValueError) as exc:
         _fail(name, f"must hold only JSON values ({exc})")
     if size > MAX_JSON_BYTES:

@@ -10,12 +10,12 @@ the sidecar alone, which anyone can write, is not enough to make a pickle load.
 from __future__ import annotations
 
 import datetime as _dt
-import json
 import os
 import platform
 from pathlib import Path
 from typing import Any
 
+from core.common import jsonio
 from core.common.files import (
     atomic_file,
     atomic_write_json,
@@ -27,8 +27,10 @@ from core.common.files import (
 from core.common.jsonio import to_jsonable
 from core.errors import IntegrityError, RegistryError, UntrustedModelError
 from core.registry import safety
+from core.registry.metadata import MAX_METADATA_BYTES
 
 _FORMATS = {".skops": safety.SKOPS, ".pkl": safety.PICKLE, ".pickle": safety.PICKLE, ".joblib": safety.PICKLE}
+MAX_SIDECAR_BYTES = MAX_METADATA_BYTES  # a larger sidecar vouches for nothing: treated as absent
 _RECORDED_KEYS = ("sha256", "format", "saved_at", "python_version", "sklearn_version", "file_size")
 
 
@@ -185,9 +187,9 @@ def _write_sidecar(filepath: Path, metadata: dict[str, Any] | None) -> None:
 
 def _read_sidecar(filepath: Path) -> dict[str, Any]:
     try:
-        data = json.loads(sidecar_path(filepath).read_text(encoding="utf-8"))
+        data = jsonio.read_json_file(sidecar_path(filepath), max_bytes=MAX_SIDECAR_BYTES)
     except FileNotFoundError:
         return {}
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, IsADirectoryError):
         return {}  # an unreadable sidecar vouches for nothing: treated as absent
     return data if isinstance(data, dict) else {}

@@ -278,7 +278,7 @@ class ModelRegistry:
             )
         # Trust beyond the allowlist comes only from a signature this user's key made.
         trusted = trusted or safety.signature_valid(digest, meta.file_signature)
-        fmt = safety.detect_format(payload)
+        fmt = safety.detect_format(payload, name=name)
         if fmt == safety.SKOPS:
             return safety.load_skops(payload, trusted=trusted, name=name)
         if fmt == safety.PICKLE:

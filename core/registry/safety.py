@@ -24,20 +24,20 @@ import contextlib
 import gzip
 import hmac
 import io
-import json
 import lzma
 import os
 import pickletools
 import re
 import secrets
-import zipfile
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from core.common import jsonio
 from core.common.userdirs import config_dir
-from core.errors import IntegrityError, UntrustedModelError
+from core.errors import IntegrityError, UnsafeArchiveError, UntrustedModelError
+from core.registry import archives
 
 # Every type a model file may construct without a person's trust: a finite list, owned by
 # this application and never taken from the file, so that the structural walk below
@@ -116,19 +116,29 @@ _COMPRESSED_PICKLE_MAGIC = (
     (b"\x04\x22\x4d\x18", "lz4"),
 )
 _MAX_SCAN_BYTES = 256 << 20  # decompressed bytes examined when scanning a compressed pickle
+MAX_MODEL_FILE_BYTES = archives.MODEL_FILE_LIMITS.max_total  # a skops file itself, on disk
+MAX_SCHEMA_BYTES = 64 << 20  # a skops schema.json (a 300-tree forest's is ~5 MB)
+# skops parses schema.json with json.loads and walks it recursively; the project's pipelines
+# nest ~20 levels, and skops handles 200 without nearing Python's recursion limit.
+MAX_SCHEMA_DEPTH = 200
 
 
 # -- format detection -------------------------------------------------------------------------
 
 
-def detect_format(source: str | os.PathLike | bytes) -> str:
-    """``"skops"``, ``"pickle"`` or ``"unknown"``, judged by content, never by file name."""
+def detect_format(source: str | os.PathLike | bytes, *, name: str | None = None) -> str:
+    """``"skops"``, ``"pickle"`` or ``"unknown"``, judged by content, never by file name.
+
+    A zip is checked against :data:`archives.MODEL_FILE_LIMITS` first: a zip bomb raises
+    :class:`~core.errors.UnsafeArchiveError` rather than passing as "unknown".
+    """
     head = _head(source, 64)
     if head.startswith(b"PK\x03\x04"):
         try:
-            with _open_zip(source) as zf:
+            limits = archives.MODEL_FILE_LIMITS
+            with archives.open_zip(source, limits=limits, label=_label(source, name)) as zf:
                 return SKOPS if "schema.json" in zf.namelist() else UNKNOWN
-        except zipfile.BadZipFile:
+        except archives.NotAZipError:
             return UNKNOWN
     if _looks_like_pickle(head):
         return PICKLE
@@ -152,8 +162,65 @@ def _head(source, n: int) -> bytes:
         return fh.read(n)
 
 
-def _open_zip(source) -> zipfile.ZipFile:
-    return zipfile.ZipFile(io.BytesIO(source) if isinstance(source, bytes | bytearray) else source)
+def _label(source, name: str | None = None) -> str:
+    if name:
+        return name
+    return "the model file" if isinstance(source, bytes | bytearray) else Path(source).name
+
+
+def _read_skops(source, label: str) -> tuple[bytes, Any]:
+    """A skops file's bytes and parsed schema, after the zip checks (sizes, ratios, and every
+    member inflated once in bounded chunks) and the schema's size and nesting checks.
+
+    Everything after this reads the returned bytes, so what was checked is what is loaded.
+    """
+    if isinstance(source, bytes | bytearray):
+        data = bytes(source)
+    else:
+        with open(source, "rb") as fh:
+            data = fh.read(MAX_MODEL_FILE_BYTES + 1)
+        if len(data) > MAX_MODEL_FILE_BYTES:
+            raise UnsafeArchiveError(
+                f"{label} is larger than {MAX_MODEL_FILE_BYTES:,} bytes; it is too large to be a model file."
+            )
+    with archives.open_zip(data, limits=archives.MODEL_FILE_LIMITS, label=label, verify_sizes=True) as zf:
+        info = next((i for i in zf.files if i.filename == "schema.json"), None)
+        if info is None:
+            raise UntrustedModelError(f"{label} is not a skops file (it has no schema.json); it cannot be loaded.")
+        if info.file_size > MAX_SCHEMA_BYTES:
+            raise IntegrityError(
+                f"{label} has a {info.file_size:,}-byte schema.json, over the {MAX_SCHEMA_BYTES:,}-byte limit; "
+                "it is not a model file this application reads."
+            )
+        raw = archives.read_member(zf, info)
+    try:
+        schema = jsonio.loads(raw, max_bytes=MAX_SCHEMA_BYTES)
+    except jsonio.JSONLimitError as exc:
+        raise IntegrityError(f"The schema.json of {label} {exc}; it was probably crafted and will not be read.") from exc
+    except ValueError as exc:
+        raise IntegrityError(f"The schema.json of {label} is not valid JSON ({exc}); the file is damaged.") from exc
+    if _depth(schema) > MAX_SCHEMA_DEPTH:
+        raise IntegrityError(
+            f"The schema.json of {label} is nested more than {MAX_SCHEMA_DEPTH} levels deep; "
+            "it was probably crafted and will not be read."
+        )
+    if not isinstance(schema, dict):
+        raise IntegrityError(f"The schema.json of {label} is not a JSON object; the file is damaged.")
+    return data, schema
+
+
+def _depth(value: Any) -> int:
+    """How deeply lists and objects nest in a parsed JSON value (no recursion)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, dict):
+            deepest = max(deepest, depth)
+            stack.extend((v, depth + 1) for v in node.values() if isinstance(v, dict | list))
+        elif isinstance(node, list):
+            deepest = max(deepest, depth)
+            stack.extend((v, depth + 1) for v in node if isinstance(v, dict | list))
+    return deepest
 
 
 # -- inspection (never executes anything) -----------------------------------------------------
@@ -189,11 +256,12 @@ def inspect_model_file(source: str | os.PathLike | bytes, *, name: str | None = 
     """List, without executing anything, the globals a pickle would import or the types a
     skops file would construct, marking those outside the allowlist."""
     label = name or (str(source) if not isinstance(source, bytes | bytearray) else "<bytes>")
-    fmt = detect_format(source)
+    fmt = detect_format(source, name=name)
     report = InspectionReport(path=label, format=fmt)
     if fmt == SKOPS:
-        report.imports = sorted(skops_types(source))
-        report.untrusted = untrusted_types(source)
+        data, schema = _read_skops(source, _label(source, name))
+        report.imports = sorted(_schema_types(schema))
+        report.untrusted = _outside_allowlist(schema, _untrusted_types(data, _label(source, name)))
     elif fmt == PICKLE:
         imports, complete = pickle_globals(source)
         report.imports = imports
@@ -607,8 +675,10 @@ def _decompressed(source) -> tuple[bytes, bool]:
 
 def skops_types(source: str | os.PathLike | bytes) -> set[str]:
     """Every type a skops file's schema asks to construct."""
-    with _open_zip(source) as zf:
-        schema = json.loads(zf.read("schema.json"))
+    return _schema_types(_read_skops(source, _label(source))[1])
+
+
+def _schema_types(schema: Any) -> set[str]:
     types: set[str] = set()
     stack = [schema]
     while stack:
@@ -625,23 +695,36 @@ def skops_types(source: str | os.PathLike | bytes) -> set[str]:
 
 def skops_untrusted_types(source: str | os.PathLike | bytes) -> list[str]:
     """Types in a skops file that skops itself does not trust by default."""
+    label = _label(source)
+    return _untrusted_types(_read_skops(source, label)[0], label)
+
+
+def _untrusted_types(data: bytes, label: str) -> list[str]:
+    """What skops reports as untrusted in checked skops bytes (see :func:`_read_skops`)."""
     import skops.io as sio
 
-    if isinstance(source, bytes | bytearray):
-        return list(sio.get_untrusted_types(data=bytes(source)))
-    return list(sio.get_untrusted_types(file=str(source)))
+    try:
+        return list(sio.get_untrusted_types(data=data))
+    except Exception as exc:  # skops raises many kinds for a damaged file
+        raise IntegrityError(f"{label} could not be read as a model ({type(exc).__name__}: {exc}).") from exc
 
 
-def untrusted_types(source: str | os.PathLike | bytes, reported: list[str] | None = None) -> list[str]:
-    """Sorted types a skops file would construct that are not on :data:`ALLOWED_TYPES`.
+def untrusted_types(source: str | os.PathLike | bytes) -> list[str]:
+    """Sorted types a skops file would construct that are not on :data:`ALLOWED_TYPES`."""
+    label = _label(source)
+    data, schema = _read_skops(source, label)
+    return _outside_allowlist(schema, _untrusted_types(data, label))
 
-    Every type its schema names counts, and so does every type skops itself reports as
-    untrusted (``reported``, when the caller already has that list), whatever skops trusts
-    by default.
-    """
-    if reported is None:
-        reported = skops_untrusted_types(source)
-    return sorted((skops_types(source) | set(reported)) - ALLOWED_TYPES)
+
+def _outside_allowlist(schema: Any, reported: list[str]) -> list[str]:
+    """Every type the schema names and every type skops reports as untrusted, less the allowlist
+    (whatever skops itself trusts by default): estimators first, so a message names them."""
+    outside = (_schema_types(schema) | set(reported)) - ALLOWED_TYPES
+    return sorted(outside, key=lambda t: (not _is_estimator_name(t), t))
+
+
+def _is_estimator_name(type_name: str) -> bool:
+    return type_name.rsplit(".", 1)[-1].endswith(("Classifier", "Regressor", "Transformer", "Pipeline"))
 
 
 # -- loading and saving -------------------------------------------------------------------------
@@ -664,11 +747,12 @@ def load_skops(source: str | os.PathLike | bytes, *, trusted: bool = False, name
     """Load a skops file, constructing only allowlisted types unless ``trusted``."""
     import skops.io as sio
 
-    label = name or (Path(source).name if not isinstance(source, bytes | bytearray) else "the model file")
-    if detect_format(source) != SKOPS:
+    label = _label(source, name)
+    if detect_format(source, name=label) != SKOPS:
         raise UntrustedModelError(f"{label} is not a skops file; only skops files load without trust.")
-    reported = skops_untrusted_types(source)
-    outside = untrusted_types(source, reported)
+    data, schema = _read_skops(source, label)
+    reported = _untrusted_types(data, label)
+    outside = _outside_allowlist(schema, reported)
     if outside and not trusted:
         raise UntrustedModelError(
             f"{label} would construct types this application does not trust ({', '.join(outside[:5])}"
@@ -676,10 +760,7 @@ def load_skops(source: str | os.PathLike | bytes, *, trusted: bool = False, name
             untrusted=outside,
         )
     try:
-        if isinstance(source, bytes | bytearray):
-            model = sio.loads(bytes(source), trusted=reported)
-        else:
-            model = sio.load(str(source), trusted=reported)
+        model = sio.loads(data, trusted=reported)
     except UntrustedModelError:
         raise
     except Exception as exc:  # skops raises many kinds for a damaged file

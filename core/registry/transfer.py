@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import io
-import json
 import os
 import shutil
 import tempfile
@@ -18,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from core.common import jsonio
 from core.common.files import atomic_file, atomic_write_bytes, sha256_bytes
 from core.errors import (
     IntegrityError,
@@ -27,7 +27,7 @@ from core.errors import (
     UntrustedModelError,
 )
 from core.registry import archives, safety
-from core.registry.metadata import MAX_JSON_BYTES, ModelMetadata
+from core.registry.metadata import MAX_METADATA_BYTES, ModelMetadata
 
 if TYPE_CHECKING:
     from core.registry.registry import ModelRegistry
@@ -36,6 +36,7 @@ ARCHIVE_SUFFIX = ".exoreg"
 ARCHIVE_FORMAT = "exoreg-model"
 BACKUP_FORMAT = "exoreg-backup"
 MAX_MODEL_BYTES = 2 << 30
+MAX_BACKUP_MANIFEST_BYTES = 256 << 20  # ~400 bytes per version
 _MODEL_MEMBERS = {"model.skops": safety.SKOPS, "model.pkl": safety.PICKLE}
 _SUFFIX = {safety.SKOPS: ".skops", safety.PICKLE: ".pkl"}
 
@@ -70,7 +71,7 @@ def export_model(registry: ModelRegistry, model_id: str, export_path: str | os.P
     }
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as zf:
-        zf.writestr("manifest.json", json.dumps(manifest, indent=2), compress_type=zipfile.ZIP_DEFLATED)
+        zf.writestr("manifest.json", jsonio.dumps(manifest, indent=True), compress_type=zipfile.ZIP_DEFLATED)
         zf.writestr("metadata.json", metadata_bytes, compress_type=zipfile.ZIP_DEFLATED)
         zf.writestr(member, payload, compress_type=zipfile.ZIP_STORED)
     archive_out = atomic_write_bytes(folder / f"{stem}{ARCHIVE_SUFFIX}", buffer.getvalue())
@@ -121,7 +122,7 @@ def preview_import(
     else:
         payload, meta_dict, checksum_ok, name = _read_pair(model_path, metadata_path)
     meta = ModelMetadata.from_dict(meta_dict)  # validates: the field at fault is named
-    fmt = safety.detect_format(payload)
+    fmt = safety.detect_format(payload, name=name)
     if fmt == safety.UNKNOWN:
         raise UntrustedModelError(f"{name} is neither a skops file nor a pickle; it cannot be imported.")
     digest = sha256_bytes(payload)
@@ -198,36 +199,39 @@ def _load_checked(preview: ImportPreview, name: str, *, trusted: bool) -> Any:
     return model
 
 
+def _archive_limits() -> archives.ZipLimits:
+    return archives.ZipLimits(
+        max_member=MAX_MODEL_BYTES, max_total=MAX_MODEL_BYTES + 2 * MAX_METADATA_BYTES, max_count=8
+    )
+
+
 def _is_exoreg_archive(path: Path) -> bool:
-    if safety.detect_format(path) == safety.SKOPS:
-        return False
+    """A zip with a manifest and no skops schema (a zip bomb raises :class:`UnsafeArchiveError`)."""
+    with path.open("rb") as fh:
+        if fh.read(4) != b"PK\x03\x04":
+            return False
     try:
-        with zipfile.ZipFile(path) as zf:
-            return "manifest.json" in zf.namelist()
-    except (zipfile.BadZipFile, OSError):
+        sniff = archives.ZipLimits(max_member=MAX_MODEL_BYTES, max_total=MAX_MODEL_BYTES + 2 * MAX_METADATA_BYTES)
+        with archives.open_zip(path, limits=sniff, label=path.name) as zf:
+            names = zf.namelist()
+    except archives.NotAZipError:
         return False
+    except UnsafeArchiveError:
+        return True  # refused again, with the reason, when read as an archive
+    return "manifest.json" in names and "schema.json" not in names
 
 
 def _read_archive(path: Path) -> tuple[bytes, dict, bool, str]:
     allowed = {"manifest.json", "metadata.json", *_MODEL_MEMBERS}
-    with archives.open_archive(path) as zf:
-        infos = {
-            i.filename: i
-            for i in archives.check_members(
-                zf,
-                allowed.__contains__,
-                max_member=MAX_MODEL_BYTES,
-                max_total=MAX_MODEL_BYTES + 2 * MAX_JSON_BYTES,
-                max_count=8,
-            )
-        }
+    with archives.open_zip(path, limits=_archive_limits(), allowed=allowed.__contains__, label=path.name) as zf:
+        infos = {i.filename: i for i in zf.files}
         models = [n for n in infos if n in _MODEL_MEMBERS]
         if "manifest.json" not in infos or "metadata.json" not in infos or len(models) != 1:
             raise UnsafeArchiveError(
                 f"{path.name} must hold manifest.json, metadata.json and one model file."
             )
         for small in ("manifest.json", "metadata.json"):
-            if infos[small].file_size > MAX_JSON_BYTES * 2:
+            if infos[small].file_size > MAX_METADATA_BYTES:
                 raise UnsafeArchiveError(f"{small} in {path.name} is too large to be real metadata.")
         manifest = _parse_json(
             archives.read_member(zf, infos["manifest.json"]), f"manifest.json in {path.name}"
@@ -260,16 +264,20 @@ def _read_pair(
             f"No metadata found for {model_path.name} (looked for {meta_path.name}); pass the exported JSON too.",
             field="metadata",
         )
-    if meta_path.stat().st_size > MAX_JSON_BYTES * 2:
+    if meta_path.stat().st_size > MAX_METADATA_BYTES:
         raise MetadataValidationError(f"{meta_path.name} is too large to be real metadata.", field="metadata")
     if model_path.stat().st_size > MAX_MODEL_BYTES:
         raise UnsafeArchiveError(f"{model_path.name} is larger than {MAX_MODEL_BYTES:,} bytes.")
     return model_path.read_bytes(), _parse_json(meta_path.read_bytes(), meta_path.name), None, model_path.name
 
 
-def _parse_json(data: bytes, label: str) -> Any:
+def _parse_json(data: bytes, label: str, *, max_bytes: int = MAX_METADATA_BYTES) -> Any:
     try:
-        return json.loads(data)
+        return jsonio.loads(data, max_bytes=max_bytes)
+    except jsonio.JSONLimitError as exc:
+        raise MetadataValidationError(
+            f"{label} {exc}; use a file the registry exported.", field="metadata"
+        ) from exc
     except (ValueError, UnicodeDecodeError) as exc:
         raise MetadataValidationError(f"{label} is not valid JSON ({exc}).", field="metadata") from exc
 
@@ -296,7 +304,7 @@ def backup_registry(registry: ModelRegistry, dest: str | os.PathLike, *, progres
             "versions": snapshot.versions,
             "files": files,
         }
-        zf.writestr("manifest.json", json.dumps(manifest, indent=2), compress_type=zipfile.ZIP_DEFLATED)
+        zf.writestr("manifest.json", jsonio.dumps(manifest, indent=True), compress_type=zipfile.ZIP_DEFLATED)
     return dest
 
 
@@ -322,15 +330,15 @@ def restore_backup(archive: str | os.PathLike, root: str | os.PathLike, *, progr
     root.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".exoreg-restore-", dir=root.parent))
     try:
-        with archives.open_archive(archive) as zf:
-            infos = archives.check_members(
-                zf, _backup_member_allowed, max_member=MAX_MODEL_BYTES, max_total=64 << 30
-            )
-            by_name = {i.filename: i for i in infos}
+        limits = archives.ZipLimits(max_member=MAX_MODEL_BYTES, max_total=64 << 30)
+        with archives.open_zip(archive, limits=limits, allowed=_backup_member_allowed, label=archive.name) as zf:
+            by_name = {i.filename: i for i in zf.files}
             if "manifest.json" not in by_name:
                 raise UnsafeArchiveError(f"{archive.name} has no manifest.json; it is not an ExoReg backup.")
             manifest = _parse_json(
-                archives.read_member(zf, by_name.pop("manifest.json")), "the backup manifest"
+                archives.read_member(zf, by_name.pop("manifest.json")),
+                f"the manifest of {archive.name}",
+                max_bytes=MAX_BACKUP_MANIFEST_BYTES,
             )
             if not isinstance(manifest, dict) or manifest.get("format") != BACKUP_FORMAT:
                 raise UnsafeArchiveError(
@@ -348,7 +356,13 @@ def restore_backup(archive: str | os.PathLike, root: str | os.PathLike, *, progr
                 if progress:
                     progress(i, len(by_name))
         for meta_file in (staging / "metadata").glob("*.json") if (staging / "metadata").is_dir() else []:
-            ModelMetadata.from_json(meta_file.read_bytes())  # every file valid before anything is visible
+            try:  # every file valid before anything is visible
+                ModelMetadata.from_json(meta_file.read_bytes())
+            except MetadataValidationError as exc:
+                raise MetadataValidationError(
+                    f"{meta_file.name} in {archive.name} is not valid metadata ({exc}); nothing was restored.",
+                    field=exc.field,
+                ) from exc
         (staging / "models").mkdir(exist_ok=True)
         (staging / "metadata").mkdir(exist_ok=True)
         if root.exists():
