@@ -568,3 +568,24 @@ def test_a_repair_keeps_the_model_file_of_a_version_whose_metadata_is_damaged(re
     report = ModelRegistry(registry_root).verify(repair=True)
     assert [p.kind for p in report.problems if not p.leftover] == ["corrupt_metadata"]
     assert (registry_root / "models" / damaged.model_file).exists()
+
+
+def test_a_version_whose_metadata_an_older_release_wrote_with_a_lone_surrogate_stays_visible(tmp_path):
+    from tests._factories import register
+
+    registry = ModelRegistry(tmp_path / "registry")
+    model_id = register(registry, description="fine")
+    path = registry.metadata_dir / (Path(registry.get_metadata(model_id).model_file).stem + ".json")
+    data = json.loads(path.read_text())
+    data["description"] = "bad\udcff"  # what `exoreg describe --text $'bad\xff'` stored before text was checked
+    path.write_text(json.dumps(data))
+    for index_file in ("index.json", "index.journal"):
+        (registry.root / index_file).unlink()
+
+    fresh = ModelRegistry(registry.root)
+    assert fresh.get_metadata(model_id).description == "bad\ufffd"
+    assert [r["model_id"] for r in fresh.list_models()] == [model_id]
+    assert fresh.verify().ok
+    fresh.update_metadata(model_id, tags={"fixed": "yes"})  # the next write stores valid text
+    assert "\\udcff" not in path.read_text()
+    assert ModelRegistry(registry.root).get_metadata(model_id).description == "bad\ufffd"

@@ -128,6 +128,10 @@ class ModelMetadata:
             raise MetadataValidationError(
                 f"Metadata is not valid JSON ({exc}); use a file the registry exported."
             ) from exc
+        if isinstance(text, str):
+            text = text.encode("utf-8", "surrogatepass")
+        if b"\\ud" in text.lower():  # an escaped surrogate: cheap to test, rare to see
+            data = _replace_lone_surrogates(data)
         return cls.from_dict(data, validate=validate)
 
     # -- convenience --------------------------------------------------------------------
@@ -385,3 +389,21 @@ def _check_json_size(name: str, value: Any) -> None:
     if size > MAX_JSON_BYTES:
         _fail(name, f"is too large ({size:,} bytes; the limit is {MAX_JSON_BYTES:,})")
 
+
+def _replace_lone_surrogates(value: Any) -> Any:
+    """Lone surrogates (written by releases that accepted undecodable text) read as U+FFFD.
+
+    New text with them is refused; an old file keeps its version visible rather than
+    becoming unreadable.
+    """
+    if isinstance(value, str):
+        return "".join("\ufffd" if "\ud800" <= ch <= "\udfff" else ch for ch in value) if _has_surrogate(value) else value
+    if isinstance(value, list):
+        return [_replace_lone_surrogates(v) for v in value]
+    if isinstance(value, dict):
+        return {_replace_lone_surrogates(k): _replace_lone_surrogates(v) for k, v in value.items()}
+    return value
+
+
+def _has_surrogate(text: str) -> bool:
+    return any("\ud800" <= ch <= "\udfff" for ch in text)
