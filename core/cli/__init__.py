@@ -36,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from core.common.files import FileTooLargeError, NotRegularFileError
     from core.errors import RegistryError
 
     parser = build_parser()
@@ -45,7 +46,14 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("exoreg: interrupted", file=sys.stderr)
         return 130
-    except (RegistryError, FileNotFoundError, PermissionError, IsADirectoryError) as exc:
+    except (
+        RegistryError,
+        FileNotFoundError,
+        PermissionError,
+        IsADirectoryError,
+        NotRegularFileError,
+        FileTooLargeError,
+    ) as exc:
         print(f"exoreg: {exc}", file=sys.stderr)
         return 1
     except BrokenPipeError:  # e.g. `exoreg list | head`

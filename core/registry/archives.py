@@ -14,6 +14,7 @@ import stat
 import zipfile
 from collections.abc import Callable
 from pathlib import Path, PurePosixPath
+from typing import IO
 
 from core.errors import UnsafeArchiveError
 
@@ -21,11 +22,13 @@ MAX_RATIO = 200  # uncompressed / compressed; real model files compress far less
 _CHUNK = 1 << 20
 
 
-def open_archive(path: str | os.PathLike) -> zipfile.ZipFile:
+def open_archive(path: str | os.PathLike | IO[bytes], *, name: str | None = None) -> zipfile.ZipFile:
+    """Open a zip archive (a path, or an open binary file such as the bytes already read)."""
     try:
         return zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError) as exc:
-        raise UnsafeArchiveError(f"{Path(path).name} is not a readable zip archive ({exc}).") from exc
+        label = name or Path(path).name  # type: ignore[arg-type]
+        raise UnsafeArchiveError(f"{label} is not a readable zip archive ({exc}).") from exc
 
 
 def check_members(

@@ -33,9 +33,9 @@ import zipfile
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
-from core.common.files import fsync_dir
+from core.common.files import fsync_dir, read_regular_file
 from core.common.userdirs import config_dir
 from core.errors import IntegrityError, SigningKeyError, UntrustedModelError
 
@@ -143,6 +143,8 @@ def inspect_model_file(source: str | os.PathLike | bytes, *, name: str | None = 
     """List, without executing anything, the globals a pickle would import or the types a
     skops file would construct, marking those outside the allowlist."""
     label = name or (str(source) if not isinstance(source, bytes | bytearray) else "<bytes>")
+    if not isinstance(source, bytes | bytearray):
+        source = read_regular_file(source)  # every finding below is about the same bytes
     fmt = detect_format(source)
     report = InspectionReport(path=label, format=fmt)
     if fmt == SKOPS:
@@ -289,6 +291,8 @@ def load_skops(source: str | os.PathLike | bytes, *, trusted: bool = False, name
     import skops.io as sio
 
     label = name or (Path(source).name if not isinstance(source, bytes | bytearray) else "the model file")
+    if not isinstance(source, bytes | bytearray):
+        source = read_regular_file(source)  # audited and loaded from the same bytes, read once
     if detect_format(source) != SKOPS:
         raise UntrustedModelError(f"{label} is not a skops file; only skops files load without trust.")
     reported = skops_untrusted_types(source)
@@ -300,10 +304,7 @@ def load_skops(source: str | os.PathLike | bytes, *, trusted: bool = False, name
             untrusted=outside,
         )
     try:
-        if isinstance(source, bytes | bytearray):
-            model = sio.loads(bytes(source), trusted=reported)
-        else:
-            model = sio.load(str(source), trusted=reported)
+        model = sio.loads(bytes(source), trusted=reported)
     except UntrustedModelError:
         raise
     except Exception as exc:  # skops raises many kinds for a damaged file
@@ -319,11 +320,20 @@ def sklearn_version() -> str:
     return sklearn.__version__
 
 
-def load_pickle(path: str | os.PathLike) -> Any:
-    """Deserialize a pickle / joblib file. Only call after the trust decision."""
+def load_pickle(source: bytes | bytearray | memoryview | BinaryIO) -> Any:
+    """Deserialize a pickle / joblib stream. Only call after the trust decision.
+
+    ``source`` is the very bytes (or an open binary file) whose hash the trust decision was
+    made on, never a path: a path would be opened again, and the file could have been
+    swapped in between.
+    """
     import joblib
 
-    return joblib.load(path)
+    if isinstance(source, str | os.PathLike):
+        raise TypeError("load_pickle takes the bytes that were checked (or an open binary file), not a path.")
+    if isinstance(source, bytes | bytearray | memoryview):
+        source = io.BytesIO(bytes(source))
+    return joblib.load(source)
 
 
 # -- structural checks of decision trees ------------------------------------------------------
