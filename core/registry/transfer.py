@@ -311,8 +311,10 @@ def backup_registry(registry: ModelRegistry, dest: str | os.PathLike, *, progres
         files = {}
         for i, member in enumerate(snapshot, start=1):
             compress = zipfile.ZIP_DEFLATED if member.name.endswith(".json") else zipfile.ZIP_STORED
-            zf.writestr(member.name, member.data, compress_type=compress)
             files[member.name] = {"sha256": sha256_bytes(member.data), "size": len(member.data)}
+            if member.name.startswith("metadata/"):
+                _check_backed_up_model(ModelMetadata.from_json(member.data), files)
+            zf.writestr(member.name, member.data, compress_type=compress)
             if progress:
                 progress(i, len(snapshot))
         manifest = {
@@ -325,6 +327,16 @@ def backup_registry(registry: ModelRegistry, dest: str | os.PathLike, *, progres
         }
         zf.writestr("manifest.json", json.dumps(manifest, indent=2), compress_type=zipfile.ZIP_DEFLATED)
     return dest
+
+
+def _check_backed_up_model(meta: ModelMetadata, files: dict[str, dict[str, Any]]) -> None:
+    """A backup holds only model files that match their metadata's SHA-256 (else nothing is written)."""
+    entry = files.get("models/" + meta.model_file)
+    if meta.model_sha256 and entry is not None and entry["sha256"] != meta.model_sha256:
+        raise IntegrityError(
+            f"The model file {meta.model_file} of {meta.model_id} does not match its recorded SHA-256, so no "
+            "backup was written; run `exoreg verify` and restore or delete that version first."
+        )
 
 
 def _backup_member_allowed(name: str) -> bool:
