@@ -72,6 +72,7 @@ def check_text_arguments(args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from core.common.files import FileTooLargeError, NotRegularFileError
     from core.errors import RegistryError
 
     parser = build_parser()
@@ -82,7 +83,14 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("exoreg: interrupted", file=sys.stderr)
         return 130
-    except (RegistryError, FileNotFoundError, PermissionError, IsADirectoryError) as exc:
+    except (
+        RegistryError,
+        FileNotFoundError,
+        PermissionError,
+        IsADirectoryError,
+        NotRegularFileError,
+        FileTooLargeError,
+    ) as exc:
         print(f"exoreg: {exc}", file=sys.stderr)
         return 1
     except BrokenPipeError:  # e.g. `exoreg list | head`

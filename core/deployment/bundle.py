@@ -574,13 +574,13 @@ def _write_skops(model: Any, path: Path, sample) -> str:
     """Write ``model.skops``, prove it loads with the allowlist and predicts the same."""
     import numpy as np
 
-    from core.common.files import fsync_file, sha256_file
-    from core.registry.safety import dump_skops, load_skops
+    from core.common.files import sha256_bytes, write_bytes_synced
+    from core.registry.safety import dumps_skops, load_skops
 
-    dump_skops(model, path)
-    fsync_file(path)
+    data = dumps_skops(model)
+    write_bytes_synced(path, data)
     try:
-        loaded = load_skops(path)
+        loaded = load_skops(data, name=SKOPS_NAME)  # the bytes written, checked and hashed are one and the same
     except UntrustedModelError as exc:
         raise UntrustedModelError(
             f"The model holds types outside the allowlist ({', '.join(exc.untrusted[:5])}), so model.skops "
@@ -590,7 +590,7 @@ def _write_skops(model: Any, path: Path, sample) -> str:
     rows = sample.iloc[:200]
     if not np.array_equal(loaded.predict_proba(rows), model.predict_proba(rows)):
         raise IntegrityError("model.skops does not predict what the model in memory predicts; nothing was exported.")
-    return sha256_file(path)
+    return sha256_bytes(data)
 
 
 def _export_onnx(model, path: Path, sample, sample_info, feature_columns, include_onnx: bool) -> dict[str, Any]:

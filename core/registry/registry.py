@@ -549,11 +549,16 @@ class ModelRegistry:
         metadata_path: str | os.PathLike | None = None,
         *,
         trusted: bool = False,
+        preview: Any = None,
     ) -> str:
-        """Register an exported model (pair or ``.exoreg``) as the next version of its name."""
+        """Register an exported model (pair or ``.exoreg``) as the next version of its name.
+
+        ``preview`` (from :func:`core.registry.transfer.preview_import`) is what the person was
+        shown: its bytes are registered without reading the file again.
+        """
         from core.registry.transfer import import_model
 
-        return import_model(self, model_path, metadata_path, trusted=trusted)
+        return import_model(self, model_path, metadata_path, trusted=trusted, preview=preview)
 
     def export_for_deployment(self, ref: str, export_path: str | os.PathLike, **options: Any):
         """Write a deployment bundle of the model ``ref`` names (see :mod:`core.deployment.bundle`)."""

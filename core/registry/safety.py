@@ -29,14 +29,16 @@ import os
 import pickletools
 import re
 import secrets
+import tempfile
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from core.common import jsonio
+from core.common.files import fsync_dir, read_regular_file
 from core.common.userdirs import config_dir
-from core.errors import IntegrityError, UnsafeArchiveError, UntrustedModelError
+from core.errors import IntegrityError, SigningKeyError, UnsafeArchiveError, UntrustedModelError
 from core.registry import archives
 
 # Every type a model file may construct without a person's trust: a finite list, owned by
@@ -256,7 +258,10 @@ def inspect_model_file(source: str | os.PathLike | bytes, *, name: str | None = 
     """List, without executing anything, the globals a pickle would import or the types a
     skops file would construct, marking those outside the allowlist."""
     label = name or (str(source) if not isinstance(source, bytes | bytearray) else "<bytes>")
-    fmt = detect_format(source, name=name)
+    shown = _label(source, name)
+    if not isinstance(source, bytes | bytearray):
+        source = read_regular_file(source)  # every finding below is about the same bytes
+    fmt = detect_format(source, name=shown)
     report = InspectionReport(path=label, format=fmt)
     if fmt == SKOPS:
         data, schema = _read_skops(source, _label(source, name))
@@ -748,6 +753,8 @@ def load_skops(source: str | os.PathLike | bytes, *, trusted: bool = False, name
     import skops.io as sio
 
     label = _label(source, name)
+    if not isinstance(source, bytes | bytearray):
+        source = read_regular_file(source)  # audited and loaded from the same bytes, read once
     if detect_format(source, name=label) != SKOPS:
         raise UntrustedModelError(f"{label} is not a skops file; only skops files load without trust.")
     data, schema = _read_skops(source, label)
@@ -776,11 +783,20 @@ def sklearn_version() -> str:
     return sklearn.__version__
 
 
-def load_pickle(path: str | os.PathLike) -> Any:
-    """Deserialize a pickle / joblib file. Only call after the trust decision."""
+def load_pickle(source: bytes | bytearray | memoryview | BinaryIO) -> Any:
+    """Deserialize a pickle / joblib stream. Only call after the trust decision.
+
+    ``source`` is the very bytes (or an open binary file) whose hash the trust decision was
+    made on, never a path: a path would be opened again, and the file could have been
+    swapped in between.
+    """
     import joblib
 
-    return joblib.load(path)
+    if isinstance(source, str | os.PathLike):
+        raise TypeError("load_pickle takes the bytes that were checked (or an open binary file), not a path.")
+    if isinstance(source, bytes | bytearray | memoryview):
+        source = io.BytesIO(bytes(source))
+    return joblib.load(source)
 
 
 # -- structural checks of decision trees ------------------------------------------------------
@@ -1090,24 +1106,86 @@ def check_tree_structure(model: Any, *, name: str = "the model file") -> int:
 # -- signing pickles with a per-user key -------------------------------------------------------
 
 
+_KEY_FILE = "signing.key"
+_KEY_BYTES = 32
+_KEY_TEXT = re.compile(rb"[0-9a-fA-F]{%d}" % (2 * _KEY_BYTES))
+
+
 def signing_key() -> bytes:
-    """This user's secret key, created on first use and readable by the user alone."""
-    path = config_dir() / "signing.key"
+    """This user's secret key, created on first use and readable by the user alone.
+
+    A new key is written to a temporary file beside the key file, flushed to disk and linked
+    into place (``os.link`` refuses to replace an existing file), so no process ever reads a
+    half-written key; when another process links first, its key is the one everybody uses.
+    A key file that is empty, damaged or unreadable raises :class:`SigningKeyError`: it is
+    never used as a key.
+    """
+    path = config_dir() / _KEY_FILE
+    key = _read_signing_key(path)
+    if key is not None:
+        return key
     try:
-        return bytes.fromhex(path.read_text().strip())
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".signing-", suffix=".tmp", dir=path.parent)  # mode 0600
+    except OSError as exc:
+        raise _key_not_created(path, exc) from exc
+    try:
+        try:
+            if hasattr(os, "fchmod"):
+                os.fchmod(fd, 0o600)
+            key = secrets.token_bytes(_KEY_BYTES)
+            data = key.hex().encode("ascii")
+            written = 0
+            while written < len(data):
+                written += os.write(fd, data[written:])
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        try:
+            os.link(tmp, path)
+        except FileExistsError:  # another process linked its key first: use that one
+            winner = _read_signing_key(path)
+            if winner is None:
+                raise SigningKeyError(
+                    f"The signing key {path} disappeared while it was being created; try again."
+                ) from None
+            return winner
+        with contextlib.suppress(OSError):
+            fsync_dir(path.parent)
+        return key
+    except OSError as exc:
+        raise _key_not_created(path, exc) from exc
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+
+
+def _read_signing_key(path: Path) -> bytes | None:
+    """The key in ``path``; None when there is no key file yet, SigningKeyError when it is unusable."""
+    try:
+        raw = path.read_bytes()
     except FileNotFoundError:
-        pass
-    path.parent.mkdir(parents=True, exist_ok=True)
-    key = secrets.token_bytes(32)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:  # another process won the race
-        return bytes.fromhex(path.read_text().strip())
-    with os.fdopen(fd, "w") as fh:
-        fh.write(key.hex())
-        fh.flush()
-        os.fsync(fh.fileno())
-    return key
+        return None
+    except OSError as exc:
+        raise SigningKeyError(
+            f"The signing key {path} cannot be read ({exc.strerror or exc}); restore it from a backup, or "
+            "delete it to have a new one made (pickles signed with it will then need trust again)."
+        ) from exc
+    text = raw.strip()
+    if not _KEY_TEXT.fullmatch(text):
+        raise SigningKeyError(
+            f"The signing key {path} is damaged (it must hold {2 * _KEY_BYTES} hexadecimal characters); "
+            "restore it from a backup, or delete it to have a new one made (pickles signed with it will "
+            "then need trust again)."
+        )
+    return bytes.fromhex(text.decode("ascii"))
+
+
+def _key_not_created(path: Path, exc: OSError) -> SigningKeyError:
+    return SigningKeyError(
+        f"The signing key {path} could not be created ({exc.strerror or exc}); free some disk space or "
+        f"make {path.parent} writable, then try again."
+    )
 
 
 def sign_digest(sha256_hex: str) -> str:
@@ -1115,6 +1193,14 @@ def sign_digest(sha256_hex: str) -> str:
 
 
 def signature_valid(sha256_hex: str, signature: str | None) -> bool:
+    """True when ``signature`` is this user's signature of ``sha256_hex``.
+
+    An unusable key never validates anything: it raises :class:`SigningKeyError`.
+    """
     if not signature or not isinstance(signature, str):
         return False
-    return hmac.compare_digest(sign_digest(sha256_hex), signature)
+    key = signing_key()
+    if len(key) != _KEY_BYTES:  # never reached: signing_key refuses such keys; kept as a last guard
+        return False
+    expected = hmac.new(key, sha256_hex.encode("ascii"), "sha256").hexdigest()
+    return hmac.compare_digest(expected, signature)

@@ -18,7 +18,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from core.common import jsonio
-from core.common.files import atomic_file, atomic_write_bytes, sha256_bytes
+from core.common.files import (
+    FileTooLargeError,
+    NotRegularFileError,
+    atomic_file,
+    atomic_write_bytes,
+    read_regular_file,
+    sha256_bytes,
+)
 from core.errors import (
     IntegrityError,
     MetadataValidationError,
@@ -117,10 +124,12 @@ def preview_import(
     model_path = Path(model_path)
     if not model_path.is_file():
         raise FileNotFoundError(f"No file at {model_path}; check the path.")
-    if metadata_path is None and _is_exoreg_archive(model_path):
-        payload, meta_dict, checksum_ok, name = _read_archive(model_path)
+    # Read once: what is checked, shown to the person and registered are these same bytes.
+    data = _read_input(model_path, MAX_MODEL_BYTES + 2 * MAX_METADATA_BYTES, UnsafeArchiveError)
+    if metadata_path is None and _is_exoreg_archive(data, model_path.name):
+        payload, meta_dict, checksum_ok, name = _read_archive(data, model_path.name)
     else:
-        payload, meta_dict, checksum_ok, name = _read_pair(model_path, metadata_path)
+        payload, meta_dict, checksum_ok, name = _read_pair(model_path, data, metadata_path)
     meta = ModelMetadata.from_dict(meta_dict)  # validates: the field at fault is named
     fmt = safety.detect_format(payload, name=name)
     if fmt == safety.UNKNOWN:
@@ -149,10 +158,16 @@ def import_model(
     metadata_path: str | os.PathLike | None = None,
     *,
     trusted: bool = False,
+    preview: ImportPreview | None = None,
 ) -> str:
-    """Register an exported model as the next version of its name; returns the new id."""
-    preview = preview_import(model_path, metadata_path)
-    name = Path(model_path).name
+    """Register an exported model as the next version of its name; returns the new id.
+
+    Pass the ``preview`` a person was shown (and trusted): exactly its bytes are registered,
+    and the file is not read again (it could have been swapped since).
+    """
+    if preview is None:
+        preview = preview_import(model_path, metadata_path)
+    name = Path(preview.source).name
     if preview.needs_trust and not trusted:
         shown = ", ".join(preview.inspection.untrusted[:6]) or "unknown code"
         what = (
@@ -192,11 +207,23 @@ def _load_checked(preview: ImportPreview, name: str, *, trusted: bool) -> Any:
     """Deserialise (allowlisted types only, unless trusted) and check tree structure."""
     if preview.format == safety.SKOPS:
         return safety.load_skops(preview.model_bytes, trusted=trusted, name=name)
-    import joblib
-
-    model = joblib.load(io.BytesIO(preview.model_bytes))  # only reached with a person's trust
+    model = safety.load_pickle(preview.model_bytes)  # only reached with a person's trust
     safety.check_tree_structure(model, name=name)
     return model
+
+
+def _read_input(path: Path, limit: int, too_large: type[RegistryError]) -> bytes:
+    """The bytes of a file given for import, read once from a regular file of at most ``limit`` bytes."""
+    try:
+        return read_regular_file(path, max_bytes=limit)
+    except NotRegularFileError as exc:
+        raise UnsafeArchiveError(
+            f"{path.name} is {exc.kind}, not a file; give the path of an exported model file."
+        ) from exc
+    except FileTooLargeError as exc:
+        if too_large is MetadataValidationError:
+            raise MetadataValidationError(f"{path.name} is too large to be real metadata.", field="metadata") from exc
+        raise too_large(f"{path.name} is larger than {limit:,} bytes; it is not an exported model.") from exc
 
 
 def _archive_limits() -> archives.ZipLimits:
@@ -205,14 +232,13 @@ def _archive_limits() -> archives.ZipLimits:
     )
 
 
-def _is_exoreg_archive(path: Path) -> bool:
+def _is_exoreg_archive(data: bytes, name: str) -> bool:
     """A zip with a manifest and no skops schema (a zip bomb raises :class:`UnsafeArchiveError`)."""
-    with path.open("rb") as fh:
-        if fh.read(4) != b"PK\x03\x04":
-            return False
+    if not data.startswith(b"PK\x03\x04"):
+        return False
     try:
         sniff = archives.ZipLimits(max_member=MAX_MODEL_BYTES, max_total=MAX_MODEL_BYTES + 2 * MAX_METADATA_BYTES)
-        with archives.open_zip(path, limits=sniff, label=path.name) as zf:
+        with archives.open_zip(data, limits=sniff, label=name) as zf:
             names = zf.namelist()
     except archives.NotAZipError:
         return False
@@ -221,9 +247,10 @@ def _is_exoreg_archive(path: Path) -> bool:
     return "manifest.json" in names and "schema.json" not in names
 
 
-def _read_archive(path: Path) -> tuple[bytes, dict, bool, str]:
+def _read_archive(data: bytes, archive_name: str) -> tuple[bytes, dict, bool, str]:
     allowed = {"manifest.json", "metadata.json", *_MODEL_MEMBERS}
-    with archives.open_zip(path, limits=_archive_limits(), allowed=allowed.__contains__, label=path.name) as zf:
+    path = Path(archive_name)  # for messages only: the archive is ``data``
+    with archives.open_zip(data, limits=_archive_limits(), allowed=allowed.__contains__, label=archive_name) as zf:
         infos = {i.filename: i for i in zf.files}
         models = [n for n in infos if n in _MODEL_MEMBERS]
         if "manifest.json" not in infos or "metadata.json" not in infos or len(models) != 1:
@@ -256,7 +283,7 @@ def _read_archive(path: Path) -> tuple[bytes, dict, bool, str]:
 
 
 def _read_pair(
-    model_path: Path, metadata_path: str | os.PathLike | None
+    model_path: Path, payload: bytes, metadata_path: str | os.PathLike | None
 ) -> tuple[bytes, dict, bool | None, str]:
     meta_path = Path(metadata_path) if metadata_path is not None else model_path.with_suffix(".json")
     if not meta_path.is_file():
@@ -264,11 +291,10 @@ def _read_pair(
             f"No metadata found for {model_path.name} (looked for {meta_path.name}); pass the exported JSON too.",
             field="metadata",
         )
-    if meta_path.stat().st_size > MAX_METADATA_BYTES:
-        raise MetadataValidationError(f"{meta_path.name} is too large to be real metadata.", field="metadata")
-    if model_path.stat().st_size > MAX_MODEL_BYTES:
+    meta_bytes = _read_input(meta_path, MAX_METADATA_BYTES, MetadataValidationError)
+    if len(payload) > MAX_MODEL_BYTES:
         raise UnsafeArchiveError(f"{model_path.name} is larger than {MAX_MODEL_BYTES:,} bytes.")
-    return model_path.read_bytes(), _parse_json(meta_path.read_bytes(), meta_path.name), None, model_path.name
+    return payload, _parse_json(meta_bytes, meta_path.name), None, model_path.name
 
 
 def _parse_json(data: bytes, label: str, *, max_bytes: int = MAX_METADATA_BYTES) -> Any:
@@ -292,8 +318,10 @@ def backup_registry(registry: ModelRegistry, dest: str | os.PathLike, *, progres
         files = {}
         for i, member in enumerate(snapshot, start=1):
             compress = zipfile.ZIP_DEFLATED if member.name.endswith(".json") else zipfile.ZIP_STORED
-            zf.writestr(member.name, member.data, compress_type=compress)
             files[member.name] = {"sha256": sha256_bytes(member.data), "size": len(member.data)}
+            if member.name.startswith("metadata/"):
+                _check_backed_up_model(ModelMetadata.from_json(member.data), files)
+            zf.writestr(member.name, member.data, compress_type=compress)
             if progress:
                 progress(i, len(snapshot))
         manifest = {
@@ -306,6 +334,16 @@ def backup_registry(registry: ModelRegistry, dest: str | os.PathLike, *, progres
         }
         zf.writestr("manifest.json", jsonio.dumps(manifest, indent=True), compress_type=zipfile.ZIP_DEFLATED)
     return dest
+
+
+def _check_backed_up_model(meta: ModelMetadata, files: dict[str, dict[str, Any]]) -> None:
+    """A backup holds only model files that match their metadata's SHA-256 (else nothing is written)."""
+    entry = files.get("models/" + meta.model_file)
+    if meta.model_sha256 and entry is not None and entry["sha256"] != meta.model_sha256:
+        raise IntegrityError(
+            f"The model file {meta.model_file} of {meta.model_id} does not match its recorded SHA-256, so no "
+            "backup was written; run `exoreg verify` and restore or delete that version first."
+        )
 
 
 def _backup_member_allowed(name: str) -> bool:

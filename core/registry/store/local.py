@@ -26,8 +26,15 @@ from typing import Any
 
 from filelock import FileLock
 
-from core.common.files import atomic_write_bytes, atomic_write_text, is_temp_file, sha256_file
-from core.errors import MetadataValidationError, ModelNotFoundError, RegistryError
+from core.common.files import (
+    NotRegularFileError,
+    atomic_write_bytes,
+    atomic_write_text,
+    is_temp_file,
+    read_regular_file,
+    sha256_file,
+)
+from core.errors import IntegrityError, MetadataValidationError, ModelNotFoundError, RegistryError
 from core.registry.metadata import ModelMetadata
 from core.registry.store._journal import (
     COMPACT_EVERY,
@@ -41,6 +48,17 @@ from core.registry.store.base import Problem, Scan, StoredFile, StoreMissing, St
 
 LOCK_TIMEOUT_S = 60
 _UNSAFE_FILE_CHARS = re.compile(r"[^A-Za-z0-9._-]")
+
+
+def _read_plain(path: Path, what: str) -> bytes:
+    """A registry file's bytes, only from a regular file that is not a link (never following it)."""
+    try:
+        return read_regular_file(path, follow_links=False)
+    except NotRegularFileError as exc:
+        raise IntegrityError(
+            f"The {what} {path} is {exc.kind}, not a regular file, so it was not read; "
+            "replace it with the real file from a backup."
+        ) from exc
 
 
 def _file_stem(model_id: str) -> str:
@@ -128,7 +146,7 @@ class LocalStore:
             raise StoreMissing(model_id)
         path = self.metadata_dir / (Path(entry["model_file"]).stem + ".json")
         try:
-            return ModelMetadata.from_json(path.read_bytes())
+            return ModelMetadata.from_json(_read_plain(path, "metadata file"))
         except FileNotFoundError as exc:
             self._invalidate()
             raise ModelNotFoundError(
@@ -136,9 +154,10 @@ class LocalStore:
             ) from exc
 
     def read_model(self, meta: ModelMetadata) -> bytes:
+        """The model file's bytes; a link, FIFO, device, socket or folder in its place is refused unread."""
         try:
-            return self.model_path(meta).read_bytes()
-        except (FileNotFoundError, IsADirectoryError) as exc:
+            return _read_plain(self.model_path(meta), "model file")
+        except FileNotFoundError as exc:
             raise StoreMissing(meta.model_file) from exc
 
     # ==================================================================== writing
@@ -365,7 +384,9 @@ class LocalStore:
             yield StoreSnapshot(
                 versions=len(state.entries),
                 names=list(paths),
-                read=lambda name: StoredFile(name, paths[name].read_bytes()),
+                read=lambda name: StoredFile(
+                    name, _read_plain(paths[name], "model file" if name.startswith("models/") else "metadata file")
+                ),
             )
 
     def _read_pending(
