@@ -264,9 +264,9 @@ def inspect_model_file(source: str | os.PathLike | bytes, *, name: str | None = 
     fmt = detect_format(source, name=shown)
     report = InspectionReport(path=label, format=fmt)
     if fmt == SKOPS:
-        data, schema = _read_skops(source, _label(source, name))
+        data, schema = _read_skops(source, shown)
         report.imports = sorted(_schema_types(schema))
-        report.untrusted = _outside_allowlist(schema, _untrusted_types(data, _label(source, name)))
+        report.untrusted = _outside_allowlist(schema, _untrusted_types(data, shown))
     elif fmt == PICKLE:
         imports, complete = pickle_globals(source)
         report.imports = imports
