@@ -135,3 +135,36 @@ def test_a_symlinked_metadata_file_is_not_read(tmp_path, registry_root):
     reopened = ModelRegistry(registry_root)
     with pytest.raises(IntegrityError, match="symbolic link"):
         reopened.store.read_metadata(model_id)
+
+
+@pytest.mark.skipif(not hasattr(os, "symlink"), reason="no symbolic links")
+def test_verify_reports_links_and_special_files_without_following_them(tmp_path, registry_root):
+    registry, model_id, model_file = _registry_with_model(registry_root)
+    other = register(registry, name="Other")
+    other_file = registry.models_dir / registry.get_metadata(other).model_file
+    # A link to a copy with the right content would pass a check that follows links.
+    copy = tmp_path / "copy.skops"
+    copy.write_bytes(model_file.read_bytes())
+    model_file.unlink()
+    os.symlink(copy, model_file)
+    _fifo_in_place(other_file)
+
+    report = ModelRegistry(registry_root).verify()
+    kinds = {p.path: p.kind for p in report.problems}
+    assert not report.ok
+    assert kinds[str(model_file)] == "not_regular_file"
+    assert kinds[str(other_file)] == "not_regular_file"
+
+
+@pytest.mark.skipif(not hasattr(os, "symlink"), reason="no symbolic links")
+def test_a_rebuild_does_not_index_a_linked_metadata_file(tmp_path, registry_root):
+    registry, model_id, model_file = _registry_with_model(registry_root)
+    meta_file = registry.metadata_dir / (model_file.stem + ".json")
+    copy = tmp_path / "elsewhere.json"
+    copy.write_bytes(meta_file.read_bytes())
+    meta_file.unlink()
+    os.symlink(copy, meta_file)
+
+    assert registry.rebuild_index() == 0
+    report = registry.verify()
+    assert any(p.kind == "corrupt_metadata" and p.path == str(meta_file) for p in report.problems)

@@ -32,7 +32,7 @@ from core.common.files import (
     atomic_write_text,
     is_temp_file,
     read_regular_file,
-    sha256_file,
+    sha256_bytes,
 )
 from core.errors import IntegrityError, MetadataValidationError, ModelNotFoundError, RegistryError
 from core.registry.metadata import ModelMetadata
@@ -59,6 +59,14 @@ def _read_plain(path: Path, what: str) -> bytes:
             f"The {what} {path} is {exc.kind}, not a regular file, so it was not read; "
             "replace it with the real file from a backup."
         ) from exc
+
+
+def _read_metadata_file(path: Path) -> ModelMetadata:
+    """One metadata file, read only if it is a regular file (a link or special file is corrupt)."""
+    try:
+        return ModelMetadata.from_json(_read_plain(path, "metadata file"))
+    except IntegrityError as exc:
+        raise MetadataValidationError(str(exc)) from exc
 
 
 def _file_stem(model_id: str) -> str:
@@ -209,9 +217,7 @@ class LocalStore:
 
     def _read_locked(self, model_id: str, state: IndexState) -> ModelMetadata:
         entry = state.entries[model_id]
-        return ModelMetadata.from_json(
-            (self.metadata_dir / (Path(entry["model_file"]).stem + ".json")).read_bytes()
-        )
+        return _read_metadata_file(self.metadata_dir / (Path(entry["model_file"]).stem + ".json"))
 
     def _write_metadata(self, state: IndexState, meta: ModelMetadata, *, validated: bool = False) -> None:
         """Write one metadata file and journal it (caller holds the lock).
@@ -244,7 +250,7 @@ class LocalStore:
             if not entry.name.endswith(".json") or is_temp_file(entry.name):
                 continue
             try:
-                meta = ModelMetadata.from_json(Path(entry.path).read_bytes())
+                meta = _read_metadata_file(Path(entry.path))
             except (MetadataValidationError, OSError) as exc:
                 result.bad.append(Problem("corrupt_metadata", entry.path, f"{entry.name} cannot be read: {exc}"))
                 continue
@@ -253,11 +259,15 @@ class LocalStore:
 
     def check_file(self, meta: ModelMetadata) -> Problem | None:
         path = self.models_dir / meta.model_file
-        if not path.is_file():
+        try:
+            data = _read_plain(path, "model file")
+        except FileNotFoundError:
             return Problem(
                 "missing_model_file", str(path), f"{meta.model_id}: its model file {meta.model_file} is missing."
             )
-        if sha256_file(path) != meta.model_sha256:
+        except IntegrityError as exc:  # a link or a special file: never followed, never trusted
+            return Problem("not_regular_file", str(path), f"{meta.model_id}: {exc}")
+        if sha256_bytes(data) != meta.model_sha256:
             return Problem(
                 "hash_mismatch",
                 str(path),
@@ -398,7 +408,7 @@ class LocalStore:
         if not name:
             return None, "missing"
         try:
-            meta = ModelMetadata.from_json((self.metadata_dir / (Path(name).stem + ".json")).read_bytes())
+            meta = _read_metadata_file(self.metadata_dir / (Path(name).stem + ".json"))
         except FileNotFoundError:
             return None, "missing"
         except (MetadataValidationError, OSError):
@@ -543,7 +553,7 @@ class LocalStore:
         records = []
         for stem in (names - set(by_stem)) | changed:
             try:
-                meta = ModelMetadata.from_json((self.metadata_dir / f"{stem}.json").read_bytes())
+                meta = _read_metadata_file(self.metadata_dir / f"{stem}.json")
             except (MetadataValidationError, OSError):
                 continue  # reported by verify()
             entry = meta.summary()
