@@ -18,6 +18,10 @@ class IntegrityError(RegistryError):
     """A file's content does not match the SHA-256 recorded for it."""
 
 
+class SigningKeyError(RegistryError):
+    """This user's signing key file is empty, damaged or unreadable, or could not be created."""
+
+
 class UntrustedModelError(RegistryError):
     """Loading the file would run or construct code nobody has chosen to trust."""
 

@@ -35,17 +35,62 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Arguments that are text the registry stores or matches (not paths, which may be any bytes).
+TEXT_ARGUMENTS = {
+    "ref": "REF",
+    "refs": "REF",
+    "name": "NAME",
+    "alias": "ALIAS",
+    "text": "--text",
+    "pairs": "KEY=VALUE",
+    "metric": "--metric",
+    "algorithm": "--algorithm",
+}
+
+
+def check_text_arguments(args: argparse.Namespace) -> None:
+    """Refuse text arguments the terminal passed as bytes that are not UTF-8.
+
+    Python decodes such bytes as lone surrogates ("surrogateescape"); stored, they would be
+    text no JSON reader accepts, so they stop here with the same error the library gives.
+    """
+    from core.errors import MetadataValidationError
+
+    for dest, label in TEXT_ARGUMENTS.items():
+        values = getattr(args, dest, None)
+        for value in values if isinstance(values, list) else [values]:
+            if not isinstance(value, str):
+                continue
+            bad = next((c for c in value if "\ud800" <= c <= "\udfff"), None)
+            if bad is not None:
+                byte = f"the byte 0x{ord(bad) - 0xDC00:02x}" if bad >= "\udc80" else f"U+{ord(bad):04X}"
+                raise MetadataValidationError(
+                    f"The argument {label} ({value!r}) is not valid UTF-8 text ({byte} cannot be decoded); "
+                    "give it as UTF-8 text.",
+                    field=dest,
+                )
+
+
 def main(argv: list[str] | None = None) -> int:
+    from core.common.files import FileTooLargeError, NotRegularFileError
     from core.errors import RegistryError
 
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        check_text_arguments(args)
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
         print("exoreg: interrupted", file=sys.stderr)
         return 130
-    except (RegistryError, FileNotFoundError, PermissionError, IsADirectoryError) as exc:
+    except (
+        RegistryError,
+        FileNotFoundError,
+        PermissionError,
+        IsADirectoryError,
+        NotRegularFileError,
+        FileTooLargeError,
+    ) as exc:
         print(f"exoreg: {exc}", file=sys.stderr)
         return 1
     except BrokenPipeError:  # e.g. `exoreg list | head`

@@ -179,7 +179,7 @@ def cmd_import(args) -> int:
             f"{', '.join(preview.inspection.untrusted) or 'nothing listed'}",
             file=sys.stderr,
         )
-    model_id = registry.import_model(args.path, args.metadata, trusted=args.trust)
+    model_id = registry.import_model(args.path, args.metadata, trusted=args.trust, preview=preview)
     meta = registry.get_metadata(model_id)
     if wants_json(args):
         print_json({"model_id": model_id, "version": meta.version, "imported_from": meta.imported_from})

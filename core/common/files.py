@@ -14,16 +14,17 @@ under a temporary name (a deployment bundle).
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
-import json
 import os
 import shutil
+import stat
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from core.common.jsonio import json_default
+from core.common import jsonio
 
 TEMP_PREFIX = ".exoreg-"
 TEMP_SUFFIX = ".tmp"
@@ -158,8 +159,8 @@ def atomic_write_text(path: str | os.PathLike, text: str, *, sync_dir: bool = Tr
 
 
 def atomic_write_json(path: str | os.PathLike, obj: Any, *, sync_dir: bool = True) -> Path:
-    text = json.dumps(obj, indent=2, sort_keys=False, allow_nan=False, default=json_default)
-    return atomic_write_text(path, text + "\n", sync_dir=sync_dir)
+    """Write ``obj`` as 2-space indented JSON (orjson; NaN refused as by ``json.dumps(allow_nan=False)``)."""
+    return atomic_write_bytes(path, jsonio.dumps(obj, indent=True) + b"\n", sync_dir=sync_dir)
 
 
 def sha256_file(path: str | os.PathLike) -> str:
@@ -172,6 +173,81 @@ def sha256_file(path: str | os.PathLike) -> str:
 
 def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+class NotRegularFileError(OSError):
+    """A path that should be a plain file is a link, a folder, a FIFO, a device or a socket."""
+
+    def __init__(self, path: str | os.PathLike, kind: str):
+        super().__init__(errno.EINVAL, f"{Path(path).name} is {kind}, not a regular file", str(path))
+        self.path = Path(path)
+        self.kind = kind
+
+    def __str__(self) -> str:
+        return f"{self.path} is {self.kind}, not a regular file; give the path of a plain file."
+
+
+class FileTooLargeError(OSError):
+    """A file is larger than the caller agreed to read."""
+
+    def __init__(self, path: str | os.PathLike, limit: int):
+        super().__init__(errno.EFBIG, f"{Path(path).name} is larger than {limit:,} bytes", str(path))
+        self.path = Path(path)
+        self.limit = limit
+
+    def __str__(self) -> str:
+        return f"{self.path} is larger than {self.limit:,} bytes, too large to be what was expected."
+
+
+def file_kind(mode: int) -> str:
+    """``"a symbolic link"``, ``"a folder"``, ``"a FIFO"``... for an ``st_mode``."""
+    for test, kind in (
+        (stat.S_ISLNK, "a symbolic link"),
+        (stat.S_ISDIR, "a folder"),
+        (stat.S_ISFIFO, "a FIFO"),
+        (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+    ):
+        if test(mode):
+            return kind
+    return "a regular file" if stat.S_ISREG(mode) else "a special file"
+
+
+def read_regular_file(
+    path: str | os.PathLike, *, follow_links: bool = True, max_bytes: int | None = None
+) -> bytes:
+    """The bytes of ``path``, read once through a descriptor checked to be a regular file.
+
+    Whatever is hashed, checked or parsed from these bytes is exactly what was read: the file is
+    never opened a second time. FIFOs, devices, sockets and folders raise
+    :class:`NotRegularFileError` without blocking or being read (the path is looked at with
+    ``lstat`` first and opened non-blocking); so does a symbolic link when ``follow_links`` is
+    false (``O_NOFOLLOW`` where the system has it). More than ``max_bytes`` raises
+    :class:`FileTooLargeError`.
+    """
+    st = os.stat(path) if follow_links else os.lstat(path)
+    if not stat.S_ISREG(st.st_mode):
+        raise NotRegularFileError(path, file_kind(st.st_mode))
+    flags = os.O_RDONLY | getattr(os, "O_BINARY", 0) | getattr(os, "O_NONBLOCK", 0)
+    if not follow_links:
+        flags |= getattr(os, "O_NOFOLLOW", 0)
+    try:
+        fd = os.open(path, flags)
+    except OSError as exc:
+        if not follow_links and exc.errno == errno.ELOOP:  # swapped for a link since the lstat
+            raise NotRegularFileError(path, "a symbolic link") from exc
+        raise
+    with os.fdopen(fd, "rb") as fh:
+        st = os.fstat(fh.fileno())
+        if not stat.S_ISREG(st.st_mode):  # swapped since the lstat
+            raise NotRegularFileError(path, file_kind(st.st_mode))
+        if max_bytes is not None and st.st_size > max_bytes:
+            raise FileTooLargeError(path, max_bytes)
+        data = fh.read() if max_bytes is None else fh.read(max_bytes + 1)
+    if max_bytes is not None and len(data) > max_bytes:
+        raise FileTooLargeError(path, max_bytes)
+    return data
 
 
 def is_temp_file(path: str | os.PathLike) -> bool:

@@ -45,6 +45,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from core.common import jsonio
 from core.common.cells import FORMULA_RE, NUMBER_RE
 from core.common.files import replace_folder, temp_folder_beside, write_bytes_synced
 from core.common.jsonio import plain_scalar, to_jsonable
@@ -54,6 +55,7 @@ from core.training.koi import CANDIDATE, IDENTIFIER_COLUMNS, LEAKY_COLUMNS
 BUNDLE_FORMAT = "exoreg-deployment-bundle"
 BUNDLE_FORMAT_VERSION = 1
 MANIFEST_NAME = "manifest.json"
+MAX_MANIFEST_BYTES = 64 << 20  # a bundle's manifest (file list and the model's metadata) is a few kB
 
 MLMODEL_NAME = "MLmodel"
 PICKLE_NAME = "model.pkl"
@@ -269,7 +271,7 @@ def export_bundle(
             "files": files,
             "metadata": _json_safe(info),
         }
-        _write_text(staging / MANIFEST_NAME, json.dumps(manifest, indent=2, allow_nan=False) + "\n")
+        write_bytes_synced(staging / MANIFEST_NAME, jsonio.dumps(manifest, indent=True) + b"\n")
         _fsync_dir(staging)
         advance()
 
@@ -345,11 +347,11 @@ def verify_bundle(path: str | os.PathLike) -> BundleVerifyReport:
         return report
     manifest_path = root / MANIFEST_NAME
     try:
-        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+        manifest = jsonio.read_json_file(manifest_path, max_bytes=MAX_MANIFEST_BYTES)
     except FileNotFoundError:
         report.problems.append(f"{MANIFEST_NAME} is missing, so nothing in {root} can be checked.")
         return report
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
         report.problems.append(f"{MANIFEST_NAME} cannot be read ({exc}); the bundle cannot be checked.")
         return report
     files = manifest.get("files") if isinstance(manifest, dict) else None
@@ -395,8 +397,8 @@ def _check_target(target: Path, overwrite: bool) -> None:
 def is_bundle(path: str | os.PathLike) -> bool:
     """True when ``path`` is a folder with an ExoReg bundle manifest."""
     try:
-        manifest = json.loads((Path(path) / MANIFEST_NAME).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        manifest = jsonio.read_json_file(Path(path) / MANIFEST_NAME, max_bytes=MAX_MANIFEST_BYTES)
+    except (OSError, UnicodeDecodeError, ValueError):
         return False
     return isinstance(manifest, dict) and manifest.get("format") == BUNDLE_FORMAT
 
@@ -572,13 +574,13 @@ def _write_skops(model: Any, path: Path, sample) -> str:
     """Write ``model.skops``, prove it loads with the allowlist and predicts the same."""
     import numpy as np
 
-    from core.common.files import fsync_file, sha256_file
-    from core.registry.safety import dump_skops, load_skops
+    from core.common.files import sha256_bytes, write_bytes_synced
+    from core.registry.safety import dumps_skops, load_skops
 
-    dump_skops(model, path)
-    fsync_file(path)
+    data = dumps_skops(model)
+    write_bytes_synced(path, data)
     try:
-        loaded = load_skops(path)
+        loaded = load_skops(data, name=SKOPS_NAME)  # the bytes written, checked and hashed are one and the same
     except UntrustedModelError as exc:
         raise UntrustedModelError(
             f"The model holds types outside the allowlist ({', '.join(exc.untrusted[:5])}), so model.skops "
@@ -588,7 +590,7 @@ def _write_skops(model: Any, path: Path, sample) -> str:
     rows = sample.iloc[:200]
     if not np.array_equal(loaded.predict_proba(rows), model.predict_proba(rows)):
         raise IntegrityError("model.skops does not predict what the model in memory predicts; nothing was exported.")
-    return sha256_file(path)
+    return sha256_bytes(data)
 
 
 def _export_onnx(model, path: Path, sample, sample_info, feature_columns, include_onnx: bool) -> dict[str, Any]:

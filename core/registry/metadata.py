@@ -8,13 +8,12 @@ deployment need. It round-trips through JSON; keys it does not know are kept in
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from core.common.jsonio import json_default
+from core.common import jsonio
 from core.errors import MetadataValidationError
 
 SCHEMA_VERSION = 1
@@ -26,12 +25,19 @@ MAX_NAME_LENGTH = 128
 RESERVED_NAMES = frozenset({".", "..", "best"})
 _FORBIDDEN_NAME_CHARS = re.compile(r"[/\\:@\x00-\x1f\x7f]")
 _ALIAS_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+# Text that is not Unicode (a lone surrogate: an undecodable byte smuggled in by
+# surrogateescape) cannot be written as UTF-8 and breaks every reader; NUL is never text.
+_NOT_TEXT = re.compile("[\ud800-\udfff\x00]")
+# One-line labels (names, keys, identifiers) hold no control characters either.
+_NOT_LABEL = re.compile("[\ud800-\udfff\x00-\x1f\x7f]")
 
 # Sizes past which a value is absurd rather than informative (a guard against crafted files).
 MAX_TEXT = 20_000
 MAX_SHORT_TEXT = 1_000
 MAX_ITEMS = 10_000
 MAX_JSON_BYTES = 5_000_000
+MAX_INT = 2**63 - 1  # the index's JSON library stores 64-bit integers, no larger
+MAX_METADATA_BYTES = 2 * MAX_JSON_BYTES  # a whole metadata file, as read and as written
 
 
 @dataclass
@@ -71,15 +77,28 @@ class ModelMetadata:
     extra: dict[str, Any] = field(default_factory=dict)
 
     # -- conversion ---------------------------------------------------------------------
-    def to_dict(self) -> dict[str, Any]:
+    def _fields(self) -> dict[str, Any]:
         data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "extra"}
-        data = json.loads(json.dumps(data, default=json_default))  # deep copy, numpy -> plain
         for key, value in self.extra.items():
             data.setdefault(key, value)
         return data
 
+    def to_dict(self) -> dict[str, Any]:
+        """A plain deep copy (numpy values as Python ones; a NaN becomes ``None``)."""
+        return jsonio.loads(jsonio.dumps(self._fields(), allow_nan=True))
+
     def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=2, allow_nan=False) + "\n"
+        """The metadata file's text (2-space indentation); NaN and oversized metadata are refused."""
+        try:
+            data = jsonio.dumps(self._fields(), indent=True)
+        except jsonio.JSONLimitError as exc:
+            raise MetadataValidationError(f"Metadata {exc}; keep nested values shallower.") from exc
+        if len(data) > MAX_METADATA_BYTES:
+            raise MetadataValidationError(
+                f"Metadata is {len(data):,} bytes as JSON, over the {MAX_METADATA_BYTES:,}-byte limit; "
+                "record less in its hyperparameters, evaluation or training info."
+            )
+        return data.decode("utf-8") + "\n"
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], *, validate: bool = True) -> ModelMetadata:
@@ -102,11 +121,17 @@ class ModelMetadata:
     @classmethod
     def from_json(cls, text: str | bytes, *, validate: bool = True) -> ModelMetadata:
         try:
-            data = json.loads(text)
+            data = jsonio.loads(text, max_bytes=MAX_METADATA_BYTES)
+        except jsonio.JSONLimitError as exc:
+            raise MetadataValidationError(f"Metadata {exc}; use a file the registry exported.") from exc
         except (ValueError, UnicodeDecodeError) as exc:
             raise MetadataValidationError(
                 f"Metadata is not valid JSON ({exc}); use a file the registry exported."
             ) from exc
+        if isinstance(text, str):
+            text = text.encode("utf-8", "surrogatepass")
+        if b"\\ud" in text.lower():  # an escaped surrogate: cheap to test, rare to see
+            data = _replace_lone_surrogates(data)
         return cls.from_dict(data, validate=validate)
 
     # -- convenience --------------------------------------------------------------------
@@ -156,12 +181,15 @@ class ModelMetadata:
         for name in ("model_id", "algorithm", "training_date"):
             _check_str(name, getattr(self, name), MAX_SHORT_TEXT, required=True)
         validate_model_name(self.model_name)
-        if not isinstance(self.version, int) or isinstance(self.version, bool) or self.version < 1:
+        if not isinstance(self.version, int) or isinstance(self.version, bool) or not 1 <= self.version <= MAX_INT:
             _fail("version", "must be a whole number of at least 1")
         for name in HEADLINE_METRICS:
             _check_unit_interval(name, getattr(self, name))
+        _check_label("algorithm", self.algorithm)
         _check_str("training_dataset", self.training_dataset, MAX_SHORT_TEXT)
+        _check_label("training_dataset", self.training_dataset)
         _check_str("description", self.description, MAX_TEXT)
+        _check_text("description", self.description)
         _check_str("model_file", self.model_file, MAX_SHORT_TEXT)
         if self.model_file and (Path_sep_re.search(self.model_file) or self.model_file in (".", "..")):
             _fail("model_file", "must be a plain file name without folders")
@@ -173,9 +201,15 @@ class ModelMetadata:
             _check_str(name, getattr(self, name), 256)
         for name in ("training_samples", "test_samples"):
             value = getattr(self, name)
-            if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 0):
+            if value is not None and (
+                not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX_INT
+            ):
                 _fail(name, "must be a non-negative whole number or null")
-        if not isinstance(self.model_size, int) or isinstance(self.model_size, bool) or self.model_size < 0:
+        if (
+            not isinstance(self.model_size, int)
+            or isinstance(self.model_size, bool)
+            or not 0 <= self.model_size <= MAX_INT
+        ):
             _fail("model_size", "must be a non-negative whole number")
         if self.status not in STATUSES:
             _fail("status", f"must be one of {', '.join(STATUSES)}")
@@ -183,9 +217,13 @@ class ModelMetadata:
             _fail("schema_version", "must be a whole number")
 
         _check_list(
-            "feature_columns", self.feature_columns, item=lambda v: isinstance(v, str) and 0 < len(v) <= 256
+            "feature_columns",
+            self.feature_columns,
+            item=lambda v: isinstance(v, str) and 0 < len(v) <= 256,
         )
-        _check_list("aliases", self.aliases, item=lambda v: isinstance(v, str) and bool(_ALIAS_RE.match(v)))
+        for column in self.feature_columns:
+            _check_label("feature_columns", column)
+        _check_list("aliases", self.aliases, item=lambda v: isinstance(v, str) and bool(_ALIAS_RE.fullmatch(v)))
         _check_list(
             "classes", self.classes, item=lambda v: isinstance(v, str | int) and not isinstance(v, bool)
         )
@@ -200,6 +238,8 @@ class ModelMetadata:
                 or len(value) > MAX_SHORT_TEXT
             ):
                 _fail("tags", "must map short text keys to text values")
+            _check_label("tags", key)
+            _check_text("tags", value)
         if not isinstance(self.metrics, dict) or len(self.metrics) > MAX_ITEMS:
             _fail("metrics", "must be an object of numbers")
         for key, value in self.metrics.items():
@@ -208,8 +248,10 @@ class ModelMetadata:
                 or len(key) > 256
                 or not _is_number(value)
                 or not math.isfinite(value)
+                or abs(value) > MAX_INT
             ):
                 _fail("metrics", f"entry {str(key)[:60]!r} must be a finite number")
+            _check_label("metrics", key)
         for name in (
             "hyperparameters",
             "class_distribution",
@@ -222,6 +264,12 @@ class ModelMetadata:
             if not isinstance(value, dict):
                 _fail(name, "must be a JSON object")
             _check_json_size(name, value)
+            _check_nested_text(name, value)
+        for name in ("model_id", "model_file", "model_format", "python_version", "sklearn_version"):
+            _check_label(name, getattr(self, name))
+        _check_text("training_date", self.training_date)
+        _check_text("file_signature", self.file_signature)
+        _check_nested_text("classes", self.classes)
 
 
 # `model_file` must be a bare file name: no separators of any platform.
@@ -236,6 +284,9 @@ def validate_model_name(name: Any) -> str:
         _fail("model_name", f"must be at most {MAX_NAME_LENGTH} characters")
     if name != name.strip():
         _fail("model_name", "must not begin or end with spaces")
+    problem = _text_problem(name, _NOT_TEXT)
+    if problem:
+        _fail("model_name", problem)
     if _FORBIDDEN_NAME_CHARS.search(name):
         _fail("model_name", "must not contain '/', '\\', ':', '@' or control characters")
     if name in RESERVED_NAMES:
@@ -244,7 +295,7 @@ def validate_model_name(name: Any) -> str:
 
 
 def validate_alias(alias: Any) -> str:
-    if not isinstance(alias, str) or not _ALIAS_RE.match(alias):
+    if not isinstance(alias, str) or not _ALIAS_RE.fullmatch(alias):
         raise MetadataValidationError(
             f"Alias {alias!r} is not valid; use letters, digits, '-', '_' or '.', starting with a letter or digit.",
             field="aliases",
@@ -269,6 +320,52 @@ def _check_str(name: str, value: Any, limit: int, *, required: bool = False) -> 
         _fail(name, f"must be at most {limit:,} characters")
 
 
+def _text_problem(value: str, pattern: re.Pattern) -> str | None:
+    bad = pattern.search(value)
+    if bad is None:
+        return None
+    char = bad.group()
+    if "\udc80" <= char <= "\udcff":  # what surrogateescape makes of a byte that is not UTF-8
+        what = f"the undecodable byte 0x{ord(char) - 0xDC00:02x}"
+    elif "\ud800" <= char <= "\udfff":
+        what = f"the lone surrogate U+{ord(char):04X}"
+    else:
+        what = None
+    if what:
+        return f"is not valid Unicode text ({what} at position {bad.start()}); give it as UTF-8 text"
+    return f"must not contain the control character {char!r} (at position {bad.start()}); remove it"
+
+
+def _check_text(name: str, value: str) -> None:
+    """Free text: valid Unicode without NUL (newlines and tabs are fine)."""
+    problem = _text_problem(value, _NOT_TEXT)
+    if problem:
+        _fail(name, problem)
+
+
+def _check_label(name: str, value: str) -> None:
+    """One-line text (a name, key or identifier): valid Unicode without control characters."""
+    problem = _text_problem(value, _NOT_LABEL)
+    if problem:
+        _fail(name, problem)
+
+
+def _check_nested_text(name: str, value: Any) -> None:
+    """Every key and string inside a JSON value is valid Unicode without NUL."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            _check_text(name, item)
+        elif isinstance(item, dict):
+            for key, sub in item.items():
+                if isinstance(key, str):
+                    _check_text(name, key)
+                stack.append(sub)
+        elif isinstance(item, list | tuple):
+            stack.extend(item)
+
+
 def _check_unit_interval(name: str, value: Any) -> None:
     if not _is_number(value) or not math.isfinite(value) or not 0.0 <= value <= 1.0:
         _fail(name, f"must be a finite number between 0 and 1 (got {value!r})")
@@ -284,9 +381,29 @@ def _check_list(name: str, value: Any, *, item) -> None:
 
 def _check_json_size(name: str, value: Any) -> None:
     try:
-        size = len(json.dumps(value, allow_nan=False, default=json_default))
+        size = len(jsonio.dumps(value))
+    except jsonio.JSONLimitError as exc:
+        _fail(name, str(exc))
     except (TypeError, ValueError) as exc:
         _fail(name, f"must hold only JSON values ({exc})")
     if size > MAX_JSON_BYTES:
         _fail(name, f"is too large ({size:,} bytes; the limit is {MAX_JSON_BYTES:,})")
 
+
+def _replace_lone_surrogates(value: Any) -> Any:
+    """Lone surrogates (written by releases that accepted undecodable text) read as U+FFFD.
+
+    New text with them is refused; an old file keeps its version visible rather than
+    becoming unreadable.
+    """
+    if isinstance(value, str):
+        return "".join("\ufffd" if "\ud800" <= ch <= "\udfff" else ch for ch in value) if _has_surrogate(value) else value
+    if isinstance(value, list):
+        return [_replace_lone_surrogates(v) for v in value]
+    if isinstance(value, dict):
+        return {_replace_lone_surrogates(k): _replace_lone_surrogates(v) for k, v in value.items()}
+    return value
+
+
+def _has_surrogate(text: str) -> bool:
+    return any("\ud800" <= ch <= "\udfff" for ch in text)

@@ -10,25 +10,30 @@ the sidecar alone, which anyone can write, is not enough to make a pickle load.
 from __future__ import annotations
 
 import datetime as _dt
-import json
+import io
 import os
 import platform
 from pathlib import Path
 from typing import Any
 
+from core.common import jsonio
 from core.common.files import (
-    atomic_file,
+    NotRegularFileError,
+    atomic_write_bytes,
     atomic_write_json,
     fsync_dir,
     fsync_file,
-    sha256_file,
+    read_regular_file,
+    sha256_bytes,
     temp_file_beside,
 )
 from core.common.jsonio import to_jsonable
 from core.errors import IntegrityError, RegistryError, UntrustedModelError
 from core.registry import safety
+from core.registry.metadata import MAX_METADATA_BYTES
 
 _FORMATS = {".skops": safety.SKOPS, ".pkl": safety.PICKLE, ".pickle": safety.PICKLE, ".joblib": safety.PICKLE}
+MAX_SIDECAR_BYTES = MAX_METADATA_BYTES  # a larger sidecar vouches for nothing: treated as absent
 _RECORDED_KEYS = ("sha256", "format", "saved_at", "python_version", "sklearn_version", "file_size")
 
 
@@ -45,9 +50,10 @@ class ModelPersistence:
         """Write ``model`` to ``filepath`` atomically, with its sidecar; returns the path."""
         filepath = Path(filepath)
         fmt = _format_for(filepath)
-        with atomic_file(filepath) as tmp:
-            _serialise(model, tmp, fmt)
-        _write_sidecar(filepath, metadata)
+        payload = _serialise(model, fmt)
+        record = _sidecar_record(payload, metadata)  # hashed and signed before anything is written
+        atomic_write_bytes(filepath, payload)
+        atomic_write_json(sidecar_path(filepath), record)
         return filepath
 
     @staticmethod
@@ -61,24 +67,33 @@ class ModelPersistence:
         if not filepath.is_file():
             raise FileNotFoundError(f"No model file at {filepath}; check the path.")
         side = _read_sidecar(filepath)
-        digest = sha256_file(filepath)
+        # Read once: the bytes hashed here are the bytes deserialised below, whatever happens
+        # to the file in between.
+        try:
+            payload = read_regular_file(filepath)
+        except NotRegularFileError as exc:
+            raise IntegrityError(
+                f"{filepath.name} is {exc.kind}, not a model file; give the path of a saved model file."
+            ) from exc
+        digest = sha256_bytes(payload)
         recorded = side.get("sha256")
         if recorded is not None and recorded != digest:
             raise IntegrityError(
                 f"{filepath.name} does not match the SHA-256 in its sidecar; it was changed or damaged, so it was not loaded."
             )
-        fmt = safety.detect_format(filepath)
-        signed = recorded == digest and safety.signature_valid(digest, side.get("signature"))
+        fmt = safety.detect_format(payload)
+        allowed = trusted or (recorded == digest and safety.signature_valid(digest, side.get("signature")))
         if fmt == safety.SKOPS:
-            model = safety.load_skops(filepath, trusted=trusted or signed, name=filepath.name)
+            model = safety.load_skops(payload, trusted=allowed, name=filepath.name)
         elif fmt == safety.PICKLE:
-            if not (trusted or signed):
+            if not allowed:
                 raise UntrustedModelError(
                     f"{filepath.name} is a pickle that this user's key did not sign; pass trusted=True only if you "
                     "know where it came from.",
-                    untrusted=safety.pickle_globals(filepath)[0],
+                    untrusted=safety.pickle_globals(payload)[0],
                 )
-            model = safety.load_pickle(filepath)
+            model = safety.load_pickle(payload)
+            safety.check_tree_structure(model, name=filepath.name)  # trust does not make a crafted tree safe
         else:
             raise IntegrityError(
                 f"{filepath.name} is neither a skops file nor a pickle; it cannot be loaded."
@@ -108,8 +123,10 @@ class ModelPersistence:
         stamp = _dt.datetime.now(_dt.UTC).strftime("%Y%m%d_%H%M%S")
         plain = folder / f"{checkpoint_name}{extension}"
         fmt = _format_for(plain)
+        payload = _serialise(model, fmt)
+        record = _sidecar_record(payload, metadata)
         with temp_file_beside(plain) as tmp:
-            _serialise(model, tmp, fmt)
+            tmp.write_bytes(payload)
             fsync_file(tmp)
             n = 1
             while True:
@@ -121,7 +138,7 @@ class ModelPersistence:
                 except FileExistsError:
                     n += 1
         fsync_dir(folder)
-        _write_sidecar(target, metadata)
+        atomic_write_json(sidecar_path(target), record)
         return target
 
     @staticmethod
@@ -156,37 +173,43 @@ def _format_for(filepath: Path) -> str:
     return fmt
 
 
-def _serialise(model: Any, path: Path, fmt: str) -> None:
+def _serialise(model: Any, fmt: str) -> bytes:
     if fmt == safety.SKOPS:
-        safety.dump_skops(model, path)
-    else:
-        import joblib
+        return safety.dumps_skops(model)
+    import joblib
 
-        joblib.dump(model, path)
+    buffer = io.BytesIO()
+    joblib.dump(model, buffer)
+    return buffer.getvalue()
 
 
-def _write_sidecar(filepath: Path, metadata: dict[str, Any] | None) -> None:
-    digest = sha256_file(filepath)
-    fmt = safety.detect_format(filepath)
+def _sidecar_record(payload: bytes, metadata: dict[str, Any] | None) -> dict[str, Any]:
+    """The sidecar of ``payload``: its hash (and, for a pickle, this user's signature of it).
+
+    Computed from the bytes about to be written, never from the file read back, which
+    someone could have replaced in between.
+    """
+    digest = sha256_bytes(payload)
+    fmt = safety.detect_format(payload)
     record: dict[str, Any] = {
         "metadata": to_jsonable(metadata or {}, unknown=str),
         "sha256": digest,
         "format": fmt,
-        "file_size": filepath.stat().st_size,
+        "file_size": len(payload),
         "saved_at": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         "python_version": platform.python_version(),
         "sklearn_version": safety.sklearn_version(),
     }
     if fmt == safety.PICKLE:
         record["signature"] = safety.sign_digest(digest)
-    atomic_write_json(sidecar_path(filepath), record)
+    return record
 
 
 def _read_sidecar(filepath: Path) -> dict[str, Any]:
     try:
-        data = json.loads(sidecar_path(filepath).read_text(encoding="utf-8"))
+        data = jsonio.read_json_file(sidecar_path(filepath), max_bytes=MAX_SIDECAR_BYTES)
     except FileNotFoundError:
         return {}
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, IsADirectoryError):
         return {}  # an unreadable sidecar vouches for nothing: treated as absent
     return data if isinstance(data, dict) else {}

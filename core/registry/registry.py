@@ -278,7 +278,7 @@ class ModelRegistry:
             )
         # Trust beyond the allowlist comes only from a signature this user's key made.
         trusted = trusted or safety.signature_valid(digest, meta.file_signature)
-        fmt = safety.detect_format(payload)
+        fmt = safety.detect_format(payload, name=name)
         if fmt == safety.SKOPS:
             return safety.load_skops(payload, trusted=trusted, name=name)
         if fmt == safety.PICKLE:
@@ -288,7 +288,9 @@ class ModelRegistry:
                     "load it with trusted=True only if you know where it came from.",
                     untrusted=safety.pickle_globals(payload)[0],
                 )
-            return safety.load_pickle(io.BytesIO(payload))
+            model = safety.load_pickle(io.BytesIO(payload))
+            safety.check_tree_structure(model, name=name)  # trust does not make a crafted tree safe
+            return model
         raise IntegrityError(f"{name} is neither a skops file nor a pickle; it cannot be loaded.")
 
     def get_best_model(
@@ -547,11 +549,16 @@ class ModelRegistry:
         metadata_path: str | os.PathLike | None = None,
         *,
         trusted: bool = False,
+        preview: Any = None,
     ) -> str:
-        """Register an exported model (pair or ``.exoreg``) as the next version of its name."""
+        """Register an exported model (pair or ``.exoreg``) as the next version of its name.
+
+        ``preview`` (from :func:`core.registry.transfer.preview_import`) is what the person was
+        shown: its bytes are registered without reading the file again.
+        """
         from core.registry.transfer import import_model
 
-        return import_model(self, model_path, metadata_path, trusted=trusted)
+        return import_model(self, model_path, metadata_path, trusted=trusted, preview=preview)
 
     def export_for_deployment(self, ref: str, export_path: str | os.PathLike, **options: Any):
         """Write a deployment bundle of the model ``ref`` names (see :mod:`core.deployment.bundle`)."""

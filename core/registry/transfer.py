@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import io
-import json
 import os
 import shutil
 import tempfile
@@ -18,7 +17,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from core.common.files import atomic_file, atomic_write_bytes, sha256_bytes
+from core.common import jsonio
+from core.common.files import (
+    FileTooLargeError,
+    NotRegularFileError,
+    atomic_file,
+    atomic_write_bytes,
+    read_regular_file,
+    sha256_bytes,
+)
 from core.errors import (
     IntegrityError,
     MetadataValidationError,
@@ -27,7 +34,7 @@ from core.errors import (
     UntrustedModelError,
 )
 from core.registry import archives, safety
-from core.registry.metadata import MAX_JSON_BYTES, ModelMetadata
+from core.registry.metadata import MAX_METADATA_BYTES, ModelMetadata
 
 if TYPE_CHECKING:
     from core.registry.registry import ModelRegistry
@@ -36,6 +43,7 @@ ARCHIVE_SUFFIX = ".exoreg"
 ARCHIVE_FORMAT = "exoreg-model"
 BACKUP_FORMAT = "exoreg-backup"
 MAX_MODEL_BYTES = 2 << 30
+MAX_BACKUP_MANIFEST_BYTES = 256 << 20  # ~400 bytes per version
 _MODEL_MEMBERS = {"model.skops": safety.SKOPS, "model.pkl": safety.PICKLE}
 _SUFFIX = {safety.SKOPS: ".skops", safety.PICKLE: ".pkl"}
 
@@ -70,7 +78,7 @@ def export_model(registry: ModelRegistry, model_id: str, export_path: str | os.P
     }
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as zf:
-        zf.writestr("manifest.json", json.dumps(manifest, indent=2), compress_type=zipfile.ZIP_DEFLATED)
+        zf.writestr("manifest.json", jsonio.dumps(manifest, indent=True), compress_type=zipfile.ZIP_DEFLATED)
         zf.writestr("metadata.json", metadata_bytes, compress_type=zipfile.ZIP_DEFLATED)
         zf.writestr(member, payload, compress_type=zipfile.ZIP_STORED)
     archive_out = atomic_write_bytes(folder / f"{stem}{ARCHIVE_SUFFIX}", buffer.getvalue())
@@ -116,12 +124,14 @@ def preview_import(
     model_path = Path(model_path)
     if not model_path.is_file():
         raise FileNotFoundError(f"No file at {model_path}; check the path.")
-    if metadata_path is None and _is_exoreg_archive(model_path):
-        payload, meta_dict, checksum_ok, name = _read_archive(model_path)
+    # Read once: what is checked, shown to the person and registered are these same bytes.
+    data = _read_input(model_path, MAX_MODEL_BYTES + 2 * MAX_METADATA_BYTES, UnsafeArchiveError)
+    if metadata_path is None and _is_exoreg_archive(data, model_path.name):
+        payload, meta_dict, checksum_ok, name = _read_archive(data, model_path.name)
     else:
-        payload, meta_dict, checksum_ok, name = _read_pair(model_path, metadata_path)
+        payload, meta_dict, checksum_ok, name = _read_pair(model_path, data, metadata_path)
     meta = ModelMetadata.from_dict(meta_dict)  # validates: the field at fault is named
-    fmt = safety.detect_format(payload)
+    fmt = safety.detect_format(payload, name=name)
     if fmt == safety.UNKNOWN:
         raise UntrustedModelError(f"{name} is neither a skops file nor a pickle; it cannot be imported.")
     digest = sha256_bytes(payload)
@@ -148,10 +158,16 @@ def import_model(
     metadata_path: str | os.PathLike | None = None,
     *,
     trusted: bool = False,
+    preview: ImportPreview | None = None,
 ) -> str:
-    """Register an exported model as the next version of its name; returns the new id."""
-    preview = preview_import(model_path, metadata_path)
-    name = Path(model_path).name
+    """Register an exported model as the next version of its name; returns the new id.
+
+    Pass the ``preview`` a person was shown (and trusted): exactly its bytes are registered,
+    and the file is not read again (it could have been swapped since).
+    """
+    if preview is None:
+        preview = preview_import(model_path, metadata_path)
+    name = Path(preview.source).name
     if preview.needs_trust and not trusted:
         shown = ", ".join(preview.inspection.untrusted[:6]) or "unknown code"
         what = (
@@ -191,43 +207,58 @@ def _load_checked(preview: ImportPreview, name: str, *, trusted: bool) -> Any:
     """Deserialise (allowlisted types only, unless trusted) and check tree structure."""
     if preview.format == safety.SKOPS:
         return safety.load_skops(preview.model_bytes, trusted=trusted, name=name)
-    import joblib
-
-    model = joblib.load(io.BytesIO(preview.model_bytes))  # only reached with a person's trust
+    model = safety.load_pickle(preview.model_bytes)  # only reached with a person's trust
     safety.check_tree_structure(model, name=name)
     return model
 
 
-def _is_exoreg_archive(path: Path) -> bool:
-    if safety.detect_format(path) == safety.SKOPS:
+def _read_input(path: Path, limit: int, too_large: type[RegistryError]) -> bytes:
+    """The bytes of a file given for import, read once from a regular file of at most ``limit`` bytes."""
+    try:
+        return read_regular_file(path, max_bytes=limit)
+    except NotRegularFileError as exc:
+        raise UnsafeArchiveError(
+            f"{path.name} is {exc.kind}, not a file; give the path of an exported model file."
+        ) from exc
+    except FileTooLargeError as exc:
+        if too_large is MetadataValidationError:
+            raise MetadataValidationError(f"{path.name} is too large to be real metadata.", field="metadata") from exc
+        raise too_large(f"{path.name} is larger than {limit:,} bytes; it is not an exported model.") from exc
+
+
+def _archive_limits() -> archives.ZipLimits:
+    return archives.ZipLimits(
+        max_member=MAX_MODEL_BYTES, max_total=MAX_MODEL_BYTES + 2 * MAX_METADATA_BYTES, max_count=8
+    )
+
+
+def _is_exoreg_archive(data: bytes, name: str) -> bool:
+    """A zip with a manifest and no skops schema (a zip bomb raises :class:`UnsafeArchiveError`)."""
+    if not data.startswith(b"PK\x03\x04"):
         return False
     try:
-        with zipfile.ZipFile(path) as zf:
-            return "manifest.json" in zf.namelist()
-    except (zipfile.BadZipFile, OSError):
+        sniff = archives.ZipLimits(max_member=MAX_MODEL_BYTES, max_total=MAX_MODEL_BYTES + 2 * MAX_METADATA_BYTES)
+        with archives.open_zip(data, limits=sniff, label=name) as zf:
+            names = zf.namelist()
+    except archives.NotAZipError:
         return False
+    except UnsafeArchiveError:
+        return True  # refused again, with the reason, when read as an archive
+    return "manifest.json" in names and "schema.json" not in names
 
 
-def _read_archive(path: Path) -> tuple[bytes, dict, bool, str]:
+def _read_archive(data: bytes, archive_name: str) -> tuple[bytes, dict, bool, str]:
     allowed = {"manifest.json", "metadata.json", *_MODEL_MEMBERS}
-    with archives.open_archive(path) as zf:
-        infos = {
-            i.filename: i
-            for i in archives.check_members(
-                zf,
-                allowed.__contains__,
-                max_member=MAX_MODEL_BYTES,
-                max_total=MAX_MODEL_BYTES + 2 * MAX_JSON_BYTES,
-                max_count=8,
-            )
-        }
+    path = Path(archive_name)  # for messages only: the archive is ``data``
+    with archives.open_zip(data, limits=_archive_limits(), allowed=allowed.__contains__, label=archive_name) as zf:
+        infos = {i.filename: i for i in zf.files}
         models = [n for n in infos if n in _MODEL_MEMBERS]
         if "manifest.json" not in infos or "metadata.json" not in infos or len(models) != 1:
             raise UnsafeArchiveError(
                 f"{path.name} must hold manifest.json, metadata.json and one model file."
             )
         for small in ("manifest.json", "metadata.json"):
-            if infos[small].file_size > MAX_JSON_BYTES * 2:
+            if infos[small].file_size > MAX_METADATA_BYTES:
                 raise UnsafeArchiveError(f"{small} in {path.name} is too large to be real metadata.")
         manifest = _parse_json(
             archives.read_member(zf, infos["manifest.json"]), f"manifest.json in {path.name}"
@@ -252,7 +283,7 @@ def _read_archive(path: Path) -> tuple[bytes, dict, bool, str]:
 
 
 def _read_pair(
-    model_path: Path, metadata_path: str | os.PathLike | None
+    model_path: Path, payload: bytes, metadata_path: str | os.PathLike | None
 ) -> tuple[bytes, dict, bool | None, str]:
     meta_path = Path(metadata_path) if metadata_path is not None else model_path.with_suffix(".json")
     if not meta_path.is_file():
@@ -260,16 +291,19 @@ def _read_pair(
             f"No metadata found for {model_path.name} (looked for {meta_path.name}); pass the exported JSON too.",
             field="metadata",
         )
-    if meta_path.stat().st_size > MAX_JSON_BYTES * 2:
-        raise MetadataValidationError(f"{meta_path.name} is too large to be real metadata.", field="metadata")
-    if model_path.stat().st_size > MAX_MODEL_BYTES:
+    meta_bytes = _read_input(meta_path, MAX_METADATA_BYTES, MetadataValidationError)
+    if len(payload) > MAX_MODEL_BYTES:
         raise UnsafeArchiveError(f"{model_path.name} is larger than {MAX_MODEL_BYTES:,} bytes.")
-    return model_path.read_bytes(), _parse_json(meta_path.read_bytes(), meta_path.name), None, model_path.name
+    return payload, _parse_json(meta_bytes, meta_path.name), None, model_path.name
 
 
-def _parse_json(data: bytes, label: str) -> Any:
+def _parse_json(data: bytes, label: str, *, max_bytes: int = MAX_METADATA_BYTES) -> Any:
     try:
-        return json.loads(data)
+        return jsonio.loads(data, max_bytes=max_bytes)
+    except jsonio.JSONLimitError as exc:
+        raise MetadataValidationError(
+            f"{label} {exc}; use a file the registry exported.", field="metadata"
+        ) from exc
     except (ValueError, UnicodeDecodeError) as exc:
         raise MetadataValidationError(f"{label} is not valid JSON ({exc}).", field="metadata") from exc
 
@@ -284,8 +318,10 @@ def backup_registry(registry: ModelRegistry, dest: str | os.PathLike, *, progres
         files = {}
         for i, member in enumerate(snapshot, start=1):
             compress = zipfile.ZIP_DEFLATED if member.name.endswith(".json") else zipfile.ZIP_STORED
-            zf.writestr(member.name, member.data, compress_type=compress)
             files[member.name] = {"sha256": sha256_bytes(member.data), "size": len(member.data)}
+            if member.name.startswith("metadata/"):
+                _check_backed_up_model(ModelMetadata.from_json(member.data), files)
+            zf.writestr(member.name, member.data, compress_type=compress)
             if progress:
                 progress(i, len(snapshot))
         manifest = {
@@ -296,8 +332,18 @@ def backup_registry(registry: ModelRegistry, dest: str | os.PathLike, *, progres
             "versions": snapshot.versions,
             "files": files,
         }
-        zf.writestr("manifest.json", json.dumps(manifest, indent=2), compress_type=zipfile.ZIP_DEFLATED)
+        zf.writestr("manifest.json", jsonio.dumps(manifest, indent=True), compress_type=zipfile.ZIP_DEFLATED)
     return dest
+
+
+def _check_backed_up_model(meta: ModelMetadata, files: dict[str, dict[str, Any]]) -> None:
+    """A backup holds only model files that match their metadata's SHA-256 (else nothing is written)."""
+    entry = files.get("models/" + meta.model_file)
+    if meta.model_sha256 and entry is not None and entry["sha256"] != meta.model_sha256:
+        raise IntegrityError(
+            f"The model file {meta.model_file} of {meta.model_id} does not match its recorded SHA-256, so no "
+            "backup was written; run `exoreg verify` and restore or delete that version first."
+        )
 
 
 def _backup_member_allowed(name: str) -> bool:
@@ -322,15 +368,15 @@ def restore_backup(archive: str | os.PathLike, root: str | os.PathLike, *, progr
     root.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".exoreg-restore-", dir=root.parent))
     try:
-        with archives.open_archive(archive) as zf:
-            infos = archives.check_members(
-                zf, _backup_member_allowed, max_member=MAX_MODEL_BYTES, max_total=64 << 30
-            )
-            by_name = {i.filename: i for i in infos}
+        limits = archives.ZipLimits(max_member=MAX_MODEL_BYTES, max_total=64 << 30)
+        with archives.open_zip(archive, limits=limits, allowed=_backup_member_allowed, label=archive.name) as zf:
+            by_name = {i.filename: i for i in zf.files}
             if "manifest.json" not in by_name:
                 raise UnsafeArchiveError(f"{archive.name} has no manifest.json; it is not an ExoReg backup.")
             manifest = _parse_json(
-                archives.read_member(zf, by_name.pop("manifest.json")), "the backup manifest"
+                archives.read_member(zf, by_name.pop("manifest.json")),
+                f"the manifest of {archive.name}",
+                max_bytes=MAX_BACKUP_MANIFEST_BYTES,
             )
             if not isinstance(manifest, dict) or manifest.get("format") != BACKUP_FORMAT:
                 raise UnsafeArchiveError(
@@ -348,7 +394,13 @@ def restore_backup(archive: str | os.PathLike, root: str | os.PathLike, *, progr
                 if progress:
                     progress(i, len(by_name))
         for meta_file in (staging / "metadata").glob("*.json") if (staging / "metadata").is_dir() else []:
-            ModelMetadata.from_json(meta_file.read_bytes())  # every file valid before anything is visible
+            try:  # every file valid before anything is visible
+                ModelMetadata.from_json(meta_file.read_bytes())
+            except MetadataValidationError as exc:
+                raise MetadataValidationError(
+                    f"{meta_file.name} in {archive.name} is not valid metadata ({exc}); nothing was restored.",
+                    field=exc.field,
+                ) from exc
         (staging / "models").mkdir(exist_ok=True)
         (staging / "metadata").mkdir(exist_ok=True)
         if root.exists():

@@ -79,16 +79,21 @@ def read_preview(path: str):
     return preview_import(path)
 
 
-def import_items(registry, items: list[tuple[str, bool]], *, progress=None, cancelled=None) -> list:
-    """Worker function: register each ``(path, trusted)``; returns ``(path, new id or exception)`` pairs."""
+def import_items(registry, items: list[tuple], *, progress=None, cancelled=None) -> list:
+    """Worker function: register each ``(path, trusted[, preview])``; returns ``(path, new id or exception)`` pairs.
+
+    With the preview the person was shown, exactly the bytes they saw (and trusted) are
+    registered; the file is not read again.
+    """
     from core.errors import RegistryError
 
     done = []
-    for i, (path, trusted) in enumerate(items):
+    for i, (path, trusted, *rest) in enumerate(items):
         if cancelled is not None and cancelled():
             break
+        preview = rest[0] if rest else None
         try:
-            done.append((path, registry.import_model(path, trusted=trusted)))
+            done.append((path, registry.import_model(path, trusted=trusted, preview=preview)))
         except (RegistryError, OSError, ValueError) as exc:
             done.append((path, exc))
         if progress is not None:
@@ -230,7 +235,7 @@ class ImportDialog(FileDropDialog):
         """Ask for trust where needed (default No), then register the accepted files in the background."""
         if self._import_worker is not None:
             return
-        chosen: list[tuple[str, bool]] = []
+        chosen: list[tuple[str, bool, Any]] = []
         for path, item in self.items.items():
             if item.state not in ("ready", "declined"):
                 continue
@@ -242,7 +247,7 @@ class ImportDialog(FileDropDialog):
                     continue
                 trusted = True
             item.trusted = trusted
-            chosen.append((path, trusted))
+            chosen.append((path, trusted, item.preview))
         self._show_current()
         if not chosen:
             self._update_state()

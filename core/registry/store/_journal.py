@@ -11,14 +11,23 @@ a snapshot and a journal of different generations knows it raced a compaction an
 reads again. Metadata files stay the source of truth: the journal records the
 metadata folder's mtime after each change, so a reader can tell cheaply when someone
 changed the folder behind the index's back.
+
+Every mutation journals an ``intent`` naming the version before it writes that version's
+metadata file, and a ``put`` after; a process killed in between leaves the intent pending,
+and the next reader re-reads that version's metadata file instead of trusting the index.
+
+Both files are written with the library that reads them (orjson), so whatever is written
+can be read. A torn last line (no newline: a writer died mid-append) is ignored and
+overwritten by the next append; a complete line that cannot be read is damage, and the
+index is rebuilt from the metadata files rather than cut short there.
 """
 
 from __future__ import annotations
 
 import contextlib
 import gc
-import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,9 +39,27 @@ from core.common.files import atomic_write_bytes
 INDEX_SCHEMA = 1
 COMPACT_EVERY = 1000
 
+# Fault injection for crash tests: when set, called with the name of each step of a write
+# ("intent_journaled", "model_written", "metadata_written", "put_journaled",
+# "snapshot_written") right after that step; a test raises or kills the process there.
+FAULT_HOOK: Callable[[str], None] | None = None
+
+
+def fault_point(step: str) -> None:
+    if FAULT_HOOK is not None:
+        FAULT_HOOK(step)
+
 
 class IndexCorrupt(Exception):
-    """The snapshot or journal cannot be used; the caller rebuilds from metadata files."""
+    """The snapshot or journal cannot be used; the caller rebuilds from metadata files.
+
+    ``damaged`` is False when nothing is wrong with the files themselves (a new registry has
+    no index yet; a reader kept racing compactions).
+    """
+
+    def __init__(self, message: str, *, damaged: bool = True):
+        super().__init__(message)
+        self.damaged = damaged
 
 
 @dataclass
@@ -45,6 +72,7 @@ class IndexState:
     pending: dict[str, str] = field(default_factory=dict)  # model_id -> model file written, metadata not yet
     stamp: tuple = ()  # (snapshot stat, journal stat) this state was read from
     journal_ok: bool = True  # False when the journal belongs to an older generation
+    behind: bool = False  # the journal holds lines this state has not applied: reload before reading
 
     def apply(self, record: dict[str, Any]) -> None:
         op = record.get("op")
@@ -61,6 +89,23 @@ class IndexState:
             self.pending.pop(record["model_id"], None)
         if "metadata_mtime_ns" in record:
             self.metadata_mtime_ns = record["metadata_mtime_ns"]
+
+
+def _valid_record(record: Any) -> bool:
+    if not isinstance(record, dict):
+        return False
+    op = record.get("op")
+    if op == "put":
+        entry = record.get("entry")
+        return isinstance(entry, dict) and isinstance(entry.get("model_id"), str)
+    if op in ("drop", "intent", "abandon"):
+        return isinstance(record.get("model_id"), str)
+    return True
+
+
+def encode_line(record: dict[str, Any]) -> bytes:
+    """One journal line, in the encoding the reader parses."""
+    return orjson.dumps(record) + b"\n"
 
 
 @contextlib.contextmanager
@@ -111,10 +156,12 @@ class IndexFiles:
                 state.journal_ok = False
                 return state
             # A newer journal than snapshot: we raced a compaction; read again.
-        raise IndexCorrupt("the index kept changing while it was read")
+        raise IndexCorrupt("the index kept changing while it was read", damaged=False)
 
     def read_tail(self, state: IndexState) -> bool:
         """Apply journal lines appended since ``state`` was read; False if a reload is needed."""
+        if state.behind:
+            return False
         stamp = self.stamp()
         if stamp == state.stamp:
             return True
@@ -137,7 +184,7 @@ class IndexFiles:
             with _gc_paused():  # 10,000 rows are ~200,000 new objects: collecting midway only costs time
                 data = orjson.loads(self.snapshot_path.read_bytes())
         except FileNotFoundError as exc:
-            raise IndexCorrupt("index.json is missing") from exc
+            raise IndexCorrupt("index.json is missing", damaged=False) from exc
         except orjson.JSONDecodeError as exc:
             raise IndexCorrupt(f"index.json is not valid JSON ({exc})") from exc
         if not isinstance(data, dict) or not isinstance(data.get("models"), dict):
@@ -167,13 +214,19 @@ class IndexFiles:
                 break  # an incomplete last line: a writer died mid-append, ignore it
             try:
                 record = orjson.loads(data[pos:nl])
-            except orjson.JSONDecodeError:
-                break
+            except orjson.JSONDecodeError as exc:
+                # A complete line nobody could have written: damage, not a torn append. Stopping
+                # here would drop the committed lines after it, so the caller rebuilds instead.
+                raise IndexCorrupt(
+                    f"index.journal has an unreadable line at byte {start + pos} ({exc})"
+                ) from exc
             if expect_header and pos == 0 and start == 0:
                 if not isinstance(record, dict) or "generation" not in record:
                     raise IndexCorrupt("index.journal has no header")
                 generation = int(record["generation"])
             else:
+                if not _valid_record(record):
+                    raise IndexCorrupt(f"index.journal has a malformed record at byte {start + pos}")
                 records.append(record)
                 lines += 1
             pos = nl + 1
@@ -183,19 +236,25 @@ class IndexFiles:
     def append(self, state: IndexState, records: list[dict[str, Any]], *, sync: bool = True) -> None:
         if not state.journal_ok:
             self.reset_journal(state)
-        payload = b"".join(
-            json.dumps(r, separators=(",", ":"), allow_nan=False).encode() + b"\n" for r in records
-        )
+        payload = b"".join(encode_line(r) for r in records)  # before touching the file: it may raise
         with open(self.journal_path, "r+b") as fh:
-            fh.truncate(state.journal_offset)  # drop a torn line left by a killed writer
             fh.seek(state.journal_offset)
+            tail = fh.read()
+            end = state.journal_offset
+            if b"\n" in tail:
+                # Lines this state never applied: keep them (they are committed changes) and
+                # make the next read reload everything.
+                end += tail.rindex(b"\n") + 1
+                state.behind = True
+            fh.truncate(end)  # drop a torn line left by a killed writer, nothing more
+            fh.seek(end)
             fh.write(payload)
             fh.flush()
             if sync:
                 os.fsync(fh.fileno())
         for record in records:
             state.apply(record)
-        state.journal_offset += len(payload)
+        state.journal_offset = end + len(payload)
         state.journal_lines += len(records)
         state.stamp = self.stamp()
 
@@ -210,16 +269,18 @@ class IndexFiles:
             "pending": state.pending,
         }
         # One row per line: compact enough to parse fast, still easy for a person to read.
-        rows = ",\n".join(f"    {json.dumps(k)}: {json.dumps(v, separators=(',', ':'), allow_nan=False)}"
-                          for k, v in ordered.items())
-        text = json.dumps(header, indent=2)[:-2] + ',\n  "models": {\n' + rows + "\n  }\n}\n"
-        atomic_write_bytes(self.snapshot_path, text.encode("utf-8"))
+        rows = b",\n".join(b"    " + orjson.dumps(k) + b": " + orjson.dumps(v) for k, v in ordered.items())
+        text = orjson.dumps(header, option=orjson.OPT_INDENT_2)[:-2] + b',\n  "models": {\n' + rows + b"\n  }\n}\n"
+        atomic_write_bytes(self.snapshot_path, text)
         state.entries = ordered
+        state.journal_ok = False  # the journal on disk is of the old generation until reset
+        fault_point("snapshot_written")
         self.reset_journal(state)
 
     def reset_journal(self, state: IndexState) -> None:
         """Replace the journal with an empty one of the snapshot's generation."""
-        header = json.dumps({"generation": state.generation}).encode() + b"\n"
+        header = encode_line({"generation": state.generation})
         atomic_write_bytes(self.journal_path, header)
         state.journal_offset, state.journal_lines, state.journal_ok = len(header), 0, True
+        state.behind = False
         state.stamp = self.stamp()

@@ -20,20 +20,53 @@ import contextlib
 import os
 import re
 import threading
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 from filelock import FileLock
 
-from core.common.files import atomic_write_bytes, atomic_write_text, is_temp_file, sha256_file
-from core.errors import MetadataValidationError, ModelNotFoundError, RegistryError
+from core.common.files import (
+    NotRegularFileError,
+    atomic_write_bytes,
+    atomic_write_text,
+    is_temp_file,
+    read_regular_file,
+    sha256_bytes,
+)
+from core.errors import IntegrityError, MetadataValidationError, ModelNotFoundError, RegistryError
 from core.registry.metadata import ModelMetadata
-from core.registry.store._journal import COMPACT_EVERY, IndexCorrupt, IndexFiles, IndexState
+from core.registry.store._journal import (
+    COMPACT_EVERY,
+    IndexCorrupt,
+    IndexFiles,
+    IndexState,
+    encode_line,
+    fault_point,
+)
 from core.registry.store.base import Problem, Scan, StoredFile, StoreMissing, StoreSnapshot
 
 LOCK_TIMEOUT_S = 60
 _UNSAFE_FILE_CHARS = re.compile(r"[^A-Za-z0-9._-]")
+
+
+def _read_plain(path: Path, what: str) -> bytes:
+    """A registry file's bytes, only from a regular file that is not a link (never following it)."""
+    try:
+        return read_regular_file(path, follow_links=False)
+    except NotRegularFileError as exc:
+        raise IntegrityError(
+            f"The {what} {path} is {exc.kind}, not a regular file, so it was not read; "
+            "replace it with the real file from a backup."
+        ) from exc
+
+
+def _read_metadata_file(path: Path) -> ModelMetadata:
+    """One metadata file, read only if it is a regular file (a link or special file is corrupt)."""
+    try:
+        return ModelMetadata.from_json(_read_plain(path, "metadata file"))
+    except IntegrityError as exc:
+        raise MetadataValidationError(str(exc)) from exc
 
 
 def _file_stem(model_id: str) -> str:
@@ -75,6 +108,8 @@ class LocalStore:
         self._mutex = threading.RLock()
         self._state: IndexState | None = None
         self._sorted_cache: list[dict[str, Any]] | None = None
+        self._held = 0  # depth of _locked() in this process: no recovery from inside a write
+        self._index_damage: dict[str, None] = {}  # why the index had to be rebuilt (for verify)
         self._refresh()
 
     def __repr__(self) -> str:
@@ -119,7 +154,7 @@ class LocalStore:
             raise StoreMissing(model_id)
         path = self.metadata_dir / (Path(entry["model_file"]).stem + ".json")
         try:
-            return ModelMetadata.from_json(path.read_bytes())
+            return ModelMetadata.from_json(_read_plain(path, "metadata file"))
         except FileNotFoundError as exc:
             self._invalidate()
             raise ModelNotFoundError(
@@ -127,9 +162,10 @@ class LocalStore:
             ) from exc
 
     def read_model(self, meta: ModelMetadata) -> bytes:
+        """The model file's bytes; a link, FIFO, device, socket or folder in its place is refused unread."""
         try:
-            return self.model_path(meta).read_bytes()
-        except (FileNotFoundError, IsADirectoryError) as exc:
+            return _read_plain(self.model_path(meta), "model file")
+        except FileNotFoundError as exc:
             raise StoreMissing(meta.model_file) from exc
 
     # ==================================================================== writing
@@ -140,11 +176,14 @@ class LocalStore:
             versions = [e["version"] for e in state.entries.values() if e["model_name"] == model_name]
             meta = finish(_Slot(self, state, max(versions, default=0) + 1))
             # The model file lands first; the metadata file is the commit point.
+            meta.validate()
             self._files.append(
                 state, [{"op": "intent", "model_id": meta.model_id, "model_file": meta.model_file}], sync=False
             )
+            fault_point("intent_journaled")
             atomic_write_bytes(self.models_dir / meta.model_file, payload)
-            self._write_metadata(state, meta)
+            fault_point("model_written")
+            self._write_metadata(state, meta, validated=True)
         return meta
 
     def update_version(self, model_id: str, change: Callable[[ModelMetadata], None]) -> ModelMetadata:
@@ -178,20 +217,29 @@ class LocalStore:
 
     def _read_locked(self, model_id: str, state: IndexState) -> ModelMetadata:
         entry = state.entries[model_id]
-        return ModelMetadata.from_json(
-            (self.metadata_dir / (Path(entry["model_file"]).stem + ".json")).read_bytes()
-        )
+        return _read_metadata_file(self.metadata_dir / (Path(entry["model_file"]).stem + ".json"))
 
-    def _write_metadata(self, state: IndexState, meta: ModelMetadata) -> None:
-        """Write one metadata file and journal it (caller holds the lock)."""
+    def _write_metadata(self, state: IndexState, meta: ModelMetadata, *, validated: bool = False) -> None:
+        """Write one metadata file and journal it (caller holds the lock).
+
+        The intent is journaled before the file is written, so a process killed between the
+        file and its ``put`` leaves a pending intent: the next reader re-reads that file.
+        """
+        if not validated:
+            meta.validate()
+        entry = meta.summary()
+        encode_line({"op": "put", "entry": entry})  # fails here, before anything is written
         if meta.model_id not in state.pending:
             self._files.append(
                 state, [{"op": "intent", "model_id": meta.model_id, "model_file": None}], sync=False
             )
+            fault_point("intent_journaled")
         atomic_write_text(self._metadata_path(meta), meta.to_json())
-        record = {"op": "put", "entry": meta.summary(), "metadata_mtime_ns": self._metadata_mtime()}
+        fault_point("metadata_written")
+        record = {"op": "put", "entry": entry, "metadata_mtime_ns": self._metadata_mtime()}
         self._files.append(state, [record])
         self._sorted_cache = None
+        fault_point("put_journaled")
         if state.journal_lines >= COMPACT_EVERY:
             self._files.write_snapshot(state)
 
@@ -202,7 +250,7 @@ class LocalStore:
             if not entry.name.endswith(".json") or is_temp_file(entry.name):
                 continue
             try:
-                meta = ModelMetadata.from_json(Path(entry.path).read_bytes())
+                meta = _read_metadata_file(Path(entry.path))
             except (MetadataValidationError, OSError) as exc:
                 result.bad.append(Problem("corrupt_metadata", entry.path, f"{entry.name} cannot be read: {exc}"))
                 continue
@@ -211,11 +259,15 @@ class LocalStore:
 
     def check_file(self, meta: ModelMetadata) -> Problem | None:
         path = self.models_dir / meta.model_file
-        if not path.is_file():
+        try:
+            data = _read_plain(path, "model file")
+        except FileNotFoundError:
             return Problem(
                 "missing_model_file", str(path), f"{meta.model_id}: its model file {meta.model_file} is missing."
             )
-        if sha256_file(path) != meta.model_sha256:
+        except IntegrityError as exc:  # a link or a special file: never followed, never trusted
+            return Problem("not_regular_file", str(path), f"{meta.model_id}: {exc}")
+        if sha256_bytes(data) != meta.model_sha256:
             return Problem(
                 "hash_mismatch",
                 str(path),
@@ -224,8 +276,39 @@ class LocalStore:
         return None
 
     def leftovers(self, scan: Scan) -> list[Problem]:
+        problems = self._file_leftovers(scan)
+        stale = _stale_rows(self.entries(), scan)
+        if stale:  # a write may have landed between the scan and now: look again under the lock
+            with self._locked(recover=False) as state:
+                stale = _stale_rows(state.entries, self.scan())
+        if stale:
+            first, why = next(iter(sorted(stale.items())))
+            problems.append(
+                Problem(
+                    "stale_index",
+                    str(self._files.snapshot_path),
+                    f"The index disagrees with {len(stale)} metadata file(s) ({first}: {why}); "
+                    "run `exoreg verify --repair` to rebuild it from the metadata files.",
+                )
+            )
+        for reason in self._index_damage:
+            problems.append(
+                Problem(
+                    "corrupt_index",
+                    str(self._files.journal_path),
+                    f"The index could not be read ({reason}); it was rebuilt from the metadata files.",
+                    leftover=True,
+                )
+            )
+        return problems
+
+    def _file_leftovers(self, scan: Scan) -> list[Problem]:
+        """Temporary files and model files no metadata file in ``scan`` names."""
         problems = []
         referenced = {meta.model_file for meta in scan.found.values()}
+        # A model file beside a metadata file that cannot be read is that version's, not an
+        # orphan: removing it would lose the version for good.
+        unreadable = {Path(p.path).stem for p in scan.bad}
         for folder in (self.models_dir, self.metadata_dir, self.root):
             for entry in os.scandir(folder):
                 if is_temp_file(entry.name):
@@ -238,7 +321,12 @@ class LocalStore:
                         )
                     )
         for entry in os.scandir(self.models_dir):
-            if entry.is_file() and not is_temp_file(entry.name) and entry.name not in referenced:
+            if (
+                entry.is_file()
+                and not is_temp_file(entry.name)
+                and entry.name not in referenced
+                and Path(entry.name).stem not in unreadable
+            ):
                 problems.append(
                     Problem(
                         "orphan_model_file",
@@ -247,46 +335,44 @@ class LocalStore:
                         leftover=True,
                     )
                 )
-        indexed = self.entries()
-        on_disk = scan.found
-        stale = set(indexed) ^ set(on_disk)
-        stale |= {m for m, meta in on_disk.items() if m in indexed and indexed[m] != meta.summary()}
-        if stale:
-            problems.append(
-                Problem(
-                    "stale_index",
-                    str(self._files.snapshot_path),
-                    f"The index disagrees with {len(stale)} metadata file(s); it will be rebuilt.",
-                    leftover=True,
-                )
-            )
         return problems
 
     def remove_leftovers(self, problems: Collection[Problem]) -> list[str]:
-        repaired = []
-        stale = False
-        for p in problems:
-            if p.kind in ("temp_file", "orphan_model_file"):
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(p.path)
-                repaired.append(p.path)
-            elif p.kind == "stale_index":
-                stale = True
-        if stale:
-            self.rebuild_index()
-            repaired.append(str(self._files.snapshot_path))
+        """Remove the given leftovers that still are leftovers, under the writers' lock.
+
+        ``problems`` were found outside the lock; a model file that was an orphan then may
+        belong to a registration that has committed since, so everything is derived again
+        from a fresh scan inside the lock and only what is still a leftover is removed.
+        """
+        wanted = {(p.kind, p.path) for p in problems}
+        repaired: list[str] = []
+        with self._locked() as state:
+            scan = self.scan()
+            for p in self._file_leftovers(scan):
+                if (p.kind, p.path) in wanted:
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(p.path)
+                    repaired.append(p.path)
+            if ("corrupt_index", str(self._files.journal_path)) in wanted:
+                self._index_damage.clear()
+                repaired.append(str(self._files.journal_path))
+            if ("stale_index", str(self._files.snapshot_path)) in wanted and _stale_rows(state.entries, scan):
+                self._rebuild_locked(state, scan)
+                repaired.append(str(self._files.snapshot_path))
         return repaired
 
     def rebuild_index(self) -> int:
         """Rebuild index.json from the metadata files; returns the number of versions indexed."""
-        with self._locked(refresh=False) as state:
-            on_disk = self.scan().found
-            state.entries = {m: meta.summary() for m, meta in on_disk.items()}
-            state.pending = {}
-            state.metadata_mtime_ns = self._metadata_mtime()
-            self._files.write_snapshot(state)
-            self._sorted_cache = None
-            return len(state.entries)
+        with self._locked(refresh=False, recover=False) as state:
+            return self._rebuild_locked(state, self.scan())
+
+    def _rebuild_locked(self, state: IndexState, scan: Scan) -> int:
+        state.entries = {m: meta.summary() for m, meta in scan.found.items()}
+        state.pending = {}
+        state.metadata_mtime_ns = self._metadata_mtime()
+        self._files.write_snapshot(state)
+        self._sorted_cache = None
+        return len(state.entries)
 
     def total_size(self) -> int:
         size = sum(int(r.get("model_size") or 0) for r in self.rows())
@@ -308,14 +394,48 @@ class LocalStore:
             yield StoreSnapshot(
                 versions=len(state.entries),
                 names=list(paths),
-                read=lambda name: StoredFile(name, paths[name].read_bytes()),
+                read=lambda name: StoredFile(
+                    name, _read_plain(paths[name], "model file" if name.startswith("models/") else "metadata file")
+                ),
             )
 
-    def _clean_leftovers(self, state: IndexState) -> None:
-        """Remove what an interrupted write left behind (caller holds the lock).
+    def _read_pending(
+        self, state: IndexState, model_id: str, model_file: str | None
+    ) -> tuple[ModelMetadata | None, str]:
+        """The metadata file a pending intent names: (metadata, "ok"), (None, "missing") or (None, "unreadable")."""
+        entry = state.entries.get(model_id)
+        name = model_file or (entry or {}).get("model_file")
+        if not name:
+            return None, "missing"
+        try:
+            meta = _read_metadata_file(self.metadata_dir / (Path(name).stem + ".json"))
+        except FileNotFoundError:
+            return None, "missing"
+        except (MetadataValidationError, OSError):
+            return None, "unreadable"  # reported by verify()
+        if meta.model_id != model_id:
+            return None, "unreadable"
+        return meta, "ok"
 
-        Every write journals an intent first, so a write that never finished shows up as
-        a pending intent; only then is it worth scanning the folders.
+    def _overlay_pending(self, state: IndexState) -> None:
+        """Without the lock: show what the metadata files of pending intents say (they are the truth)."""
+        changed = False
+        for model_id, model_file in list(state.pending.items()):
+            meta, _status = self._read_pending(state, model_id, model_file)
+            if meta is not None:
+                entry = meta.summary()
+                if state.entries.get(model_id) != entry:
+                    state.entries[model_id] = entry
+                    changed = True
+        if changed:
+            self._sorted_cache = None
+
+    def _recover_pending(self, state: IndexState) -> None:
+        """Finish what an interrupted write left (caller holds the lock).
+
+        Every write journals an intent first, so a write that never finished shows up as a
+        pending intent: its metadata file, whichever version of it is on disk, goes into the
+        index; a registration whose metadata never landed loses its model file.
         """
         if not state.pending:
             return
@@ -324,24 +444,41 @@ class LocalStore:
                 if is_temp_file(entry.name):
                     with contextlib.suppress(FileNotFoundError):
                         os.unlink(entry.path)
-        records = []
+        records: list[dict[str, Any]] = []
         for model_id, model_file in list(state.pending.items()):
-            if model_file and model_id not in state.entries:
+            meta, status = self._read_pending(state, model_id, model_file)
+            if meta is not None:
+                records.append({"op": "put", "entry": meta.summary()})
+                continue
+            if status == "missing" and model_file and model_id not in state.entries:
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(self.models_dir / model_file)
             records.append({"op": "abandon", "model_id": model_id})
-        self._files.append(state, records, sync=False)
+        self._files.append(state, records)
+        self._sorted_cache = None
 
     # ==================================================================== index plumbing
     @contextlib.contextmanager
-    def _locked(self, *, refresh: bool = True):
-        """Hold the cross-process lock with a fresh index; every write goes through here."""
+    def _locked(self, *, refresh: bool = True, recover: bool = True):
+        """Hold the cross-process lock with a fresh index; every write goes through here.
+
+        When the block fails, the in-memory index is dropped: the next read takes it from
+        the files again (a pending intent there says what to re-read).
+        """
         with self._mutex, self._file_lock:
-            if refresh:
-                self._refresh(locked=True)
-            assert self._state is not None
-            self._clean_leftovers(self._state)
-            yield self._state
+            self._held += 1
+            try:
+                if refresh:
+                    self._refresh(locked=True)
+                assert self._state is not None
+                if recover and self._held == 1:
+                    self._recover_pending(self._state)
+                yield self._state
+            except BaseException:
+                self._invalidate()
+                raise
+            finally:
+                self._held -= 1
 
     def _refresh(self, *, locked: bool = False) -> IndexState:
         """Bring the in-memory index up to date with the files (cheap when nothing changed)."""
@@ -350,13 +487,19 @@ class LocalStore:
                 self._metadata_mtime()  # raises the "folder has disappeared" error
             state = self._state
             stamp = state.stamp if state is not None else None
-            if state is not None and self._files.read_tail(state):
+            try:
+                fresh = state is not None and self._files.read_tail(state)
+            except IndexCorrupt:
+                fresh = False  # load() below meets the same damage and says so
+            if fresh:
                 if state.stamp != stamp:
                     self._sorted_cache = None
             else:
                 try:
                     state = self._files.load()
-                except IndexCorrupt:
+                except IndexCorrupt as exc:
+                    if exc.damaged:
+                        self._index_damage[str(exc)] = None
                     state = None
                 self._sorted_cache = None
             if state is None:
@@ -366,6 +509,8 @@ class LocalStore:
             self._state = state
             if state.metadata_mtime_ns != self._metadata_mtime():
                 self._reconcile(locked)
+            if not locked and self._held == 0 and self._state.pending:
+                self._overlay_pending(self._state)
             return self._state
 
     def _rebuild_guarded(self, locked: bool) -> None:
@@ -380,7 +525,9 @@ class LocalStore:
                 try:  # another process may have rebuilt it while we waited
                     self._state = self._files.load()
                     return
-                except IndexCorrupt:
+                except IndexCorrupt as exc:
+                    if exc.damaged:
+                        self._index_damage[str(exc)] = None
                     self._rebuild_guarded(True)
 
     def _reconcile(self, locked: bool) -> None:
@@ -396,13 +543,22 @@ class LocalStore:
             if e.name.endswith(".json") and not is_temp_file(e.name)
         }
         by_stem = {Path(e["model_file"]).stem: m for m, e in state.entries.items()}
+        # Files replaced since the index last saw the folder: a rename into the folder does
+        # not add a name, so look at every file at least as new as that moment.
+        changed = set()
+        for stem in names & set(by_stem):
+            with contextlib.suppress(OSError):
+                if os.stat(self.metadata_dir / f"{stem}.json").st_mtime_ns >= state.metadata_mtime_ns:
+                    changed.add(stem)
         records = []
-        for stem in names - set(by_stem):
+        for stem in (names - set(by_stem)) | changed:
             try:
-                meta = ModelMetadata.from_json((self.metadata_dir / f"{stem}.json").read_bytes())
+                meta = _read_metadata_file(self.metadata_dir / f"{stem}.json")
             except (MetadataValidationError, OSError):
                 continue  # reported by verify()
-            records.append({"op": "put", "entry": meta.summary()})
+            entry = meta.summary()
+            if state.entries.get(meta.model_id) != entry:
+                records.append({"op": "put", "entry": entry})
         for stem in set(by_stem) - names:
             records.append({"op": "drop", "model_id": by_stem[stem]})
         records.append({"op": "sync", "metadata_mtime_ns": self._metadata_mtime()})
@@ -424,3 +580,29 @@ class LocalStore:
 
     def _metadata_path(self, meta: ModelMetadata) -> Path:
         return self.metadata_dir / (Path(meta.model_file).stem + ".json")
+
+
+def _stale_rows(indexed: Mapping[str, dict[str, Any]], scan: Scan) -> dict[str, str]:
+    """Versions whose index row differs from their metadata file, each with what differs.
+
+    A row whose metadata file exists but cannot be read is reported as corrupt metadata, not here.
+    """
+    found = scan.found
+    unreadable = {Path(p.path).stem for p in scan.bad}
+    stale: dict[str, str] = {}
+    for model_id in set(indexed) | set(found):
+        if model_id not in found and Path(str(indexed[model_id].get("model_file", ""))).stem in unreadable:
+            continue
+        if model_id not in found:
+            stale[model_id] = "the index has a row but there is no readable metadata file"
+        elif model_id not in indexed:
+            stale[model_id] = "its metadata file is missing from the index"
+        else:
+            row, summary = indexed[model_id], found[model_id].summary()
+            fields = sorted(k for k in row.keys() | summary.keys() if row.get(k, _ABSENT) != summary.get(k, _ABSENT))
+            if fields:
+                stale[model_id] = f"{', '.join(fields)} differ"
+    return stale
+
+
+_ABSENT = object()
