@@ -28,7 +28,7 @@ from core.common.files import (
     temp_file_beside,
 )
 from core.common.jsonio import to_jsonable
-from core.errors import IntegrityError, RegistryError, UntrustedModelError
+from core.errors import IntegrityError, RegistryError
 from core.registry import safety
 from core.registry.metadata import MAX_METADATA_BYTES
 
@@ -81,23 +81,9 @@ class ModelPersistence:
             raise IntegrityError(
                 f"{filepath.name} does not match the SHA-256 in its sidecar; it was changed or damaged, so it was not loaded."
             )
-        fmt = safety.detect_format(payload)
         allowed = trusted or (recorded == digest and safety.signature_valid(digest, side.get("signature")))
-        if fmt == safety.SKOPS:
-            model = safety.load_skops(payload, trusted=allowed, name=filepath.name)
-        elif fmt == safety.PICKLE:
-            if not allowed:
-                raise UntrustedModelError(
-                    f"{filepath.name} is a pickle that this user's key did not sign; pass trusted=True only if you "
-                    "know where it came from.",
-                    untrusted=safety.pickle_globals(payload)[0],
-                )
-            model = safety.load_pickle(payload)
-            safety.check_tree_structure(model, name=filepath.name)  # trust does not make a crafted tree safe
-        else:
-            raise IntegrityError(
-                f"{filepath.name} is neither a skops file nor a pickle; it cannot be loaded."
-            )
+        model = safety.load_model_bytes(payload, trusted=allowed, name=filepath.name)
+        fmt = safety.detect_format(payload, name=filepath.name)
         info = dict(side.get("metadata") or {})
         for key in _RECORDED_KEYS:
             if key in side:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
-import io
 import math
 import os
 import platform
@@ -27,7 +26,6 @@ from core.errors import (
     MetadataValidationError,
     ModelNotFoundError,
     RegistryError,
-    UntrustedModelError,
 )
 from core.registry import references, safety
 from core.registry.metadata import (
@@ -278,20 +276,7 @@ class ModelRegistry:
             )
         # Trust beyond the allowlist comes only from a signature this user's key made.
         trusted = trusted or safety.signature_valid(digest, meta.file_signature)
-        fmt = safety.detect_format(payload, name=name)
-        if fmt == safety.SKOPS:
-            return safety.load_skops(payload, trusted=trusted, name=name)
-        if fmt == safety.PICKLE:
-            if not trusted:
-                raise UntrustedModelError(
-                    f"{name} is a pickle without a valid signature from this user; "
-                    "load it with trusted=True only if you know where it came from.",
-                    untrusted=safety.pickle_globals(payload)[0],
-                )
-            model = safety.load_pickle(io.BytesIO(payload))
-            safety.check_tree_structure(model, name=name)  # trust does not make a crafted tree safe
-            return model
-        raise IntegrityError(f"{name} is neither a skops file nor a pickle; it cannot be loaded.")
+        return safety.load_model_bytes(payload, trusted=trusted, name=name)
 
     def get_best_model(
         self, metric: str = "f1_score", model_name: str | None = None, algorithm: str | None = None

@@ -783,6 +783,27 @@ def sklearn_version() -> str:
     return sklearn.__version__
 
 
+def load_model_bytes(payload: bytes, *, trusted: bool, name: str) -> Any:
+    """Deserialise a model file's checked bytes: a skops file (allowlisted types unless ``trusted``)
+    or, only when ``trusted``, a pickle; the trees are checked either way (trust does not make a
+    crafted tree safe). ``trusted`` is a person's decision or a signature this user's key made.
+    """
+    fmt = detect_format(payload, name=name)
+    if fmt == SKOPS:
+        return load_skops(payload, trusted=trusted, name=name)
+    if fmt != PICKLE:
+        raise IntegrityError(f"{name} is neither a skops file nor a pickle; it cannot be loaded.")
+    if not trusted:
+        raise UntrustedModelError(
+            f"{name} is a pickle without a valid signature from this user's key; "
+            "load it with trusted=True (or --trust) only if you know where it came from.",
+            untrusted=pickle_globals(payload)[0],
+        )
+    model = load_pickle(payload)
+    check_tree_structure(model, name=name)
+    return model
+
+
 def load_pickle(source: bytes | bytearray | memoryview | BinaryIO) -> Any:
     """Deserialize a pickle / joblib stream. Only call after the trust decision.
 

@@ -179,7 +179,7 @@ def import_model(
             f"{name} {what} ({shown}); import it with trust only if you know its source.",
             untrusted=preview.inspection.untrusted,
         )
-    model = _load_checked(preview, name, trusted=trusted)
+    model = safety.load_model_bytes(preview.model_bytes, trusted=trusted, name=name)
     meta = preview.metadata
     n_features = getattr(model, "n_features_in_", None)
     if meta.feature_columns and n_features is not None and int(n_features) != len(meta.feature_columns):
@@ -201,15 +201,6 @@ def import_model(
         "trusted_by_user": bool(preview.needs_trust),
     }
     return registry.register_bytes(meta, preview.model_bytes, suffix=_SUFFIX[preview.format])
-
-
-def _load_checked(preview: ImportPreview, name: str, *, trusted: bool) -> Any:
-    """Deserialise (allowlisted types only, unless trusted) and check tree structure."""
-    if preview.format == safety.SKOPS:
-        return safety.load_skops(preview.model_bytes, trusted=trusted, name=name)
-    model = safety.load_pickle(preview.model_bytes)  # only reached with a person's trust
-    safety.check_tree_structure(model, name=name)
-    return model
 
 
 def _read_input(path: Path, limit: int, too_large: type[RegistryError]) -> bytes:
