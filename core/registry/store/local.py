@@ -32,6 +32,7 @@ from core.common.files import (
     atomic_write_text,
     is_temp_file,
     read_regular_file,
+    remove_temp_files,
     sha256_bytes,
 )
 from core.errors import IntegrityError, MetadataValidationError, ModelNotFoundError, RegistryError
@@ -440,10 +441,7 @@ class LocalStore:
         if not state.pending:
             return
         for folder in (self.models_dir, self.metadata_dir):
-            for entry in os.scandir(folder):
-                if is_temp_file(entry.name):
-                    with contextlib.suppress(FileNotFoundError):
-                        os.unlink(entry.path)
+            remove_temp_files(folder)
         records: list[dict[str, Any]] = []
         for model_id, model_file in list(state.pending.items()):
             meta, status = self._read_pending(state, model_id, model_file)
