@@ -1,16 +1,24 @@
-"""Batch prediction throughput: the naive pandas way against the streaming engine.
+"""Batch prediction throughput: ``exoreg predict`` against the model's own floor and the naive way.
 
-Makes a ~1,000,000-row KOI CSV in a temporary folder (the shared table repeated, ~320 MB),
-trains a 300-tree RandomForest pipeline (SimpleImputer + RandomForestClassifier) on the
-shared table, then times in fresh child processes, one after the other:
+Builds KOI CSVs of 1,000,000 and 500,000 rows in a temporary folder (the shared table's rows
+repeated), trains on the shared table and registers in a temporary registry:
 
-  (a) naive: pd.read_csv of the whole file, predict_proba, to_csv;
-  (b) core.prediction.predict_csv (streaming, two worker threads);
-  (c) the same engine on half the rows, to show that memory does not grow with the file.
+- a SimpleImputer + 300-tree RandomForest pipeline, once with ``n_jobs=None`` and once with
+  ``n_jobs=-1`` (as many users train it);
+- a SimpleImputer + StandardScaler + MLP network, and the same with an SVC (probability=True).
 
-Prints wall time, rows/s, peak resident memory (ru_maxrss of the child) and CPU seconds
-(user + system, all threads) of each. The machine's load average is printed too: on a
-shared machine the wall times depend on what else runs.
+Then, each in its own fresh process and one after the other, ``--repeat`` times:
+
+- **floor**: the rows already in memory as a float64 array (not timed), the model set to use
+  every core (a forest's ``n_jobs=-1``), one ``predict_proba`` call: what the model costs;
+- **engine**: the whole ``exoreg predict REF IN -o OUT`` process, start-up included;
+- **naive**: a whole process that loads the model from the registry, ``pd.read_csv``,
+  ``predict_proba``, ``to_csv``.
+
+Prints wall seconds (min and max over the repeats), CPU seconds (user + system, every thread)
+and peak resident memory of each process, the engine's start-up and model-load times, and the
+ratios engine/floor and engine/naive (of the fastest runs). The load average is printed too:
+on a shared machine wall times depend on what else runs.
 
     PYTHONPATH=. EXOREG_KOI_CSV=../shared/data/koi_cumulative_2025-09-18.csv python bench/predict_throughput.py
 """
@@ -31,6 +39,7 @@ FEATURES = [
     "koi_steff", "koi_slogg", "koi_srad", "koi_impact", "koi_kepmag",
     "koi_period_err1", "koi_duration_err1", "koi_depth_err1", "koi_prad_err1",
 ]  # fmt: skip
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def make_big_csv(source: Path, target: Path, rows: int) -> int:
@@ -51,26 +60,95 @@ def make_big_csv(source: Path, target: Path, rows: int) -> int:
     return written
 
 
-def train(source: Path, model_path: Path) -> None:
-    import joblib
+def train_and_register(source: Path, registry_path: Path) -> dict[str, str]:
+    """Register the benchmark's models; returns label -> model id."""
     import pandas as pd
     from sklearn.ensemble import RandomForestClassifier
     from sklearn.impute import SimpleImputer
+    from sklearn.neural_network import MLPClassifier
     from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+    from sklearn.svm import SVC
+
+    from core.registry.registry import ModelRegistry
 
     df = pd.read_csv(source, comment="#")
     df = df[df["koi_disposition"] != "CANDIDATE"]
-    model = make_pipeline(SimpleImputer(), RandomForestClassifier(n_estimators=300, random_state=0))
-    model.fit(df[FEATURES], df["koi_disposition"])
-    joblib.dump(model, model_path)
+    X, y = df[FEATURES], df["koi_disposition"]
+    registry = ModelRegistry(str(registry_path))
+    models = {
+        "forest n_jobs=None": make_pipeline(
+            SimpleImputer(), RandomForestClassifier(n_estimators=300, random_state=0)
+        ),
+        "forest n_jobs=-1": make_pipeline(
+            SimpleImputer(), RandomForestClassifier(n_estimators=300, random_state=0, n_jobs=-1)
+        ),
+        "network": make_pipeline(
+            SimpleImputer(), StandardScaler(), MLPClassifier((64, 32), max_iter=300, random_state=0)
+        ),
+        "svm": make_pipeline(SimpleImputer(), StandardScaler(), SVC(probability=True, random_state=0)),
+    }
+    ids = {}
+    for label, model in models.items():
+        model.fit(X, y)
+        name = label.split()[0].capitalize()
+        algorithm = {"Forest": "RandomForest", "Network": "NeuralNetwork", "Svm": "SVM"}[name]
+        metrics = {"accuracy": 0.0, "precision": 0.0, "recall": 0.0, "f1_score": 0.0}
+        ids[label] = registry.register_model(
+            model, f"Bench{name}", algorithm, metrics, feature_columns=FEATURES
+        )
+    return ids
 
 
-def run_naive(model_path: str, data: str, out: str) -> None:
-    import joblib
+# -- the child processes --------------------------------------------------------------------------
+
+
+def _cpu() -> float:
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def child_floor(registry: str, model_id: str, data: str) -> None:
+    """Time one in-memory predict_proba of every row, the model using every core."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    from core.prediction.csv_input import sniff_csv
+    from core.registry.registry import ModelRegistry
+    from core.registry.safety import iter_objects
+
+    model, _ = ModelRegistry(registry).load_model(model_id=model_id)
+    for obj in iter_objects(model):
+        if hasattr(obj, "get_params") and hasattr(obj, "n_jobs"):
+            obj.n_jobs = -1
+    fmt = sniff_csv(data)
+    table = pacsv.read_csv(
+        data,
+        read_options=pacsv.ReadOptions(skip_rows=fmt.comment_lines),
+        convert_options=pacsv.ConvertOptions(
+            include_columns=FEATURES, column_types=dict.fromkeys(FEATURES, pa.float64())
+        ),
+    )
+    X = np.column_stack([table.column(c).to_numpy() for c in FEATURES])
     import pandas as pd
 
-    model = joblib.load(model_path)
-    t0 = time.perf_counter()
+    X = pd.DataFrame(X, columns=FEATURES)  # the pipelines were fitted on a DataFrame
+    del table
+    c0, t0 = _cpu(), time.perf_counter()
+    model.predict_proba(X)
+    print(json.dumps({"seconds": time.perf_counter() - t0, "cpu": _cpu() - c0, "rows": len(X)}))
+
+
+def child_naive(registry: str, model_id: str, data: str, out: str) -> None:
+    """The whole naive way: load, read_csv, predict_proba, to_csv."""
+    import pandas as pd
+
+    from core.registry.registry import ModelRegistry
+
+    model, _ = ModelRegistry(registry).load_model(model_id=model_id)
     df = pd.read_csv(data, comment="#")
     proba = model.predict_proba(df[FEATURES])
     result = df[["kepoi_name", "kepid"]].copy()
@@ -78,80 +156,135 @@ def run_naive(model_path: str, data: str, out: str) -> None:
     for j, label in enumerate(model.classes_):
         result[f"probability_{label}"] = proba[:, j]
     result.to_csv(out, index=False)
-    report(time.perf_counter() - t0, len(df))
+    print(json.dumps({"rows": len(df)}))
 
 
-def run_engine(model_path: str, data: str, out: str) -> None:
-    from types import SimpleNamespace
-
-    import joblib
-
-    from core.prediction.engine import predict_csv
-
-    model = joblib.load(model_path)
-    meta = SimpleNamespace(model_id="bench_rf300", feature_columns=FEATURES, classes=[])
+def _measure(cmd: list[str]) -> dict:
+    """Run ``cmd``: its last stdout line as JSON, with wall time and the process's own CPU seconds
+    and peak memory (from wait4)."""
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
     t0 = time.perf_counter()
-    summary = predict_csv((model, meta), data, out)
-    report(time.perf_counter() - t0, summary.rows_read)
-
-
-def report(seconds: float, rows: int) -> None:
-    import resource
-
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    cpu = usage.ru_utime + usage.ru_stime  # includes loading the model (a fraction of a second)
-    print(json.dumps({"seconds": seconds, "rows": rows, "peak_mb": usage.ru_maxrss / 1024, "cpu": cpu}))
-
-
-def child(mode: str, model_path: Path, data: Path, out: Path) -> dict:
-    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
-    proc = subprocess.run(
-        [sys.executable, __file__, "--child", mode, str(model_path), str(data), str(out)],
-        check=True, capture_output=True, text=True, env=env,
-    )  # fmt: skip
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    out = proc.stdout.read()
+    err = proc.stderr.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - t0
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode:
+        raise SystemExit(f"{' '.join(cmd[:5])}... failed:\n{err.decode(errors='replace')}")
+    text = out.decode().strip()
+    try:
+        result = json.loads(text)  # exoreg --json prints one (indented) document
+    except ValueError:
+        result = json.loads(text.splitlines()[-1])
+    result.update(wall=wall, process_cpu=usage.ru_utime + usage.ru_stime, peak_mb=usage.ru_maxrss / 1024)
+    return result
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, default=1_000_000)
-    parser.add_argument("--child", nargs=4, metavar=("MODE", "MODEL", "DATA", "OUT"), help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--rows", type=int, default=1_000_000, help="rows of the large file (half for the small)"
+    )
+    parser.add_argument(
+        "--svm-rows", type=int, default=100_000, help="rows for the SVM (its predict is slow)"
+    )
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--only", help="comma-separated model labels to run (default: all)")
+    parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        mode, model_path, data, out = args.child
-        (run_naive if mode == "naive" else run_engine)(model_path, data, out)
+        mode, *rest = args.child
+        (child_floor if mode == "floor" else child_naive)(*rest)
         return
 
     source = Path(os.environ.get("EXOREG_KOI_CSV", "../shared/data/koi_cumulative_2025-09-18.csv"))
+    exoreg = [sys.executable, "-c", "import sys; from core.cli import main; sys.exit(main())"]
     with tempfile.TemporaryDirectory(prefix="exoreg-bench-") as tmp:
         tmp = Path(tmp)
-        big, half = tmp / "koi_big.csv", tmp / "koi_half.csv"
-        rows = make_big_csv(source, big, args.rows)
-        half_rows = make_big_csv(source, half, args.rows // 2)
-        model_path = tmp / "rf300.joblib"
-        train(source, model_path)
+        files = {}
+        for rows in sorted({args.rows, args.rows // 2, args.svm_rows}):
+            files[rows] = tmp / f"koi_{rows}.csv"
+            make_big_csv(source, files[rows], rows)
+        registry = tmp / "registry"
+        ids = train_and_register(source, registry)
+        plan = [
+            ("forest n_jobs=None", args.rows),
+            ("forest n_jobs=None", args.rows // 2),
+            ("forest n_jobs=-1", args.rows),
+            ("forest n_jobs=-1", args.rows // 2),
+            ("network", args.rows),
+            ("svm", args.svm_rows),
+        ]
+        if args.only:
+            wanted = {w.strip() for w in args.only.split(",")}
+            plan = [p for p in plan if p[0] in wanted]
         print(
-            f"input: {rows:,} rows, {big.stat().st_size / 1e6:.0f} MB; model: SimpleImputer + 300-tree RandomForest"
+            f"cores: {os.cpu_count()}, load average before: {os.getloadavg()[0]:.2f}, repeats: {args.repeat}"
         )
-        print(f"cores: {os.cpu_count()}, load average before: {os.getloadavg()[0]:.2f}")
-        results = {}
-        for label, mode, data, n in (
-            ("(a) naive read_csv + predict_proba + to_csv", "naive", big, rows),
-            ("(b) streaming predict_csv", "engine", big, rows),
-            ("(c) streaming predict_csv, half the rows", "engine", half, half_rows),
-        ):
-            res = child(mode, model_path, data, tmp / f"out_{mode}.csv")
-            assert res["rows"] == n, (res, n)
-            results[label] = res
-            print(
-                f"{label:<46} {res['seconds']:7.2f} s  {res['rows'] / res['seconds']:>9,.0f} rows/s  "
-                f"peak {res['peak_mb']:6.0f} MB  CPU {res['cpu']:6.1f} s"
-            )
-        a = results["(a) naive read_csv + predict_proba + to_csv"]
-        b = results["(b) streaming predict_csv"]
-        print(f"streaming / naive wall time: {b['seconds'] / a['seconds']:.2f} (target <= 0.80)")
+        print(
+            f"{'model':<19} {'rows':>9}  {'way':<6} {'wall min-max s':>15} {'CPU s':>7} {'peak MB':>8}  notes"
+        )
+        summary = []
+        for label, rows in plan:
+            data, out = str(files[rows]), str(tmp / "out.csv")
+            runs: dict[str, list[dict]] = {"floor": [], "engine": [], "naive": []}
+            for _ in range(args.repeat):
+                runs["floor"].append(
+                    _measure([sys.executable, __file__, "--child", "floor", str(registry), ids[label], data])
+                )
+                runs["engine"].append(
+                    _measure(
+                        [
+                            *exoreg,
+                            "--registry",
+                            str(registry),
+                            "--json",
+                            "predict",
+                            ids[label],
+                            data,
+                            "-o",
+                            out,
+                        ]
+                    )
+                )
+                runs["naive"].append(
+                    _measure(
+                        [sys.executable, __file__, "--child", "naive", str(registry), ids[label], data, out]
+                    )
+                )
+            best = {}
+            for way, results in runs.items():
+                key = "seconds" if way == "floor" else "wall"
+                walls = [r[key] for r in results]
+                fastest = min(results, key=lambda r, k=key: r[k])
+                best[way] = fastest[key]
+                cpu = fastest["cpu"] if way == "floor" else fastest["process_cpu"]
+                notes = ""
+                if way == "engine":
+                    notes = (
+                        f"start+imports {fastest['startup_seconds']:.2f} s, model load {fastest['load_seconds']:.2f} s"
+                        " (overlapped with reading)"
+                    )
+                elif way == "floor":
+                    notes = "predict_proba only, rows in memory"
+                print(
+                    f"{label:<19} {rows:>9,}  {way:<6} {min(walls):>7.2f}-{max(walls):<7.2f} {cpu:>7.1f} "
+                    f"{fastest['peak_mb']:>8.0f}  {notes}"
+                )
+            ratio_floor = best["engine"] / best["floor"]
+            ratio_naive = best["engine"] / best["naive"]
+            peak = min(r["peak_mb"] for r in runs["engine"])
+            summary.append((label, rows, ratio_floor, ratio_naive, peak))
+            print(f"{'':<19} {'':>9}  engine/floor {ratio_floor:.2f}   engine/naive {ratio_naive:.2f}")
         print(f"load average after: {os.getloadavg()[0]:.2f}")
-        print(f"naive / streaming CPU seconds: {a['cpu'] / b['cpu']:.2f}")
+        peaks = {(label, rows): peak for label, rows, _, _, peak in summary}
+        for label in ("forest n_jobs=None", "forest n_jobs=-1"):
+            big, half = peaks.get((label, args.rows)), peaks.get((label, args.rows // 2))
+            if big and half:
+                print(
+                    f"{label}: engine peak memory {args.rows:,} rows / {args.rows // 2:,} rows: {big / half:.2f}"
+                )
 
 
 if __name__ == "__main__":

@@ -113,3 +113,15 @@ class TerminalProgress:
         if self._shown:
             self.stream.write("\n")
             self.stream.flush()
+
+
+def seconds_since_start() -> float | None:
+    """Wall time since this process started (interpreter start and imports), or None off Linux."""
+    try:
+        with open("/proc/self/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        with open("/proc/uptime") as f:
+            uptime = float(f.read().split()[0])
+        return max(0.0, uptime - int(fields[19]) / os.sysconf("SC_CLK_TCK"))  # field 22: starttime
+    except (OSError, ValueError, IndexError, AttributeError):
+        return None

@@ -64,6 +64,8 @@ def escape_array(arr):
     if not pa.types.is_string(arr.type) and not pa.types.is_large_string(arr.type):
         return arr
     risky = pc.match_substring_regex(arr, FORMULA_RE)
+    if not pc.any(risky).as_py():  # the common case: the number pattern is the costly one
+        return arr
     numeric = pc.match_substring_regex(arr, NUMBER_RE, ignore_case=True)
     mask = pc.and_(risky, pc.invert(numeric)).fill_null(False)
     if not pc.any(mask).as_py():

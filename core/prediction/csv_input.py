@@ -179,13 +179,7 @@ def _count_outside_quotes(line: str, delimiter: str) -> int:
     return count
 
 
-class TextModeNeeded(Exception):
-    """A column read as numbers met a cell that is not one: read the file again as text."""
-
-
-def _arrow_options(
-    fmt: CsvFormat, columns: list[str], *, block_size: int, invalid_rows: list | None, numeric=()
-):
+def _arrow_options(fmt: CsvFormat, columns: list[str], *, block_size: int, invalid_rows: list | None):
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
@@ -211,11 +205,11 @@ def _arrow_options(
         skip_rows=1,
     )
     parse = pacsv.ParseOptions(
-        delimiter=fmt.delimiter, invalid_row_handler=on_invalid, newlines_in_values=True
+        delimiter=fmt.delimiter, invalid_row_handler=on_invalid, newlines_in_values=False
     )
     convert = pacsv.ConvertOptions(
         include_columns=columns,
-        column_types={c: (pa.float64() if c in numeric else pa.string()) for c in columns},
+        column_types={c: pa.string() for c in columns},
         strings_can_be_null=True,
         quoted_strings_can_be_null=True,
     )
@@ -240,17 +234,15 @@ def read_head_table(fmt: CsvFormat, columns: list[str], invalid_rows: list | Non
 
 
 class BatchStream:
-    """Streams a CSV file as pyarrow RecordBatches.
+    """Streams a CSV file as pyarrow RecordBatches of string columns.
 
-    Columns in ``numeric`` are parsed straight to float64 by Arrow (fast, in parallel); if
-    one of their cells is not a number, iteration raises :class:`TextModeNeeded` and the
-    caller reads again with ``numeric=()`` (every column as text, converted by
-    :func:`to_float`, which reports the bad cells). ``position()`` is how many bytes of the
-    file on disk have been consumed so far (for a progress estimate). Use as a context
-    manager so the file is closed.
+    Every column is read as text and converted to numbers by :func:`to_float` (on the
+    prediction threads), which finds the cells that are not numbers in the same pass.
+    ``position()`` is how many bytes of the file on disk have been consumed so far. Use as a
+    context manager so the file is closed.
     """
 
-    def __init__(self, fmt: CsvFormat, columns: list[str], *, block_size: int = 1 << 24, numeric=()):
+    def __init__(self, fmt: CsvFormat, columns: list[str], *, block_size: int = 1 << 24):
         import pyarrow as pa
         import pyarrow.csv as pacsv
 
@@ -265,9 +257,8 @@ class BatchStream:
                 skip -= len(stream.read(min(skip, 1 << 20)))
         else:
             stream.seek(skip)
-        self.numeric = frozenset(numeric)
         read, parse, convert = _arrow_options(
-            fmt, columns, block_size=block_size, invalid_rows=self.invalid_rows, numeric=self.numeric
+            fmt, columns, block_size=block_size, invalid_rows=self.invalid_rows
         )
         try:
             self._reader = pacsv.open_csv(
@@ -294,8 +285,6 @@ class BatchStream:
             except StopIteration:
                 return
             except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
-                if self.numeric and "conversion error" in str(exc):
-                    raise TextModeNeeded(str(exc)) from exc
                 raise DataError(
                     f"{self.fmt.path.name} has a line that cannot be read ({_short(exc)})."
                 ) from exc
@@ -325,6 +314,11 @@ class ColumnValues:
     missing: object  # numpy bool array: empty cell, NA, NaN
     non_numeric: object  # numpy bool array: text that is not a number
     infinite: object  # numpy bool array: +-inf
+
+    @property
+    def counts(self) -> list[int]:
+        """[missing, non_numeric, infinite] cell counts."""
+        return [int(self.missing.sum()), int(self.non_numeric.sum()), int(self.infinite.sum())]
 
 
 def to_float(arr) -> ColumnValues:

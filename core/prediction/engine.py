@@ -17,13 +17,11 @@ the registry's safe path: hash verified, types audited.
 
 How it runs
 -----------
-pyarrow parses the file in 1 MB blocks (feature columns straight to float64), which are
-joined into batches of ~25,000 rows. Two worker threads (one per core of a small machine)
-predict batches while the calling thread parses the next blocks and writes finished batches
-in file order. Parsing, tree traversal, BLAS and CSV writing release the GIL, so the threads
-really run at once. At most three batches are in memory, so memory stays flat whatever the
-size of the file. If a feature cell turns out not to be a number, the file is read again as
-text (from the start, so progress starts over) to report every bad cell.
+One pass over the file, whatever its size: see :mod:`core.prediction.stream`. In short, the
+calling thread parses 1 MiB blocks with pyarrow while the model loads on another thread; one
+prediction thread per core converts, predicts (the model set to ``n_jobs=1``, so the cores
+are not oversubscribed and the output is deterministic) and builds the output of each batch;
+the calling thread writes the batches in file order. Memory stays flat.
 
 Running beside a GUI event loop
 -------------------------------
@@ -63,18 +61,33 @@ import contextlib
 import difflib
 import os
 import re
-import threading
 import time
-from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from core.common.files import AtomicOutput
-from core.errors import DataError, RegistryError
+from core.errors import DataError
+from core.prediction.stream import (  # noqa: F401 - PredictionCancelled and the constants are importable from here
+    ALIGN_ROWS,
+    DEFAULT_BATCH_ROWS,
+    READ_BLOCK_BYTES,
+    BatchResult,
+    Cancelled,
+    Job,
+    LoadedModel,
+    PredictionCancelled,
+    Progress,
+    features_of,
+    load,
+    metadata_of,
+    open_registry,
+    registry_root,
+    run_pass,
+)
 from core.training.koi import IDENTIFIER_COLUMNS, LABEL_COLUMN
-from core.training.metrics import metrics_from_confusion  # noqa: F401 - importable from here too
+from core.training.metrics import metrics_from_confusion
 
 # The identifiers a prediction carries through (kepler_name, empty for most rows, is left out).
 DEFAULT_ID_COLUMNS = tuple(c for c in IDENTIFIER_COLUMNS if c != "kepler_name")
@@ -84,17 +97,7 @@ PROBABILITY_PREFIX = "probability_"
 MODEL_COLUMN = "model_id"
 ROW_COLUMN = "row"
 REASON_COLUMN = "reason"
-DEFAULT_BATCH_ROWS = 24_960  # rows per prediction batch (a multiple of ALIGN_ROWS)
-READ_BLOCK_BYTES = 1 << 20  # bytes per parse block: Arrow reads up to 32 blocks ahead, so keep them small
 _EXAMPLES = 5
-ALIGN_ROWS = 192  # a multiple of every BLAS kernel's row unrolling (4, 8, 16, 24, 32, 64)
-
-Progress = Callable[[int, int], None]
-Cancelled = Callable[[], bool]
-
-
-class PredictionCancelled(RegistryError):
-    """The caller's ``cancelled()`` returned True; nothing was written."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -187,8 +190,9 @@ class PredictionSummary:
     rows_imputed: int  # predicted although some feature was empty (the pipeline imputed it)
     class_counts: dict[str, int]
     issues: dict[str, dict[str, int]]  # column -> {"missing", "non_numeric", "infinite"}
-    elapsed_seconds: float
+    elapsed_seconds: float  # the whole call, model load included
     output_format: str
+    load_seconds: float = 0.0  # loading the model (hash check, type audit), overlapped with reading
 
     @property
     def rows_per_second(self) -> float:
@@ -227,80 +231,16 @@ class EvaluationResult:
 # Model references
 
 
-@dataclass
-class _Model:
-    model: Any
-    metadata: Any
-    model_id: str
-    features: list[str]
-    labels: list[str]  # display labels, in predict_proba column order
-    has_proba: bool
-    frame_input: bool  # the model was fitted on a DataFrame: give it one
-    nan_ok: bool | None = None  # learned on the first rows with an empty cell
-    lock: threading.Lock = field(default_factory=threading.Lock)
+# The streaming core's helpers under the names this module's callers and tests used.
+_Model = LoadedModel
+_open_registry = open_registry
+_registry_root = registry_root
+_metadata_of = metadata_of
+_features_of_metadata = features_of
 
 
-def _open_registry(registry):
-    if registry is None or isinstance(registry, str | os.PathLike):
-        from core.registry.registry import ModelRegistry
-
-        root = registry or os.environ.get("EXOREG_REGISTRY") or "models/registry"
-        return ModelRegistry(root)
-    return registry
-
-
-def _registry_root(registry):
-    """Something a child process can reopen the registry from (``ModelRegistry(uri)``)."""
-    if registry is None or isinstance(registry, str | os.PathLike):
-        return registry
-    return registry.uri
-
-
-def _metadata_of(ref, registry):
-    """(metadata, model or None) without loading a model when a reference is given."""
-    if isinstance(ref, tuple | list) and len(ref) == 2:
-        return ref[1], ref[0]
-    if isinstance(ref, str):
-        return _open_registry(registry).resolve(ref), None
-    if hasattr(ref, "feature_columns"):
-        return ref, None
-    raise TypeError(
-        "ref must be a registry reference string, a ModelMetadata or a (model, metadata) pair, "
-        f"not {type(ref).__name__}"
-    )
-
-
-def _load(ref, registry) -> _Model:
-    meta, model = _metadata_of(ref, registry)
-    if model is None:
-        model, meta = _open_registry(registry).load_model(model_id=meta.model_id)
-    names = getattr(model, "feature_names_in_", None)
-    features = (
-        [str(c) for c in names] if names is not None else list(getattr(meta, "feature_columns", []) or [])
-    )
-    if not features:
-        raise DataError(
-            f"Model {getattr(meta, 'model_id', '?')} records no feature columns; register it with feature_columns."
-        )
-    classes = list(getattr(model, "classes_", []))
-    meta_classes = list(getattr(meta, "classes", []) or [])
-    shown = meta_classes if len(meta_classes) == len(classes) and meta_classes else classes
-    return _Model(
-        model=model,
-        metadata=meta,
-        model_id=str(getattr(meta, "model_id", "") or ""),
-        features=features,
-        labels=[str(c) for c in shown],
-        has_proba=hasattr(model, "predict_proba"),
-        frame_input=names is not None,
-    )
-
-
-def _features_of_metadata(meta, model=None) -> list[str]:
-    names = getattr(model, "feature_names_in_", None) if model is not None else None
-    if names is not None:
-        return [str(c) for c in names]
-    return list(getattr(meta, "feature_columns", []) or [])
+def _load(ref, registry) -> LoadedModel:
+    return load(*metadata_of(ref, registry), registry)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -446,262 +386,6 @@ def _column_issue(name: str, arr, row_base: int) -> ColumnIssue:
 
 
 # ---------------------------------------------------------------------------------------------
-# The streaming core
-
-
-@dataclass
-class _BatchResult:
-    rows: int
-    keep: Any  # numpy indices (into the batch) of predicted rows
-    proba: Any  # (len(keep), n_classes) float64, or None when the model has no predict_proba
-    pred: Any  # class indices of predicted rows
-    rejects: list[tuple[int, str]]  # (index in batch, reason)
-    counts: dict[str, Any]  # column -> [missing, non_numeric, infinite]
-    imputed: int
-    extra: Any = None  # what the sink's batch hook returned
-
-
-def _predict_batch(ctx: _Model, batch, row_base: int, hook=None) -> _BatchResult:
-    import numpy as np
-
-    from core.prediction.csv_input import to_float
-
-    n = batch.num_rows
-    k = len(ctx.features)
-    # Filled column by column (column-major makes that a contiguous copy); the rows to predict
-    # are then taken with X[ok], a row-major copy, which is what the model sees.
-    X = np.empty((n, k), dtype=np.float64, order="F")
-    missing = np.zeros((n, k), dtype=bool)
-    bad_text = np.zeros((n, k), dtype=bool)
-    bad_inf = np.zeros((n, k), dtype=bool)
-    counts = {}
-    for j, name in enumerate(ctx.features):
-        conv = to_float(batch.column(name))
-        X[:, j] = conv.values
-        missing[:, j] = conv.missing
-        bad_text[:, j] = conv.non_numeric
-        bad_inf[:, j] = conv.infinite
-        counts[name] = [int(conv.missing.sum()), int(conv.non_numeric.sum()), int(conv.infinite.sum())]
-    row_missing = missing.any(axis=1)
-    unusable = bad_text.any(axis=1) | bad_inf.any(axis=1)
-    ok = ~unusable
-    if ctx.nan_ok is False:
-        ok &= ~row_missing
-    proba, pred, ok = _predict_rows(ctx, X, ok, row_missing)
-    rejects = []
-    for i in np.flatnonzero(~ok):
-        reasons = []
-        for j in np.flatnonzero(bad_text[i]):
-            reasons.append(
-                f"{ctx.features[j]} is not a number ({batch.column(ctx.features[j])[int(i)].as_py()!r})"
-            )
-        for j in np.flatnonzero(bad_inf[i]):
-            reasons.append(f"{ctx.features[j]} is infinite")
-        if not reasons:
-            cols = ", ".join(ctx.features[j] for j in np.flatnonzero(missing[i]))
-            reasons.append(f"empty {cols} and the model cannot impute missing values")
-        rejects.append((int(i), "; ".join(reasons)))
-    keep = np.flatnonzero(ok)
-    res = _BatchResult(
-        rows=n,
-        keep=keep,
-        proba=proba,
-        pred=pred,
-        rejects=rejects,
-        counts=counts,
-        imputed=int((ok & row_missing).sum()),
-    )
-    if hook is not None:
-        res.extra = hook(batch, res, row_base)
-    return res
-
-
-def _predict_rows(ctx: _Model, X, ok, row_missing):
-    """Predict the rows in ``ok``; learn on the first empty cell whether the model imputes."""
-    import numpy as np
-
-    if ctx.nan_ok is None and (ok & row_missing).any():
-        try:
-            proba, pred = _call_model(ctx, X[ok])
-            ctx.nan_ok = True
-            return proba, pred, ok
-        except ValueError as exc:
-            if "nan" not in str(exc).lower():
-                raise _model_failed(ctx, exc) from exc
-            ctx.nan_ok = False
-    if ctx.nan_ok is False:
-        ok = ok & ~row_missing
-    if not ok.any():
-        width = len(ctx.labels)
-        return (np.empty((0, width)) if ctx.has_proba else None), np.empty(0, dtype=np.intp), ok
-    try:
-        proba, pred = _call_model(ctx, X[ok])
-    except ValueError as exc:
-        raise _model_failed(ctx, exc) from exc
-    return proba, pred, ok
-
-
-def _model_failed(ctx: _Model, exc: Exception) -> RegistryError:
-    first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
-    return DataError(f"Model {ctx.model_id} could not predict on this file ({first.rstrip('.')}).")
-
-
-def _call_model(ctx: _Model, X):
-    import numpy as np
-
-    if ctx.frame_input:
-        import pandas as pd
-
-        X = pd.DataFrame(X, columns=ctx.features, copy=False)
-    if ctx.has_proba:
-        proba = np.asarray(ctx.model.predict_proba(X), dtype=np.float64)
-        return proba, proba.argmax(axis=1)
-    labels = np.asarray(ctx.model.predict(X))
-    classes = np.asarray(getattr(ctx.model, "classes_", []))
-    return None, np.searchsorted(classes, labels) if classes.size else np.zeros(len(labels), dtype=np.intp)
-
-
-@dataclass
-class _Totals:
-    rows_read: int = 0
-    rows_predicted: int = 0
-    rows_rejected: int = 0
-    rows_imputed: int = 0
-    issues: dict = field(default_factory=dict)
-    invalid_rows: list = field(default_factory=list)
-
-
-def _stream(ctx, fmt, columns, *, sink, hook, progress, cancelled, workers, batch_rows) -> _Totals:
-    """Read ``fmt`` in blocks, predict on a thread pool, hand results to ``sink.consume`` in file order.
-
-    Feature columns are first parsed straight to numbers by Arrow; if a cell turns out not to
-    be a number (and the first megabyte did not already show one), the sink is reset and the
-    file is read again as text, so that every bad cell is found and reported.
-    """
-    from core.prediction.csv_input import TextModeNeeded, read_head_table
-
-    head = read_head_table(fmt, [c for c in fmt.columns if c in set(ctx.features)])
-    text_first = any(_has_text(head.column(c)) for c in ctx.features)
-    modes = [()] if text_first else [tuple(ctx.features), ()]
-    for numeric in modes:
-        sink.begin()
-        try:
-            return _stream_once(
-                ctx,
-                fmt,
-                columns,
-                numeric,
-                sink=sink,
-                hook=hook,
-                progress=progress,
-                cancelled=cancelled,
-                workers=workers,
-                batch_rows=batch_rows,
-            )
-        except TextModeNeeded:
-            sink.abort()
-        except BaseException:
-            sink.abort()
-            raise
-    raise AssertionError("unreachable")  # pragma: no cover
-
-
-def _rebatch(batches, rows: int, align: int):
-    """Join Arrow's small parse blocks into prediction batches of about ``rows`` rows.
-
-    Every batch starts at a row number that is a multiple of ``align``: BLAS kernels treat
-    the last few rows of a matrix with different code (and different rounding) than the
-    rest, so cutting at such multiples keeps each row where it is when the whole file is
-    predicted at once, and an MLP's probabilities match to the last bit.
-    """
-    import pyarrow as pa
-
-    rows = max(align, rows - rows % align)
-    buffered, count = [], 0
-    for batch in batches:
-        buffered.append(batch)
-        count += batch.num_rows
-        if count >= rows:
-            merged = pa.concat_batches(buffered) if len(buffered) > 1 else buffered[0]
-            cut = count - count % align
-            yield merged.slice(0, cut)
-            rest = merged.slice(cut)
-            buffered, count = ([rest], rest.num_rows) if rest.num_rows else ([], 0)
-    if count:
-        yield pa.concat_batches(buffered) if len(buffered) > 1 else buffered[0]
-
-
-def _has_text(column) -> bool:
-    from core.prediction.csv_input import to_float
-
-    return bool(to_float(column.combine_chunks()).non_numeric.any())
-
-
-def _stream_once(
-    ctx, fmt, columns, numeric, *, sink, hook, progress, cancelled, workers, batch_rows
-) -> _Totals:
-    from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
-
-    from threadpoolctl import threadpool_limits
-
-    from core.prediction.csv_input import BatchStream
-
-    workers = max(1, int(workers or min(2, os.cpu_count() or 1)))
-    totals = _Totals(issues={c: [0, 0, 0] for c in ctx.features})
-    # Total rows estimated from the bytes per line of the first megabyte (Arrow reads ahead,
-    # so the file position says little about how many rows are done).
-    estimate = fmt.estimated_rows()[0]
-    pending: deque = deque()
-
-    def check_cancelled() -> None:
-        if cancelled is not None and cancelled():
-            raise PredictionCancelled("Prediction was cancelled; no output was written.")
-
-    def take(stream) -> None:
-        while not pending[0].done():  # wait for the oldest block, staying responsive to cancel
-            wait([pending[0]], timeout=0.05, return_when=FIRST_COMPLETED)
-            check_cancelled()
-        res = pending.popleft().result()
-        sink.consume(res)
-        totals.rows_read += res.rows
-        totals.rows_predicted += len(res.keep)
-        totals.rows_rejected += len(res.rejects)
-        totals.rows_imputed += res.imputed
-        for col, c in res.counts.items():
-            t = totals.issues[col]
-            t[0] += c[0]
-            t[1] += c[1]
-            t[2] += c[2]
-        if progress is not None:
-            progress(totals.rows_read, max(estimate, totals.rows_read))
-
-    pool = ThreadPoolExecutor(workers, thread_name_prefix="exoreg-predict")
-    try:
-        with (
-            threadpool_limits(1, user_api="blas"),
-            BatchStream(fmt, columns, block_size=READ_BLOCK_BYTES, numeric=numeric) as stream,
-        ):
-            row_base = 0
-            for batch in _rebatch(stream, batch_rows or DEFAULT_BATCH_ROWS, ALIGN_ROWS):
-                check_cancelled()
-                pending.append(pool.submit(_predict_batch, ctx, batch, row_base, hook))
-                row_base += batch.num_rows
-                while pending and (len(pending) > workers or pending[0].done()):
-                    take(stream)
-            while pending:
-                take(stream)
-            totals.invalid_rows = list(stream.invalid_rows)
-    finally:
-        # On cancel or error, blocks still being predicted finish on their own and are dropped.
-        pool.shutdown(wait=not pending, cancel_futures=True)
-    totals.rows_read += len(totals.invalid_rows)
-    totals.rows_rejected += len(totals.invalid_rows)
-    if progress is not None:
-        progress(totals.rows_read, totals.rows_read)
-    return totals
-
-
-# ---------------------------------------------------------------------------------------------
 # predict_csv
 
 
@@ -776,6 +460,7 @@ class _TableWriter:
             )
 
     def write(self, table) -> None:
+        """Write ``table``; every CSV text cell passes :func:`_escape_table` here, on its way out."""
         if table.num_rows:
             if self.kind == "csv":
                 table = _escape_table(table)
@@ -799,31 +484,71 @@ def _escape_table(table):
     return pa.Table.from_arrays(cols, schema=table.schema)
 
 
-class _PredictionSink:
-    """Where :func:`predict_csv` puts each block's results: the output and rejects files."""
+class _PredictionJob(Job):
+    """:func:`predict_csv`'s part of a pass: builds each batch's output and rejects tables on the
+    worker threads and writes them, in file order, to temporary files renamed at the end."""
 
-    def __init__(self, out: Path, rejects: Path, schema, reject_schema, kind, compression, n_labels: int):
-        self.out, self.rejects = out, rejects
-        self.schema, self.reject_schema = schema, reject_schema
-        self.kind, self.compression, self.n_labels = kind, compression, n_labels
-        self.output = self.writer = self.rejects_file = self.reject_writer = None
+    def __init__(self, ctx: LoadedModel, out: Path, rejects: Path, ids: list[str], kind, compression):
+        import numpy as np
+        import pyarrow as pa
+
+        super().__init__(ctx)
+        self.out, self.rejects, self.ids = out, rejects, ids
+        self.kind, self.compression = kind, compression
+        id_fields = [pa.field(c, pa.string()) for c in ids] or [pa.field(ROW_COLUMN, pa.int64())]
+        fields = [*id_fields, pa.field(PREDICTED_COLUMN, pa.string())]
+        if ctx.has_proba:
+            fields += [pa.field(PROBABILITY_PREFIX + lab, pa.float64()) for lab in ctx.labels]
+        fields.append(pa.field(MODEL_COLUMN, pa.string()))
+        self.schema = pa.schema(fields)
+        self.reject_schema = pa.schema(
+            [
+                pa.field(ROW_COLUMN, pa.int64()),
+                *[pa.field(c, pa.string()) for c in ids],
+                pa.field(REASON_COLUMN, pa.string()),
+            ]
+        )
+        self.label_dict = pa.array(ctx.labels, pa.string())
+        self.class_counts = np.zeros(len(ctx.labels), dtype=np.int64)
+        self.output = AtomicOutput(out)
+        self.writer = _TableWriter(self.output.tmp, self.schema, kind, compression)
+        self.rejects_file = self.reject_writer = None
         self.wrote_rejects = False
 
-    def begin(self) -> None:
-        import numpy as np
+    def columns(self) -> list[str]:
+        return list(self.ids)
 
-        self.abort()
-        self.class_counts = np.zeros(self.n_labels, dtype=np.int64)
-        self.output = AtomicOutput(self.out)
-        self.writer = _TableWriter(self.output.tmp, self.schema, self.kind, self.compression)
+    def build(self, batch, res: BatchResult, row_base: int):
+        import pyarrow as pa
 
-    def consume(self, res: _BatchResult) -> None:
+        ctx, ids = self.ctx, self.ids
+        keep = pa.array(res.keep, pa.int64())
+        cols = [batch.column(c).take(keep) for c in ids] or [pa.array(res.keep + row_base + 1, pa.int64())]
+        cols.append(
+            pa.DictionaryArray.from_arrays(pa.array(res.pred, pa.int32()), self.label_dict).cast(pa.string())
+        )
+        if ctx.has_proba:
+            cols += [pa.array(res.proba[:, j]) for j in range(res.proba.shape[1])]
+        cols.append(pa.repeat(pa.scalar(ctx.model_id, pa.string()), len(res.keep)))
+        table = pa.Table.from_arrays(cols, schema=self.schema)
+        rejected = None
+        if res.rejects:
+            idx = pa.array([i for i, _ in res.rejects], pa.int64())
+            rcols = [pa.array([i + row_base + 1 for i, _ in res.rejects], pa.int64())]
+            rcols += [batch.column(c).take(idx) for c in ids]
+            rcols.append(pa.array([r for _, r in res.rejects], pa.string()))
+            rejected = pa.Table.from_arrays(rcols, schema=self.reject_schema)
+        return table, rejected
+
+    def consume(self, res: BatchResult) -> None:
         import numpy as np
 
         table, rejected = res.extra
         self.writer.write(table)
         if len(res.pred):
-            self.class_counts += np.bincount(res.pred, minlength=self.n_labels)[: self.n_labels]
+            self.class_counts += np.bincount(res.pred, minlength=len(self.class_counts))[
+                : len(self.class_counts)
+            ]
         if rejected is not None:
             self.write_rejects(rejected)
 
@@ -896,7 +621,8 @@ def predict_csv(
     Output and rejects are written under temporary names and renamed at the end: a failed or
     cancelled run leaves neither behind, and the input is never overwritten. Raises
     :class:`PredictionCancelled` when ``cancelled()`` returns True, :class:`DataError` for a
-    file the model cannot run on. See the module docstring for running it beside a GUI.
+    file the model cannot run on. ``workers`` prediction threads (default: one per core) each
+    run the model with ``n_jobs=1``. See the module docstring for running it beside a GUI.
     """
     if in_subprocess:
         return _run_in_child(
@@ -904,7 +630,7 @@ def predict_csv(
             (ref, str(input_path), str(output_path)),
             dict(
                 id_columns=id_columns,
-                registry=_registry_root(registry),
+                registry=registry_root(registry),
                 rejects_path=rejects_path,
                 workers=workers,
                 batch_rows=batch_rows,
@@ -912,8 +638,6 @@ def predict_csv(
             progress,
             cancelled,
         )
-    import pyarrow as pa
-
     from core.prediction.csv_input import sniff_csv
 
     started = time.monotonic()
@@ -925,84 +649,59 @@ def predict_csv(
     if rejects_target.resolve() == out.resolve():
         raise DataError("The rejects file and the output file are the same; choose different names.")
     fmt = sniff_csv(input_path)
-    ctx = _load(ref, registry)
-    _check_columns(fmt, ctx.features)
-    ids = _id_columns(fmt, id_columns, ctx.features)
+    meta, model = metadata_of(ref, registry)
+    features = features_of(meta, model)
+    _check_columns(fmt, features)  # before loading: a file that cannot work costs no model load
+    ids = _id_columns(fmt, id_columns, features)
     kind, compression = _output_kind(out)
+    load_seconds = []
 
-    id_fields = [pa.field(c, pa.string()) for c in ids] or [pa.field(ROW_COLUMN, pa.int64())]
-    fields = [*id_fields, pa.field(PREDICTED_COLUMN, pa.string())]
-    if ctx.has_proba:
-        fields += [pa.field(PROBABILITY_PREFIX + lab, pa.float64()) for lab in ctx.labels]
-    fields.append(pa.field(MODEL_COLUMN, pa.string()))
-    schema = pa.schema(fields)
-    reject_schema = pa.schema(
-        [
-            pa.field(ROW_COLUMN, pa.int64()),
-            *[pa.field(c, pa.string()) for c in ids],
-            pa.field(REASON_COLUMN, pa.string()),
-        ]
-    )
-    label_dict = pa.array(ctx.labels, pa.string())
+    def load_job() -> list[Job]:
+        t0 = time.monotonic()
+        ctx = load(meta, model, registry)
+        load_seconds.append(time.monotonic() - t0)
+        _check_columns(fmt, ctx.features)
+        return [_PredictionJob(ctx, out, rejects_target, ids, kind, compression)]
 
-    def build(batch, res: _BatchResult, row_base: int):
-        """Runs on a worker thread: the output and rejects tables of one batch."""
-        keep = pa.array(res.keep, pa.int64())
-        cols = [batch.column(c).take(keep) for c in ids] or [pa.array(res.keep + row_base + 1, pa.int64())]
-        labels = pa.DictionaryArray.from_arrays(pa.array(res.pred, pa.int32()), label_dict).cast(pa.string())
-        cols.append(labels)
-        if ctx.has_proba:
-            cols += [pa.array(res.proba[:, j]) for j in range(res.proba.shape[1])]
-        cols.append(pa.repeat(pa.scalar(ctx.model_id, pa.string()), len(res.keep)))
-        table = pa.Table.from_arrays(cols, schema=schema)
-        rejected = None
-        if res.rejects:
-            idx = pa.array([i for i, _ in res.rejects], pa.int64())
-            rcols = [pa.array([i + row_base + 1 for i, _ in res.rejects], pa.int64())]
-            rcols += [batch.column(c).take(idx) for c in ids]
-            rcols.append(pa.array([r for _, r in res.rejects], pa.string()))
-            rejected = pa.Table.from_arrays(rcols, schema=reject_schema)
-        return table, rejected
-
-    sink = _PredictionSink(out, rejects_target, schema, reject_schema, kind, compression, len(ctx.labels))
-    columns = _read_columns(fmt, ctx.features, ids)
-    totals = _stream(
-        ctx,
+    done = run_pass(
         fmt,
-        columns,
-        sink=sink,
-        hook=build,
+        _read_columns(fmt, features, ids),
+        load_job,
         progress=progress,
         cancelled=cancelled,
         workers=workers,
         batch_rows=batch_rows,
     )
+    job = done.jobs[0]
     try:
-        if totals.invalid_rows:
-            n = len(totals.invalid_rows)
+        if done.invalid_rows:
+            import pyarrow as pa
+
+            n = len(done.invalid_rows)
             cols = [pa.nulls(n, pa.int64()), *[pa.nulls(n, pa.string()) for _ in ids]]
-            cols.append(pa.array(totals.invalid_rows, pa.string()))
-            sink.write_rejects(pa.Table.from_arrays(cols, schema=reject_schema))
-        if totals.rows_read == 0:
+            cols.append(pa.array(done.invalid_rows, pa.string()))
+            job.write_rejects(pa.Table.from_arrays(cols, schema=job.reject_schema))
+        if done.rows_read == 0:
             raise DataError(f"{input_path.name} has a header but no data rows; add at least one row.")
-        sink.commit()
+        job.commit()
     except BaseException:
-        sink.abort()
+        job.abort()
         raise
-    class_counts = sink.class_counts
+    totals, ctx = job.totals, job.ctx
     return PredictionSummary(
         input_path=str(input_path),
         output_path=str(out),
-        rejects_path=str(rejects_target) if sink.wrote_rejects else None,
+        rejects_path=str(rejects_target) if job.wrote_rejects else None,
         model_id=ctx.model_id,
         rows_read=totals.rows_read,
         rows_predicted=totals.rows_predicted,
         rows_rejected=totals.rows_rejected,
         rows_imputed=totals.rows_imputed,
-        class_counts={lab: int(n) for lab, n in zip(ctx.labels, class_counts, strict=True)},
-        issues=_issue_dict(totals),
+        class_counts={lab: int(n) for lab, n in zip(ctx.labels, job.class_counts, strict=True)},
+        issues=totals.issue_dict(),
         elapsed_seconds=time.monotonic() - started,
         output_format=kind + (f"+{compression}" if compression else ""),
+        load_seconds=load_seconds[0] if load_seconds else 0.0,
     )
 
 
@@ -1013,16 +712,75 @@ def _read_columns(fmt, *groups) -> list[str]:
     return [c for c in fmt.columns if c in wanted]
 
 
-def _issue_dict(totals: _Totals) -> dict[str, dict[str, int]]:
-    return {
-        col: {"missing": m, "non_numeric": t, "infinite": i}
-        for col, (m, t, i) in totals.issues.items()
-        if m or t or i
-    }
-
-
 # ---------------------------------------------------------------------------------------------
-# evaluate_csv
+# Scoring on labelled files
+
+
+class _ScoreJob(Job):
+    """:func:`evaluate_versions`' part of a pass for one model: a confusion matrix and the true
+    labels the model does not know."""
+
+    def __init__(self, ctx: LoadedModel, label_column: str):
+        import numpy as np
+        import pyarrow as pa
+
+        super().__init__(ctx)
+        self.label_column = label_column
+        self.value_set = pa.array(ctx.labels, pa.string())
+        self.confusion = np.zeros((len(ctx.labels), len(ctx.labels)), dtype=np.int64)
+        self.unscored: dict[str, int] = {}
+
+    def columns(self) -> list[str]:
+        return [self.label_column]
+
+    def build(self, batch, res: BatchResult, row_base: int):
+        import numpy as np
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        k = len(self.ctx.labels)
+        truth = pc.utf8_trim_whitespace(batch.column(self.label_column).take(pa.array(res.keep, pa.int64())))
+        idx = pc.index_in(truth, value_set=self.value_set)
+        known = pc.is_valid(idx).to_numpy(zero_copy_only=False)
+        t = idx.to_numpy(zero_copy_only=False)[known].astype(np.int64)
+        cm = np.bincount(t * k + res.pred[known], minlength=k * k).reshape(k, k)
+        others = {}
+        if not known.all():
+            rest = truth.filter(pa.array(~known)).fill_null("(empty)")
+            for item in pc.value_counts(rest).to_pylist():
+                others[item["values"] or "(empty)"] = item["counts"]
+        return cm, others
+
+    def consume(self, res: BatchResult) -> None:
+        cm, others = res.extra
+        self.confusion += cm
+        for lab, n in others.items():
+            self.unscored[lab] = self.unscored.get(lab, 0) + n
+
+    def result(self, input_path: Path, elapsed: float) -> EvaluationResult:
+        metrics, per_class = metrics_from_confusion(self.confusion, self.ctx.labels)
+        meta = self.ctx.metadata
+        registered = {
+            name: float(getattr(meta, name))
+            for name in ("accuracy", "precision", "recall", "f1_score")
+            if isinstance(getattr(meta, name, None), int | float)
+        }
+        return EvaluationResult(
+            input_path=str(input_path),
+            model_id=self.ctx.model_id,
+            model_name=str(getattr(meta, "model_name", "")),
+            version=getattr(meta, "version", None),
+            label_column=self.label_column,
+            rows_read=self.totals.rows_read,
+            rows_scored=int(self.confusion.sum()),
+            rows_rejected=self.totals.rows_rejected,
+            unscored=dict(self.unscored),
+            metrics=metrics,
+            per_class=per_class,
+            confusion_matrix={"labels": list(self.ctx.labels), "matrix": self.confusion.tolist()},
+            registered_metrics=registered,
+            elapsed_seconds=elapsed,
+        )
 
 
 def evaluate_csv(
@@ -1045,97 +803,85 @@ def evaluate_csv(
     empty are not scored; they are counted in ``unscored``. ``metrics`` has ``accuracy``,
     ``precision``, ``recall`` and ``f1_score`` (macro averages, each class counting the same),
     the same with ``_macro`` and ``_weighted`` suffixes; ``per_class`` and
-    ``confusion_matrix`` (rows = true label, columns = predicted) complete it.
+    ``confusion_matrix`` (rows = true label, columns = predicted) complete it. To score several
+    versions, :func:`evaluate_versions` reads the file once for all of them.
     """
     if in_subprocess:
         return _run_in_child(
             "evaluate_csv",
             (ref, str(input_path), label_column),
-            dict(registry=_registry_root(registry), workers=workers, batch_rows=batch_rows),
+            dict(registry=registry_root(registry), workers=workers, batch_rows=batch_rows),
             progress,
             cancelled,
         )
-    import numpy as np
-    import pyarrow as pa
-    import pyarrow.compute as pc
+    return evaluate_versions(
+        [ref], input_path, label_column, progress=progress, cancelled=cancelled, registry=registry,
+        workers=workers, batch_rows=batch_rows,
+    )[0]  # fmt: skip
 
+
+def evaluate_versions(
+    refs: Sequence,
+    input_path,
+    label_column: str = DEFAULT_LABEL_COLUMN,
+    *,
+    progress: Progress | None = None,
+    cancelled: Cancelled | None = None,
+    registry=None,
+    in_subprocess: bool = False,
+    workers: int | None = None,
+    batch_rows: int | None = None,
+) -> list[EvaluationResult]:
+    """Score several models on one labelled file in one streaming pass (see :func:`evaluate_csv`).
+
+    ``refs`` are references as for :func:`evaluate_csv`; the results come back in the same
+    order. The file is read and its cells converted once; each batch is predicted by every
+    model in turn, on the same worker thread.
+    """
+    if in_subprocess:
+        return _run_in_child(
+            "evaluate_versions",
+            ([r if isinstance(r, str) else r for r in refs], str(input_path), label_column),
+            dict(registry=registry_root(registry), workers=workers, batch_rows=batch_rows),
+            progress,
+            cancelled,
+        )
     from core.prediction.csv_input import sniff_csv
 
+    if not refs:
+        return []
     started = time.monotonic()
     input_path = Path(input_path)
     fmt = sniff_csv(input_path)
-    ctx = _load(ref, registry)
-    _check_columns(fmt, ctx.features)
     _check_columns(fmt, [label_column], "label")
-    k = len(ctx.labels)
-    value_set = pa.array(ctx.labels, pa.string())
-    confusion = np.zeros((k, k), dtype=np.int64)
-    unscored: dict[str, int] = {}
+    resolved = [metadata_of(ref, registry) for ref in refs]
+    features = []
+    for meta, model in resolved:
+        needed = features_of(meta, model)
+        _check_columns(fmt, needed)
+        features += needed
 
-    def score(batch, res: _BatchResult, row_base: int):
-        truth = pc.utf8_trim_whitespace(batch.column(label_column).take(pa.array(res.keep, pa.int64())))
-        idx = pc.index_in(truth, value_set=value_set)
-        known = pc.is_valid(idx).to_numpy(zero_copy_only=False)
-        t = idx.to_numpy(zero_copy_only=False)[known].astype(np.int64)
-        cm = np.bincount(t * k + res.pred[known], minlength=k * k).reshape(k, k)
-        others = {}
-        if not known.all():
-            rest = truth.filter(pa.array(~known)).fill_null("(empty)")
-            for item in pc.value_counts(rest).to_pylist():
-                others[item["values"] or "(empty)"] = item["counts"]
-        return cm, others
+    def load_jobs() -> list[Job]:
+        jobs = []
+        for meta, model in resolved:
+            ctx = load(meta, model, registry)
+            _check_columns(fmt, ctx.features)
+            jobs.append(_ScoreJob(ctx, label_column))
+        return jobs
 
-    class _Scores:
-        def begin(self) -> None:
-            confusion[:] = 0
-            unscored.clear()
-
-        def consume(self, res: _BatchResult) -> None:
-            cm, others = res.extra
-            confusion[:] += cm
-            for lab, n in others.items():
-                unscored[lab] = unscored.get(lab, 0) + n
-
-        def abort(self) -> None:
-            pass
-
-    columns = _read_columns(fmt, ctx.features, [label_column])
-    totals = _stream(
-        ctx,
+    done = run_pass(
         fmt,
-        columns,
-        sink=_Scores(),
-        hook=score,
+        _read_columns(fmt, features, [label_column]),
+        load_jobs,
         progress=progress,
         cancelled=cancelled,
         workers=workers,
         batch_rows=batch_rows,
     )
-    if totals.rows_read == 0:
+    if done.rows_read == 0:
         raise DataError(f"{input_path.name} has a header but no data rows; add at least one row.")
-    metrics, per_class = metrics_from_confusion(confusion, ctx.labels)
-    meta = ctx.metadata
-    registered = {
-        name: float(getattr(meta, name))
-        for name in ("accuracy", "precision", "recall", "f1_score")
-        if isinstance(getattr(meta, name, None), int | float)
-    }
-    return EvaluationResult(
-        input_path=str(input_path),
-        model_id=ctx.model_id,
-        model_name=str(getattr(meta, "model_name", "")),
-        version=getattr(meta, "version", None),
-        label_column=label_column,
-        rows_read=totals.rows_read,
-        rows_scored=int(confusion.sum()),
-        rows_rejected=totals.rows_rejected,
-        unscored=unscored,
-        metrics=metrics,
-        per_class=per_class,
-        confusion_matrix={"labels": list(ctx.labels), "matrix": confusion.tolist()},
-        registered_metrics=registered,
-        elapsed_seconds=time.monotonic() - started,
-    )
+    elapsed = time.monotonic() - started
+    return [job.result(input_path, elapsed) for job in done.jobs]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1146,4 +892,6 @@ def _run_in_child(name: str, args: tuple, kwargs: dict, progress, cancelled):
     """Run ``name(*args, **kwargs)`` of this module in a spawned process; relay progress and cancel."""
     from core.prediction.runner import run_in_child
 
-    return run_in_child(f"core.prediction.engine:{name}", *args, progress=progress, cancelled=cancelled, **kwargs)
+    return run_in_child(
+        f"core.prediction.engine:{name}", *args, progress=progress, cancelled=cancelled, **kwargs
+    )

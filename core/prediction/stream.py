@@ -1,0 +1,493 @@
+"""The streaming core of batch prediction: one pass over a CSV file feeds one or more models.
+
+How it runs
+-----------
+- The calling thread parses the file with pyarrow in 1 MiB blocks (every column as text: a
+  cell that is not a number is found in the same pass, never by reading the file again) and
+  joins the blocks into batches whose first rows are multiples of :data:`ALIGN_ROWS`.
+- The models load on a background thread meanwhile (importing scikit-learn, hash check, type
+  audit); the calling thread parses up to :data:`READ_AHEAD_ROWS` rows ahead until they are
+  ready, so the load and the first parsing overlap.
+- A pool of one thread per core converts each batch's feature cells to numbers (Arrow
+  kernels), predicts it with every model and builds the output tables; the calling thread
+  hands the results to each job's ``consume`` in file order (writing is done there).
+- The engine decides the threads: the models run with ``n_jobs=1`` and single-threaded
+  BLAS/OpenMP inside each worker, so every core is busy with the model, nothing is
+  oversubscribed, and a forest sums its trees in one fixed order: the output is the same,
+  bit for bit, from run to run and equal to an in-memory ``predict_proba`` with ``n_jobs=1``.
+- At most ``workers + 1`` batches (plus the read-ahead while loading) are in memory, so
+  memory stays flat whatever the size of the file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from core.errors import DataError, RegistryError
+
+DEFAULT_BATCH_ROWS = 49_920  # rows per prediction batch (a multiple of ALIGN_ROWS)
+ALIGN_ROWS = 192  # a multiple of every BLAS kernel's row unrolling (4, 8, 16, 24, 32, 64)
+READ_BLOCK_BYTES = 1 << 20  # bytes per parse block
+READ_AHEAD_ROWS = 200_000  # rows parsed ahead while the models load
+
+Progress = Callable[[int, int], None]
+Cancelled = Callable[[], bool]
+
+
+class PredictionCancelled(RegistryError):
+    """The caller's ``cancelled()`` returned True; nothing was written."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Models
+
+
+@dataclass
+class LoadedModel:
+    """A model ready to predict, with what the engine needs to know about it."""
+
+    model: Any
+    metadata: Any
+    model_id: str
+    features: list[str]
+    labels: list[str]  # display labels, in predict_proba column order
+    has_proba: bool
+    frame_input: bool  # the model was fitted on a DataFrame: give it one
+    nan_ok: bool | None = None  # learned on the first rows with an empty cell
+
+
+def open_registry(registry):
+    if registry is None or isinstance(registry, str | os.PathLike):
+        from core.registry.registry import ModelRegistry
+
+        root = registry or os.environ.get("EXOREG_REGISTRY") or "models/registry"
+        return ModelRegistry(root)
+    return registry
+
+
+def registry_root(registry):
+    """Something a child process can reopen the registry from (``ModelRegistry(uri)``)."""
+    if registry is None or isinstance(registry, str | os.PathLike):
+        return registry
+    return registry.uri
+
+
+def metadata_of(ref, registry):
+    """(metadata, model or None) without loading a model when a reference is given."""
+    if isinstance(ref, tuple | list) and len(ref) == 2:
+        return ref[1], ref[0]
+    if isinstance(ref, str):
+        return open_registry(registry).resolve(ref), None
+    if hasattr(ref, "feature_columns"):
+        return ref, None
+    raise TypeError(
+        "ref must be a registry reference string, a ModelMetadata or a (model, metadata) pair, "
+        f"not {type(ref).__name__}"
+    )
+
+
+def features_of(meta, model=None) -> list[str]:
+    """The columns a model reads: its ``feature_names_in_`` when it has them, else the metadata's."""
+    names = getattr(model, "feature_names_in_", None) if model is not None else None
+    if names is not None:
+        return [str(c) for c in names]
+    return list(getattr(meta, "feature_columns", []) or [])
+
+
+def load(meta, model, registry) -> LoadedModel:
+    """Load ``meta``'s model through the registry's safe path unless ``model`` is given."""
+    if model is None:
+        model, meta = open_registry(registry).load_model(model_id=meta.model_id)
+    features = features_of(meta, model)
+    if not features:
+        raise DataError(
+            f"Model {getattr(meta, 'model_id', '?')} records no feature columns; register it with feature_columns."
+        )
+    classes = list(getattr(model, "classes_", []))
+    meta_classes = list(getattr(meta, "classes", []) or [])
+    shown = meta_classes if len(meta_classes) == len(classes) and meta_classes else classes
+    return LoadedModel(
+        model=model,
+        metadata=meta,
+        model_id=str(getattr(meta, "model_id", "") or ""),
+        features=features,
+        labels=[str(c) for c in shown],
+        has_proba=hasattr(model, "predict_proba"),
+        frame_input=getattr(model, "feature_names_in_", None) is not None,
+    )
+
+
+@contextlib.contextmanager
+def single_threaded(model) -> Iterator[None]:
+    """Set ``n_jobs=1`` on every estimator inside ``model`` (pipelines, ensembles, calibrated
+    wrappers, fitted members) for the duration, then put the previous values back."""
+    from core.registry.safety import iter_objects
+
+    changed = []
+    for obj in iter_objects(model):
+        if hasattr(obj, "get_params") and getattr(obj, "n_jobs", 1) != 1:
+            changed.append((obj, obj.n_jobs))
+            obj.n_jobs = 1
+    try:
+        yield
+    finally:
+        for obj, value in changed:
+            obj.n_jobs = value
+
+
+def worker_count(workers: int | None) -> int:
+    """Prediction threads: ``workers`` when given, else one per core this process may use."""
+    if workers:
+        return max(1, int(workers))
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+# ---------------------------------------------------------------------------------------------
+# One batch
+
+
+@dataclass
+class BatchResult:
+    rows: int
+    keep: Any  # numpy indices (into the batch) of predicted rows
+    proba: Any  # (len(keep), n_classes) float64, or None when the model has no predict_proba
+    pred: Any  # class indices of predicted rows
+    rejects: list[tuple[int, str]]  # (index in batch, reason)
+    counts: dict[str, list[int]]  # column -> [missing, non_numeric, infinite]
+    imputed: int
+    extra: Any = None  # what the job's ``build`` returned
+
+
+def predict_batch(ctx: LoadedModel, batch, converted: dict) -> BatchResult:
+    """Predict one batch with one model; ``converted`` maps column -> ColumnValues (shared)."""
+    import numpy as np
+
+    n = batch.num_rows
+    k = len(ctx.features)
+    # Filled column by column (column-major makes that a contiguous copy); the rows to predict
+    # are then taken with X[ok], a row-major copy, which is what the model sees.
+    X = np.empty((n, k), dtype=np.float64, order="F")
+    missing = np.empty((n, k), dtype=bool, order="F")
+    bad_text = np.empty((n, k), dtype=bool, order="F")
+    bad_inf = np.empty((n, k), dtype=bool, order="F")
+    counts = {}
+    for j, name in enumerate(ctx.features):
+        conv = converted[name]
+        X[:, j] = conv.values
+        missing[:, j] = conv.missing
+        bad_text[:, j] = conv.non_numeric
+        bad_inf[:, j] = conv.infinite
+        counts[name] = conv.counts
+    row_missing = missing.any(axis=1)
+    ok = ~(bad_text.any(axis=1) | bad_inf.any(axis=1))
+    if ctx.nan_ok is False:
+        ok &= ~row_missing
+    proba, pred, ok = _predict_rows(ctx, X, ok, row_missing)
+    rejects = []
+    for i in np.flatnonzero(~ok):
+        reasons = []
+        for j in np.flatnonzero(bad_text[i]):
+            reasons.append(
+                f"{ctx.features[j]} is not a number ({batch.column(ctx.features[j])[int(i)].as_py()!r})"
+            )
+        for j in np.flatnonzero(bad_inf[i]):
+            reasons.append(f"{ctx.features[j]} is infinite")
+        if not reasons:
+            cols = ", ".join(ctx.features[j] for j in np.flatnonzero(missing[i]))
+            reasons.append(f"empty {cols} and the model cannot impute missing values")
+        rejects.append((int(i), "; ".join(reasons)))
+    return BatchResult(
+        rows=n,
+        keep=np.flatnonzero(ok),
+        proba=proba,
+        pred=pred,
+        rejects=rejects,
+        counts=counts,
+        imputed=int((ok & row_missing).sum()),
+    )
+
+
+def _predict_rows(ctx: LoadedModel, X, ok, row_missing):
+    """Predict the rows in ``ok``; learn on the first empty cell whether the model imputes."""
+    import numpy as np
+
+    if ctx.nan_ok is None and (ok & row_missing).any():
+        try:
+            proba, pred = _call_model(ctx, X[ok])
+            ctx.nan_ok = True
+            return proba, pred, ok
+        except ValueError as exc:
+            if "nan" not in str(exc).lower():
+                raise _model_failed(ctx, exc) from exc
+            ctx.nan_ok = False
+    if ctx.nan_ok is False:
+        ok = ok & ~row_missing
+    if not ok.any():
+        width = len(ctx.labels)
+        return (np.empty((0, width)) if ctx.has_proba else None), np.empty(0, dtype=np.intp), ok
+    try:
+        proba, pred = _call_model(ctx, X[ok])
+    except ValueError as exc:
+        raise _model_failed(ctx, exc) from exc
+    return proba, pred, ok
+
+
+def _model_failed(ctx: LoadedModel, exc: Exception) -> RegistryError:
+    first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+    return DataError(f"Model {ctx.model_id} could not predict on this file ({first.rstrip('.')}).")
+
+
+def _call_model(ctx: LoadedModel, X):
+    import numpy as np
+
+    if ctx.frame_input:
+        import pandas as pd
+
+        X = pd.DataFrame(X, columns=ctx.features, copy=False)
+    if ctx.has_proba:
+        proba = np.asarray(ctx.model.predict_proba(X), dtype=np.float64)
+        return proba, proba.argmax(axis=1)
+    labels = np.asarray(ctx.model.predict(X))
+    classes = np.asarray(getattr(ctx.model, "classes_", []))
+    return None, np.searchsorted(classes, labels) if classes.size else np.zeros(len(labels), dtype=np.intp)
+
+
+# ---------------------------------------------------------------------------------------------
+# Jobs and the pass over the file
+
+
+@dataclass
+class Totals:
+    rows_read: int = 0
+    rows_predicted: int = 0
+    rows_rejected: int = 0
+    rows_imputed: int = 0
+    issues: dict = field(default_factory=dict)  # column -> [missing, non_numeric, infinite]
+
+    def add(self, res: BatchResult) -> None:
+        self.rows_read += res.rows
+        self.rows_predicted += len(res.keep)
+        self.rows_rejected += len(res.rejects)
+        self.rows_imputed += res.imputed
+        for col, c in res.counts.items():
+            t = self.issues.setdefault(col, [0, 0, 0])
+            t[0] += c[0]
+            t[1] += c[1]
+            t[2] += c[2]
+
+    def issue_dict(self) -> dict[str, dict[str, int]]:
+        return {
+            col: {"missing": m, "non_numeric": t, "infinite": i}
+            for col, (m, t, i) in self.issues.items()
+            if m or t or i
+        }
+
+
+class Job:
+    """One model's part of a pass: ``build`` runs on a worker thread for each batch, ``consume``
+    on the calling thread in file order; ``abort`` undoes whatever was written."""
+
+    def __init__(self, ctx: LoadedModel):
+        self.ctx = ctx
+        self.totals = Totals(issues={c: [0, 0, 0] for c in ctx.features})
+
+    def columns(self) -> list[str]:
+        """Columns besides the features that ``build`` reads."""
+        return []
+
+    def build(self, batch, res: BatchResult, row_base: int) -> Any:
+        return None
+
+    def consume(self, res: BatchResult) -> None:
+        pass
+
+    def abort(self) -> None:
+        pass
+
+
+@dataclass
+class Pass:
+    """What one pass over a file gave: the jobs (with their totals) and the lines Arrow refused."""
+
+    jobs: list[Job]
+    rows_read: int
+    invalid_rows: list[str]
+
+
+class _ColumnsChanged(Exception):
+    """A loaded model reads columns its metadata did not name: read the file again with them."""
+
+
+def _predict_jobs(jobs: Sequence[Job], batch, row_base: int) -> list[BatchResult]:
+    """Runs on a worker thread: convert the batch's feature cells once, predict with every model."""
+    from core.prediction.csv_input import to_float
+
+    converted: dict = {}
+    results = []
+    for job in jobs:
+        for name in job.ctx.features:
+            if name not in converted:
+                converted[name] = to_float(batch.column(name))
+        res = predict_batch(job.ctx, batch, converted)
+        res.extra = job.build(batch, res, row_base)
+        results.append(res)
+    return results
+
+
+def run_pass(
+    fmt,
+    columns: list[str],
+    load_jobs: Callable[[], list[Job]],
+    *,
+    progress: Progress | None = None,
+    cancelled: Cancelled | None = None,
+    workers: int | None = None,
+    batch_rows: int | None = None,
+) -> Pass:
+    """Stream ``fmt`` once, feeding every job that ``load_jobs()`` returns.
+
+    ``load_jobs`` runs on a background thread (it loads the models) while the file is read
+    ahead; ``columns`` are those the metadata says the jobs need. Jobs' ``abort`` is called on
+    error or cancel.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    loader = ThreadPoolExecutor(1, thread_name_prefix="exoreg-load")
+    loading = loader.submit(load_jobs)
+    loader.shutdown(wait=False)
+    try:
+        return _run(fmt, columns, loading, progress, cancelled, worker_count(workers), batch_rows)
+    except _ColumnsChanged as changed:
+        return _run(fmt, changed.args[0], loading, progress, cancelled, worker_count(workers), batch_rows)
+
+
+def _batch_rows(fmt, workers: int, batch_rows: int | None) -> int:
+    """Rows per batch: the default, or fewer for a small file so that every worker gets some."""
+    if batch_rows:
+        return batch_rows
+    estimate = max(1, fmt.estimated_rows()[0])
+    share = -(-estimate // (2 * workers))  # two batches per worker
+    return max(ALIGN_ROWS, min(DEFAULT_BATCH_ROWS, -(-share // ALIGN_ROWS) * ALIGN_ROWS))
+
+
+def _run(fmt, columns, loading, progress, cancelled, workers, batch_rows) -> Pass:
+    from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+
+    from threadpoolctl import threadpool_limits
+
+    from core.prediction.csv_input import BatchStream
+
+    estimate = fmt.estimated_rows()[0]
+    pending: deque = deque()
+    ahead: list = []  # (batch, row_base) parsed before the models were ready
+    ahead_rows = 0
+    jobs: list[Job] | None = None
+    rows_read = 0
+
+    def check_cancelled() -> None:
+        if cancelled is not None and cancelled():
+            raise PredictionCancelled("Prediction was cancelled; no output was written.")
+
+    def wait_for(future):
+        while not future.done():  # staying responsive to cancel
+            wait([future], timeout=0.05, return_when=FIRST_COMPLETED)
+            check_cancelled()
+        return future.result()
+
+    def take() -> None:
+        nonlocal rows_read
+        results = wait_for(pending.popleft())
+        for job, res in zip(jobs, results, strict=True):
+            job.consume(res)
+            job.totals.add(res)
+        rows_read += results[0].rows
+        if progress is not None:
+            progress(rows_read, max(estimate, rows_read))
+
+    def submit(items) -> None:
+        for batch, base in items:
+            pending.append(pool.submit(_predict_jobs, jobs, batch, base))
+            while pending and (len(pending) > workers or pending[0].done()):
+                take()
+
+    pool = ThreadPoolExecutor(workers, thread_name_prefix="exoreg-predict")
+    with contextlib.ExitStack() as models:
+
+        def ready() -> list[Job]:
+            loaded = wait_for(loading)
+            needed = [c for c in fmt.columns if any(c in job.ctx.features for job in loaded)]
+            if not set(needed) <= set(columns):
+                raise _ColumnsChanged(sorted(set(columns) | set(needed), key=fmt.columns.index))
+            for job in loaded:
+                models.enter_context(single_threaded(job.ctx.model))
+            return loaded
+
+        try:
+            with threadpool_limits(1), BatchStream(fmt, columns, block_size=READ_BLOCK_BYTES) as stream:
+                row_base = 0
+                for batch in rebatch(stream, _batch_rows(fmt, workers, batch_rows), ALIGN_ROWS):
+                    check_cancelled()
+                    ahead.append((batch, row_base))
+                    row_base += batch.num_rows
+                    ahead_rows += batch.num_rows
+                    if jobs is None:
+                        if not loading.done() and ahead_rows < READ_AHEAD_ROWS:
+                            continue
+                        jobs = ready()
+                    items, ahead = ahead, []
+                    submit(items)
+                if jobs is None:
+                    jobs = ready()
+                submit(ahead)
+                ahead = []
+                while pending:
+                    take()
+                invalid = list(stream.invalid_rows)
+        except BaseException:
+            for job in jobs or ():
+                with contextlib.suppress(Exception):  # the original error matters more
+                    job.abort()
+            raise
+        finally:
+            # On cancel or error, batches still being predicted finish on their own and are dropped.
+            pool.shutdown(wait=not pending, cancel_futures=True)
+    for job in jobs:
+        job.totals.rows_read += len(invalid)
+        job.totals.rows_rejected += len(invalid)
+    rows_read += len(invalid)
+    if progress is not None:
+        progress(rows_read, rows_read)
+    return Pass(jobs=jobs, rows_read=rows_read, invalid_rows=invalid)
+
+
+def rebatch(batches, rows: int, align: int):
+    """Join Arrow's small parse blocks into prediction batches of about ``rows`` rows.
+
+    Every batch starts at a row number that is a multiple of ``align``: BLAS kernels treat
+    the last few rows of a matrix with different code (and different rounding) than the
+    rest, so cutting at such multiples keeps each row where it is when the whole file is
+    predicted at once, and an MLP's probabilities match to the last bit.
+    """
+    import pyarrow as pa
+
+    rows = max(align, rows - rows % align)
+    buffered, count = [], 0
+    for batch in batches:
+        buffered.append(batch)
+        count += batch.num_rows
+        if count >= rows:
+            merged = pa.concat_batches(buffered) if len(buffered) > 1 else buffered[0]
+            cut = count - count % align
+            yield merged.slice(0, cut)
+            rest = merged.slice(cut)
+            buffered, count = ([rest], rest.num_rows) if rest.num_rows else ([], 0)
+    if count:
+        yield pa.concat_batches(buffered) if len(buffered) > 1 else buffered[0]
