@@ -1,7 +1,9 @@
 """Start the registry browser: ``exoreg-gui [REGISTRY]`` or ``python -m exoreg_gui [REGISTRY]``.
 
 Start-up stays light: scikit-learn, pandas and skops are imported only when a model is
-loaded, so the window appears within a couple of seconds.
+loaded, so the window appears within a couple of seconds. Nothing here imports Qt before
+:func:`main` has checked that the system libraries Qt needs are installed
+(:mod:`exoreg_gui.platform_check`).
 """
 
 from __future__ import annotations
@@ -13,26 +15,25 @@ import sys
 import time
 from collections.abc import Sequence
 
-from PySide6.QtCore import QEvent, QObject, QTimer
-
 log = logging.getLogger("exoreg_gui")
 
 
-class _FirstPaintWatcher(QObject):
-    """Prints the time of the window's first paint event, then closes the window."""
+def _quit_after_first_paint(window, started: float) -> None:
+    """Print the time of the window's first paint event, then close the window."""
+    from PySide6.QtCore import QEvent, QObject, QTimer
 
-    def __init__(self, window, started: float):
-        super().__init__(window)
-        self.window = window
-        self.started = started
-        self.done = False
+    class FirstPaintWatcher(QObject):
+        done = False
 
-    def eventFilter(self, obj, event) -> bool:  # noqa: N802 - Qt override
-        if event.type() == QEvent.Type.Paint and not self.done:
-            self.done = True
-            print(f"first window painted after {time.perf_counter() - self.started:.3f} s", flush=True)
-            QTimer.singleShot(0, self.window.close)
-        return False
+        def eventFilter(self, obj, event) -> bool:  # noqa: N802 - Qt override
+            if event.type() == QEvent.Type.Paint and not self.done:
+                self.done = True
+                print(f"first window painted after {time.perf_counter() - started:.3f} s", flush=True)
+                QTimer.singleShot(0, window.close)
+            return False
+
+    window.installEventFilter(FirstPaintWatcher(window))
+    QTimer.singleShot(0, window.update)
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -136,6 +137,12 @@ def create_application(argv: Sequence[str] | None = None):
 def main(argv: Sequence[str] | None = None) -> int:
     started = time.perf_counter()
     args = parse_args(sys.argv[1:] if argv is None else argv)
+    from exoreg_gui.platform_check import startup_problem
+
+    problem = startup_problem()
+    if problem is not None:
+        print(problem, file=sys.stderr)
+        return 1
     log_file = configure_logging()
     app = create_application()
 
@@ -152,6 +159,5 @@ def main(argv: Sequence[str] | None = None) -> int:
     window.open_initial(args.registry)
     if args.quit_after_paint:
         # Used by the start-up test and the benchmark: report the first paint, then quit.
-        window.installEventFilter(_FirstPaintWatcher(window, started))
-        QTimer.singleShot(0, window.update)
+        _quit_after_first_paint(window, started)
     return app.exec()

@@ -17,7 +17,7 @@ import os
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QCloseEvent, QGuiApplication, QKeySequence
+from PySide6.QtGui import QAction, QCloseEvent, QGuiApplication, QIcon, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
     QLabel,
@@ -160,7 +160,7 @@ class MainWindow(QMainWindow):
     # ======================================================================= setup
     def _action(self, text: str, slot=None, *, shortcut=None, icon_name: str | None = None,
                 tip: str | None = None, checkable: bool = False) -> QAction:
-        action = QAction(icon(icon_name) if icon_name else icon("__none__"), text, self)
+        action = QAction(icon(icon_name) if icon_name else QIcon(), text, self)
         if shortcut is not None:
             action.setShortcut(QKeySequence(shortcut))
         if tip:

@@ -5,7 +5,6 @@ The images go to a temporary folder; to refresh the README's images run
     EXOREG_SCREENSHOT_DIR=docs/screenshots EXOREG_KOI_CSV=<KOI table> \\
         QT_QPA_PLATFORM=offscreen pytest tests/test_gui_dialog_screenshots.py
 """
-# ruff: noqa: F811  (fixtures imported from the support modules are redefined as test arguments)
 
 from __future__ import annotations
 
@@ -22,21 +21,8 @@ pytest.importorskip("pytestqt")
 from PySide6.QtCore import Qt  # noqa: E402
 from PySide6.QtGui import QImage  # noqa: E402
 
-from tests._gui_support import (  # noqa: E402, F401
-    gui_registry,
-    gui_settings,
-    messages,
-    no_dangling_work,
-    open_registry,
-    window,
-)
-from tests._workflow_support import (  # noqa: E402, F401
-    KOI_FEATURES,
-    koi_registry,
-    koi_registry_copy,
-    prompts,
-    read_koi,
-)
+from tests._gui_support import open_registry  # noqa: E402
+from tests._workflow_support import KOI_FEATURES, read_koi  # noqa: E402
 
 RUN_TIMEOUT = 120_000
 

@@ -1,5 +1,4 @@
 """The browser's item models: structure (qtmodeltester), contents, filtering, sorting, comparison."""
-# ruff: noqa: F811  (fixtures imported from tests._gui_support are redefined as test arguments)
 
 from __future__ import annotations
 
@@ -25,7 +24,6 @@ from exoreg_gui.models.registry_tree_model import (  # noqa: E402
     ModelIdRole,
     RegistryTreeModel,
 )
-from tests._gui_support import gui_registry  # noqa: E402, F401
 
 
 def entry(name, version, f1=0.9, *, algorithm="RandomForest", status="active", tags=None, aliases=None,

@@ -6,7 +6,6 @@ folder. To refresh the README's images, point the test at the demo registry and 
     EXOREG_SCREENSHOT_REGISTRY=<demo registry> EXOREG_SCREENSHOT_DIR=docs/screenshots \\
         QT_QPA_PLATFORM=offscreen pytest tests/test_gui_screenshots.py
 """
-# ruff: noqa: F811  (fixtures imported from tests._gui_support are redefined as test arguments)
 
 from __future__ import annotations
 
@@ -19,14 +18,7 @@ pytest.importorskip("pytestqt")
 
 from PySide6.QtGui import QImage  # noqa: E402
 
-from tests._gui_support import (  # noqa: E402, F401
-    gui_registry,
-    gui_settings,
-    messages,
-    no_dangling_work,
-    open_registry,
-    window,
-)
+from tests._gui_support import open_registry  # noqa: E402
 
 
 def _distinct_colours(image: QImage, step: int = 7) -> int:

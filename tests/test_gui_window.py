@@ -1,5 +1,4 @@
 """The main window end to end: opening, selection driving the panels, edits, live refresh, errors."""
-# ruff: noqa: F811  (fixtures imported from tests._gui_support are redefined as test arguments)
 
 from __future__ import annotations
 
@@ -20,15 +19,7 @@ from PySide6.QtWidgets import QApplication, QToolTip  # noqa: E402
 
 from exoreg_gui import main_window as main_window_module  # noqa: E402
 from exoreg_gui.models.registry_tree_model import ModelIdRole  # noqa: E402
-from tests._gui_support import (  # noqa: E402, F401
-    gui_registry,
-    gui_settings,
-    messages,
-    no_dangling_work,
-    open_registry,
-    registry_copy,
-    window,
-)
+from tests._gui_support import open_registry  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -417,23 +408,20 @@ def test_demo_built_earlier_is_opened_not_rebuilt(qtbot, window, registry_copy, 
 
 
 def test_demo_build_can_be_cancelled(qtbot, window, tmp_path, monkeypatch):
-    import threading
-
-    started = threading.Event()
+    steps = 1_000_000_000  # far more than run before the test cancels
 
     def slow_builder(root, *, progress=None, cancelled=None):
-        started.set()
-        for i in range(10_000):
+        for i in range(steps):
             if cancelled():
                 return None
-            progress(i, 10_000)
-            threading.Event().wait(0.005)
+            progress(i, steps)
         return root
 
     monkeypatch.setattr(main_window_module, "_load_demo_builder", lambda: slow_builder)
     window.build_demo(tmp_path / "demo")
     assert window.welcome.cancel_button.isVisible()
-    assert started.wait(5)
+    with qtbot.waitSignal(window._demo_worker.signals.progressed, timeout=5000):
+        pass  # the builder is running
     with qtbot.waitSignal(window._demo_worker.signals.finished, timeout=10000):
         window.welcome.cancel_button.click()
     assert "Cancelled" in window.welcome.status_label.text()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
 
 import pytest
@@ -47,44 +48,56 @@ def test_errors_are_values_not_crashes(qtbot):
 
 
 def test_progress_and_cancel_reach_a_core_style_function(qtbot):
-    started = threading.Event()
-    progress = []
+    progress, reached = [], [0]
+    steps = 1_000_000_000  # far more than run before the test cancels
 
     def long_job(n, *, progress=None, cancelled=None):
         for i in range(n):
             if cancelled():
                 return "stopped early"
             progress(i + 1, n)
-            started.set()
-            threading.Event().wait(0.002)
+            reached[0] = i + 1
         return "finished"
 
     outcomes = []
-    worker = workers.start_worker(long_job, 100_000, on_success=outcomes.append,
+    worker = workers.start_worker(long_job, steps, on_success=outcomes.append,
                                   on_cancelled=lambda: outcomes.append("cancelled"),
                                   on_progress=lambda d, t: progress.append((d, t)))
-    assert started.wait(5)
     qtbot.waitUntil(lambda: bool(progress), timeout=5000)
     with qtbot.waitSignal(worker.signals.finished, timeout=5000):
         worker.cancel()
     assert outcomes == ["cancelled"]
-    assert all(t == 100_000 for _, t in progress)
+    assert all(t == steps for _, t in progress)
+    assert progress[-1][0] <= reached[0] < steps
     # throttled: far fewer signals than steps
-    assert len(progress) < 1000
+    assert len(progress) < 1000 and len(progress) < reached[0]
 
 
 def test_progress_callback_raises_when_cancelled(qtbot):
+    """A job that never looks at ``cancelled`` is still stopped: its ``progress`` call raises WorkCancelled."""
+    raised = []
+
     def job(*, progress=None):
-        for i in range(1_000_000):
-            progress(i, 1_000_000)  # raises WorkCancelled once cancel() was called
+        steps = itertools.count()
+        try:
+            for i in steps:
+                progress(i, 1_000_000_000)  # raises WorkCancelled once cancel() was called
+        except BaseException as exc:
+            raised.append((type(exc), next(steps)))
+            raise
         return "never"
 
-    outcomes = []
-    worker = workers.start_worker(job, on_success=outcomes.append, on_cancelled=lambda: outcomes.append("c"))
+    outcomes, progressed = [], []
+    worker = workers.start_worker(job, on_success=outcomes.append, on_cancelled=lambda: outcomes.append("c"),
+                                  on_progress=lambda done, total: progressed.append(done))
+    qtbot.waitUntil(lambda: bool(progressed), timeout=5000)  # the job is running
     worker.cancel()
     _wait_done(qtbot, worker)
     assert outcomes == ["c"]
-    assert WorkCancelled is workers.WorkCancelled
+    assert len(raised) == 1
+    kind, steps_done = raised[0]
+    assert kind is WorkCancelled
+    assert progressed[-1] <= steps_done < 1_000_000_000
 
 
 def test_functions_without_callbacks_get_none(qtbot):

@@ -44,9 +44,12 @@ def add_commands(subparsers, common: argparse.ArgumentParser) -> None:
 
 def _deploy(args: argparse.Namespace) -> int:
     from core.cli._common import TerminalProgress, open_registry, print_json, wants_json
-    from core.deployment.bundle import export_registered_model
+    from core.deployment.bundle import export_registered_model, onnx_unavailable_reason
 
     registry = open_registry(args)
+    unavailable = onnx_unavailable_reason() if args.include_onnx else None
+    if unavailable:
+        print(f"Note: {unavailable}", file=sys.stderr)
     progress = TerminalProgress("Exporting")
     try:
         report = export_registered_model(

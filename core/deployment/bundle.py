@@ -593,6 +593,32 @@ def _write_skops(model: Any, path: Path, sample) -> str:
     return sha256_bytes(data)
 
 
+#: What writing model.onnx needs; part of the default install wherever onnxruntime publishes wheels.
+ONNX_PACKAGES = ("skl2onnx", "onnx", "onnxruntime")
+
+
+def onnx_unavailable_reason() -> str | None:
+    """Why this Python cannot write a model.onnx, said before an export starts; None when it can.
+
+    Looks the packages up without importing them (onnxruntime takes a second to import).
+    """
+    import importlib.util
+
+    missing = []
+    for name in ONNX_PACKAGES:
+        try:
+            found = importlib.util.find_spec(name) is not None
+        except (ImportError, ValueError):
+            found = False
+        if not found:
+            missing.append(name)
+    if not missing:
+        return None
+    names = " and ".join([", ".join(missing[:-1]), missing[-1]] if len(missing) > 1 else missing)
+    return (f"{names} {'is' if len(missing) == 1 else 'are'} not installed for this Python, so the bundle "
+            f"will have no model.onnx (pip install {' '.join(missing)}, where onnxruntime publishes wheels).")
+
+
 def _export_onnx(model, path: Path, sample, sample_info, feature_columns, include_onnx: bool) -> dict[str, Any]:
     """Convert to ONNX and check parity; the returned dict says plainly what happened."""
     base: dict[str, Any] = {
@@ -615,7 +641,7 @@ def _export_onnx(model, path: Path, sample, sample_info, feature_columns, includ
             **base,
             "status": "unavailable",
             "message": f"model.onnx is not included: {exc.name or 'skl2onnx/onnxruntime'} is not installed "
-            "(install ExoReg's 'onnx' extra to convert).",
+            f"(pip install {' '.join(ONNX_PACKAGES)}, where onnxruntime publishes wheels).",
         }
     import numpy as np
 
@@ -833,7 +859,7 @@ def _environment() -> dict[str, str]:
         "pandas": version("pandas"),
         "skops": version("skops"),
     }
-    for dist in ("skl2onnx", "onnx", "onnxruntime"):
+    for dist in ONNX_PACKAGES:
         found = version(dist)
         if found:
             env[dist] = found

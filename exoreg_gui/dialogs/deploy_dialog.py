@@ -116,8 +116,20 @@ class DeployDialog(QDialog):
         folder_row.addWidget(self.folder_edit, 1)
         folder_row.addWidget(browse)
         self.onnx_check = QCheckBox("Include model.onnx (checked against the model on sample rows)", self)
-        self.onnx_check.setChecked(True)
+        self.onnx_check.setObjectName("onnxCheck")
+        from core.deployment.bundle import onnx_unavailable_reason
+
+        #: Why no model.onnx can be written with this Python (None when it can): said before the export.
+        self.onnx_unavailable = onnx_unavailable_reason()
+        self.onnx_check.setChecked(self.onnx_unavailable is None)
         self.onnx_check.toggled.connect(lambda _on: self._update_summary())
+        self.onnx_note = QLabel(self.onnx_unavailable or "", self)
+        self.onnx_note.setObjectName("onnxNote")
+        self.onnx_note.setWordWrap(True)
+        self.onnx_note.setStyleSheet("color: #8a5a00")
+        self.onnx_note.setVisible(self.onnx_unavailable is not None)
+        if self.onnx_unavailable is not None:
+            self.onnx_check.setToolTip(self.onnx_unavailable)
         self.overwrite_check = QCheckBox("Replace an existing bundle in that folder", self)
         self.overwrite_check.toggled.connect(lambda _on: self._update_summary())
         self.sample_edit = QLineEdit(sample_csv or "", self)
@@ -135,6 +147,7 @@ class DeployDialog(QDialog):
         form.addRow("Folder:", folder_row)
         form.addRow("Sample rows:", sample_row)
         form.addRow("", self.onnx_check)
+        form.addRow("", self.onnx_note)
         form.addRow("", self.overwrite_check)
         self.summary_label = QLabel(self)
         self.summary_label.setObjectName("summaryLabel")
@@ -349,3 +362,4 @@ class DeployDialog(QDialog):
         self.open_button.setEnabled(self.report is not None)
         for widget in (self.ref_combo, self.folder_edit, self.onnx_check, self.overwrite_check, self.sample_edit):
             widget.setEnabled(not busy)
+        self.onnx_check.setEnabled(not busy and self.onnx_unavailable is None)
