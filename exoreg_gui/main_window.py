@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from core.common.text import plural
 from exoreg_gui import workers
 from exoreg_gui.dialogs.messages import Messages, describe_error
 from exoreg_gui.registry_source import RegistrySource
@@ -106,6 +107,12 @@ class MainWindow(QMainWindow):
         self._panel_timer.setObjectName("panel-fill")
         self._panel_timer.setSingleShot(True)
         self._panel_timer.timeout.connect(self._on_panel_timer)
+        # After a failed open the status bar names the registry still shown, with a note for a while.
+        self._path_note_timer = QTimer(self)
+        self._path_note_timer.setObjectName("path-note")
+        self._path_note_timer.setSingleShot(True)
+        self._path_note_timer.setInterval(15000)
+        self._path_note_timer.timeout.connect(self._show_open_path)
 
         # -- central area
         self.tree_panel = RegistryTreePanel(self, primary_metric=self.settings.get_str("view/primary_metric"))
@@ -307,7 +314,9 @@ class MainWindow(QMainWindow):
     def open_registry(self, path: str | os.PathLike[str]) -> None:
         """Open the registry folder at ``path`` (in the background)."""
         path = Path(path).expanduser()
-        self.path_label.setText(f"Opening {path}…")
+        self._path_note_timer.stop()
+        self.path_label.setText(f"Opening {path}…" if self.registry is None
+                                else f"{self.source.root}  (opening {path}…)")
         self.source.open(path)
 
     def open_initial(self, path: str | None) -> None:
@@ -392,6 +401,7 @@ class MainWindow(QMainWindow):
     def shutdown(self) -> None:
         """Stop timers and background work (called on close; tests call it too)."""
         self._panel_timer.stop()
+        self._path_note_timer.stop()
         self.source.close()
         self.inspector.shutdown()
         for worker in (self._demo_worker, self._verify_worker):
@@ -441,8 +451,15 @@ class MainWindow(QMainWindow):
         super().closeEvent(event)
 
     # ======================================================================= source events
+    def _show_open_path(self) -> None:
+        """The status bar's path: the open registry's, or "No registry open"."""
+        root = str(self.source.root) if self.registry is not None else ""
+        self.path_label.setText(root or "No registry open")
+        self.path_label.setToolTip(root)
+
     def _on_source_opened(self, root: str) -> None:
         self.settings.add_recent_registry(root)
+        self._path_note_timer.stop()
         self.path_label.setText(root)
         self.path_label.setToolTip(root)
         self.setWindowTitle(f"{Path(root).name} — ExoReg")
@@ -454,10 +471,17 @@ class MainWindow(QMainWindow):
 
     def _on_source_open_failed(self, exc: BaseException) -> None:
         message, _ = describe_error(exc)
-        self.path_label.setText("No registry open")
-        self.welcome.set_status(f"Could not open the registry: {message}", error=True)
         if self.registry is None:
+            self.path_label.setText("No registry open")
+            self.path_label.setToolTip("")
+            self.welcome.set_status(f"Could not open the registry: {message}", error=True)
             self.show_welcome()
+        else:
+            # The registry shown before stays open and usable: the status bar says so.
+            root = str(self.source.root)
+            self.path_label.setText(f"{root}  (the other folder could not be opened; this registry stays open)")
+            self.path_label.setToolTip(f"{root}\nCould not open the other folder: {message}")
+            self._path_note_timer.start()
         Messages.error(self, "Could not open the registry", exc)
 
     def _on_source_entries_loaded(self, entries: list) -> None:
@@ -632,7 +656,7 @@ class MainWindow(QMainWindow):
         ids = [i for i in self._selected if not self._is_deleted(i)]
         if not ids or self.registry is None:
             return
-        what = f"{len(ids)} versions" if len(ids) > 1 else ids[0]
+        what = plural(len(ids), "version") if len(ids) > 1 else ids[0]
         if not Messages.question(self, "Delete versions",
                                  f"Delete {what}? Deleted versions are hidden and can be restored."):
             return
@@ -744,7 +768,8 @@ class MainWindow(QMainWindow):
         if getattr(report, "ok", False):
             text = "Every model file matches its recorded SHA-256."
             if problems:
-                text += f"\n\n{len(problems)} leftover(s) of interrupted writes were found; they are harmless."
+                text += (f"\n\n{plural(len(problems), 'leftover')} of interrupted writes "
+                         f"{'was' if len(problems) == 1 else 'were'} found; harmless.")
             Messages.information(self, "Registry verified", text)
         else:
             lines = [f"• {getattr(p, 'message', p)}" for p in problems[:20]]
@@ -805,11 +830,11 @@ class MainWindow(QMainWindow):
             return
         active, deleted = model.version_counts()
         names = model.name_count()
-        text = f"{names} model{'s' if names != 1 else ''} · {active:,} version{'s' if active != 1 else ''}"
+        text = f"{plural(names, 'model')} · {plural(active, 'version')}"
         if deleted:
-            text += f" ({deleted} deleted)"
+            text += f" ({deleted:,} deleted)"
         if self._selected:
-            text += f" · {len(self._selected)} selected"
+            text += f" · {len(self._selected):,} selected"
         self.counts_label.setText(text)
 
     def _update_actions(self) -> None:

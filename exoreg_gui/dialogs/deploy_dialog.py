@@ -30,6 +30,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from core.common.text import plural
+from core.deployment.bundle import MANIFEST_NAME
 from exoreg_gui import workers
 from exoreg_gui.dialogs.common import (
     CSV_FILTER,
@@ -72,6 +74,11 @@ def verify(path: str):
     from core.deployment.bundle import verify_bundle
 
     return verify_bundle(path)
+
+
+def _all(count: int) -> str:
+    """"the 1 file", "both files", "all 10 files"."""
+    return "the 1 file" if count == 1 else "both files" if count == 2 else f"all {plural(count, 'file')}"
 
 
 def _size(n: int) -> str:
@@ -252,8 +259,13 @@ class DeployDialog(QDialog):
         self._fill_parity(report)
         self.card_view.setMarkdown(card)
         size = sum(int(f.get("size", 0)) for f in report.files.values())
-        self.summary_label.setText(f"Wrote <b>{report.model_name} v{report.version}</b>: {len(report.files) + 1} "
-                                   f"files, {_size(size)}, into <code>{report.path}</code>.")
+        # manifest.json lists every other file with its SHA-256; it cannot list itself, so Verify
+        # checks one file fewer than were written: say so in both places.
+        listed = len(report.files)
+        self.summary_label.setText(f"Wrote <b>{report.model_name} v{report.version}</b>: "
+                                   f"{plural(listed + 1, 'file')} ({plural(listed, 'file')} listed in "
+                                   f"{MANIFEST_NAME}, and the manifest itself), {_size(size)}, "
+                                   f"into <code>{report.path}</code>.")
         self.verify_label.setText("")
         self._reveal_results()
         self._update_state()
@@ -267,8 +279,9 @@ class DeployDialog(QDialog):
         self._worker = None
         self._update_state()
         if report.ok:
-            self.verify_label.setText(f"<span style='color:#1e7b34'>✓ Verified: all {report.checked} files match "
-                                      "the manifest.</span>")
+            self.verify_label.setText(f"<span style='color:#1e7b34'>✓ Verified: {_all(report.checked)} listed "
+                                      f"in {MANIFEST_NAME} {'matches' if report.checked == 1 else 'match'} "
+                                      "its SHA-256.</span>")
         else:
             problems = "<br>".join(report.messages()[:10])
             self.verify_label.setText(f"<span style='color:#b3261e'>✗ The bundle does not match its manifest:"

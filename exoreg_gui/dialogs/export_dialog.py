@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from core.common.text import plural
 from exoreg_gui import workers
 from exoreg_gui.dialogs.common import ProgressRow, Prompts, action_buttons, start_worker_for
 from exoreg_gui.dialogs.messages import Messages
@@ -145,7 +146,7 @@ class ExportDialog(QDialog):
     def start_export(self) -> None:
         if self._worker is not None or not self.versions or not self.folder_edit.text().strip():
             return
-        self.progress.start(f"Exporting {len(self.versions)} versions…")
+        self.progress.start(f"Exporting {plural(len(self.versions), 'version')}…")
         self.export_button.setEnabled(False)
         self._worker = start_worker_for(self,
             export_versions, self.registry, [i for i, _ in self.versions], self.folder(), self.kind(),
@@ -173,7 +174,7 @@ class ExportDialog(QDialog):
         self.result_list.addItems([Path(p).name for p in paths])
         self.written_label.setText(f"Written into {self.folder()}:")
         self.open_button.show()
-        self.progress.finish(f"Exported {len(self.versions)} versions ({len(paths)} files).")
+        self.progress.finish(f"Exported {plural(len(self.versions), 'version')} ({plural(len(paths), 'file')}).")
         self.exported.emit(list(paths))
 
     def _on_finished(self) -> None:

@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from core.common.text import plural
 from exoreg_gui import workers
 from exoreg_gui.dialogs.common import (
     CSV_FILTER,
@@ -208,7 +209,7 @@ class ScoreDialog(FileDropDialog):
         if self._run_worker is not None or not self._can_run()[0]:
             return
         self.outcomes = []
-        self.progress.start(f"Scoring {len(self.versions)} versions…")
+        self.progress.start(f"Scoring {plural(len(self.versions), 'version')}…")
         self._run_worker = start_worker_for(self,
             score_versions, self.registry.uri, self.versions, self.path_edit.text().strip(),
             self.label_column(),
@@ -260,7 +261,7 @@ class ScoreDialog(FileDropDialog):
         self.outcomes = outcomes
         scored = [o for o in outcomes if o.result is not None]
         rows = max((o.result.rows_scored for o in scored), default=0)
-        self.progress.finish(f"Scored {len(scored)} of {len(outcomes)} versions on up to {format_count(rows)} rows.")
+        self.progress.finish(f"Scored {len(scored)} of {plural(len(outcomes), 'version')} on up to {plural(rows, 'row')}.")
         self._fill_table()
         self.scored.emit(Path(self.path_edit.text()).name, fresh_metrics(outcomes), outcomes)
 
