@@ -217,3 +217,134 @@ def test_preflight_escapes_what_the_file_says():
 
     _, skipped = cell_notes(_report(koi_depth={"non_numeric": 1, "examples": ["<b>x</b>"]}), imputes=True)
     assert "<b>x</b>" not in skipped[0] and "&lt;b&gt;" in skipped[0]
+
+
+# ----------------------------------------------------------------------------- 10: clipped text
+def _tooltip(view, index) -> str:
+    """What hovering the cell shows: the registry tree makes its tooltips when asked for."""
+    model = view.model()
+    tree_model = getattr(getattr(view.parent(), "tree_model", None), "tooltip_at", None)
+    if tree_model is not None and hasattr(model, "mapToSource"):
+        return tree_model(model.mapToSource(index)) or ""
+    return index.data(Qt.ItemDataRole.ToolTipRole) or ""
+
+
+def _visible_indexes(view):
+    from PySide6.QtWidgets import QTreeView
+
+    model = view.model()
+    area = view.viewport().rect()
+    if isinstance(view, QTreeView):
+        rows = []
+        index = view.indexAt(area.topLeft())
+        while index.isValid() and view.visualRect(index).top() < area.bottom():
+            rows.append(index)
+            index = view.indexBelow(index)
+        for index in rows:
+            for column in range(model.columnCount(index.parent())):
+                yield index.siblingAtColumn(column)
+    else:
+        for row in range(model.rowCount()):
+            for column in range(model.columnCount()):
+                if view.columnSpan(row, column) == 1:
+                    yield model.index(row, column)
+
+
+def clipped_cells(view) -> list[str]:
+    """The visible cells whose text does not fit their rectangle and whose tooltip does not hold it."""
+    from PySide6.QtGui import QFontMetrics
+    from PySide6.QtWidgets import QStyle, QStyleOptionViewItem
+
+    style = view.style()
+    margin = 2 * (style.pixelMetric(QStyle.PixelMetric.PM_FocusFrameHMargin, None, view) + 1)
+    area = view.viewport().rect()
+    problems = []
+    for index in _visible_indexes(view):
+        text = index.data()
+        if not isinstance(text, str) or not text:
+            continue
+        rect = view.visualRect(index)
+        if not rect.intersects(area) or rect.width() <= 0:
+            continue
+        option = QStyleOptionViewItem()
+        view.initViewItemOption(option)
+        option.rect = rect
+        delegate = view.itemDelegateForIndex(index)
+        delegate.initStyleOption(option, index)
+        if type(delegate).__name__ == "AliasBadgeDelegate":
+            need, room = delegate.sizeHint(option, index).width(), rect.width()
+        else:
+            text_rect = style.subElementRect(QStyle.SubElement.SE_ItemViewItemText, option, view)
+            need = max(QFontMetrics(option.font).horizontalAdvance(line) for line in text.split("\n"))
+            room = text_rect.width() - margin
+        if need > room and text not in _tooltip(view, index):
+            problems.append(f"{text!r} needs {need} px, has {room} px (row {index.row()}, column {index.column()})")
+    header = view.header() if hasattr(view, "header") else view.horizontalHeader()
+    for section in range(header.count()):
+        if header.isSectionHidden(section) or header.sectionViewportPosition(section) > area.right():
+            continue
+        if header.stretchLastSection() and section == header.count() - 1:
+            continue
+        text = str(view.model().headerData(section, Qt.Orientation.Horizontal) or "")
+        tip = str(view.model().headerData(section, Qt.Orientation.Horizontal, Qt.ItemDataRole.ToolTipRole) or "")
+        if text and header.sectionSize(section) < header.sectionSizeHint(section) and text.replace("\n", " ") \
+                not in tip.replace("\n", " "):
+            problems.append(f"header {text!r} needs {header.sectionSizeHint(section)} px (with the sort arrow), "
+                            f"has {header.sectionSize(section)} px")
+    return problems
+
+
+def test_no_view_cuts_a_text_without_a_tooltip_at_the_default_window_size(qtbot, gui_settings, messages,
+                                                                            no_dangling_work, tmp_path):
+    from exoreg_gui.main_window import MainWindow
+    from tests._gui_support import build_gui_registry, register_version, tiny_model
+
+    root = tmp_path / "registry"
+    build_gui_registry(root)
+    from core.model_registry import ModelRegistry
+
+    registry = ModelRegistry(root)
+    long_id = register_version(registry, tiny_model(), "ThreeClassForestWithVettingFlags", "RandomForest", 0.9895,
+                               1.0, {"n_estimators": 200, "max_depth": None, "class_weight": "balanced_subsample"},
+                               {"data": "real"}, "A long name")
+    registry.set_alias("ThreeClassForestWithVettingFlags", "production", 1)
+    registry.set_alias("ThreeClassForestWithVettingFlags", "champion-of-the-season", 1)
+    win = MainWindow(gui_settings)  # the default size: nothing restored
+    qtbot.addWidget(win)
+    win.show()
+    try:
+        assert (win.width(), win.height()) == (1320, 820)
+        open_registry(qtbot, win, root)
+        win.tree_panel.view.expandAll()
+        qtbot.wait(10)
+        model = win.tree_panel.tree_model
+        everything = [e["model_id"] for n in model.names() for e in model.versions_of(n)]
+        win.tabs.setCurrentIndex(0)
+        win.select_versions([long_id])
+        assert clipped_cells(win.tree_panel.view) == []
+        assert clipped_cells(win.inspector.tree) == []
+        win.tabs.setCurrentIndex(1)
+        win.select_versions(everything[:4] + [long_id])
+        win.compare.baseline_combo.setCurrentIndex(1)  # deltas: "0.9895  (+0.0123)"
+        qtbot.wait(10)
+        assert clipped_cells(win.compare.view) == []
+        win.select_versions(everything)  # more columns than fit: scrolled, each still readable
+        win.compare.baseline_combo.setCurrentIndex(2)
+        qtbot.wait(10)
+        assert clipped_cells(win.compare.view) == []
+        win.tree_panel.metric_combo.setCurrentIndex(1)  # a longer metric header
+        assert clipped_cells(win.tree_panel.view) == []
+        shots = tmp_path / "shots"
+        shots.mkdir()
+        win.tabs.setCurrentIndex(1)
+        win.grab().save(str(shots / "compare-default-size.png"))
+        win.tabs.setCurrentIndex(0)
+        win.grab().save(str(shots / "inspector-default-size.png"))
+        import os
+        import shutil
+
+        if os.environ.get("EXOREG_SHOT_COPY"):
+            shutil.copytree(shots, os.environ["EXOREG_SHOT_COPY"], dirs_exist_ok=True)
+    finally:
+        win.shutdown()
+        win.close()

@@ -240,6 +240,14 @@ class CompareTableModel(QAbstractTableModel):
     def section_rows(self) -> list[int]:
         return [i for i, r in enumerate(self._rows) if isinstance(r, str)]
 
+    def column_texts(self, column: int) -> list[str]:
+        """Every text column ``column`` shows (section rows aside), for sizing it."""
+        if column == 0:
+            return [r.label for r in self._rows if isinstance(r, CompareRow)]
+        i = column - 1
+        return [self._cell_text(r, i, with_delta=True) for r in self._rows
+                if isinstance(r, CompareRow) and i < len(r.values)]
+
     def to_rows(self) -> list[list[str]]:
         """The shown table as text cells, header first (what Copy and Export CSV write)."""
         header = ["field", *self.version_labels()]
@@ -289,7 +297,7 @@ class CompareTableModel(QAbstractTableModel):
             label = f"{meta.model_name}\nv{meta.version}"
             return f"{label} · baseline" if i == self._baseline else label
         if role == Qt.ItemDataRole.ToolTipRole:
-            return f"{meta.model_id}\n{meta.algorithm}"
+            return f"{meta.model_name} v{meta.version}\n{meta.model_id}\n{meta.algorithm}"
         if role == Qt.ItemDataRole.FontRole and i == self._baseline:
             return self._bold
         return None
@@ -314,8 +322,8 @@ class CompareTableModel(QAbstractTableModel):
         if column == 0:
             if role == Qt.ItemDataRole.DisplayRole:
                 return row.label
-            if role == Qt.ItemDataRole.ToolTipRole:
-                return row.tooltip
+            if role == Qt.ItemDataRole.ToolTipRole:  # the label in full, in case its column cuts it
+                return f"{row.label}\n{row.tooltip}" if row.tooltip else row.label
             return None
         i = column - 1
         if i >= len(row.values):
@@ -351,8 +359,10 @@ class CompareTableModel(QAbstractTableModel):
             return None
         if role == Qt.ItemDataRole.ToolTipRole:
             mark = self._marks.get(index.row(), [None] * len(row.values))[i]
-            text = repr(value) if isinstance(value, float) else format_value(value) if value is not None \
-                else row.none_text
+            text = self._cell_text(row, i, with_delta=True)  # in full, in case its column cuts it
+            raw = repr(value) if isinstance(value, float) else value if isinstance(value, str) else None
+            if raw and raw != text:
+                text += f"\n{raw}"
             if mark:
                 text += f"  ({mark} of the {len(self._metas)} compared)"
             return text
@@ -395,6 +405,8 @@ class CompareTableModel(QAbstractTableModel):
             return NOT_APPLICABLE_TEXT
         elif value is None:
             text = row.none_text
+        elif row.label == "training date" and isinstance(value, str) and "T" in value:
+            text = value[:16].replace("T", " ")  # to the minute, as in the tree; the tooltip has it all
         else:
             text = format_value(value)
         if with_delta and self._baseline is not None and i != self._baseline:

@@ -270,7 +270,11 @@ class MetadataTreeModel(QAbstractItemModel):
         if role == SortRole:
             return node.label if column == 0 else node.value if isinstance(node.value, int | float) else None
         if role == Qt.ItemDataRole.ToolTipRole:
-            return node.tooltip
+            # The cell's text in full (the column may cut it), then what the node adds.
+            shown = node.label if column == 0 else format_value(node.value)
+            if not node.tooltip:
+                return shown or None
+            return node.tooltip if shown in node.tooltip else f"{shown}\n{node.tooltip}"
         if role == Qt.ItemDataRole.FontRole and node.parent is self._root and column == 0:
             return self._bold
         return None

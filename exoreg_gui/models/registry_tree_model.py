@@ -278,6 +278,14 @@ class RegistryTreeModel(QStandardItemModel):
 
     def tooltip_at(self, index: QModelIndex) -> str | None:
         """What hovering a row says (made on demand: thousands of stored tooltips cost seconds)."""
+        text = self._tooltip_at(index)
+        # A text cut by its column is read in full here.
+        shown = str(index.data() or "") if index.isValid() else ""
+        if text is not None and shown and shown not in text:
+            text = f"{text}\n{shown}"
+        return text
+
+    def _tooltip_at(self, index: QModelIndex) -> str | None:
         model_id = self.model_id_at(index)
         name = self.name_at(index)
         if name is None:

@@ -7,6 +7,7 @@ The model file's SHA-256 is checked in the background (by the registry) each tim
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QFontMetrics
 from PySide6.QtWidgets import (
     QFrame,
     QGridLayout,
@@ -119,6 +120,7 @@ class InspectorPanel(QWidget):
         self.tree.setAlternatingRowColors(True)
         self.tree.header().resizeSection(0, 210)
         self.tree.header().setStretchLastSection(True)
+        self.tree.setTextElideMode(Qt.TextElideMode.ElideRight)
 
         self.heatmap = ConfusionHeatmap(self)
         heat_box = QGroupBox("Confusion matrix (test split)", self)
@@ -171,6 +173,7 @@ class InspectorPanel(QWidget):
         self.splitter.addWidget(right)
         self.splitter.setStretchFactor(0, 3)
         self.splitter.setStretchFactor(1, 2)
+        self.splitter.setSizes([480, 320])  # the metadata values want the room more than the heatmap
 
         head = QHBoxLayout()
         head.addWidget(self.title_label)
@@ -216,6 +219,7 @@ class InspectorPanel(QWidget):
             label = index.data()
             self.tree.setExpanded(index, label in {"Metrics", "Per-class scores", "Hyperparameters",
                                                    "Training", "File", "Environment"})
+        self._fit_field_column()
         confusion = (getattr(meta, "evaluation", None) or {}).get("confusion_matrix") or {}
         self.heatmap.set_matrix(confusion.get("labels"), confusion.get("matrix"))
         self._set_enabled(True)
@@ -226,6 +230,23 @@ class InspectorPanel(QWidget):
         self._cancel_verify()
 
     # -- private ------------------------------------------------------------------------------------
+    def _fit_field_column(self) -> None:
+        """The Field column as wide as its expanded labels need (170 to 300 px); Value takes the rest."""
+        metrics = QFontMetrics(self.tree.font())
+        bold = self.tree.font()
+        bold.setBold(True)
+        bold_metrics = QFontMetrics(bold)
+        indent = self.tree.indentation()
+        widest = 0
+        for row in range(self.tree_model.rowCount()):
+            section = self.tree_model.index(row, 0)
+            widest = max(widest, bold_metrics.horizontalAdvance(str(section.data())) + indent)
+            if self.tree.isExpanded(section):
+                for child in range(self.tree_model.rowCount(section)):
+                    label = str(self.tree_model.index(child, 0, section).data())
+                    widest = max(widest, metrics.horizontalAdvance(label) + 2 * indent)
+        self.tree.header().resizeSection(0, min(300, max(170, widest + 16)))
+
     def _set_enabled(self, on: bool) -> None:
         for widget in (self.description_edit, self.tags_edit, self.alias_button):
             widget.setEnabled(on)
