@@ -54,6 +54,16 @@ IDLE_FILL_MS = 60
 MAX_COMPARED = 100
 
 
+#: How the demo builder's note starts when no real KOI table could be had, and what the window says instead.
+SYNTHETIC_NOTE_START = "No real KOI table could be had"
+SYNTHETIC_NOTE = (
+    "No real KOI table could be found or downloaded, so the demo is trained on a SYNTHETIC KOI-like sample: "
+    "its versions are badged “synthetic data” and their metrics say nothing about real Kepler objects. "
+    "To train on the real table, download the KOI cumulative table (CSV) from the NASA Exoplanet Archive "
+    "and choose it with “Choose KOI table…”."
+)
+
+
 def default_demo_root() -> Path:
     """Where the demo registry is built when the person asks for it from the window (as ``exoreg demo``)."""
     from core.training.demo import default_demo_root as core_default
@@ -303,6 +313,7 @@ class MainWindow(QMainWindow):
         self.tabs.currentChanged.connect(self._on_tab_changed)
         self.welcome.demo_requested.connect(self.build_demo)
         self.welcome.open_requested.connect(self._on_open_triggered)
+        self.welcome.koi_table_requested.connect(self._on_koi_table_requested)
         self.welcome.recent_chosen.connect(self.open_registry)
         self.welcome.cancel_requested.connect(self._on_busy_cancel_clicked)
 
@@ -361,23 +372,31 @@ class MainWindow(QMainWindow):
         self._pending_select = model_id
         self.source.changed_here()
 
-    def build_demo(self, root: str | os.PathLike[str] | None = None) -> None:
-        """Build the demo registry in the background, then open it."""
+    def build_demo(self, root: str | os.PathLike[str] | None = None, data: str | os.PathLike[str] | None = None
+                   ) -> None:
+        """Build the demo registry in the background (from the KOI table ``data`` if given), then open it."""
         if self._demo_worker is not None:
             return
         target = Path(root) if root else default_demo_root()
         if _holds_models(target):  # built before: open it rather than train again
-            self.welcome.set_status(f"Opening the demo registry built earlier in {target}.")
+            if data:
+                self.welcome.set_status(f"The demo registry in {target} was built before; remove that folder "
+                                        f"to build it again from {Path(data).name}. Opening it.", error=True)
+            else:
+                self.welcome.set_status(f"Opening the demo registry built earlier in {target}.")
             self.open_registry(target)
             return
         builder = _load_demo_builder()
         root = target
         self.welcome.set_building(True)
-        self.welcome.set_status(f"Building the demo registry in {root}…")
+        self.welcome.set_note("")
+        self.welcome.set_status(f"Building the demo registry in {root}"
+                                + (f" from {Path(data).name}…" if data else "…"))
         self._set_busy(True, cancellable=True)
         self._demo_worker = workers.start_worker(
             builder,
             root,
+            **({"data": str(data)} if data else {}),
             on_success=lambda _result: self._on_demo_built(root),
             on_error=self._on_demo_failed,
             on_progress=self._on_demo_progress,
@@ -789,8 +808,20 @@ class MainWindow(QMainWindow):
             self.busy_bar.setValue(min(done, total))
 
     def _on_demo_status(self, text: str) -> None:
-        self.welcome.set_status(text)
+        if text.startswith(SYNTHETIC_NOTE_START):
+            # The builder's note names a command-line flag; here the remedy is a button. It stays shown.
+            text = SYNTHETIC_NOTE
+            self.welcome.set_note(text)
+        else:
+            self.welcome.set_status(text)
         self.statusBar().showMessage(text)
+
+    def _on_koi_table_requested(self) -> None:
+        from exoreg_gui.dialogs.common import CSV_FILTER, choose_files
+
+        paths = choose_files(self, "Choose the Kepler KOI table", "koi", CSV_FILTER)
+        if paths:
+            self.build_demo(data=paths[0])
 
     def _on_demo_built(self, root: Path) -> None:
         self.welcome.set_status("")
@@ -807,6 +838,9 @@ class MainWindow(QMainWindow):
     def _on_demo_finished(self) -> None:
         self._demo_worker = None
         self.statusBar().clearMessage()
+        if self.welcome.note_label.text():  # stays in the status bar until the next message
+            self.statusBar().showMessage("This demo is trained on synthetic data (no real KOI table could be had); "
+                                         "its versions are badged “synthetic data”.")
         self.welcome.set_building(False)
         self._set_busy(self.source.busy, cancellable=False)
 

@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
 
 from exoreg_gui import workers
 from exoreg_gui.models.metadata_tree_model import MetadataTreeModel, Node, metadata_sections, running_versions
+from exoreg_gui.models.registry_tree_model import SYNTHETIC_BADGE, SYNTHETIC_TOOLTIP, is_synthetic
 from exoreg_gui.widgets.confusion_heatmap import ConfusionHeatmap
 
 CARD_METRICS = (("accuracy", "Accuracy"), ("precision", "Precision"), ("recall", "Recall"),
@@ -98,6 +99,12 @@ class InspectorPanel(QWidget):
         self.id_label.setObjectName("metricName")
         self.id_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.integrity_label = QLabel("", self)
+        self.synthetic_label = QLabel(f"⚠ {SYNTHETIC_BADGE}", self)
+        self.synthetic_label.setObjectName("syntheticBadge")
+        self.synthetic_label.setStyleSheet("color: #9a3b00; background: #ffe4cc; border: 1px solid #9a3b00;"
+                                           "border-radius: 8px; padding: 1px 8px; font-weight: 600;")
+        self.synthetic_label.setToolTip(SYNTHETIC_TOOLTIP + ": its metrics say nothing about real KOIs.")
+        self.synthetic_label.hide()
         self.env_warning = QLabel("", self)
         self.env_warning.setObjectName("warning")
         self.env_warning.setWordWrap(True)
@@ -177,6 +184,7 @@ class InspectorPanel(QWidget):
 
         head = QHBoxLayout()
         head.addWidget(self.title_label)
+        head.addWidget(self.synthetic_label)
         head.addStretch(1)
         head.addWidget(self.integrity_label)
         layout = QVBoxLayout(self)
@@ -196,6 +204,7 @@ class InspectorPanel(QWidget):
             self.title_label.setText("Select a version in the tree")
             self.id_label.setText("")
             self.integrity_label.setText("")
+            self.synthetic_label.hide()
             self.env_warning.hide()
             for card in self.cards.values():
                 card.set_value(None)
@@ -207,6 +216,7 @@ class InspectorPanel(QWidget):
         status = "  (deleted)" if getattr(meta, "status", "active") == "deleted" else ""
         self.title_label.setText(f"{meta.model_name}  v{meta.version}  ·  {meta.algorithm}{status}")
         self.id_label.setText(meta.model_id)
+        self.synthetic_label.setVisible(is_synthetic(getattr(meta, "tags", None), getattr(meta, "training_info", None)))
         metrics = getattr(meta, "metrics", None) or {}
         for key, card in self.cards.items():
             value = getattr(meta, key, None) if key != "roc_auc" else metrics.get("roc_auc")

@@ -40,6 +40,7 @@ class PlotMessage:
         else:
             plot.getAxis("bottom").setTicks(None)
             plot.getAxis("left").setTicks(None)
+        plot.layout.activate()  # give the axes their room back (or the plot theirs) before the next paint
 
     @property
     def axes_shown(self) -> bool:

@@ -40,8 +40,10 @@ from exoreg_gui.models.registry_tree_model import (
     COL_MODEL,
     HEADLINE_METRICS,
     METRIC_LABELS,
+    SYNTHETIC_BADGE,
     AliasesRole,
     RegistryTreeModel,
+    SyntheticRole,
     unique,
 )
 
@@ -58,14 +60,23 @@ _BADGE_COLORS = {
     "champion": ("#1f7a4d", "#e1f5ea"),
 }
 _DEFAULT_BADGE = ("#2d5b94", "#e3edfa")
+_SYNTHETIC_BADGE = ("#9a3b00", "#ffe4cc")
+
+
+def _badges(index: QModelIndex) -> list[tuple[str, tuple[str, str]]]:
+    """The badges of an aliases cell: "synthetic data" first when it applies, then the aliases."""
+    badges = [(SYNTHETIC_BADGE, _SYNTHETIC_BADGE)] if index.data(SyntheticRole) else []
+    for alias in index.data(AliasesRole) or []:  # None on rows without aliases
+        badges.append((alias, _BADGE_COLORS.get(alias.lower(), _DEFAULT_BADGE)))
+    return badges
 
 
 class AliasBadgeDelegate(QStyledItemDelegate):
     """Paints the aliases of a version as rounded badges."""
 
     def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex) -> None:
-        aliases = index.data(AliasesRole)  # None on rows without aliases
-        if not aliases:
+        badges = _badges(index)
+        if not badges:
             super().paint(painter, option, index)
             return
         opt = QStyleOptionViewItem(option)
@@ -79,8 +90,7 @@ class AliasBadgeDelegate(QStyledItemDelegate):
         x = opt.rect.left() + 4
         height = min(opt.rect.height() - 4, font.height() + 2)
         y = opt.rect.top() + (opt.rect.height() - height) // 2
-        for alias in aliases:
-            fg, bg = _BADGE_COLORS.get(alias.lower(), _DEFAULT_BADGE)
+        for alias, (fg, bg) in badges:
             width = font.horizontalAdvance(alias) + 12
             if x + width > opt.rect.right():
                 break
@@ -95,10 +105,10 @@ class AliasBadgeDelegate(QStyledItemDelegate):
 
     def sizeHint(self, option: QStyleOptionViewItem, index: QModelIndex) -> QSize:
         hint = super().sizeHint(option, index)
-        aliases = index.data(AliasesRole)
-        if aliases:
+        badges = _badges(index)
+        if badges:
             font = QFontMetrics(option.font)
-            width = sum(font.horizontalAdvance(a) + 16 for a in aliases) + 8
+            width = sum(font.horizontalAdvance(a) + 16 for a, _ in badges) + 8
             hint.setWidth(max(hint.width(), width))
         return hint
 
