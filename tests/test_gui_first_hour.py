@@ -348,3 +348,104 @@ def test_no_view_cuts_a_text_without_a_tooltip_at_the_default_window_size(qtbot,
     finally:
         win.shutdown()
         win.close()
+
+
+# ----------------------------------------------------------------------------- 14: the offline demo
+def test_offline_demo_keeps_its_note_offers_a_koi_table_and_badges_synthetic_versions(
+        qtbot, window, tmp_path, monkeypatch):
+    from exoreg_gui import main_window as main_window_module
+    from exoreg_gui.dialogs.common import Prompts
+    from exoreg_gui.models.registry_tree_model import COL_ALIASES, SyntheticRole
+    from tests._gui_support import register_version, tiny_model
+
+    calls = []
+
+    def offline_builder(root, data=None, *, progress=None, cancelled=None, status=None):
+        from core.model_registry import ModelRegistry
+
+        calls.append(data)
+        registry = ModelRegistry(root)
+        if data is None:
+            status("No real KOI table could be had: No KOI table is available locally; pass one with --data PATH. "
+                   "The demo uses a SYNTHETIC KOI-like sample instead, and its models say so.")
+        status("Training 1 versions...")
+        register_version(registry, tiny_model(), "Demo", "RandomForest", 0.9, 0.9, {},
+                         {"data": "real" if data else "synthetic"}, "")
+        status("Demo registry ready.")
+        return root
+
+    monkeypatch.setattr(main_window_module, "_load_demo_builder", lambda: offline_builder)
+    assert window.welcome.koi_button.isVisible() and window.welcome.koi_button.text() == "Choose KOI table…"
+    with qtbot.waitSignal(window.source.entries_loaded, timeout=20000):
+        window.build_demo(tmp_path / "demo")
+    note = window.welcome.note_label.text()
+    assert "SYNTHETIC" in note and "Choose KOI table…" in note and "--data" not in note
+    assert not window.welcome.note_label.isHidden(), "the note stays after the later status lines"
+    assert "synthetic data" in window.statusBar().currentMessage()
+    model = window.tree_panel.tree_model
+    version = model.versions_of("Demo")[0]["model_id"]
+    assert model.index_of(version, COL_ALIASES).data(SyntheticRole) is True
+    assert "synthetic" in model.tooltip_at(model.index_of(version, 0)).lower()
+    window.tabs.setCurrentIndex(0)
+    window.select_versions([version])
+    assert window.inspector.synthetic_label.isVisible()
+    qtbot.wait(50)  # let pyqtgraph lay out its axes
+    path = tmp_path / "shots"
+    path.mkdir()
+    window.grab().save(str(path / "synthetic-demo.png"))
+    window.show_welcome()
+    qtbot.wait(20)
+    window.grab().save(str(path / "welcome-synthetic-note.png"))
+    for label in (window.welcome.note_label, window.welcome.status_label):
+        assert label.isHidden() or label.height() >= label.heightForWidth(label.width()), "nothing cut off"
+    import os
+    import shutil
+
+    if os.environ.get("EXOREG_SHOT_COPY"):
+        shutil.copytree(path, os.environ["EXOREG_SHOT_COPY"], dirs_exist_ok=True)
+
+    # "Choose KOI table…" builds from the chosen file
+    table = tmp_path / "tables" / "koi.csv"
+    table.parent.mkdir()
+    table.write_text("kepid\n1\n")
+    monkeypatch.setattr(Prompts, "open_files", classmethod(lambda cls, parent, title, start, filters: [str(table)]))
+    window.show_welcome()
+    monkeypatch.setattr(main_window_module, "default_demo_root", lambda: tmp_path / "demo-real")
+    with qtbot.waitSignal(window.source.entries_loaded, timeout=20000):
+        window.welcome.koi_button.click()
+    qtbot.waitUntil(lambda: window._demo_worker is None, timeout=20000)
+    assert calls == [None, str(table)]
+    assert window.welcome.note_label.isHidden(), "a build from a real table drops the synthetic note"
+
+
+# ----------------------------------------------------------------------------- 16: file dialogs and folders
+def test_file_dialogs_start_in_the_folder_of_the_last_file_of_their_kind(qtbot, gui_settings, monkeypatch, tmp_path):
+    from exoreg_gui.dialogs.common import Prompts, choose_files, last_folder
+
+    starts = []
+    chosen = tmp_path / "data" / "march" / "candidates.csv"
+    chosen.parent.mkdir(parents=True)
+    chosen.write_text("x\n")
+    monkeypatch.setattr(Prompts, "open_files", classmethod(
+        lambda cls, parent, title, start, filters: starts.append(start) or [str(chosen)]))
+    assert last_folder("csv") == str(__import__("pathlib").Path.home())
+    choose_files(None, "Choose", "csv", "*.csv")
+    choose_files(None, "Choose", "csv", "*.csv")
+    choose_files(None, "Choose", "models", "*.exoreg")
+    assert starts[1] == str(chosen.parent)
+    assert starts[2] == str(__import__("pathlib").Path.home()), "each kind remembers its own folder"
+    from exoreg_gui.settings import Settings
+
+    assert Settings().get_str("folders/csv") == str(chosen.parent), "kept in the settings for the next start"
+
+
+def test_open_folder_without_a_file_manager_says_where_the_folder_is(qtbot, messages, monkeypatch, tmp_path):
+    from PySide6.QtGui import QDesktopServices, QGuiApplication
+
+    from exoreg_gui.dialogs.common import Prompts
+
+    monkeypatch.setattr(QDesktopServices, "openUrl", staticmethod(lambda url: False))
+    Prompts.open_folder(tmp_path / "bundle")
+    assert messages.infos and messages.infos[0][0] == "Open Folder"
+    assert str(tmp_path / "bundle") in messages.infos[0][1]
+    assert QGuiApplication.clipboard().text() == str(tmp_path / "bundle")

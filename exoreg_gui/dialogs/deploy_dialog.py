@@ -39,15 +39,22 @@ from exoreg_gui.dialogs.common import (
     ProgressRow,
     Prompts,
     action_buttons,
+    choose_directory,
+    choose_files,
     format_count,
+    last_folder,
+    remember_folder,
     stack_dialog,
     start_worker_for,
 )
 from exoreg_gui.dialogs.messages import Messages, describe_error
 
+#: Where bundles go until the person has chosen a folder for one.
+BUNDLES = Path.home() / "exoreg-bundles"
+
 
 def default_bundle_folder(meta, base: Path | None = None) -> Path:
-    base = base if base is not None else Path.home() / "exoreg-bundles"
+    base = base if base is not None else BUNDLES
     safe = "".join(c if c.isalnum() or c in "-_." else "-" for c in meta.model_name)
     return base / f"{safe}-v{meta.version}"
 
@@ -113,7 +120,8 @@ class DeployDialog(QDialog):
         for alias in meta.aliases or []:
             self.ref_combo.addItem(f"{meta.model_name}@{alias}", f"{meta.model_name}@{alias}")
         self.ref_combo.setToolTip("An alias is resolved now; the bundle records the version it pointed at")
-        self.folder_edit = QLineEdit(folder or str(default_bundle_folder(meta)), self)
+        self.folder_edit = QLineEdit(folder or str(default_bundle_folder(meta, Path(last_folder("bundle", BUNDLES)))),
+                                     self)
         self.folder_edit.setObjectName("folderEdit")
         self.folder_edit.textChanged.connect(lambda _t: self._update_summary())
         browse = QToolButton(self)
@@ -237,12 +245,12 @@ class DeployDialog(QDialog):
 
     # ============================================================ slots
     def _on_browse_clicked(self) -> None:
-        path = Messages.get_directory(self, "Write the bundle into", str(Path(self.folder()).parent))
+        path = choose_directory(self, "Write the bundle into", "bundle", Path(self.folder()).parent)
         if path:
             self.folder_edit.setText(str(Path(path) / Path(self.folder()).name))
 
     def _on_sample_browse_clicked(self) -> None:
-        paths = Prompts.open_files(self, "Choose a CSV of sample rows", str(Path.home()), CSV_FILTER)
+        paths = choose_files(self, "Choose a CSV of sample rows", "sample", CSV_FILTER)
         if paths:
             self.sample_edit.setText(paths[0])
 
@@ -253,6 +261,7 @@ class DeployDialog(QDialog):
     def _on_exported(self, result) -> None:
         report, card = result
         self.report = report
+        remember_folder("bundle", report.path)  # the next bundle goes beside this one
         self._worker = None  # the work is done; its finished signal follows
         self.progress.finish(f"Bundle written to {report.path}.")
         self._fill_files(report)

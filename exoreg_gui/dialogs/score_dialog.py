@@ -36,7 +36,7 @@ from exoreg_gui.dialogs.common import (
     CSV_FILTER,
     FileDropDialog,
     ProgressRow,
-    Prompts,
+    choose_files,
     format_count,
     is_csv,
     reason_and_action_row,
@@ -234,8 +234,9 @@ class ScoreDialog(FileDropDialog):
 
     # ============================================================ slots
     def _on_browse_clicked(self) -> None:
-        start = self.path_edit.text() or str(Path.home())
-        paths = Prompts.open_files(self, "Choose a labelled CSV file", start, CSV_FILTER)
+        current = self.path_edit.text().strip()
+        paths = choose_files(self, "Choose a labelled CSV file", "labelled", CSV_FILTER,
+                             fallback=str(Path(current).parent) if current else None)
         if paths:
             self.set_path(paths[0])
 

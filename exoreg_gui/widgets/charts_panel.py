@@ -439,9 +439,10 @@ class ChartsPanel(QWidget):
                       padding=0.02)
 
     def _on_export_clicked(self) -> None:
+        from exoreg_gui.dialogs.common import choose_save_file
         from exoreg_gui.dialogs.messages import Messages
 
-        path = Messages.get_save_file(self, "Save charts", "charts.png", "PNG images (*.png)")
+        path = choose_save_file(self, "Save charts", "image", "charts.png", "PNG images (*.png)")
         if not path:
             return
         try:

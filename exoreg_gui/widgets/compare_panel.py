@@ -187,9 +187,10 @@ class ComparePanel(QWidget):
         self.model.set_baseline(self.baseline_combo.itemData(row) or None)
 
     def _on_export_clicked(self) -> None:
+        from exoreg_gui.dialogs.common import choose_save_file
         from exoreg_gui.dialogs.messages import Messages
 
-        path = Messages.get_save_file(self, "Export comparison", "comparison.csv", "CSV files (*.csv)")
+        path = choose_save_file(self, "Export comparison", "table", "comparison.csv", "CSV files (*.csv)")
         if not path:
             return
         try:
