@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from core.common.text import plural
 from exoreg_gui import workers
 from exoreg_gui.dialogs.messages import Messages, describe_error
 from exoreg_gui.registry_source import RegistrySource
@@ -51,6 +52,16 @@ IDLE_FILL_MS = 60
 #: Versions shown side by side in Compare and Charts; a larger selection shows its first ones
 #: (reading thousands of metadata files would stall the window, and nobody reads 1,000 columns).
 MAX_COMPARED = 100
+
+
+#: How the demo builder's note starts when no real KOI table could be had, and what the window says instead.
+SYNTHETIC_NOTE_START = "No real KOI table could be had"
+SYNTHETIC_NOTE = (
+    "No real KOI table could be found or downloaded, so the demo is trained on a SYNTHETIC KOI-like sample: "
+    "its versions are badged “synthetic data” and their metrics say nothing about real Kepler objects. "
+    "To train on the real table, download the KOI cumulative table (CSV) from the NASA Exoplanet Archive "
+    "and choose it with “Choose KOI table…”."
+)
 
 
 def default_demo_root() -> Path:
@@ -106,6 +117,12 @@ class MainWindow(QMainWindow):
         self._panel_timer.setObjectName("panel-fill")
         self._panel_timer.setSingleShot(True)
         self._panel_timer.timeout.connect(self._on_panel_timer)
+        # After a failed open the status bar names the registry still shown, with a note for a while.
+        self._path_note_timer = QTimer(self)
+        self._path_note_timer.setObjectName("path-note")
+        self._path_note_timer.setSingleShot(True)
+        self._path_note_timer.setInterval(15000)
+        self._path_note_timer.timeout.connect(self._show_open_path)
 
         # -- central area
         self.tree_panel = RegistryTreePanel(self, primary_metric=self.settings.get_str("view/primary_metric"))
@@ -296,6 +313,7 @@ class MainWindow(QMainWindow):
         self.tabs.currentChanged.connect(self._on_tab_changed)
         self.welcome.demo_requested.connect(self.build_demo)
         self.welcome.open_requested.connect(self._on_open_triggered)
+        self.welcome.koi_table_requested.connect(self._on_koi_table_requested)
         self.welcome.recent_chosen.connect(self.open_registry)
         self.welcome.cancel_requested.connect(self._on_busy_cancel_clicked)
 
@@ -307,7 +325,9 @@ class MainWindow(QMainWindow):
     def open_registry(self, path: str | os.PathLike[str]) -> None:
         """Open the registry folder at ``path`` (in the background)."""
         path = Path(path).expanduser()
-        self.path_label.setText(f"Opening {path}…")
+        self._path_note_timer.stop()
+        self.path_label.setText(f"Opening {path}…" if self.registry is None
+                                else f"{self.source.root}  (opening {path}…)")
         self.source.open(path)
 
     def open_initial(self, path: str | None) -> None:
@@ -352,23 +372,31 @@ class MainWindow(QMainWindow):
         self._pending_select = model_id
         self.source.changed_here()
 
-    def build_demo(self, root: str | os.PathLike[str] | None = None) -> None:
-        """Build the demo registry in the background, then open it."""
+    def build_demo(self, root: str | os.PathLike[str] | None = None, data: str | os.PathLike[str] | None = None
+                   ) -> None:
+        """Build the demo registry in the background (from the KOI table ``data`` if given), then open it."""
         if self._demo_worker is not None:
             return
         target = Path(root) if root else default_demo_root()
         if _holds_models(target):  # built before: open it rather than train again
-            self.welcome.set_status(f"Opening the demo registry built earlier in {target}.")
+            if data:
+                self.welcome.set_status(f"The demo registry in {target} was built before; remove that folder "
+                                        f"to build it again from {Path(data).name}. Opening it.", error=True)
+            else:
+                self.welcome.set_status(f"Opening the demo registry built earlier in {target}.")
             self.open_registry(target)
             return
         builder = _load_demo_builder()
         root = target
         self.welcome.set_building(True)
-        self.welcome.set_status(f"Building the demo registry in {root}…")
+        self.welcome.set_note("")
+        self.welcome.set_status(f"Building the demo registry in {root}"
+                                + (f" from {Path(data).name}…" if data else "…"))
         self._set_busy(True, cancellable=True)
         self._demo_worker = workers.start_worker(
             builder,
             root,
+            **({"data": str(data)} if data else {}),
             on_success=lambda _result: self._on_demo_built(root),
             on_error=self._on_demo_failed,
             on_progress=self._on_demo_progress,
@@ -392,6 +420,7 @@ class MainWindow(QMainWindow):
     def shutdown(self) -> None:
         """Stop timers and background work (called on close; tests call it too)."""
         self._panel_timer.stop()
+        self._path_note_timer.stop()
         self.source.close()
         self.inspector.shutdown()
         for worker in (self._demo_worker, self._verify_worker):
@@ -441,8 +470,15 @@ class MainWindow(QMainWindow):
         super().closeEvent(event)
 
     # ======================================================================= source events
+    def _show_open_path(self) -> None:
+        """The status bar's path: the open registry's, or "No registry open"."""
+        root = str(self.source.root) if self.registry is not None else ""
+        self.path_label.setText(root or "No registry open")
+        self.path_label.setToolTip(root)
+
     def _on_source_opened(self, root: str) -> None:
         self.settings.add_recent_registry(root)
+        self._path_note_timer.stop()
         self.path_label.setText(root)
         self.path_label.setToolTip(root)
         self.setWindowTitle(f"{Path(root).name} — ExoReg")
@@ -454,10 +490,17 @@ class MainWindow(QMainWindow):
 
     def _on_source_open_failed(self, exc: BaseException) -> None:
         message, _ = describe_error(exc)
-        self.path_label.setText("No registry open")
-        self.welcome.set_status(f"Could not open the registry: {message}", error=True)
         if self.registry is None:
+            self.path_label.setText("No registry open")
+            self.path_label.setToolTip("")
+            self.welcome.set_status(f"Could not open the registry: {message}", error=True)
             self.show_welcome()
+        else:
+            # The registry shown before stays open and usable: the status bar says so.
+            root = str(self.source.root)
+            self.path_label.setText(f"{root}  (the other folder could not be opened; this registry stays open)")
+            self.path_label.setToolTip(f"{root}\nCould not open the other folder: {message}")
+            self._path_note_timer.start()
         Messages.error(self, "Could not open the registry", exc)
 
     def _on_source_entries_loaded(self, entries: list) -> None:
@@ -632,7 +675,7 @@ class MainWindow(QMainWindow):
         ids = [i for i in self._selected if not self._is_deleted(i)]
         if not ids or self.registry is None:
             return
-        what = f"{len(ids)} versions" if len(ids) > 1 else ids[0]
+        what = plural(len(ids), "version") if len(ids) > 1 else ids[0]
         if not Messages.question(self, "Delete versions",
                                  f"Delete {what}? Deleted versions are hidden and can be restored."):
             return
@@ -744,7 +787,8 @@ class MainWindow(QMainWindow):
         if getattr(report, "ok", False):
             text = "Every model file matches its recorded SHA-256."
             if problems:
-                text += f"\n\n{len(problems)} leftover(s) of interrupted writes were found; they are harmless."
+                text += (f"\n\n{plural(len(problems), 'leftover')} of interrupted writes "
+                         f"{'was' if len(problems) == 1 else 'were'} found; harmless.")
             Messages.information(self, "Registry verified", text)
         else:
             lines = [f"• {getattr(p, 'message', p)}" for p in problems[:20]]
@@ -764,8 +808,20 @@ class MainWindow(QMainWindow):
             self.busy_bar.setValue(min(done, total))
 
     def _on_demo_status(self, text: str) -> None:
-        self.welcome.set_status(text)
+        if text.startswith(SYNTHETIC_NOTE_START):
+            # The builder's note names a command-line flag; here the remedy is a button. It stays shown.
+            text = SYNTHETIC_NOTE
+            self.welcome.set_note(text)
+        else:
+            self.welcome.set_status(text)
         self.statusBar().showMessage(text)
+
+    def _on_koi_table_requested(self) -> None:
+        from exoreg_gui.dialogs.common import CSV_FILTER, choose_files
+
+        paths = choose_files(self, "Choose the Kepler KOI table", "koi", CSV_FILTER)
+        if paths:
+            self.build_demo(data=paths[0])
 
     def _on_demo_built(self, root: Path) -> None:
         self.welcome.set_status("")
@@ -782,6 +838,9 @@ class MainWindow(QMainWindow):
     def _on_demo_finished(self) -> None:
         self._demo_worker = None
         self.statusBar().clearMessage()
+        if self.welcome.note_label.text():  # stays in the status bar until the next message
+            self.statusBar().showMessage("This demo is trained on synthetic data (no real KOI table could be had); "
+                                         "its versions are badged “synthetic data”.")
         self.welcome.set_building(False)
         self._set_busy(self.source.busy, cancellable=False)
 
@@ -805,11 +864,11 @@ class MainWindow(QMainWindow):
             return
         active, deleted = model.version_counts()
         names = model.name_count()
-        text = f"{names} model{'s' if names != 1 else ''} · {active:,} version{'s' if active != 1 else ''}"
+        text = f"{plural(names, 'model')} · {plural(active, 'version')}"
         if deleted:
-            text += f" ({deleted} deleted)"
+            text += f" ({deleted:,} deleted)"
         if self._selected:
-            text += f" · {len(self._selected)} selected"
+            text += f" · {len(self._selected):,} selected"
         self.counts_label.setText(text)
 
     def _update_actions(self) -> None:

@@ -222,6 +222,8 @@ class RegistrySource(QObject):
 
     def _on_open_failed(self, generation: int, exc: BaseException) -> None:
         if generation == self._generation:
+            if self.registry is not None:
+                self._timer.start()  # the registry open before stays open: keep it live
             self.open_failed.emit(exc)
 
     def _on_list_succeeded(self, generation: int, result) -> None:

@@ -21,7 +21,13 @@ from pathlib import Path
 from PySide6.QtCore import QEvent, QObject, Qt, Signal
 from PySide6.QtWidgets import QDialog, QHBoxLayout, QLabel, QPushButton, QToolButton, QWidget
 
-from exoreg_gui.dialogs.common import MODEL_FILTER, Prompts, dropped_paths, is_csv, is_model_file
+from exoreg_gui.dialogs.common import (
+    MODEL_FILTER,
+    choose_files,
+    dropped_paths,
+    is_csv,
+    is_model_file,
+)
 from exoreg_gui.dialogs.messages import Messages
 from exoreg_gui.main_window import MAX_COMPARED
 
@@ -122,7 +128,7 @@ class Workflows(QObject):
         if registry is None:
             return None
         if not paths:
-            paths = Prompts.open_files(self.window, "Import models", str(Path.home()), MODEL_FILTER)
+            paths = choose_files(self.window, "Import models", "models", MODEL_FILTER)
             if not paths:
                 return None
         dialog = ImportDialog(registry, paths, parent=self.window)

@@ -170,8 +170,78 @@ class Prompts:
 
     @classmethod
     def open_folder(cls, path: str | Path) -> None:
-        """Show a folder in the system's file manager."""
-        QDesktopServices.openUrl(QUrl.fromLocalFile(str(path)))
+        """Show a folder in the system's file manager; without one, say where the folder is.
+
+        ``QDesktopServices`` needs a desktop file launcher (``xdg-open`` and a file manager on
+        Linux); a bare X server or a minimal install has none, and then nothing would happen.
+        """
+        if QDesktopServices.openUrl(QUrl.fromLocalFile(str(path))):
+            return
+        from PySide6.QtGui import QGuiApplication
+
+        from exoreg_gui.dialogs.messages import Messages
+
+        QGuiApplication.clipboard().setText(str(path))
+        Messages.information(None, "Open Folder", no_file_manager_text(path))
+
+
+def no_file_manager_text(path: str | Path) -> str:
+    return (f"No file manager could be started on this computer. The folder is:\n\n{path}\n\n"
+            "Its path has been copied to the clipboard.")
+
+
+# -- where file dialogs start -------------------------------------------------------------------------
+#: Kinds of file a dialog asks for; each remembers the folder of the last one chosen.
+FOLDER_KINDS = ("registry", "models", "csv", "labelled", "sample", "export", "bundle", "table", "image")
+
+
+def last_folder(kind: str, fallback: str | Path | None = None) -> str:
+    """The folder of the last file of this kind chosen (if it still exists), else ``fallback``, else home."""
+    from exoreg_gui.settings import Settings
+
+    folder = Settings().get_str(f"folders/{kind}")
+    if folder and Path(folder).is_dir():
+        return folder
+    return str(fallback) if fallback else str(Path.home())
+
+
+def remember_folder(kind: str, path: str | Path, *, is_folder: bool = False) -> None:
+    """Remember the folder of ``path`` (or ``path`` itself, a chosen folder) for the next dialog of ``kind``."""
+    from exoreg_gui.settings import Settings
+
+    folder = Path(path) if is_folder else Path(path).parent
+    settings = Settings()
+    settings.set(f"folders/{kind}", str(folder))
+    settings.sync()
+
+
+def choose_files(parent: QWidget | None, title: str, kind: str, filters: str,
+                 fallback: str | Path | None = None) -> list[str]:
+    """Ask for files, starting in the folder of the last file of ``kind``; remembers the choice."""
+    paths = Prompts.open_files(parent, title, last_folder(kind, fallback), filters)
+    if paths:
+        remember_folder(kind, paths[0])
+    return paths
+
+
+def choose_directory(parent: QWidget | None, title: str, kind: str, start: str | Path | None = None) -> str | None:
+    """Ask for a folder, starting at ``start`` or the last folder of ``kind``; remembers the choice."""
+    from exoreg_gui.dialogs.messages import Messages
+
+    path = Messages.get_directory(parent, title, str(start) if start else last_folder(kind))
+    if path:
+        remember_folder(kind, path, is_folder=True)
+    return path
+
+
+def choose_save_file(parent: QWidget | None, title: str, kind: str, name: str, filters: str) -> str | None:
+    """Ask where to save ``name``, starting in the last folder of ``kind``; remembers the choice."""
+    from exoreg_gui.dialogs.messages import Messages
+
+    path = Messages.get_save_file(parent, title, str(Path(last_folder(kind)) / name), filters)
+    if path:
+        remember_folder(kind, path)
+    return path
 
 
 class ProgressRow(QWidget):

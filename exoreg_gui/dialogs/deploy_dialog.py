@@ -30,6 +30,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from core.common.text import plural
+from core.deployment.bundle import MANIFEST_NAME
 from exoreg_gui import workers
 from exoreg_gui.dialogs.common import (
     CSV_FILTER,
@@ -37,15 +39,22 @@ from exoreg_gui.dialogs.common import (
     ProgressRow,
     Prompts,
     action_buttons,
+    choose_directory,
+    choose_files,
     format_count,
+    last_folder,
+    remember_folder,
     stack_dialog,
     start_worker_for,
 )
 from exoreg_gui.dialogs.messages import Messages, describe_error
 
+#: Where bundles go until the person has chosen a folder for one.
+BUNDLES = Path.home() / "exoreg-bundles"
+
 
 def default_bundle_folder(meta, base: Path | None = None) -> Path:
-    base = base if base is not None else Path.home() / "exoreg-bundles"
+    base = base if base is not None else BUNDLES
     safe = "".join(c if c.isalnum() or c in "-_." else "-" for c in meta.model_name)
     return base / f"{safe}-v{meta.version}"
 
@@ -72,6 +81,11 @@ def verify(path: str):
     from core.deployment.bundle import verify_bundle
 
     return verify_bundle(path)
+
+
+def _all(count: int) -> str:
+    """"the 1 file", "both files", "all 10 files"."""
+    return "the 1 file" if count == 1 else "both files" if count == 2 else f"all {plural(count, 'file')}"
 
 
 def _size(n: int) -> str:
@@ -106,7 +120,8 @@ class DeployDialog(QDialog):
         for alias in meta.aliases or []:
             self.ref_combo.addItem(f"{meta.model_name}@{alias}", f"{meta.model_name}@{alias}")
         self.ref_combo.setToolTip("An alias is resolved now; the bundle records the version it pointed at")
-        self.folder_edit = QLineEdit(folder or str(default_bundle_folder(meta)), self)
+        self.folder_edit = QLineEdit(folder or str(default_bundle_folder(meta, Path(last_folder("bundle", BUNDLES)))),
+                                     self)
         self.folder_edit.setObjectName("folderEdit")
         self.folder_edit.textChanged.connect(lambda _t: self._update_summary())
         browse = QToolButton(self)
@@ -243,12 +258,12 @@ class DeployDialog(QDialog):
 
     # ============================================================ slots
     def _on_browse_clicked(self) -> None:
-        path = Messages.get_directory(self, "Write the bundle into", str(Path(self.folder()).parent))
+        path = choose_directory(self, "Write the bundle into", "bundle", Path(self.folder()).parent)
         if path:
             self.folder_edit.setText(str(Path(path) / Path(self.folder()).name))
 
     def _on_sample_browse_clicked(self) -> None:
-        paths = Prompts.open_files(self, "Choose a CSV of sample rows", str(Path.home()), CSV_FILTER)
+        paths = choose_files(self, "Choose a CSV of sample rows", "sample", CSV_FILTER)
         if paths:
             self.sample_edit.setText(paths[0])
 
@@ -259,14 +274,20 @@ class DeployDialog(QDialog):
     def _on_exported(self, result) -> None:
         report, card = result
         self.report = report
+        remember_folder("bundle", report.path)  # the next bundle goes beside this one
         self._worker = None  # the work is done; its finished signal follows
         self.progress.finish(f"Bundle written to {report.path}.")
         self._fill_files(report)
         self._fill_parity(report)
         self.card_view.setMarkdown(card)
         size = sum(int(f.get("size", 0)) for f in report.files.values())
-        self.summary_label.setText(f"Wrote <b>{report.model_name} v{report.version}</b>: {len(report.files) + 1} "
-                                   f"files, {_size(size)}, into <code>{report.path}</code>.")
+        # manifest.json lists every other file with its SHA-256; it cannot list itself, so Verify
+        # checks one file fewer than were written: say so in both places.
+        listed = len(report.files)
+        self.summary_label.setText(f"Wrote <b>{report.model_name} v{report.version}</b>: "
+                                   f"{plural(listed + 1, 'file')} ({plural(listed, 'file')} listed in "
+                                   f"{MANIFEST_NAME}, and the manifest itself), {_size(size)}, "
+                                   f"into <code>{report.path}</code>.")
         self.verify_label.setText("")
         self._reveal_results()
         self._update_state()
@@ -280,8 +301,9 @@ class DeployDialog(QDialog):
         self._worker = None
         self._update_state()
         if report.ok:
-            self.verify_label.setText(f"<span style='color:#1e7b34'>✓ Verified: all {report.checked} files match "
-                                      "the manifest.</span>")
+            self.verify_label.setText(f"<span style='color:#1e7b34'>✓ Verified: {_all(report.checked)} listed "
+                                      f"in {MANIFEST_NAME} {'matches' if report.checked == 1 else 'match'} "
+                                      "its SHA-256.</span>")
         else:
             problems = "<br>".join(report.messages()[:10])
             self.verify_label.setText(f"<span style='color:#b3261e'>✗ The bundle does not match its manifest:"

@@ -26,8 +26,17 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from core.common.text import plural
 from exoreg_gui import workers
-from exoreg_gui.dialogs.common import ProgressRow, Prompts, action_buttons, start_worker_for
+from exoreg_gui.dialogs.common import (
+    ProgressRow,
+    Prompts,
+    action_buttons,
+    choose_directory,
+    last_folder,
+    remember_folder,
+    start_worker_for,
+)
 from exoreg_gui.dialogs.messages import Messages
 
 ARCHIVE, PAIR, BOTH = "archive", "pair", "both"
@@ -88,7 +97,7 @@ class ExportDialog(QDialog):
         names = QListWidget(self)
         names.addItems([label for _, label in self.versions])
         names.setMaximumHeight(min(140, 22 * len(self.versions) + 8))
-        self.folder_edit = QLineEdit(folder or str(Path.home() / "exoreg-exports"), self)
+        self.folder_edit = QLineEdit(folder or last_folder("export", Path.home() / "exoreg-exports"), self)
         self.folder_edit.setObjectName("folderEdit")
         browse = QToolButton(self)
         browse.setText("…")
@@ -145,7 +154,7 @@ class ExportDialog(QDialog):
     def start_export(self) -> None:
         if self._worker is not None or not self.versions or not self.folder_edit.text().strip():
             return
-        self.progress.start(f"Exporting {len(self.versions)} versions…")
+        self.progress.start(f"Exporting {plural(len(self.versions), 'version')}…")
         self.export_button.setEnabled(False)
         self._worker = start_worker_for(self,
             export_versions, self.registry, [i for i, _ in self.versions], self.folder(), self.kind(),
@@ -163,17 +172,18 @@ class ExportDialog(QDialog):
 
     # ============================================================ slots
     def _on_browse_clicked(self) -> None:
-        path = Messages.get_directory(self, "Export to folder", self.folder())
+        path = choose_directory(self, "Export to folder", "export", self.folder())
         if path:
             self.folder_edit.setText(path)
 
     def _on_exported(self, paths: list[str]) -> None:
         self.written = list(paths)
+        remember_folder("export", self.folder(), is_folder=True)
         self.result_list.clear()
         self.result_list.addItems([Path(p).name for p in paths])
         self.written_label.setText(f"Written into {self.folder()}:")
         self.open_button.show()
-        self.progress.finish(f"Exported {len(self.versions)} versions ({len(paths)} files).")
+        self.progress.finish(f"Exported {plural(len(self.versions), 'version')} ({plural(len(paths), 'file')}).")
         self.exported.emit(list(paths))
 
     def _on_finished(self) -> None:

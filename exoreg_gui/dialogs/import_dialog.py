@@ -31,6 +31,7 @@ from exoreg_gui.dialogs.common import (
     FileDropDialog,
     ProgressRow,
     Prompts,
+    choose_files,
     is_model_file,
     model_file_for,
     reason_and_action_row,
@@ -270,7 +271,7 @@ class ImportDialog(FileDropDialog):
 
     # ============================================================ slots
     def _on_add_clicked(self) -> None:
-        paths = Prompts.open_files(self, "Choose exported models", str(Path.home()), MODEL_FILTER)
+        paths = choose_files(self, "Choose exported models", "models", MODEL_FILTER)
         if paths:
             self.add_files(paths)
 

@@ -25,6 +25,26 @@ def describe_error(exc: BaseException) -> tuple[str, str]:
     return message, details
 
 
+def is_user_error(exc: BaseException) -> bool:
+    """True for what a person can put right (a wrong folder, a bad file, a full disk), not a bug.
+
+    ``core`` raises :class:`core.errors.RegistryError` subclasses on purpose; an ``OSError`` is
+    the file system saying no. These are logged in one line, without a traceback.
+    """
+    from core.errors import RegistryError
+
+    return isinstance(exc, RegistryError | OSError)
+
+
+def log_error(title: str, exc: BaseException) -> None:
+    """Log an error shown to the person: one line for a user error, with the traceback for a bug."""
+    message, _ = describe_error(exc)
+    if is_user_error(exc):
+        log.warning("%s: %s", title, message)
+    else:
+        log.error("%s: %s", title, message, exc_info=(type(exc), exc, exc.__traceback__))
+
+
 class Messages:
     """Modal message boxes; patch these classmethods in tests."""
 
@@ -32,7 +52,7 @@ class Messages:
     def error(cls, parent: QWidget | None, title: str, exc: BaseException) -> None:
         """Show an error with its traceback under "Show Details..." and log it."""
         message, details = describe_error(exc)
-        log.error("%s: %s", title, message, exc_info=(type(exc), exc, exc.__traceback__))
+        log_error(title, exc)
         box = QMessageBox(QMessageBox.Icon.Warning, title, message, QMessageBox.StandardButton.Ok, parent)
         box.setDetailedText(details)
         box.exec()

@@ -9,6 +9,7 @@ Files run one after another; the results of the file selected in the list are sh
 
 from __future__ import annotations
 
+import html
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +31,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from core.common.text import plural
 from exoreg_gui import workers
 from exoreg_gui.dialogs.common import (
     CSV_FILTER,
@@ -128,6 +130,40 @@ def save_copy(source: str, target: str) -> str:
     return str(dst)
 
 
+def cell_notes(report, imputes: bool | None) -> tuple[list[str], list[str]]:
+    """What will happen to the unusable cells of a preflight: ``(imputed notes, skipped-row notes)``.
+
+    Empty cells are imputed when the model's pipeline has an imputer (``imputes``); text and
+    infinities always make their rows skipped into the rejects file. Only the skipped rows are
+    worth a warning: imputing is what the pipeline was built to do.
+    """
+    imputed: list[str] = []
+    skipped: list[str] = []
+    for issue in report.issues.values():
+        column = f"<b>{html.escape(issue.column)}</b>"
+        if issue.missing:
+            cells = plural(issue.missing, "empty cell")
+            if imputes:
+                imputed.append(f"{issue.missing:,} empty {column} {'cell' if issue.missing == 1 else 'cells'} "
+                               "will be imputed by the model's pipeline")
+            elif imputes is None:
+                imputed.append(f"{cells} in {column}: imputed if the model's pipeline imputes, "
+                               "else those rows are skipped (listed in the rejects file)")
+            else:
+                skipped.append(f"{cells} in {column}: the model cannot impute them, so those rows will be "
+                               "skipped (listed in the rejects file)")
+        if issue.non_numeric:
+            examples = html.escape(", ".join(repr(e) for e in issue.examples[:3]), quote=False)
+            skipped.append(f"{plural(issue.non_numeric, 'cell')} in {column} "
+                           f"{'is not a number' if issue.non_numeric == 1 else 'are not numbers'}"
+                           + (f" (e.g. {examples})" if examples else "")
+                           + ": those rows will be skipped (listed in the rejects file)")
+        if issue.infinite:
+            skipped.append(f"{plural(issue.infinite, 'infinite cell')} in {column}: those rows will be skipped "
+                           "(listed in the rejects file)")
+    return imputed, skipped
+
+
 @dataclass
 class FileJob:
     """One input file of the dialog and what happened to it."""
@@ -161,6 +197,7 @@ class PredictDialog(FileDropDialog):
         self.entries = [e for e in entries if e.get("status", "active") == "active"]
         self.jobs: dict[str, FileJob] = {}
         self._preflight_workers: dict[str, workers.Worker] = {}
+        self._imputes_cache: dict[str, bool | None] = {}
         self._run_worker: workers.Worker | None = None
         self._results_worker: workers.Worker | None = None
         self._queue: list[str] = []
@@ -371,16 +408,30 @@ class PredictDialog(FileDropDialog):
                 hint = report.suggestions.get(column) or []
                 missing.append(f"<b>{column}</b>" + (f" (did you mean {', '.join(hint)}?)" if hint else ""))
             lines.append(f'<span style="color:#b3261e">Missing: {"; ".join(missing)}</span>')
-        warnings = report.warnings
-        if warnings:
-            shown = "<br>".join(f"&nbsp;&nbsp;{w}" for w in warnings[:6])
-            more = f"<br>&nbsp;&nbsp;… and {len(warnings) - 6} more columns" if len(warnings) > 6 else ""
-            lines.append(f'<span style="color:#8a5a00">Cells that cannot be used as they are (in the first '
-                         f'{format_count(report.sample_rows)} rows):<br>{shown}{more}</span>')
-        elif report.ok:
+        imputed, skipped = cell_notes(report, self._imputes(model_id=report.model_id))
+        if imputed or skipped:
+            lines.append(f"In the first {plural(report.sample_rows, 'row')}:")
+        for notes, color in ((skipped, "#8a5a00"), (imputed, "#333c48")):
+            shown = "<br>".join(f"&nbsp;&nbsp;{n}" for n in notes[:6])
+            more = f"<br>&nbsp;&nbsp;… and {len(notes) - 6} more columns" if len(notes) > 6 else ""
+            if notes:
+                lines.append(f'<span style="color:{color}">{shown}{more}</span>')
+        if not (imputed or skipped) and report.ok:
             lines.append('<span style="color:#1e7b34">Every feature cell in the first '
                          f'{format_count(report.sample_rows)} rows is a number.</span>')
         return "<br>".join(lines)
+
+    def _imputes(self, model_id: str | None) -> bool | None:
+        """Whether the version's pipeline imputes empty cells (None: not recorded, e.g. an outside model)."""
+        if model_id is None or self.registry is None:
+            return None
+        if model_id not in self._imputes_cache:
+            try:
+                hyper = self.registry.get_metadata(model_id).hyperparameters or {}
+            except Exception:  # noqa: BLE001 - only the wording depends on it
+                hyper = None
+            self._imputes_cache[model_id] = None if hyper is None or "imputer_strategy" not in hyper else True
+        return self._imputes_cache[model_id]
 
     # ============================================================ running
     def _can_run(self) -> tuple[bool, str]:

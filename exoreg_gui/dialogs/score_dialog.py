@@ -30,12 +30,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from core.common.text import plural
 from exoreg_gui import workers
 from exoreg_gui.dialogs.common import (
     CSV_FILTER,
     FileDropDialog,
     ProgressRow,
-    Prompts,
+    choose_files,
     format_count,
     is_csv,
     reason_and_action_row,
@@ -208,7 +209,7 @@ class ScoreDialog(FileDropDialog):
         if self._run_worker is not None or not self._can_run()[0]:
             return
         self.outcomes = []
-        self.progress.start(f"Scoring {len(self.versions)} versions…")
+        self.progress.start(f"Scoring {plural(len(self.versions), 'version')}…")
         self._run_worker = start_worker_for(self,
             score_versions, self.registry.uri, self.versions, self.path_edit.text().strip(),
             self.label_column(),
@@ -233,8 +234,9 @@ class ScoreDialog(FileDropDialog):
 
     # ============================================================ slots
     def _on_browse_clicked(self) -> None:
-        start = self.path_edit.text() or str(Path.home())
-        paths = Prompts.open_files(self, "Choose a labelled CSV file", start, CSV_FILTER)
+        current = self.path_edit.text().strip()
+        paths = choose_files(self, "Choose a labelled CSV file", "labelled", CSV_FILTER,
+                             fallback=str(Path(current).parent) if current else None)
         if paths:
             self.set_path(paths[0])
 
@@ -260,7 +262,7 @@ class ScoreDialog(FileDropDialog):
         self.outcomes = outcomes
         scored = [o for o in outcomes if o.result is not None]
         rows = max((o.result.rows_scored for o in scored), default=0)
-        self.progress.finish(f"Scored {len(scored)} of {len(outcomes)} versions on up to {format_count(rows)} rows.")
+        self.progress.finish(f"Scored {len(scored)} of {plural(len(outcomes), 'version')} on up to {plural(rows, 'row')}.")
         self._fill_table()
         self.scored.emit(Path(self.path_edit.text()).name, fresh_metrics(outcomes), outcomes)
 

@@ -43,6 +43,26 @@ _BEST = QBrush(QColor("#d5f0d8"))
 _WORST = QBrush(QColor("#f8d9d6"))
 _DIFFERS = QBrush(QColor("#fff1c2"))
 _GROUP = QBrush(QColor("#e8ecf2"))
+_NOT_APPLICABLE_BRUSH = QBrush(QColor("#8a8f98"))
+
+
+class _NotApplicable:
+    """The value of a field a version does not have at all (an SVM has no ``max_depth``)."""
+
+    _instance: _NotApplicable | None = None
+
+    def __new__(cls):
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "NOT_APPLICABLE"
+
+
+#: See :class:`_NotApplicable`: shown as "n/a", never highlighted as a difference.
+NOT_APPLICABLE = _NotApplicable()
+NOT_APPLICABLE_TEXT = "n/a"
 
 
 @dataclass
@@ -52,10 +72,13 @@ class CompareRow:
     values: list[Any] = field(default_factory=list)
     is_metric: bool = False
     tooltip: str | None = None
+    #: How a recorded None is shown: "None" where None is a value (a hyperparameter), else a dash.
+    none_text: str = "—"
 
     def differs(self) -> bool:
-        first = _norm(self.values[0]) if self.values else None
-        return any(_norm(v) != first for v in self.values[1:])
+        """True when the versions the field applies to do not all have the same value."""
+        applicable = [_norm(v) for v in self.values if v is not NOT_APPLICABLE]
+        return any(v != applicable[0] for v in applicable[1:])
 
 
 def _norm(value: Any) -> str:
@@ -94,7 +117,8 @@ def compare_rows(metas: Sequence[Any]) -> list[CompareRow]:
                                                                        for v in values)))
     hyper = [getattr(m, "hyperparameters", None) or {} for m in metas]
     for key in sorted(_union_keys(hyper)):
-        rows.append(CompareRow("Hyperparameters", key, [d.get(key) for d in hyper]))
+        rows.append(CompareRow("Hyperparameters", key, [d.get(key, NOT_APPLICABLE) for d in hyper],
+                               none_text="None"))
     for label, attr in (
         ("algorithm", "algorithm"),
         ("dataset", "training_dataset"),
@@ -117,7 +141,7 @@ def compare_rows(metas: Sequence[Any]) -> list[CompareRow]:
         rows.append(CompareRow("Training", f"class {key}", [d.get(key) for d in dists]))
     infos = [getattr(m, "training_info", None) or {} for m in metas]
     for key in sorted(_union_keys(infos)):
-        rows.append(CompareRow("Training", key, [d.get(key) for d in infos]))
+        rows.append(CompareRow("Training", key, [d.get(key, NOT_APPLICABLE) for d in infos], none_text="None"))
     features = [list(getattr(m, "feature_columns", None) or []) for m in metas]
     rows.append(CompareRow("Features", "number of features", [len(f) for f in features]))
     feature_sets = [set(f) for f in features]
@@ -216,6 +240,14 @@ class CompareTableModel(QAbstractTableModel):
     def section_rows(self) -> list[int]:
         return [i for i, r in enumerate(self._rows) if isinstance(r, str)]
 
+    def column_texts(self, column: int) -> list[str]:
+        """Every text column ``column`` shows (section rows aside), for sizing it."""
+        if column == 0:
+            return [r.label for r in self._rows if isinstance(r, CompareRow)]
+        i = column - 1
+        return [self._cell_text(r, i, with_delta=True) for r in self._rows
+                if isinstance(r, CompareRow) and i < len(r.values)]
+
     def to_rows(self) -> list[list[str]]:
         """The shown table as text cells, header first (what Copy and Export CSV write)."""
         header = ["field", *self.version_labels()]
@@ -265,7 +297,7 @@ class CompareTableModel(QAbstractTableModel):
             label = f"{meta.model_name}\nv{meta.version}"
             return f"{label} · baseline" if i == self._baseline else label
         if role == Qt.ItemDataRole.ToolTipRole:
-            return f"{meta.model_id}\n{meta.algorithm}"
+            return f"{meta.model_name} v{meta.version}\n{meta.model_id}\n{meta.algorithm}"
         if role == Qt.ItemDataRole.FontRole and i == self._baseline:
             return self._bold
         return None
@@ -290,8 +322,8 @@ class CompareTableModel(QAbstractTableModel):
         if column == 0:
             if role == Qt.ItemDataRole.DisplayRole:
                 return row.label
-            if role == Qt.ItemDataRole.ToolTipRole:
-                return row.tooltip
+            if role == Qt.ItemDataRole.ToolTipRole:  # the label in full, in case its column cuts it
+                return f"{row.label}\n{row.tooltip}" if row.tooltip else row.label
             return None
         i = column - 1
         if i >= len(row.values):
@@ -300,6 +332,8 @@ class CompareTableModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.DisplayRole:
             return self._cell_text(row, i, with_delta=True)
         if role == SortRole:
+            if value is NOT_APPLICABLE:
+                return None
             return value if isinstance(value, int | float | str) else _norm(value)
         if role == MarkRole:
             return self._marks.get(index.row(), [None] * len(row.values))[i]
@@ -314,9 +348,21 @@ class CompareTableModel(QAbstractTableModel):
             if not row.is_metric and self._differs_from_reference(row, i):
                 return _DIFFERS
             return None
+        if value is NOT_APPLICABLE:
+            if role == Qt.ItemDataRole.ForegroundRole:
+                return _NOT_APPLICABLE_BRUSH
+            if role == Qt.ItemDataRole.ToolTipRole:
+                meta = self._metas[i]
+                return f"Not applicable: {meta.model_name} v{meta.version} ({meta.algorithm}) has no {row.label}"
+            if role == Qt.ItemDataRole.TextAlignmentRole:
+                return int(Qt.AlignmentFlag.AlignCenter)
+            return None
         if role == Qt.ItemDataRole.ToolTipRole:
             mark = self._marks.get(index.row(), [None] * len(row.values))[i]
-            text = repr(value) if isinstance(value, float) else format_value(value)
+            text = self._cell_text(row, i, with_delta=True)  # in full, in case its column cuts it
+            raw = repr(value) if isinstance(value, float) else value if isinstance(value, str) else None
+            if raw and raw != text:
+                text += f"\n{raw}"
             if mark:
                 text += f"  ({mark} of the {len(self._metas)} compared)"
             return text
@@ -347,14 +393,20 @@ class CompareTableModel(QAbstractTableModel):
         ref = self._reference()
         if ref >= len(row.values) or i == ref:
             return False
+        if NOT_APPLICABLE in (row.values[i], row.values[ref]):
+            return False  # a field one of them does not have is not a difference
         return _norm(row.values[i]) != _norm(row.values[ref])
 
     def _cell_text(self, row: CompareRow, i: int, *, with_delta: bool) -> str:
         value = row.values[i]
         if row.group == "Features" and isinstance(value, bool):
             text = "✓" if value else "—"
+        elif value is NOT_APPLICABLE:
+            return NOT_APPLICABLE_TEXT
         elif value is None:
-            text = "—"
+            text = row.none_text
+        elif row.label == "training date" and isinstance(value, str) and "T" in value:
+            text = value[:16].replace("T", " ")  # to the minute, as in the tree; the tooltip has it all
         else:
             text = format_value(value)
         if with_delta and self._baseline is not None and i != self._baseline:
@@ -372,6 +424,8 @@ class CompareTableModel(QAbstractTableModel):
 
 
 def _csv_value(value: Any) -> str:
+    if value is NOT_APPLICABLE:
+        return NOT_APPLICABLE_TEXT
     if value is None:
         return ""
     if isinstance(value, bool):

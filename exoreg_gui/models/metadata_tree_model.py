@@ -18,6 +18,7 @@ from typing import Any
 from PySide6.QtCore import QAbstractItemModel, QModelIndex, QPersistentModelIndex, Qt
 from PySide6.QtGui import QFont
 
+from core.common.text import plural
 from exoreg_gui.resources import koi_column_tooltip
 
 _ROOT = QModelIndex()  # the invalid index, as a shared default argument
@@ -51,7 +52,7 @@ def format_value(value: Any) -> str:
             return str(value)
         if value != 0 and (abs(value) < 1e-3 or abs(value) >= 1e6):
             return f"{value:.3e}"
-        return f"{value:.4f}".rstrip("0").rstrip(".") if abs(value) >= 1 else f"{value:.4f}"
+        return f"{value:.4f}"  # always four decimals, so a column of scores lines up ("1.0000" over "0.9979")
     if isinstance(value, list | tuple):
         return ", ".join(format_value(v) for v in value)
     if isinstance(value, dict):
@@ -82,11 +83,17 @@ def running_versions() -> dict[str, str]:
     return {"python": platform.python_version(), "sklearn": sklearn_version}
 
 
+#: How a recorded ``None`` (a parameter left at "no value", such as ``max_depth=None``) is shown.
+NONE_TEXT = "None"
+
+
 def _add_mapping(parent: Node, mapping: dict, *, depth: int = 0) -> None:
     for key, value in mapping.items():
         if isinstance(value, dict) and value and depth < 3:
-            child = parent.add(str(key), f"{len(value)} entries")
+            child = parent.add(str(key), plural(len(value), "entry", "entries"))
             _add_mapping(child, value, depth=depth + 1)
+        elif value is None:  # recorded as None, which is a value: not a blank
+            parent.add(str(key), NONE_TEXT, "Recorded as None")
         else:
             parent.add(str(key), value, None if not isinstance(value, float) else repr(value))
 
@@ -140,7 +147,7 @@ def metadata_sections(meta, *, verified: str | None = None) -> Node:
             section.add(str(label), f"{format_value(count)}{share}")
 
     features = getattr(meta, "feature_columns", None) or []
-    section = root.add("Feature columns", f"{len(features)} columns")
+    section = root.add("Feature columns", plural(len(features), "column"))
     for name in features:
         section.add(str(name), koi_column_tooltip(str(name)) or "", koi_column_tooltip(str(name)))
 
@@ -263,7 +270,11 @@ class MetadataTreeModel(QAbstractItemModel):
         if role == SortRole:
             return node.label if column == 0 else node.value if isinstance(node.value, int | float) else None
         if role == Qt.ItemDataRole.ToolTipRole:
-            return node.tooltip
+            # The cell's text in full (the column may cut it), then what the node adds.
+            shown = node.label if column == 0 else format_value(node.value)
+            if not node.tooltip:
+                return shown or None
+            return node.tooltip if shown in node.tooltip else f"{shown}\n{node.tooltip}"
         if role == Qt.ItemDataRole.FontRole and node.parent is self._root and column == 0:
             return self._bold
         return None

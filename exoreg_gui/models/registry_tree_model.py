@@ -43,6 +43,10 @@ AliasesRole = _USER + 4
 IsBestRole = _USER + 5
 #: "status<US>name<US>algorithm<US>tags<US>aliases" of a version row, matched by the filter proxy.
 FilterRole = _USER + 6
+#: True on the aliases cell of a version trained on synthetic data (badged "synthetic data").
+SyntheticRole = _USER + 7
+SYNTHETIC_BADGE = "synthetic data"
+SYNTHETIC_TOOLTIP = "Trained on a synthetic KOI-like sample, not on real Kepler data"
 _DECORATION = int(Qt.ItemDataRole.DecorationRole)
 _FONT = int(Qt.ItemDataRole.FontRole)
 _FOREGROUND = int(Qt.ItemDataRole.ForegroundRole)
@@ -74,6 +78,11 @@ def _short_date(iso: str) -> str:
 
 def _version(entry: dict) -> int:
     return int(entry.get("version") or 0)
+
+
+def is_synthetic(tags: dict | None, training_info: dict | None = None) -> bool:
+    """True for a version trained on synthetic data: the demo tags it ``data=synthetic`` when no real table could be had."""
+    return (tags or {}).get("data") == "synthetic" or (training_info or {}).get("data_origin") == "synthetic"
 
 
 def _deleted(entry: dict) -> bool:
@@ -278,6 +287,14 @@ class RegistryTreeModel(QStandardItemModel):
 
     def tooltip_at(self, index: QModelIndex) -> str | None:
         """What hovering a row says (made on demand: thousands of stored tooltips cost seconds)."""
+        text = self._tooltip_at(index)
+        # A text cut by its column is read in full here.
+        shown = str(index.data() or "") if index.isValid() else ""
+        if text is not None and shown and shown not in text:
+            text = f"{text}\n{shown}"
+        return text
+
+    def _tooltip_at(self, index: QModelIndex) -> str | None:
         model_id = self.model_id_at(index)
         name = self.name_at(index)
         if name is None:
@@ -294,6 +311,8 @@ class RegistryTreeModel(QStandardItemModel):
             lines.append(f"Best {METRIC_LABELS[self._metric]} of {name}")
         if _deleted(entry):
             lines.append("Deleted (right-click to restore)")
+        if is_synthetic(entry.get("tags")):
+            lines.append(SYNTHETIC_TOOLTIP)
         if entry.get("description"):
             lines.append(str(entry["description"]))
         tags = entry.get("tags") or {}
@@ -349,6 +368,9 @@ class RegistryTreeModel(QStandardItemModel):
         metric_item.setData(value, SortRole)
         if aliases or not fresh:
             alias_item.setData(aliases or None, AliasesRole)
+        synthetic = is_synthetic(entry.get("tags"))
+        if synthetic or not fresh:
+            alias_item.setData(synthetic or None, SyntheticRole)
         if deleted:
             for item in row:
                 item.setData(style.italic, _FONT)

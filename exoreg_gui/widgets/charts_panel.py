@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
 )
 
 from exoreg_gui.resources import icon, koi_column_tooltip
+from exoreg_gui.widgets.plot_message import PlotMessage
 
 METRIC_LABELS = {"accuracy": "Accuracy", "precision": "Precision", "recall": "Recall", "f1_score": "F1",
                  "roc_auc": "ROC AUC"}
@@ -132,7 +133,7 @@ class ChartsPanel(QWidget):
         self.metric_bars: dict[str, pg.BarGraphItem] = {}
         self.class_bars: dict[str, pg.BarGraphItem] = {}
         self.importance_bars: pg.BarGraphItem | None = None
-        self._messages: dict[pg.PlotWidget, pg.TextItem] = {}
+        self._messages: dict[pg.PlotWidget, PlotMessage] = {}
         self._builders = [self._build_metric_plot, self._build_history_plot, self._build_class_plot,
                           self._build_importance_plot]
 
@@ -242,19 +243,16 @@ class ChartsPanel(QWidget):
 
     # -- drawing ------------------------------------------------------------------------------------
     def _message(self, plot: pg.PlotWidget, text: str | None) -> None:
-        item = self._messages.get(plot)
-        if item is None:
-            item = pg.TextItem("", color="#5d6877", anchor=(0.5, 0.5))
-            item.setZValue(10)
-            plot.getPlotItem().addItem(item, ignoreBounds=True)
-            self._messages[plot] = item
-        item.setText(text or "")
-        item.setVisible(bool(text))
-        if text:
-            plot.getPlotItem().getAxis("bottom").setTicks([[]])
-            plot.getPlotItem().getAxis("left").setTicks(None)
-            plot.getPlotItem().setRange(xRange=(0, 1), yRange=(0, 1), padding=0)
-            item.setPos(0.5, 0.5)
+        """Show ``text`` centred in place of an empty plot (no axes), or None to show the plot again."""
+        message = self._messages.get(plot)
+        if message is None:
+            message = self._messages[plot] = PlotMessage(plot.getPlotItem())
+        message.show(text)
+
+    def message_text(self, plot: pg.PlotWidget) -> str:
+        """The message shown in place of ``plot`` ("" when it shows data)."""
+        message = self._messages.get(plot)
+        return message.text if message is not None else ""
 
     def _available_metrics(self) -> list[str]:
         keys = ["accuracy", "precision", "recall", "f1_score"]
@@ -441,9 +439,10 @@ class ChartsPanel(QWidget):
                       padding=0.02)
 
     def _on_export_clicked(self) -> None:
+        from exoreg_gui.dialogs.common import choose_save_file
         from exoreg_gui.dialogs.messages import Messages
 
-        path = Messages.get_save_file(self, "Save charts", "charts.png", "PNG images (*.png)")
+        path = choose_save_file(self, "Save charts", "image", "charts.png", "PNG images (*.png)")
         if not path:
             return
         try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import Signal
-from PySide6.QtGui import QGuiApplication
+from PySide6.QtGui import QFontMetrics, QGuiApplication
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -14,6 +14,7 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QLabel,
     QPushButton,
+    QStyle,
     QTableView,
     QVBoxLayout,
     QWidget,
@@ -23,6 +24,9 @@ from exoreg_gui.models.compare_table_model import CompareTableModel
 from exoreg_gui.resources import icon
 
 _HINT = "Select two or more versions in the tree to compare them."
+#: Width limits (px) of the field column and of each version's column.
+FIELD_WIDTH = (150, 260)
+VERSION_WIDTH = (110, 280)
 
 
 class ComparePanel(QWidget):
@@ -121,15 +125,36 @@ class ComparePanel(QWidget):
 
     # -- private ------------------------------------------------------------------------------------
     def _fit_columns(self) -> None:
-        """Field column 170 px; the versions share the rest (110 to 180 px each, then scroll)."""
+        """Each column as wide as its texts and header need, within limits (then scroll).
+
+        The field column takes 150 to 260 px; a version column 110 to 280 px, and more of the
+        room there is when few versions are shown. A text still wider is cut, and its tooltip
+        holds it in full. Widths are measured from the model's texts, in the bold font the
+        best values use, so no cell is asked for twice.
+        """
         count = len(self.model.version_ids())
-        self.view.setColumnWidth(0, 170)
+        header = self.view.horizontalHeader()
+        metrics = QFontMetrics(self._bold_font())
+        margin = 2 * (self.view.style().pixelMetric(QStyle.PixelMetric.PM_FocusFrameHMargin) + 1) + 10
+
+        def wanted(column: int) -> int:
+            texts = self.model.column_texts(column)
+            content = max((metrics.horizontalAdvance(t) for t in texts), default=0) + margin
+            return max(content, header.sectionSizeHint(column))
+
+        first = min(FIELD_WIDTH[1], max(FIELD_WIDTH[0], wanted(0)))
+        self.view.setColumnWidth(0, first)
         if not count:
             return
-        available = max(0, self.view.viewport().width() - 170 - 2)
-        width = max(110, min(180, available // count))
+        share = max(0, self.view.viewport().width() - first - 2) // count
         for column in range(1, count + 1):
+            width = min(VERSION_WIDTH[1], max(VERSION_WIDTH[0], wanted(column), min(share, 180)))
             self.view.setColumnWidth(column, width)
+
+    def _bold_font(self):
+        font = self.view.font()
+        font.setBold(True)
+        return font
 
     def resizeEvent(self, event) -> None:  # noqa: N802 - Qt override
         super().resizeEvent(event)
@@ -162,9 +187,10 @@ class ComparePanel(QWidget):
         self.model.set_baseline(self.baseline_combo.itemData(row) or None)
 
     def _on_export_clicked(self) -> None:
+        from exoreg_gui.dialogs.common import choose_save_file
         from exoreg_gui.dialogs.messages import Messages
 
-        path = Messages.get_save_file(self, "Export comparison", "comparison.csv", "CSV files (*.csv)")
+        path = choose_save_file(self, "Export comparison", "table", "comparison.csv", "CSV files (*.csv)")
         if not path:
             return
         try:

@@ -7,6 +7,9 @@ import pyqtgraph as pg
 from PySide6.QtWidgets import QSizePolicy
 
 from core.training.koi import CANDIDATE, CONFIRMED, FALSE_POSITIVE
+from exoreg_gui.widgets.plot_message import PlotMessage
+
+EMPTY_TEXT = "No confusion matrix recorded"
 
 
 class ConfusionHeatmap(pg.PlotWidget):
@@ -28,8 +31,8 @@ class ConfusionHeatmap(pg.PlotWidget):
         self._texts: list[pg.TextItem] = []
         self.labels: list[str] = []
         self.matrix = np.zeros((0, 0))
-        self._empty = pg.TextItem("No confusion matrix recorded", color="#5d6877", anchor=(0.5, 0.5))
-        plot.addItem(self._empty)
+        self.message = PlotMessage(plot)
+        self.message.show(EMPTY_TEXT)
 
     def set_matrix(self, labels: list[str] | None, matrix: list[list[float]] | None) -> None:
         plot = self.getPlotItem()
@@ -46,15 +49,11 @@ class ConfusionHeatmap(pg.PlotWidget):
         if data.ndim != 2 or data.size == 0 or data.shape[0] != data.shape[1]:
             self.labels, self.matrix = [], np.zeros((0, 0))
             self.image.clear()
-            self._empty.setVisible(True)
-            self._empty.setPos(0.5, 0.5)
-            plot.getAxis("bottom").setTicks([[]])
-            plot.getAxis("left").setTicks([[]])
-            plot.setRange(xRange=(0, 1), yRange=(0, 1), padding=0)
+            self.message.show(EMPTY_TEXT)
             return
         self.labels = [str(label) for label in (labels or range(n))][:n]
         self.matrix = data
-        self._empty.setVisible(False)
+        self.message.show(None)
         # Colour by each row's share so a small class is as readable as a large one.
         totals = data.sum(axis=1, keepdims=True)
         shares = np.divide(data, totals, out=np.zeros_like(data), where=totals > 0)

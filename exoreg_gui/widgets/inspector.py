@@ -7,6 +7,7 @@ The model file's SHA-256 is checked in the background (by the registry) each tim
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QFontMetrics
 from PySide6.QtWidgets import (
     QFrame,
     QGridLayout,
@@ -24,6 +25,7 @@ from PySide6.QtWidgets import (
 
 from exoreg_gui import workers
 from exoreg_gui.models.metadata_tree_model import MetadataTreeModel, Node, metadata_sections, running_versions
+from exoreg_gui.models.registry_tree_model import SYNTHETIC_BADGE, SYNTHETIC_TOOLTIP, is_synthetic
 from exoreg_gui.widgets.confusion_heatmap import ConfusionHeatmap
 
 CARD_METRICS = (("accuracy", "Accuracy"), ("precision", "Precision"), ("recall", "Recall"),
@@ -97,6 +99,12 @@ class InspectorPanel(QWidget):
         self.id_label.setObjectName("metricName")
         self.id_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.integrity_label = QLabel("", self)
+        self.synthetic_label = QLabel(f"⚠ {SYNTHETIC_BADGE}", self)
+        self.synthetic_label.setObjectName("syntheticBadge")
+        self.synthetic_label.setStyleSheet("color: #9a3b00; background: #ffe4cc; border: 1px solid #9a3b00;"
+                                           "border-radius: 8px; padding: 1px 8px; font-weight: 600;")
+        self.synthetic_label.setToolTip(SYNTHETIC_TOOLTIP + ": its metrics say nothing about real KOIs.")
+        self.synthetic_label.hide()
         self.env_warning = QLabel("", self)
         self.env_warning.setObjectName("warning")
         self.env_warning.setWordWrap(True)
@@ -119,6 +127,7 @@ class InspectorPanel(QWidget):
         self.tree.setAlternatingRowColors(True)
         self.tree.header().resizeSection(0, 210)
         self.tree.header().setStretchLastSection(True)
+        self.tree.setTextElideMode(Qt.TextElideMode.ElideRight)
 
         self.heatmap = ConfusionHeatmap(self)
         heat_box = QGroupBox("Confusion matrix (test split)", self)
@@ -171,9 +180,11 @@ class InspectorPanel(QWidget):
         self.splitter.addWidget(right)
         self.splitter.setStretchFactor(0, 3)
         self.splitter.setStretchFactor(1, 2)
+        self.splitter.setSizes([480, 320])  # the metadata values want the room more than the heatmap
 
         head = QHBoxLayout()
         head.addWidget(self.title_label)
+        head.addWidget(self.synthetic_label)
         head.addStretch(1)
         head.addWidget(self.integrity_label)
         layout = QVBoxLayout(self)
@@ -193,6 +204,7 @@ class InspectorPanel(QWidget):
             self.title_label.setText("Select a version in the tree")
             self.id_label.setText("")
             self.integrity_label.setText("")
+            self.synthetic_label.hide()
             self.env_warning.hide()
             for card in self.cards.values():
                 card.set_value(None)
@@ -204,6 +216,7 @@ class InspectorPanel(QWidget):
         status = "  (deleted)" if getattr(meta, "status", "active") == "deleted" else ""
         self.title_label.setText(f"{meta.model_name}  v{meta.version}  ·  {meta.algorithm}{status}")
         self.id_label.setText(meta.model_id)
+        self.synthetic_label.setVisible(is_synthetic(getattr(meta, "tags", None), getattr(meta, "training_info", None)))
         metrics = getattr(meta, "metrics", None) or {}
         for key, card in self.cards.items():
             value = getattr(meta, key, None) if key != "roc_auc" else metrics.get("roc_auc")
@@ -216,6 +229,7 @@ class InspectorPanel(QWidget):
             label = index.data()
             self.tree.setExpanded(index, label in {"Metrics", "Per-class scores", "Hyperparameters",
                                                    "Training", "File", "Environment"})
+        self._fit_field_column()
         confusion = (getattr(meta, "evaluation", None) or {}).get("confusion_matrix") or {}
         self.heatmap.set_matrix(confusion.get("labels"), confusion.get("matrix"))
         self._set_enabled(True)
@@ -226,6 +240,23 @@ class InspectorPanel(QWidget):
         self._cancel_verify()
 
     # -- private ------------------------------------------------------------------------------------
+    def _fit_field_column(self) -> None:
+        """The Field column as wide as its expanded labels need (170 to 300 px); Value takes the rest."""
+        metrics = QFontMetrics(self.tree.font())
+        bold = self.tree.font()
+        bold.setBold(True)
+        bold_metrics = QFontMetrics(bold)
+        indent = self.tree.indentation()
+        widest = 0
+        for row in range(self.tree_model.rowCount()):
+            section = self.tree_model.index(row, 0)
+            widest = max(widest, bold_metrics.horizontalAdvance(str(section.data())) + indent)
+            if self.tree.isExpanded(section):
+                for child in range(self.tree_model.rowCount(section)):
+                    label = str(self.tree_model.index(child, 0, section).data())
+                    widest = max(widest, metrics.horizontalAdvance(label) + 2 * indent)
+        self.tree.header().resizeSection(0, min(300, max(170, widest + 16)))
+
     def _set_enabled(self, on: bool) -> None:
         for widget in (self.description_edit, self.tags_edit, self.alias_button):
             widget.setEnabled(on)

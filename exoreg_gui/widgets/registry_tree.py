@@ -35,14 +35,20 @@ from PySide6.QtWidgets import (
 
 from exoreg_gui.models.registry_filter_proxy import RegistryFilterProxy
 from exoreg_gui.models.registry_tree_model import (
+    COL_ALGORITHM,
     COL_ALIASES,
     COL_MODEL,
     HEADLINE_METRICS,
     METRIC_LABELS,
+    SYNTHETIC_BADGE,
     AliasesRole,
     RegistryTreeModel,
+    SyntheticRole,
     unique,
 )
+
+#: Width limits of the columns sized to their contents (a longer text is cut, with a tooltip).
+COLUMN_LIMITS = {COL_MODEL: (150, 320), COL_ALGORITHM: (96, 240)}
 
 #: A first fill of at least this many versions is built in slices between events.
 INCREMENTAL_FILL_ROWS = 1000
@@ -54,14 +60,23 @@ _BADGE_COLORS = {
     "champion": ("#1f7a4d", "#e1f5ea"),
 }
 _DEFAULT_BADGE = ("#2d5b94", "#e3edfa")
+_SYNTHETIC_BADGE = ("#9a3b00", "#ffe4cc")
+
+
+def _badges(index: QModelIndex) -> list[tuple[str, tuple[str, str]]]:
+    """The badges of an aliases cell: "synthetic data" first when it applies, then the aliases."""
+    badges = [(SYNTHETIC_BADGE, _SYNTHETIC_BADGE)] if index.data(SyntheticRole) else []
+    for alias in index.data(AliasesRole) or []:  # None on rows without aliases
+        badges.append((alias, _BADGE_COLORS.get(alias.lower(), _DEFAULT_BADGE)))
+    return badges
 
 
 class AliasBadgeDelegate(QStyledItemDelegate):
     """Paints the aliases of a version as rounded badges."""
 
     def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex) -> None:
-        aliases = index.data(AliasesRole)  # None on rows without aliases
-        if not aliases:
+        badges = _badges(index)
+        if not badges:
             super().paint(painter, option, index)
             return
         opt = QStyleOptionViewItem(option)
@@ -75,8 +90,7 @@ class AliasBadgeDelegate(QStyledItemDelegate):
         x = opt.rect.left() + 4
         height = min(opt.rect.height() - 4, font.height() + 2)
         y = opt.rect.top() + (opt.rect.height() - height) // 2
-        for alias in aliases:
-            fg, bg = _BADGE_COLORS.get(alias.lower(), _DEFAULT_BADGE)
+        for alias, (fg, bg) in badges:
             width = font.horizontalAdvance(alias) + 12
             if x + width > opt.rect.right():
                 break
@@ -91,10 +105,10 @@ class AliasBadgeDelegate(QStyledItemDelegate):
 
     def sizeHint(self, option: QStyleOptionViewItem, index: QModelIndex) -> QSize:
         hint = super().sizeHint(option, index)
-        aliases = index.data(AliasesRole)
-        if aliases:
+        badges = _badges(index)
+        if badges:
             font = QFontMetrics(option.font)
-            width = sum(font.horizontalAdvance(a) + 16 for a in aliases) + 8
+            width = sum(font.horizontalAdvance(a) + 16 for a, _ in badges) + 8
             hint.setWidth(max(hint.width(), width))
         return hint
 
@@ -302,6 +316,42 @@ class RegistryTreePanel(QWidget):
                     ids.append(model_id)
         self.select_ids(ids)
 
+    def fit_columns(self) -> None:
+        """Widen the columns to their contents (within :data:`COLUMN_LIMITS`) and their headers.
+
+        Names and algorithms are measured from the model's texts (a few hundred at most: one per
+        name), not by asking the view about every row. A column is never narrowed: a width the
+        person chose stays. Every header keeps room for its text and the sort arrow.
+        """
+        header = self.view.header()
+        model = self.tree_model
+        bold = QFontMetrics(self._bold_font())
+        plain = QFontMetrics(self.view.font())
+        margin = 2 * (self.view.style().pixelMetric(QStyle.PixelMetric.PM_FocusFrameHMargin) + 1) + 8
+        icon = self.view.iconSize().width() if self.view.iconSize().isValid() else 16
+        icon = max(icon, 16) + 4
+        names = [model.item(row, COL_MODEL).text() for row in range(model.rowCount())]
+        algorithms = [model.item(row, COL_ALGORITHM).text() for row in range(model.rowCount())]
+        wanted = {
+            COL_MODEL: max((bold.horizontalAdvance(n) for n in names), default=0) + icon + margin
+            + self.view.indentation(),
+            COL_ALGORITHM: max((plain.horizontalAdvance(a) for a in algorithms), default=0) + margin,
+        }
+        for column in range(model.columnCount()):
+            if header.isSectionHidden(column) or (column == model.columnCount() - 1
+                                                   and header.stretchLastSection()):
+                continue
+            low, high = COLUMN_LIMITS.get(column, (0, 10_000))
+            content = max(wanted.get(column, 0), self.view.sizeHintForColumn(column) if column in wanted else 0)
+            width = max(header.sectionSize(column), header.sectionSizeHint(column), min(high, max(low, content)))
+            if width != header.sectionSize(column):
+                header.resizeSection(column, width)
+
+    def _bold_font(self):
+        font = self.view.font()
+        font.setBold(True)
+        return font
+
     def set_primary_metric(self, metric: str) -> None:
         if metric in HEADLINE_METRICS:
             self.metric_combo.setCurrentIndex(HEADLINE_METRICS.index(metric))
@@ -313,6 +363,7 @@ class RegistryTreePanel(QWidget):
         if first_fill and self.proxy.rowCount() <= 12:
             self.view.expandAll()
         self._update_empty_label()
+        self.fit_columns()
         self._emit_if_changed()
         self.entries_shown.emit(first_fill)
 
@@ -365,6 +416,7 @@ class RegistryTreePanel(QWidget):
 
     def _on_metric_changed(self, row: int) -> None:
         self.tree_model.set_primary_metric(self.metric_combo.itemData(row))
+        self.fit_columns()  # "Precision" needs more room than "F1"
 
     def _on_view_context_menu(self, pos) -> None:
         index = self.view.indexAt(pos)

@@ -26,6 +26,8 @@ class WelcomePage(QWidget):
     recent_chosen = Signal(str)
     #: Cancel pressed while the demo is being built.
     cancel_requested = Signal()
+    #: "Choose KOI table…" pressed: build the demo from a KOI table file the person picks.
+    koi_table_requested = Signal()
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -55,6 +57,11 @@ class WelcomePage(QWidget):
         self.open_button.setIconSize(QSize(20, 20))
         self.open_button.setMinimumHeight(36)
         self.open_button.clicked.connect(self.open_requested)
+        self.koi_button = QPushButton("Choose KOI table…", self)
+        self.koi_button.setMinimumHeight(36)
+        self.koi_button.setToolTip("Build the demo from a KOI table on this computer (the NASA Exoplanet "
+                                   "Archive's cumulative KOI CSV), without downloading it")
+        self.koi_button.clicked.connect(self.koi_table_requested)
 
         self.progress = QProgressBar(self)
         self.progress.setTextVisible(True)
@@ -66,6 +73,14 @@ class WelcomePage(QWidget):
         self.status_label.setWordWrap(True)
         self.status_label.setMaximumWidth(560)
         self.status_label.hide()
+        # A note that stays until it is replaced (the synthetic-data one), unlike the status line.
+        self.note_label = QLabel("", self)
+        self.note_label.setObjectName("warning")
+        self.note_label.setWordWrap(True)
+        self.note_label.setMaximumWidth(560)
+        self.note_label.setStyleSheet("color: #9a3b00; background: #fff4e8; border: 1px solid #f0c9a0;"
+                                      "border-radius: 4px; padding: 6px;")
+        self.note_label.hide()
 
         self.recent_label = QLabel("Recent registries", self)
         self.recent_label.setObjectName("metricName")
@@ -77,6 +92,7 @@ class WelcomePage(QWidget):
         buttons = QHBoxLayout()
         buttons.addWidget(self.demo_button)
         buttons.addWidget(self.open_button)
+        buttons.addWidget(self.koi_button)
         buttons.addStretch(1)
         progress_row = QHBoxLayout()
         progress_row.addWidget(self.progress, 1)
@@ -91,13 +107,15 @@ class WelcomePage(QWidget):
         column.addLayout(buttons)
         column.addLayout(progress_row)
         column.addWidget(self.status_label)
+        column.addWidget(self.note_label)
         column.addSpacing(16)
         column.addWidget(self.recent_label)
         column.addWidget(self.recent_list)
 
         panel = QWidget(self)
         panel.setObjectName("welcomePanel")
-        panel.setMaximumWidth(600)
+        panel.setFixedWidth(600)  # a fixed width lets the wrapped texts take the height they need
+        column.setSizeConstraint(QVBoxLayout.SizeConstraint.SetMinimumSize)
         panel.setLayout(column)
         outer = QHBoxLayout(self)
         outer.addStretch(1)
@@ -118,12 +136,18 @@ class WelcomePage(QWidget):
         self.status_label.setStyleSheet("color: #b3261e;" if error else "color: #333c48;")
         self.status_label.setVisible(bool(text))
 
+    def set_note(self, text: str) -> None:
+        """A note that stays shown (until replaced, or cleared with "") whatever the status line says."""
+        self.note_label.setText(text)
+        self.note_label.setVisible(bool(text))
+
     def set_building(self, building: bool) -> None:
         self.progress.setVisible(building)
         self.cancel_button.setVisible(building)
         self.cancel_button.setEnabled(True)
         self.demo_button.setEnabled(not building)
         self.open_button.setEnabled(not building)
+        self.koi_button.setEnabled(not building)
         if building:
             self.progress.setRange(0, 0)
 
