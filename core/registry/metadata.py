@@ -19,9 +19,6 @@ from core.errors import MetadataValidationError
 SCHEMA_VERSION = 1
 HEADLINE_METRICS = ("accuracy", "precision", "recall", "f1_score")
 REQUIRED_FIELDS = ("model_id", "model_name", "algorithm", "version", "training_date", *HEADLINE_METRICS)
-#: What a metadata file given with an imported model must hold at least; the rest has defaults
-#: (id, version and date are the importing registry's; headline metrics not given are unknown).
-IMPORT_REQUIRED_FIELDS = ("model_name", "algorithm")
 STATUSES = ("active", "deleted")
 #: Why a version's headline metrics may not be compared with the others' (``metrics_caveat``):
 #: scored on a file whose overlap with the model's training rows nobody knows. Such a version is
@@ -111,19 +108,19 @@ class ModelMetadata:
 
     @classmethod
     def from_dict(
-        cls, data: dict[str, Any], *, validate: bool = True, defaults: dict[str, Any] | None = None
+        cls,
+        data: dict[str, Any],
+        *,
+        validate: bool = True,
+        label: str = "Metadata",
     ) -> ModelMetadata:
-        """Metadata from a JSON object; every missing or invalid field is reported in one error.
-
-        ``defaults`` fills required fields the object lacks (an import supplies what the importing
-        registry assigns anyway); a required field missing from both is reported.
-        """
+        """Metadata from a JSON object; every missing or invalid field is reported in one error
+        (``label`` names the object in it, e.g. the file's name)."""
         if not isinstance(data, dict):
-            raise MetadataValidationError("Metadata must be a JSON object; the file holds something else.")
+            raise MetadataValidationError(f"{label} must be a JSON object; the file holds something else.")
         known = {f.name for f in dataclasses.fields(cls)} - {"extra"}
-        defaults = dict(defaults or {})
-        missing = [name for name in REQUIRED_FIELDS if name not in data and name not in defaults]
-        kwargs = {**defaults, **{k: v for k, v in data.items() if k in known}}
+        missing = [name for name in REQUIRED_FIELDS if name not in data]
+        kwargs = {k: v for k, v in data.items() if k in known}
         extra = {k: v for k, v in data.items() if k not in known}
         meta = cls(**{name: None for name in missing}, **kwargs, extra=extra)
         if validate or missing:
@@ -135,7 +132,7 @@ class ModelMetadata:
             ]
             if validate:
                 problems += [p for p in meta.problems() if p.field not in missing]
-            raise_problems(problems)
+            raise_problems(problems, label)
         return meta
 
     @classmethod
