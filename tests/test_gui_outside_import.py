@@ -17,7 +17,13 @@ from PySide6.QtCore import Qt  # noqa: E402
 from core import ModelRegistry  # noqa: E402
 from core.registry.metadata import OVERLAP_UNKNOWN  # noqa: E402
 from tests._factories import FEATURES, forest, register, training_data  # noqa: E402
-from tests._gui_support import messages  # noqa: E402, F401
+from tests._gui_support import (  # noqa: E402, F401
+    gui_settings,
+    messages,
+    no_dangling_work,
+    open_registry,
+    window,
+)
 from tests._workflow_support import prompts  # noqa: E402, F401
 
 
@@ -114,3 +120,32 @@ def test_reimporting_a_versions_own_archive_offers_to_skip(qtbot, registry, mess
     with qtbot.waitSignal(dialog.imported, timeout=30000):
         qtbot.mouseClick(dialog.import_button, Qt.MouseButton.LeftButton)
     assert [r["version"] for r in registry.list_models("RandomForest")] == [1, 2]
+
+
+def test_inspector_says_overlap_unknown_and_confirm_moves_the_best_star(qtbot, window, registry, labelled,
+                                                                      tmp_path, gui_settings):
+    from core.prediction.importing import import_outside_model
+    from core.registry.transfer import preview_import
+
+    path = tmp_path / "outside.pkl"
+    path.write_bytes(pickle.dumps(forest(seed=7)))
+    new_id = import_outside_model(registry, preview_import(path), name="RandomForest", evaluate=labelled,
+                                  label_column="koi_disposition", trusted=True)
+    old_id = registry.resolve("RandomForest:1").model_id
+    open_registry(qtbot, window, registry.root)
+    tree = window.tree_panel.tree_model
+    assert tree._best["RandomForest"] == old_id  # the higher F1 of v2 does not count yet
+    window.select_versions([new_id])
+    inspector = window.inspector
+    qtbot.waitUntil(lambda: inspector.meta is not None and inspector.meta.model_id == new_id)
+    qtbot.waitUntil(inspector.caveat_row.isVisible)
+    assert "overlap unknown" in inspector.caveat_label.text() and "labelled.csv" in inspector.caveat_label.text()
+    _save(window, "inspector-overlap-unknown.png", tmp_path)
+    qtbot.mouseClick(inspector.confirm_button, Qt.MouseButton.LeftButton)
+    assert registry.get_metadata(new_id).metrics_caveat == ""
+    qtbot.waitUntil(lambda: tree._best.get("RandomForest") == new_id, timeout=10000)
+    qtbot.waitUntil(lambda: not inspector.caveat_row.isVisible(), timeout=10000)
+    # The browser records what it opened, for the command line's read commands.
+    from core.common.userdirs import remembered_registry
+
+    assert remembered_registry() == Path(registry.root).resolve()

@@ -369,7 +369,7 @@ def outside_metadata(
         hyperparameters=_jsonable(_estimator_params(model)),
         feature_columns=columns,
         classes=_jsonable(facts.classes),
-        description=f"Imported from {file_name}; its training data and metrics were not recorded with it.",
+        description=f"Imported from {file_name}; its training data was not recorded with it.",
     )
     raise_problems(meta.problems(), f"What was given for {file_name}")
     return meta
