@@ -310,6 +310,7 @@ class MainWindow(QMainWindow):
         self.compare.differences_check.toggled.connect(self.action_differences.setChecked)
         self.inspector.edit_requested.connect(self._on_inspector_edit_requested)
         self.inspector.alias_requested.connect(self._on_inspector_alias_requested)
+        self.inspector.confirm_metrics_requested.connect(self._on_confirm_metrics_requested)
         self.tabs.currentChanged.connect(self._on_tab_changed)
         self.welcome.demo_requested.connect(self.build_demo)
         self.welcome.open_requested.connect(self._on_open_triggered)
@@ -635,6 +636,11 @@ class MainWindow(QMainWindow):
         if self._run_edit("Could not save the description", self.registry.update_metadata, model_id,
                           description=description, tags=tags):
             self.statusBar().showMessage("Saved.", 3000)
+
+    def _on_confirm_metrics_requested(self, model_id: str) -> None:
+        if self.registry is not None and self._run_edit("Could not confirm the metrics",
+                                                        self.registry.confirm_metrics, model_id):
+            self.statusBar().showMessage("Metrics confirmed: the version may now be the best.", 3000)
 
     def _on_inspector_alias_requested(self, model_id: str) -> None:
         self._ask_alias(model_id)

@@ -13,6 +13,8 @@ from typing import Any
 
 from PySide6.QtCore import QByteArray, QSettings
 
+from core.common.userdirs import remember_registry
+
 ORGANIZATION = "ExoReg"
 APPLICATION = "exoreg-gui"
 MAX_RECENT = 8
@@ -95,6 +97,7 @@ class Settings:
         recent.insert(0, path)
         self.set("registry/recent", recent[:MAX_RECENT])
         self.set("registry/last", path)
+        remember_registry(path)  # the command line reads this registry when told of no other
 
     def clear_recent_registries(self) -> None:
         self.set("registry/recent", [])

@@ -73,7 +73,9 @@ def test_export_import_inspect_backup_restore(reg, capsys, tmp_path):
     paths = json.loads(out)
     code, out, _ = run(capsys, "--registry", root, "inspect", paths["model"])
     assert code == 0 and "safe to load" in out and "sklearn.tree._tree.Tree" in out
-    code, out, _ = run(capsys, "--registry", root, "import", paths["archive"])
+    code, out, err = run(capsys, "--registry", root, "import", paths["archive"])
+    assert code == 0 and "same model file as B v1" in err and "--allow-duplicate" in err and not out
+    code, out, _ = run(capsys, "--registry", root, "import", paths["archive"], "--allow-duplicate")
     assert code == 0 and "B v2" in out
     code, out, _ = run(capsys, "--registry", root, "backup", tmp_path / "b.zip")
     assert code == 0 and (tmp_path / "b.zip").exists()

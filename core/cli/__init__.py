@@ -45,6 +45,8 @@ TEXT_ARGUMENTS = {
     "pairs": "KEY=VALUE",
     "metric": "--metric",
     "algorithm": "--algorithm",
+    "features": "--features",
+    "label": "--label",
 }
 
 

@@ -20,7 +20,10 @@ def common_parser() -> argparse.ArgumentParser:
         "--registry",
         metavar="PATH",
         default=argparse.SUPPRESS,
-        help=f"registry folder (default: $EXOREG_REGISTRY, else {DEFAULT_REGISTRY})",
+        help=(
+            f"registry folder (default: $EXOREG_REGISTRY, else ./{DEFAULT_REGISTRY} when it exists, else for "
+            "reading the registry last opened by exoreg-gui or built by exoreg demo)"
+        ),
     )
     common.add_argument(
         "--json", action="store_true", default=argparse.SUPPRESS, help="print machine-readable JSON"
@@ -28,14 +31,64 @@ def common_parser() -> argparse.ArgumentParser:
     return common
 
 
-def registry_path(args: argparse.Namespace) -> str:
-    return getattr(args, "registry", None) or os.environ.get("EXOREG_REGISTRY") or DEFAULT_REGISTRY
+def registry_path(args: argparse.Namespace, *, write: bool = False) -> str:
+    """The registry a command works on, saying on stderr which one whenever ``--registry`` was not given.
+
+    ``--registry``, else ``$EXOREG_REGISTRY``, else ``./models/registry`` when it exists, else (for
+    commands that only read) the registry last opened by the browser or built by the demo
+    (:func:`core.common.userdirs.remembered_registry`). A command that writes starts
+    ``./models/registry`` when there is none.
+    """
+    from pathlib import Path
+
+    from core.common.userdirs import remembered_registry
+    from core.errors import RegistryError
+
+    explicit = getattr(args, "registry", None)
+    if explicit:
+        return str(explicit)
+    env = os.environ.get("EXOREG_REGISTRY")
+    if env:
+        return _noted(args, env, "from $EXOREG_REGISTRY")
+    if Path(DEFAULT_REGISTRY).is_dir():
+        return _noted(args, DEFAULT_REGISTRY, f"./{DEFAULT_REGISTRY} in this folder")
+    if write:
+        return _noted(args, DEFAULT_REGISTRY, f"a new ./{DEFAULT_REGISTRY} in this folder")
+    remembered = remembered_registry()
+    if remembered is not None and remembered.is_dir():
+        return _noted(args, str(remembered), "the registry last opened by exoreg-gui or built by exoreg demo")
+    raise RegistryError(
+        f"No registry to read: there is no ./{DEFAULT_REGISTRY} here and none was opened or built before; "
+        "give one with --registry PATH (or $EXOREG_REGISTRY), or build the demo with `exoreg demo`."
+    )
 
 
-def open_registry(args: argparse.Namespace):
+def _noted(args: argparse.Namespace, path: str, why: str) -> str:
+    if not getattr(args, "_registry_noted", False):
+        print(f"exoreg: using the registry {os.path.abspath(path)} ({why})", file=sys.stderr)
+        args._registry_noted = True
+    return path
+
+
+def open_registry(args: argparse.Namespace, *, write: bool = False):
+    """The registry of :func:`registry_path`; a command that only reads never creates its folder."""
+    from pathlib import Path
+
+    from core.errors import RegistryError
     from core.registry.registry import ModelRegistry
 
-    return ModelRegistry(registry_path(args))
+    path = registry_path(args, write=write)
+    if not write:
+        folder = Path(path)
+        if not folder.is_dir():
+            raise RegistryError(
+                f"No registry at {folder}: the folder does not exist; check the path, or build one with `exoreg demo`."
+            )
+        if not (folder / "metadata").is_dir():
+            raise RegistryError(
+                f"{folder} is not a registry (it has no metadata folder); give the registry folder itself."
+            )
+    return ModelRegistry(path)
 
 
 def wants_json(args: argparse.Namespace) -> bool:
@@ -45,6 +98,17 @@ def wants_json(args: argparse.Namespace) -> bool:
 def print_json(obj: Any) -> None:
     json.dump(obj, sys.stdout, indent=2, default=str, allow_nan=False)
     sys.stdout.write("\n")
+
+
+def rounded(value: Any, digits: int = 4) -> Any:
+    """``value`` with every float inside it rounded to ``digits`` decimals, for display only."""
+    if isinstance(value, float):
+        return round(value, digits)
+    if isinstance(value, dict):
+        return {k: rounded(v, digits) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [rounded(v, digits) for v in value]
+    return value
 
 
 def format_value(value: Any) -> str:

@@ -28,6 +28,7 @@ def add_commands(subparsers, common: argparse.ArgumentParser) -> None:
 
 
 def run_demo(args: argparse.Namespace) -> int:
+    from core.common.userdirs import remember_registry
     from core.registry.registry import ModelRegistry
     from core.training.demo import build_demo_registry, default_demo_root
 
@@ -56,6 +57,7 @@ def run_demo(args: argparse.Namespace) -> int:
                                      progress=progress, status=status)
     finally:
         bar.close()
+    remember_registry(result.root)  # what `exoreg list` reads when nothing else is said
     if quiet:
         print_json(result.to_dict())
         return 0

@@ -13,9 +13,11 @@ from core.cli._common import (
     print_json,
     print_table,
     registry_path,
+    rounded,
     wants_json,
 )
 from core.errors import RegistryError
+from core.registry.metadata import HEADLINE_METRICS
 
 LIST_COLUMNS = [
     "model_name",
@@ -57,7 +59,11 @@ def add_commands(subparsers, common: argparse.ArgumentParser) -> None:
     p.add_argument("ref")
     p.add_argument("dest", metavar="DIR")
 
-    p = add("import", cmd_import, "Import an .exoreg archive or a model file + metadata pair.")
+    p = add(
+        "import",
+        cmd_import,
+        "Import an .exoreg archive, a model file + metadata pair, or a bare model file (with --name).",
+    )
     p.add_argument("path")
     p.add_argument("--metadata", metavar="JSON", help="the metadata file (default: beside the model)")
     p.add_argument(
@@ -65,6 +71,36 @@ def add_commands(subparsers, common: argparse.ArgumentParser) -> None:
         action="store_true",
         help="load it even though it is a pickle or holds untrusted types (only if you know its source)",
     )
+    p.add_argument(
+        "--allow-duplicate",
+        action="store_true",
+        help="import it even when the registry already holds the same model file",
+    )
+    outside = p.add_argument_group(
+        "a model file that came without metadata (e.g. a pipeline saved with joblib)"
+    )
+    outside.add_argument("--name", help="the model name to register it under")
+    outside.add_argument("--algorithm", help="its algorithm (default: read from the estimator)")
+    features = outside.add_mutually_exclusive_group()
+    features.add_argument(
+        "--features-from", metavar="FILE.csv", help="its feature columns: the header of this CSV file"
+    )
+    features.add_argument(
+        "--features", metavar="a,b,c", help="its feature columns (default: the estimator's feature_names_in_)"
+    )
+    outside.add_argument(
+        "--evaluate",
+        metavar="LABELLED.csv",
+        help='score it on this labelled file for its headline metrics (marked "overlap unknown")',
+    )
+    outside.add_argument("--label", metavar="COL", help="the label column of --evaluate (e.g. koi_disposition)")
+
+    p = add(
+        "confirm-metrics",
+        cmd_confirm_metrics,
+        'Accept the metrics of a version marked "overlap unknown", so that it may be the best.',
+    )
+    p.add_argument("ref")
 
     p = add("inspect", cmd_inspect, "List what a model file would import or construct, without loading it.")
     p.add_argument("path")
@@ -120,10 +156,13 @@ def cmd_show(args) -> int:
     meta = open_registry(args).resolve(args.ref)
     data = meta.to_dict()
     if wants_json(args):
-        print_json(data)
+        print_json(data)  # full precision
         return 0
     width = max(len(k) for k in data)
     for key, value in data.items():
+        if key in HEADLINE_METRICS and value is None:
+            value = "unknown"
+        value = rounded(value)
         if isinstance(value, dict | list) and value:
             text = json.dumps(value, indent=2, default=str)
             print(f"{key:<{width}}  " + text.replace("\n", "\n" + " " * (width + 2)))
@@ -169,22 +208,81 @@ def cmd_export(args) -> int:
 
 
 def cmd_import(args) -> int:
-    from core.registry.transfer import preview_import
+    from core.registry import transfer
 
-    registry = open_registry(args)
-    preview = preview_import(args.path, args.metadata)
+    details = {"--name": args.name, "--algorithm": args.algorithm, "--features": args.features,
+               "--features-from": args.features_from, "--evaluate": args.evaluate}
+    if args.label and not args.evaluate:
+        raise RegistryError("--label names the label column of --evaluate; give the labelled file with --evaluate too.")
+    if args.evaluate and not args.label:
+        raise RegistryError("Say which column of the --evaluate file holds the true labels with --label COL.")
+    registry = open_registry(args, write=True)
+    preview = transfer.preview_import(args.path, args.metadata)
+    given = [flag for flag, value in details.items() if value]
+    if not preview.needs_details and given:
+        raise RegistryError(
+            f"{preview.source} comes with its metadata, so {', '.join(given)} cannot be used; leave them out."
+        )
+    if preview.needs_details and not args.name:
+        raise RegistryError(
+            f"{preview.source} came without metadata; import it by naming it: exoreg import {args.path} --name NAME "
+            "(feature columns and an --evaluate file are optional), or give its metadata JSON with --metadata."
+        )
+    existing = transfer.same_model_file(registry, preview)
+    if existing is not None and not args.allow_duplicate:
+        message = transfer.duplicate_message(preview, existing)
+        if wants_json(args):
+            print_json({"skipped": True, "same_as": existing.model_id, "message": message})
+        else:
+            print(f"{message}; pass --allow-duplicate to import it anyway.", file=sys.stderr)
+        return 0
     if preview.needs_trust and args.trust and not wants_json(args):
         print(
             f"Trusting {args.path} ({preview.format}); it imports: "
             f"{', '.join(preview.inspection.untrusted) or 'nothing listed'}",
             file=sys.stderr,
         )
-    model_id = registry.import_model(args.path, args.metadata, trusted=args.trust, preview=preview)
+    if preview.needs_details:
+        from core.prediction.importing import csv_columns, import_outside_model, parse_feature_list
+
+        model = transfer.load_previewed_model(preview, trusted=args.trust)  # after the safety review
+        features = None
+        if args.features:
+            features = parse_feature_list(args.features)
+        elif args.features_from:
+            features = csv_columns(args.features_from, exclude=(args.label,) if args.label else ())
+        model_id = import_outside_model(
+            registry, preview, name=args.name, algorithm=args.algorithm, feature_columns=features,
+            evaluate=args.evaluate, label_column=args.label or "", trusted=args.trust, model=model,
+        )
+    else:
+        model_id = registry.import_model(args.path, args.metadata, trusted=args.trust, preview=preview)
     meta = registry.get_metadata(model_id)
     if wants_json(args):
-        print_json({"model_id": model_id, "version": meta.version, "imported_from": meta.imported_from})
+        print_json({"model_id": model_id, "version": meta.version, "imported_from": meta.imported_from,
+                    "metrics_caveat": meta.metrics_caveat})
+        return 0
+    print(f"Imported as {model_id} ({meta.model_name} v{meta.version})")
+    if preview.needs_details:
+        print(f"  algorithm {meta.algorithm}; {len(meta.feature_columns)} feature columns")
+        if meta.metrics_caveat:
+            scores = ", ".join(f"{k} {getattr(meta, k):.4f}" for k in HEADLINE_METRICS if getattr(meta, k) is not None)
+            print(f"  scored on {args.evaluate}: {scores} ({meta.metrics_caveat})")
+            print("  It is not a candidate for best until you confirm these metrics (the file holds none of its "
+                  f"training rows): exoreg confirm-metrics {model_id}")
+        else:
+            print("  Its metrics are unknown; score it with: exoreg evaluate "
+                  f"{model_id} LABELLED.csv --label COL")
+    return 0
+
+
+def cmd_confirm_metrics(args) -> int:
+    registry = open_registry(args, write=True)
+    meta = registry.confirm_metrics(registry.resolve(args.ref).model_id)
+    if wants_json(args):
+        print_json({"model_id": meta.model_id, "metrics_caveat": meta.metrics_caveat})
     else:
-        print(f"Imported as {model_id} ({meta.model_name} v{meta.version})")
+        print(f"Confirmed the metrics of {meta.model_id}; it may now be the best of {meta.model_name}.")
     return 0
 
 
@@ -206,21 +304,21 @@ def cmd_inspect(args) -> int:
 
 
 def cmd_delete(args) -> int:
-    registry = open_registry(args)
+    registry = open_registry(args, write=True)
     meta = registry.delete_model(registry.resolve(args.ref).model_id)
     print(f"Deleted {meta.model_id} (restore with: exoreg restore {meta.model_id})")
     return 0
 
 
 def cmd_restore(args) -> int:
-    registry = open_registry(args)
+    registry = open_registry(args, write=True)
     meta = registry.restore_model(registry.resolve(args.ref).model_id)
     print(f"Restored {meta.model_id}")
     return 0
 
 
 def cmd_alias(args) -> int:
-    registry = open_registry(args)
+    registry = open_registry(args, write=True)
     if args.remove:
         registry.remove_alias(args.name, args.alias)
         print(f"Removed {args.name}@{args.alias}")
@@ -235,14 +333,14 @@ def cmd_alias(args) -> int:
 
 
 def cmd_describe(args) -> int:
-    registry = open_registry(args)
+    registry = open_registry(args, write=True)
     meta = registry.update_metadata(registry.resolve(args.ref).model_id, description=args.text)
     print(f"Updated the description of {meta.model_id}")
     return 0
 
 
 def cmd_tag(args) -> int:
-    registry = open_registry(args)
+    registry = open_registry(args, write=True)
     meta = registry.resolve(args.ref)
     tags = dict(meta.tags)
     for pair in args.pairs:
@@ -318,7 +416,7 @@ def cmd_backup(args) -> int:
 def cmd_restore_backup(args) -> int:
     from core.registry.transfer import restore_backup
 
-    target = registry_path(args)
+    target = registry_path(args, write=True)
     progress = TerminalProgress("Restoring", unit=" files")
     try:
         count = restore_backup(args.archive, target, progress=progress)

@@ -51,3 +51,36 @@ def data_dir() -> Path:
 def log_dir() -> Path:
     """Log files (``EXOREG_CACHE_DIR`` overrides it, see above)."""
     return _folder("EXOREG_CACHE_DIR", "log")
+
+
+# -- the registry last opened or built -----------------------------------------------------------
+LAST_REGISTRY_FILE = "last_registry.json"
+
+
+def remember_registry(path: str | os.PathLike) -> None:
+    """Record ``path`` as the registry last opened by the browser or built by the demo.
+
+    The command line falls back to it for read commands (``exoreg list`` right after ``exoreg
+    demo``). Best effort: a config folder that cannot be written leaves the record as it was.
+    """
+    from core.common import jsonio
+    from core.common.files import atomic_write_bytes
+
+    folder = config_dir()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(folder / LAST_REGISTRY_FILE, jsonio.dumps({"path": str(Path(path).absolute())}))
+    except OSError:
+        pass
+
+
+def remembered_registry() -> Path | None:
+    """The registry :func:`remember_registry` recorded, when the record is readable; else None."""
+    from core.common import jsonio
+
+    try:
+        data = jsonio.loads((config_dir() / LAST_REGISTRY_FILE).read_bytes(), max_bytes=1 << 16)
+    except (OSError, ValueError):
+        return None
+    path = data.get("path") if isinstance(data, dict) else None
+    return Path(path) if isinstance(path, str) and path else None

@@ -20,6 +20,11 @@ SCHEMA_VERSION = 1
 HEADLINE_METRICS = ("accuracy", "precision", "recall", "f1_score")
 REQUIRED_FIELDS = ("model_id", "model_name", "algorithm", "version", "training_date", *HEADLINE_METRICS)
 STATUSES = ("active", "deleted")
+#: Why a version's headline metrics may not be compared with the others' (``metrics_caveat``):
+#: scored on a file whose overlap with the model's training rows nobody knows. Such a version is
+#: never "best" until a person confirms its metrics (:meth:`ModelRegistry.confirm_metrics`).
+OVERLAP_UNKNOWN = "overlap unknown"
+METRICS_CAVEATS = ("", OVERLAP_UNKNOWN)
 
 MAX_NAME_LENGTH = 128
 RESERVED_NAMES = frozenset({".", "..", "best"})
@@ -47,10 +52,10 @@ class ModelMetadata:
     algorithm: str
     version: int
     training_date: str
-    accuracy: float
-    precision: float
-    recall: float
-    f1_score: float
+    accuracy: float | None  # None: not known (an imported model nobody scored)
+    precision: float | None
+    recall: float | None
+    f1_score: float | None
     training_dataset: str = ""
     hyperparameters: dict[str, Any] = field(default_factory=dict)
     feature_columns: list[str] = field(default_factory=list)
@@ -74,6 +79,7 @@ class ModelMetadata:
     sklearn_version: str = ""
     schema_version: int = SCHEMA_VERSION
     imported_from: dict[str, Any] = field(default_factory=dict)  # provenance of an imported version
+    metrics_caveat: str = ""  # one of METRICS_CAVEATS
     extra: dict[str, Any] = field(default_factory=dict)
 
     # -- conversion ---------------------------------------------------------------------
@@ -101,21 +107,32 @@ class ModelMetadata:
         return data.decode("utf-8") + "\n"
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any], *, validate: bool = True) -> ModelMetadata:
+    def from_dict(
+        cls,
+        data: dict[str, Any],
+        *,
+        validate: bool = True,
+        label: str = "Metadata",
+    ) -> ModelMetadata:
+        """Metadata from a JSON object; every missing or invalid field is reported in one error
+        (``label`` names the object in it, e.g. the file's name)."""
         if not isinstance(data, dict):
-            raise MetadataValidationError("Metadata must be a JSON object; the file holds something else.")
+            raise MetadataValidationError(f"{label} must be a JSON object; the file holds something else.")
         known = {f.name for f in dataclasses.fields(cls)} - {"extra"}
         missing = [name for name in REQUIRED_FIELDS if name not in data]
-        if missing:
-            raise MetadataValidationError(
-                f"Metadata is missing the required field '{missing[0]}'; add it and try again.",
-                field=missing[0],
-            )
         kwargs = {k: v for k, v in data.items() if k in known}
         extra = {k: v for k, v in data.items() if k not in known}
-        meta = cls(**kwargs, extra=extra)
-        if validate:
-            meta.validate()
+        meta = cls(**{name: None for name in missing}, **kwargs, extra=extra)
+        if validate or missing:
+            problems = [
+                MetadataValidationError(
+                    f"Metadata is missing the required field '{name}'; add it and try again.", field=name
+                )
+                for name in missing
+            ]
+            if validate:
+                problems += [p for p in meta.problems() if p.field not in missing]
+            raise_problems(problems, label)
         return meta
 
     @classmethod
@@ -147,7 +164,7 @@ class ModelMetadata:
         return value if isinstance(value, int | float) and not isinstance(value, bool) else None
 
     def all_metrics(self) -> dict[str, float]:
-        out = {name: getattr(self, name) for name in HEADLINE_METRICS}
+        out = {name: getattr(self, name) for name in HEADLINE_METRICS if getattr(self, name) is not None}
         out.update({k: v for k, v in self.metrics.items() if _is_number(v)})
         return out
 
@@ -173,49 +190,101 @@ class ModelMetadata:
             "model_file": self.model_file,
             "model_format": self.model_format,
             "model_size": self.model_size,
+            # Only when set, so that index rows written before the field existed stay current.
+            **({"metrics_caveat": self.metrics_caveat} if self.metrics_caveat else {}),
         }
 
     # -- validation ---------------------------------------------------------------------
     def validate(self) -> None:
         """Raise :class:`MetadataValidationError` naming the first field that is wrong."""
+        problems = self.problems(first_only=True)
+        if problems:
+            raise problems[0]
+
+    def problems(self, *, first_only: bool = False) -> list[MetadataValidationError]:
+        """Every field that is wrong, one error each (in field order); empty when the metadata is valid."""
+        found: list[MetadataValidationError] = []
+        failed: set[str | None] = set()
+        for field_name, check in self._checks():
+            if field_name in failed:
+                continue  # one problem per field is enough to act on
+            try:
+                check()
+            except MetadataValidationError as exc:
+                found.append(exc)
+                failed.add(field_name)
+                if first_only:
+                    break
+        return found
+
+    def _checks(self) -> list[tuple[str, Any]]:
+        """``(field, check)`` pairs; each check raises :class:`MetadataValidationError` for its field."""
+        checks: list[tuple[str, Any]] = []
+
+        def add(name: str, check) -> None:
+            checks.append((name, check))
+
         for name in ("model_id", "algorithm", "training_date"):
-            _check_str(name, getattr(self, name), MAX_SHORT_TEXT, required=True)
-        validate_model_name(self.model_name)
+            add(name, lambda n=name: _check_str(n, getattr(self, n), MAX_SHORT_TEXT, required=True))
+        add("model_name", lambda: validate_model_name(self.model_name))
+        add("version", self._check_version)
+        for name in HEADLINE_METRICS:
+            add(name, lambda n=name: _check_unit_interval(n, getattr(self, n), optional=True))
+        add("algorithm", lambda: _check_label("algorithm", self.algorithm))
+        add("training_dataset", lambda: _check_str("training_dataset", self.training_dataset, MAX_SHORT_TEXT))
+        add("training_dataset", lambda: _check_label("training_dataset", self.training_dataset))
+        add("description", lambda: _check_str("description", self.description, MAX_TEXT))
+        add("description", lambda: _check_text("description", self.description))
+        add("model_file", lambda: _check_str("model_file", self.model_file, MAX_SHORT_TEXT))
+        add("model_file", self._check_model_file)
+        add("model_sha256", lambda: _check_str("model_sha256", self.model_sha256, 64))
+        add("model_sha256", self._check_sha256)
+        add("model_format", lambda: _check_str("model_format", self.model_format, 32))
+        for name in ("python_version", "sklearn_version", "file_signature"):
+            add(name, lambda n=name: _check_str(n, getattr(self, n), 256))
+        for name in ("training_samples", "test_samples"):
+            add(name, lambda n=name: _check_count(n, getattr(self, n), optional=True))
+        add("model_size", lambda: _check_count("model_size", self.model_size))
+        add("status", lambda: self.status in STATUSES or _fail("status", f"must be one of {', '.join(STATUSES)}"))
+        add("schema_version", self._check_schema_version)
+        add("metrics_caveat", self._check_caveat)
+        add("feature_columns", self._check_features)
+        add("aliases", lambda: _check_list(
+            "aliases", self.aliases, item=lambda v: isinstance(v, str) and bool(_ALIAS_RE.fullmatch(v))))
+        add("classes", lambda: _check_list(
+            "classes", self.classes, item=lambda v: isinstance(v, str | int) and not isinstance(v, bool)))
+        add("tags", self._check_tags)
+        add("metrics", self._check_metrics)
+        for name in ("hyperparameters", "class_distribution", "evaluation", "training_info", "imported_from", "extra"):
+            add(name, lambda n=name: _check_json_object(n, getattr(self, n)))
+        for name in ("model_id", "model_file", "model_format", "python_version", "sklearn_version"):
+            add(name, lambda n=name: _check_label(n, getattr(self, n)))
+        add("training_date", lambda: _check_text("training_date", self.training_date))
+        add("file_signature", lambda: _check_text("file_signature", self.file_signature))
+        add("classes", lambda: _check_nested_text("classes", self.classes))
+        return checks
+
+    def _check_version(self) -> None:
         if not isinstance(self.version, int) or isinstance(self.version, bool) or not 1 <= self.version <= MAX_INT:
             _fail("version", "must be a whole number of at least 1")
-        for name in HEADLINE_METRICS:
-            _check_unit_interval(name, getattr(self, name))
-        _check_label("algorithm", self.algorithm)
-        _check_str("training_dataset", self.training_dataset, MAX_SHORT_TEXT)
-        _check_label("training_dataset", self.training_dataset)
-        _check_str("description", self.description, MAX_TEXT)
-        _check_text("description", self.description)
-        _check_str("model_file", self.model_file, MAX_SHORT_TEXT)
+
+    def _check_model_file(self) -> None:
         if self.model_file and (Path_sep_re.search(self.model_file) or self.model_file in (".", "..")):
             _fail("model_file", "must be a plain file name without folders")
-        _check_str("model_sha256", self.model_sha256, 64)
+
+    def _check_sha256(self) -> None:
         if self.model_sha256 and not re.fullmatch(r"[0-9a-f]{64}", self.model_sha256):
             _fail("model_sha256", "must be 64 lowercase hexadecimal characters")
-        _check_str("model_format", self.model_format, 32)
-        for name in ("python_version", "sklearn_version", "file_signature"):
-            _check_str(name, getattr(self, name), 256)
-        for name in ("training_samples", "test_samples"):
-            value = getattr(self, name)
-            if value is not None and (
-                not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX_INT
-            ):
-                _fail(name, "must be a non-negative whole number or null")
-        if (
-            not isinstance(self.model_size, int)
-            or isinstance(self.model_size, bool)
-            or not 0 <= self.model_size <= MAX_INT
-        ):
-            _fail("model_size", "must be a non-negative whole number")
-        if self.status not in STATUSES:
-            _fail("status", f"must be one of {', '.join(STATUSES)}")
+
+    def _check_schema_version(self) -> None:
         if not isinstance(self.schema_version, int) or isinstance(self.schema_version, bool):
             _fail("schema_version", "must be a whole number")
 
+    def _check_caveat(self) -> None:
+        if self.metrics_caveat not in METRICS_CAVEATS:
+            _fail("metrics_caveat", f"must be empty or {OVERLAP_UNKNOWN!r}")
+
+    def _check_features(self) -> None:
         _check_list(
             "feature_columns",
             self.feature_columns,
@@ -223,10 +292,8 @@ class ModelMetadata:
         )
         for column in self.feature_columns:
             _check_label("feature_columns", column)
-        _check_list("aliases", self.aliases, item=lambda v: isinstance(v, str) and bool(_ALIAS_RE.fullmatch(v)))
-        _check_list(
-            "classes", self.classes, item=lambda v: isinstance(v, str | int) and not isinstance(v, bool)
-        )
+
+    def _check_tags(self) -> None:
         if not isinstance(self.tags, dict) or len(self.tags) > 1000:
             _fail("tags", "must be an object of at most 1,000 text keys and values")
         for key, value in self.tags.items():
@@ -240,6 +307,8 @@ class ModelMetadata:
                 _fail("tags", "must map short text keys to text values")
             _check_label("tags", key)
             _check_text("tags", value)
+
+    def _check_metrics(self) -> None:
         if not isinstance(self.metrics, dict) or len(self.metrics) > MAX_ITEMS:
             _fail("metrics", "must be an object of numbers")
         for key, value in self.metrics.items():
@@ -252,24 +321,6 @@ class ModelMetadata:
             ):
                 _fail("metrics", f"entry {str(key)[:60]!r} must be a finite number")
             _check_label("metrics", key)
-        for name in (
-            "hyperparameters",
-            "class_distribution",
-            "evaluation",
-            "training_info",
-            "imported_from",
-            "extra",
-        ):
-            value = getattr(self, name)
-            if not isinstance(value, dict):
-                _fail(name, "must be a JSON object")
-            _check_json_size(name, value)
-            _check_nested_text(name, value)
-        for name in ("model_id", "model_file", "model_format", "python_version", "sklearn_version"):
-            _check_label(name, getattr(self, name))
-        _check_text("training_date", self.training_date)
-        _check_text("file_signature", self.file_signature)
-        _check_nested_text("classes", self.classes)
 
 
 # `model_file` must be a bare file name: no separators of any platform.
@@ -301,6 +352,26 @@ def validate_alias(alias: Any) -> str:
             field="aliases",
         )
     return alias
+
+
+def raise_problems(problems: list[MetadataValidationError], label: str = "Metadata") -> None:
+    """Raise nothing, the one problem, or one error that lists every problem (named by the first field)."""
+    if not problems:
+        return
+    if len(problems) == 1:
+        raise problems[0]
+    missing = [p.field for p in problems if str(p).startswith("Metadata is missing")]
+    parts = []
+    if missing:
+        parts.append("it is missing " + ", ".join(f"'{f}'" for f in missing))
+    for p in problems:
+        if p.field not in missing:
+            text = str(p).removeprefix("Metadata field ").rstrip(".")
+            parts.append(text[0].lower() + text[1:] if text else text)
+    raise MetadataValidationError(
+        f"{label} has {len(problems)} problems: {'; '.join(parts)}; fix them all and try again.",
+        field=problems[0].field,
+    )
 
 
 def _fail(field_name: str, problem: str):
@@ -366,7 +437,9 @@ def _check_nested_text(name: str, value: Any) -> None:
             stack.extend(item)
 
 
-def _check_unit_interval(name: str, value: Any) -> None:
+def _check_unit_interval(name: str, value: Any, *, optional: bool = False) -> None:
+    if optional and value is None:
+        return
     if not _is_number(value) or not math.isfinite(value) or not 0.0 <= value <= 1.0:
         _fail(name, f"must be a finite number between 0 and 1 (got {value!r})")
 
@@ -377,6 +450,20 @@ def _check_list(name: str, value: Any, *, item) -> None:
     for v in value:
         if not item(v):
             _fail(name, f"has an invalid item {str(v)[:60]!r}")
+
+
+def _check_count(name: str, value: Any, *, optional: bool = False) -> None:
+    if optional and value is None:
+        return
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX_INT:
+        _fail(name, "must be a non-negative whole number" + (" or null" if optional else ""))
+
+
+def _check_json_object(name: str, value: Any) -> None:
+    if not isinstance(value, dict):
+        _fail(name, "must be a JSON object")
+    _check_json_size(name, value)
+    _check_nested_text(name, value)
 
 
 def _check_json_size(name: str, value: Any) -> None:

@@ -18,8 +18,10 @@ contain them), so both parse as :data:`ID_OR_NAME` and the registry tries the id
 values go to the **higher version number**, never to a clock (the machines that registered
 two versions need not agree on the time); across names (the registry-wide best) equal values and
 equal version numbers go to the name that sorts first, so the answer never depends on the order
-of the rows. Rows without a finite number for the metric never win. Callers pass only the rows
-that may win: deleted versions are left out by the caller (:func:`active`).
+of the rows. Rows without a finite number for the metric never win, and neither do rows whose
+metrics carry a caveat (``metrics_caveat``: scored where the overlap with the training rows is
+unknown) until a person confirms them. Callers pass only the rows that may win: deleted versions
+are left out by the caller (:func:`active`).
 """
 
 from __future__ import annotations
@@ -139,13 +141,14 @@ def _version(row: Row) -> int:
 def best_row(rows: Iterable[Row], metric: str = DEFAULT_METRIC) -> Row | None:
     """The row with the highest ``metric``; ties go to the higher version, then the first name.
 
-    ``None`` when no row has a finite number for ``metric``. Deleted rows are not skipped here:
+    ``None`` when no row has a finite number for ``metric`` (rows with a ``metrics_caveat``
+    do not count). Deleted rows are not skipped here:
     leave them out first (:func:`active`).
     """
     best, best_key, best_name = None, None, ""
     for row in rows:  # one pass: this runs over every version for ``best``
         value = row_metric(row, metric)
-        if value is None:
+        if value is None or row.get("metrics_caveat"):
             continue
         key, name = (value, _version(row)), str(row.get("model_name", ""))
         if best_key is None or key > best_key or (key == best_key and name < best_name):

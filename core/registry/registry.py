@@ -311,6 +311,13 @@ class ModelRegistry:
             )
         best = references.best_row(rows, metric)
         if best is None:
+            waiting = [r for r in rows if r.get("metrics_caveat") and references.row_metric(r, metric) is not None]
+            if waiting:
+                raise ModelNotFoundError(
+                    f"The only versions with a value for {metric!r} were scored on a file whose overlap with "
+                    f"their training rows is unknown ({waiting[0]['model_id']}…); check the file and confirm "
+                    f"them with `exoreg confirm-metrics {waiting[0]['model_id']}`."
+                )
             raise ModelNotFoundError(f"No active model has a value for {metric!r}; choose another metric.")
         return self.get_metadata(best["model_id"])
 
@@ -476,6 +483,40 @@ class ModelRegistry:
                 m.tags = {str(k): str(v) for k, v in tags.items()}
 
         return self._update(model_id, change)
+
+    def confirm_metrics(self, model_id: str) -> ModelMetadata:
+        """Accept a version's metrics as comparable (clears ``metrics_caveat``), so it may be "best".
+
+        For metrics scored on a file whose overlap with the model's training rows was unknown, once
+        the person has checked the file holds none of them.
+        """
+        meta = self.get_metadata(model_id)
+        if not meta.metrics_caveat:
+            raise RegistryError(f"The metrics of {meta.model_id} carry no caveat; there is nothing to confirm.")
+
+        def confirm(m: ModelMetadata) -> None:
+            m.evaluation = {**m.evaluation, "confirmed": {"caveat": m.metrics_caveat, "date": _now().isoformat(
+                timespec="seconds")}}
+            m.metrics_caveat = ""
+
+        return self._update(meta.model_id, confirm)
+
+    def same_model_file(self, payload: bytes) -> ModelMetadata | None:
+        """The version (deleted ones included) whose model file holds exactly ``payload``, else None.
+
+        Only versions of the same size are read, so this is cheap however large the registry.
+        """
+        digest = sha256_bytes(payload)
+        for row in self._sorted_rows():
+            if row.get("model_size") != len(payload):
+                continue
+            try:
+                meta = self.get_metadata(row["model_id"])
+            except ModelNotFoundError:
+                continue
+            if meta.model_sha256 == digest:
+                return meta
+        return None
 
     def set_alias(self, model_name: str, alias: str, version: int) -> ModelMetadata:
         """Point ``NAME@alias`` at ``version`` (moving it from whichever version had it)."""

@@ -34,7 +34,16 @@ from core.errors import (
     UntrustedModelError,
 )
 from core.registry import archives, safety
-from core.registry.metadata import MAX_METADATA_BYTES, ModelMetadata
+from core.registry.metadata import (
+    HEADLINE_METRICS,
+    MAX_METADATA_BYTES,
+    OVERLAP_UNKNOWN,
+    ModelMetadata,
+    raise_problems,
+    validate_model_name,
+)
+
+__all__ = ["ImportPreview", "import_model", "preview_import"]
 
 if TYPE_CHECKING:
     from core.registry.registry import ModelRegistry
@@ -91,7 +100,7 @@ class ImportPreview:
     """Everything a person should see before a model file is registered."""
 
     source: str
-    metadata: ModelMetadata
+    metadata: ModelMetadata | None  # None: a bare model file; its details come from the person
     model_bytes: bytes = field(repr=False)
     format: str
     sha256: str
@@ -102,12 +111,18 @@ class ImportPreview:
     def needs_trust(self) -> bool:
         return not self.inspection.safe
 
+    @property
+    def needs_details(self) -> bool:
+        """True for a model file that came without metadata (see :func:`outside_metadata`)."""
+        return self.metadata is None
+
     def to_dict(self) -> dict[str, Any]:
+        meta = self.metadata
         return {
             "source": self.source,
-            "model_name": self.metadata.model_name,
-            "original_id": self.metadata.model_id,
-            "algorithm": self.metadata.algorithm,
+            "model_name": meta.model_name if meta else None,
+            "original_id": meta.model_id if meta else None,
+            "algorithm": meta.algorithm if meta else None,
             "format": self.format,
             "sha256": self.sha256,
             "size": len(self.model_bytes),
@@ -120,7 +135,11 @@ class ImportPreview:
 def preview_import(
     model_path: str | os.PathLike, metadata_path: str | os.PathLike | None = None
 ) -> ImportPreview:
-    """Read and validate an archive or a model + metadata pair without loading or registering anything."""
+    """Read and validate an archive or a model + metadata pair without loading or registering anything.
+
+    A model file with no metadata beside it (and none named) gives a preview whose ``metadata`` is
+    None: it can be imported once a person says what the file does not (:func:`outside_metadata`).
+    """
     model_path = Path(model_path)
     if not model_path.is_file():
         raise FileNotFoundError(f"No file at {model_path}; check the path.")
@@ -128,14 +147,16 @@ def preview_import(
     data = _read_input(model_path, MAX_MODEL_BYTES + 2 * MAX_METADATA_BYTES, UnsafeArchiveError)
     if metadata_path is None and _is_exoreg_archive(data, model_path.name):
         payload, meta_dict, checksum_ok, name = _read_archive(data, model_path.name)
+        meta_label = f"metadata.json in {model_path.name}"
     else:
         payload, meta_dict, checksum_ok, name = _read_pair(model_path, data, metadata_path)
-    meta = ModelMetadata.from_dict(meta_dict)  # validates: the field at fault is named
+        meta_label = (Path(metadata_path) if metadata_path is not None else model_path.with_suffix(".json")).name
+    meta = None if meta_dict is None else import_metadata(meta_dict, label=meta_label)
     fmt = safety.detect_format(payload, name=name)
     if fmt == safety.UNKNOWN:
         raise UntrustedModelError(f"{name} is neither a skops file nor a pickle; it cannot be imported.")
     digest = sha256_bytes(payload)
-    if meta.model_sha256:
+    if meta is not None and meta.model_sha256:
         checksum_ok = checksum_ok is not False and meta.model_sha256 == digest
     if checksum_ok is False:
         raise IntegrityError(
@@ -159,28 +180,28 @@ def import_model(
     *,
     trusted: bool = False,
     preview: ImportPreview | None = None,
+    metadata: ModelMetadata | None = None,
+    model: Any = None,
 ) -> str:
     """Register an exported model as the next version of its name; returns the new id.
 
     Pass the ``preview`` a person was shown (and trusted): exactly its bytes are registered,
-    and the file is not read again (it could have been swapped since).
+    and the file is not read again (it could have been swapped since). ``metadata`` replaces the
+    preview's (for a bare model file, from :func:`outside_metadata`); ``model`` is the already
+    loaded model of those bytes (:func:`load_previewed_model`), so it is not loaded twice.
     """
     if preview is None:
         preview = preview_import(model_path, metadata_path)
     name = Path(preview.source).name
-    if preview.needs_trust and not trusted:
-        shown = ", ".join(preview.inspection.untrusted[:6]) or "unknown code"
-        what = (
-            "is a pickle, which runs code when loaded"
-            if preview.format == safety.PICKLE
-            else "would construct types this application does not trust"
+    meta = metadata if metadata is not None else preview.metadata
+    if meta is None:
+        raise MetadataValidationError(
+            f"No metadata found for {name} (looked for {Path(name).with_suffix('.json').name}); pass the exported "
+            f"JSON too, or import it as an outside model by naming it: exoreg import {name} --name NAME.",
+            field="metadata",
         )
-        raise UntrustedModelError(
-            f"{name} {what} ({shown}); import it with trust only if you know its source.",
-            untrusted=preview.inspection.untrusted,
-        )
-    model = safety.load_model_bytes(preview.model_bytes, trusted=trusted, name=name)
-    meta = preview.metadata
+    if model is None:
+        model = load_previewed_model(preview, trusted=trusted)
     n_features = getattr(model, "n_features_in_", None)
     if meta.feature_columns and n_features is not None and int(n_features) != len(meta.feature_columns):
         raise MetadataValidationError(
@@ -201,6 +222,185 @@ def import_model(
         "trusted_by_user": bool(preview.needs_trust),
     }
     return registry.register_bytes(meta, preview.model_bytes, suffix=_SUFFIX[preview.format])
+
+
+def load_previewed_model(preview: ImportPreview, *, trusted: bool = False) -> Any:
+    """Load the previewed bytes; a file that needs trust is refused unless ``trusted`` (the message lists why)."""
+    name = Path(preview.source).name
+    if preview.needs_trust and not trusted:
+        shown = ", ".join(preview.inspection.untrusted[:6]) or "unknown code"
+        what = (
+            "is a pickle, which runs code when loaded"
+            if preview.format == safety.PICKLE
+            else "would construct types this application does not trust"
+        )
+        raise UntrustedModelError(
+            f"{name} {what} ({shown}); import it with trust only if you know its source.",
+            untrusted=preview.inspection.untrusted,
+        )
+    return safety.load_model_bytes(preview.model_bytes, trusted=trusted, name=name)
+
+
+def same_model_file(registry: ModelRegistry, preview: ImportPreview) -> ModelMetadata | None:
+    """The registered version (deleted ones included) whose model file is exactly the previewed one."""
+    return registry.same_model_file(preview.model_bytes)
+
+
+def duplicate_message(preview: ImportPreview, existing: ModelMetadata) -> str:
+    """What to tell a person who imports a file the registry already holds."""
+    deleted = " (deleted; restore it with `exoreg restore " + existing.model_id + "`)" if existing.is_deleted else ""
+    return (
+        f"{Path(preview.source).name}: this is the same model file as {existing.model_name} v{existing.version}"
+        f"{deleted} ({existing.model_id}), so it was not imported again"
+    )
+
+
+# ------------------------------------------------------------------ metadata given with a file
+def import_metadata(data: Any, *, label: str = "Metadata") -> ModelMetadata:
+    """Metadata given with a file to import, checked at once: every missing or invalid field is named.
+
+    The minimal file holds the fields of :data:`~core.registry.metadata.REQUIRED_FIELDS`; a headline
+    metric nobody measured is ``null`` (unknown).
+    """
+    return ModelMetadata.from_dict(data, label=label)
+
+
+# ------------------------------------------------------------------ outside models
+#: Algorithm names of the estimators ExoReg trains, by their scikit-learn class name.
+KNOWN_ALGORITHMS = {
+    "RandomForestClassifier": "RandomForest",
+    "MLPClassifier": "NeuralNetwork",
+    "SVC": "SVM",
+}
+
+
+@dataclass(frozen=True)
+class EstimatorFacts:
+    """What a loaded model says about itself (for pre-filling what a bare file does not say)."""
+
+    algorithm: str
+    feature_columns: list[str]  # from feature_names_in_; empty when the model was fitted on an array
+    n_features: int | None
+    classes: list[Any]
+
+
+def estimator_facts(model: Any) -> EstimatorFacts:
+    """The algorithm (from the final step's class), feature names and classes a fitted model records."""
+    final = model
+    while getattr(final, "steps", None):
+        final = final.steps[-1][1]
+    inner = getattr(final, "estimator", None)  # CalibratedClassifierCV and other wrappers
+    if type(final).__name__ == "CalibratedClassifierCV" and inner is not None:
+        final = inner
+        while getattr(final, "steps", None):
+            final = final.steps[-1][1]
+    class_name = type(final).__name__
+    algorithm = KNOWN_ALGORITHMS.get(class_name) or class_name.removesuffix("Classifier") or class_name
+    names = getattr(model, "feature_names_in_", None)
+    n_features = getattr(model, "n_features_in_", None)
+    classes = getattr(model, "classes_", None)
+    return EstimatorFacts(
+        algorithm=algorithm,
+        feature_columns=[str(c) for c in names] if names is not None else [],
+        n_features=int(n_features) if n_features is not None else None,
+        classes=[c.item() if hasattr(c, "item") else c for c in classes] if classes is not None else [],
+    )
+
+
+def outside_metadata(
+    preview: ImportPreview,
+    model: Any,
+    *,
+    name: str,
+    algorithm: str | None = None,
+    feature_columns: list[str] | None = None,
+) -> ModelMetadata:
+    """Metadata for a model file that came without any: what the person said, the rest from the model.
+
+    The algorithm defaults to the estimator's, the feature columns to ``feature_names_in_``;
+    headline metrics are unknown until :func:`record_scores` adds some. Every problem with
+    what was given is reported at once.
+    """
+    from core.registry.registry import _estimator_params, _jsonable
+
+    facts = estimator_facts(model)
+    file_name = Path(preview.source).name
+    problems: list[MetadataValidationError] = []
+    try:
+        validate_model_name(name)
+    except MetadataValidationError as exc:
+        problems.append(exc)
+    columns = [str(c).strip() for c in feature_columns] if feature_columns else list(facts.feature_columns)
+    if not columns:
+        problems.append(MetadataValidationError(
+            f"{file_name} does not record its feature columns; give them with --features a,b,c or "
+            "--features-from FILE.csv.",
+            field="feature_columns",
+        ))
+    elif facts.n_features is not None and len(columns) != facts.n_features:
+        problems.append(MetadataValidationError(
+            f"{len(columns)} feature columns were given but {file_name} expects {facts.n_features}; "
+            "give exactly the columns it was fitted on, in order.",
+            field="feature_columns",
+        ))
+    elif facts.feature_columns and columns != facts.feature_columns:
+        problems.append(MetadataValidationError(
+            f"The feature columns given differ from those {file_name} was fitted on "
+            f"({', '.join(facts.feature_columns[:5])}…); leave them out to use the model's own.",
+            field="feature_columns",
+        ))
+    elif len(set(columns)) != len(columns) or not all(columns):
+        problems.append(MetadataValidationError(
+            "The feature columns given contain an empty or repeated name; give each column once.",
+            field="feature_columns",
+        ))
+    if problems:
+        raise_problems(problems, f"What was given for {file_name}")
+    meta = ModelMetadata(
+        model_id="not recorded",
+        model_name=name,
+        algorithm=(algorithm or facts.algorithm).strip() or facts.algorithm,
+        version=1,
+        training_date=_now(),
+        accuracy=None,
+        precision=None,
+        recall=None,
+        f1_score=None,
+        hyperparameters=_jsonable(_estimator_params(model)),
+        feature_columns=columns,
+        classes=_jsonable(facts.classes),
+        description=f"Imported from {file_name}; its training data was not recorded with it.",
+    )
+    raise_problems(meta.problems(), f"What was given for {file_name}")
+    return meta
+
+
+def record_scores(
+    meta: ModelMetadata,
+    metrics: dict[str, float],
+    *,
+    source: dict[str, Any],
+    per_class: dict[str, Any] | None = None,
+    confusion_matrix: dict[str, Any] | None = None,
+) -> ModelMetadata:
+    """Record metrics scored on a labelled file whose overlap with the training rows is unknown.
+
+    They become the headline metrics, marked :data:`OVERLAP_UNKNOWN` (``metrics_caveat``), which
+    keeps the version out of "best" until a person confirms them.
+    """
+    for name in HEADLINE_METRICS:
+        value = metrics.get(name)
+        setattr(meta, name, float(value) if isinstance(value, int | float) else None)
+    meta.metrics = {k: float(v) for k, v in metrics.items() if k not in HEADLINE_METRICS and isinstance(v, int | float)}
+    meta.evaluation = {**meta.evaluation, "scored_on": dict(source)}
+    if per_class:
+        meta.evaluation["per_class"] = per_class
+    if confusion_matrix:
+        meta.evaluation["confusion_matrix"] = confusion_matrix
+    meta.test_samples = source.get("rows_scored")
+    meta.metrics_caveat = OVERLAP_UNKNOWN
+    meta.validate()
+    return meta
 
 
 def _read_input(path: Path, limit: int, too_large: type[RegistryError]) -> bytes:
@@ -275,8 +475,12 @@ def _read_archive(data: bytes, archive_name: str) -> tuple[bytes, dict, bool, st
 
 def _read_pair(
     model_path: Path, payload: bytes, metadata_path: str | os.PathLike | None
-) -> tuple[bytes, dict, bool | None, str]:
+) -> tuple[bytes, dict | None, bool | None, str]:
     meta_path = Path(metadata_path) if metadata_path is not None else model_path.with_suffix(".json")
+    if metadata_path is None and not meta_path.exists():
+        if len(payload) > MAX_MODEL_BYTES:
+            raise UnsafeArchiveError(f"{model_path.name} is larger than {MAX_MODEL_BYTES:,} bytes.")
+        return payload, None, None, model_path.name  # a bare model file: its details come from a person
     if not meta_path.is_file():
         raise MetadataValidationError(
             f"No metadata found for {model_path.name} (looked for {meta_path.name}); pass the exported JSON too.",

@@ -86,6 +86,8 @@ class InspectorPanel(QWidget):
     edit_requested = Signal(str, str, object)
     #: "Set alias…" pressed for a version.
     alias_requested = Signal(str)
+    #: "Confirm Metrics" pressed for a version whose metrics carry a caveat ("overlap unknown").
+    confirm_metrics_requested = Signal(str)
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -109,6 +111,19 @@ class InspectorPanel(QWidget):
         self.env_warning.setObjectName("warning")
         self.env_warning.setWordWrap(True)
         self.env_warning.hide()
+        self.caveat_label = QLabel("", self)
+        self.caveat_label.setObjectName("warning")
+        self.caveat_label.setWordWrap(True)
+        self.confirm_button = QPushButton("Confirm Metrics", self)
+        self.confirm_button.setObjectName("confirmMetricsButton")
+        self.confirm_button.clicked.connect(
+            lambda: self.meta is not None and self.confirm_metrics_requested.emit(self.meta.model_id))
+        self.caveat_row = QWidget(self)
+        caveat_layout = QHBoxLayout(self.caveat_row)
+        caveat_layout.setContentsMargins(0, 0, 0, 0)
+        caveat_layout.addWidget(self.caveat_label, 1)
+        caveat_layout.addWidget(self.confirm_button)
+        self.caveat_row.hide()
 
         cards = QHBoxLayout()
         cards.setSpacing(8)
@@ -191,6 +206,7 @@ class InspectorPanel(QWidget):
         layout.addLayout(head)
         layout.addWidget(self.id_label)
         layout.addWidget(self.env_warning)
+        layout.addWidget(self.caveat_row)
         layout.addLayout(cards)
         layout.addWidget(self.splitter, 1)
         self._set_enabled(False)
@@ -206,6 +222,7 @@ class InspectorPanel(QWidget):
             self.integrity_label.setText("")
             self.synthetic_label.hide()
             self.env_warning.hide()
+            self.caveat_row.hide()
             for card in self.cards.values():
                 card.set_value(None)
             self.tree_model.set_root(Node(""))
@@ -223,6 +240,13 @@ class InspectorPanel(QWidget):
             card.set_value(value)
             card.setVisible(key != "roc_auc" or value is not None)
         self._show_env_warning(meta)
+        caveat = getattr(meta, "metrics_caveat", "")
+        if caveat:
+            source = ((getattr(meta, "evaluation", None) or {}).get("scored_on") or {}).get("file_name", "a labelled file")
+            self.caveat_label.setText(
+                f"Metrics: {caveat}. They were scored on {source}, which may hold rows this model was trained on, "
+                "so this version is not a candidate for best. Confirm them once you know it holds none.")
+        self.caveat_row.setVisible(bool(caveat))
         self.tree_model.set_root(metadata_sections(meta))
         for row in range(self.tree_model.rowCount()):
             index = self.tree_model.index(row, 0)
