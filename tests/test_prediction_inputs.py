@@ -393,3 +393,22 @@ def test_windows_line_ends_and_blank_padded_column_names(imputing, tmp_path):
     out = tmp_path / "out.csv"
     assert predict_csv(imputing, src, out).rows_predicted == 40
     assert pd.read_csv(out)["kepoi_name"].tolist() == _data()["kepoi_name"].tolist()  # no stray "\r"
+
+
+@pytest.mark.parametrize("compress", [False, True])
+def test_more_than_a_mebibyte_of_comment_lines_before_the_header_is_read(imputing, tmp_path, compress):
+    comments = "".join(f"# comment line {i} " + "x" * 60 + "\n" for i in range(25_000))
+    assert len(comments) > 1 << 20
+    data = ("\ufeff" + comments + _csv(_data(40))).encode("utf-8")
+    src = tmp_path / "in.csv"
+    src.write_bytes(gzip.compress(data) if compress else data)
+    report = preflight(imputing[1], src)
+    assert report.ok and report.comment_lines == 25_000 and report.encoding == "utf-8 with BOM"
+    summary = predict_csv(imputing, src, tmp_path / "out.csv")
+    assert summary.rows_predicted == 40 and summary.rows_rejected == 0
+
+
+def test_only_comments_says_so(imputing, tmp_path):
+    src = _write(tmp_path / "in.csv", "# c\n" * 400_000)
+    with pytest.raises(DataError, match="no header line"):
+        preflight(imputing[1], src)

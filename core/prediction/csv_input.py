@@ -87,7 +87,7 @@ def sniff_csv(path: str | os.PathLike) -> CsvFormat:
             compression = "gzip"
             try:
                 with gzip.GzipFile(fileobj=raw) as gz:
-                    head = gz.read(HEAD_BYTES + 1)
+                    skipped, skipped_lines, skipped_bom, head = _read_head(gz, path)
                     whole = len(head) <= HEAD_BYTES and not gz.read(1)
             except (OSError, EOFError) as exc:
                 raise DataError(
@@ -95,9 +95,10 @@ def sniff_csv(path: str | os.PathLike) -> CsvFormat:
                 ) from exc
             raw_consumed = raw.tell() or size
         else:
-            head = raw.read(HEAD_BYTES + 1)
+            skipped, skipped_lines, skipped_bom, head = _read_head(raw, path)
             whole = len(head) <= HEAD_BYTES
             raw_consumed = min(len(head), HEAD_BYTES)
+            size -= skipped  # the estimate of rows is from the bytes after the comments
         head = head[:HEAD_BYTES]
     if magic.startswith(_ZIP_MAGIC):
         raise DataError(
@@ -111,10 +112,10 @@ def sniff_csv(path: str | os.PathLike) -> CsvFormat:
             f"{path.name} is not a CSV file (it contains binary data); choose a comma-separated text file."
         )
 
-    bom = head.startswith(b"\xef\xbb\xbf")
-    offset = 3 if bom else 0
+    bom = skipped_bom or head.startswith(b"\xef\xbb\xbf")
+    offset = 3 if bom and not skipped else 0
     # Leading comment lines (NASA archive exports start with dozens of "# ..." lines) and blanks.
-    comment_lines = 0
+    comment_lines = skipped_lines
     while offset < len(head):
         end = head.find(b"\n", offset)
         line = head[offset : (len(head) if end < 0 else end)]
@@ -152,7 +153,7 @@ def sniff_csv(path: str | os.PathLike) -> CsvFormat:
         bom=bom,
         delimiter=delimiter,
         comment_lines=comment_lines,
-        header_offset=offset,
+        header_offset=skipped + offset,
         columns=columns,
         head=body,
         head_is_whole_file=whole,
@@ -161,6 +162,45 @@ def sniff_csv(path: str | os.PathLike) -> CsvFormat:
     if fmt.head_data_rows() == 0:
         raise DataError(f"{path.name} has a header but no data rows; add at least one row.")
     return fmt
+
+
+MAX_COMMENT_BYTES = 256 << 20  # comment lines before the header, at most
+
+
+def _is_comment_or_blank(line: bytes) -> bool:
+    text = line.strip()
+    return not text or text.startswith(b"#")
+
+
+def _read_head(fh, path: Path) -> tuple[int, int, bool, bytes]:
+    """(bytes skipped, lines skipped, BOM among them, the next HEAD_BYTES + 1 bytes) of ``fh``.
+
+    Nothing is skipped unless the first megabyte holds only comment or blank lines: then
+    those are read past, however many, so that the head starts with the header.
+    """
+    skipped = lines = 0
+    bom = False
+    head = fh.read(HEAD_BYTES + 1)
+    while len(head) > HEAD_BYTES:
+        if not skipped and head.startswith(b"\xef\xbb\xbf"):
+            bom, head, skipped = True, head[3:], 3
+        cut = head.rfind(b"\n") + 1
+        complete = head[:cut].split(b"\n")[:-1]
+        partial = head[cut:]
+        if not all(_is_comment_or_blank(line) for line in complete) or not _is_comment_or_blank(partial):
+            break
+        if cut == 0:  # one comment line longer than the head: read on to its end
+            cut = len(head)
+            lines -= 1
+        lines += len(complete) + (0 if head[:cut].endswith(b"\n") else 1)
+        skipped += cut
+        if skipped > MAX_COMMENT_BYTES:
+            raise DataError(
+                f"{path.name} starts with over {MAX_COMMENT_BYTES >> 20} MiB of comment lines and no header; "
+                "it is not a CSV table: remove the comments or add the column names."
+            )
+        head = head[cut:] + fh.read(HEAD_BYTES + 1 - (len(head) - cut))
+    return skipped, lines, bom, head
 
 
 def _control_ratio(data: bytes) -> float:
