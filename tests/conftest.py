@@ -27,6 +27,8 @@ os.environ["EXOREG_OFFLINE"] = "1"
 QT_MESSAGE_IGNORES = (
     # The offscreen platform has no window manager to pass a window's size hints to.
     re.compile(r"^This plugin does not support propagateSizeHints\(\)$"),
+    # Nor one to raise a window above others (activating the main window after a dialog).
+    re.compile(r"^This plugin does not support raise\(\)$"),
 )
 
 

@@ -208,7 +208,10 @@ def test_gzip_input_recognised_by_content(imputing, tmp_path, name):
     assert predict_csv(imputing, src, tmp_path / "out.csv").rows_predicted == 3000
 
 
-def test_quoted_fields_with_delimiters_and_newlines(imputing, tmp_path):
+def test_quoted_fields_with_delimiters_are_read_and_a_value_spanning_lines_is_rejected_by_line(
+    imputing, tmp_path
+):
+    # Multi-line cells are off (KOI exports never have them): each line is a record.
     text = (
         "kepoi_name,koi_period,koi_depth,koi_prad\n"
         '"K1, with a comma",1.5,"2.5",0.1\n'
@@ -218,12 +221,69 @@ def test_quoted_fields_with_delimiters_and_newlines(imputing, tmp_path):
     src = _write(tmp_path / "in.csv", text)
     out = tmp_path / "out.csv"
     summary = predict_csv(imputing, src, out)
-    assert summary.rows_predicted == 3
-    assert pd.read_csv(out)["kepoi_name"].tolist() == [
-        "K1, with a comma",
-        "K2 spans\ntwo lines",
-        'K3 "quoted"',
-    ]
+    assert (summary.rows_read, summary.rows_predicted, summary.rows_rejected) == (4, 2, 2)
+    assert pd.read_csv(out)["kepoi_name"].tolist() == ["K1, with a comma", 'K3 "quoted"']
+    rejects = pd.read_csv(summary.rejects_path)
+    assert rejects["line"].tolist() == [3, 4]
+    assert all("unmatched quote" in r for r in rejects["reason"])
+
+
+def test_a_stray_quote_rejects_its_own_line_and_swallows_nothing(imputing, tmp_path):
+    frame = _data(50)
+    lines = _csv(frame).splitlines(keepends=True)
+    lines[6] = '"' + lines[6]  # data row 6, line 7 of the file
+    src = _write(tmp_path / "in.csv", "".join(lines))
+    summary = predict_csv(imputing, src, tmp_path / "out.csv")
+    assert (summary.rows_read, summary.rows_predicted, summary.rows_rejected) == (50, 49, 1)
+    rejects = pd.read_csv(summary.rejects_path)
+    assert rejects["line"].tolist() == [7] and rejects["row"].tolist() == [6]
+    assert "line 7 has an unmatched quote" in rejects["reason"][0]
+    predicted = pd.read_csv(tmp_path / "out.csv")["kepoi_name"].tolist()
+    assert predicted == [n for i, n in enumerate(frame["kepoi_name"]) if i != 5]
+
+
+def test_rejects_name_the_line_past_comments_blank_lines_and_refused_lines(imputing, tmp_path):
+    frame = _data(8)
+    body = _csv(frame).splitlines(keepends=True)
+    body[3] = body[3].replace(str(frame["koi_depth"][2]), "deep", 1)  # line 5 after the comments below
+    text = (
+        "# a comment\n# another\n"
+        + body[0]
+        + body[1]
+        + "\n# inside\n"
+        + body[2]
+        + "x,y\n"
+        + "".join(body[3:])
+    )
+    src = _write(tmp_path / "in.csv", text)
+    summary = predict_csv(imputing, src, tmp_path / "out.csv")
+    assert summary.rows_read == summary.rows_predicted + summary.rows_rejected == 9
+    rejects = pd.read_csv(summary.rejects_path).sort_values("line")
+    physical = text.splitlines()
+    for line, reason in zip(rejects["line"], rejects["reason"], strict=True):
+        assert ("deep" in physical[line - 1]) == ("not a number" in reason)
+    assert rejects["line"].tolist() == [8, 9]  # "x,y" on line 8, the bad depth on line 9
+
+
+def test_a_cell_over_a_mebibyte_is_read(imputing, tmp_path):
+    frame = _data(20)
+    frame.loc[3, "kepoi_name"] = "K" * (3 << 20)
+    src = _write(tmp_path / "in.csv", _csv(frame))
+    summary = predict_csv(imputing, src, tmp_path / "out.csv")
+    assert summary.rows_predicted == 20
+    assert len(pd.read_csv(tmp_path / "out.csv")["kepoi_name"][3]) == 3 << 20
+
+
+def test_latin1_bytes_after_the_first_mebibyte_are_read_as_latin1(imputing, tmp_path):
+    frame = _data(40_000)
+    frame.loc[39_000, "kepoi_name"] = "Kepler-\u00e9"
+    data = _csv(frame).encode("latin-1")
+    assert data.index(b"\xe9") > 1 << 20
+    src = tmp_path / "in.csv"
+    src.write_bytes(data)
+    summary = predict_csv(imputing, src, tmp_path / "out.csv")
+    assert summary.rows_predicted == 40_000
+    assert pd.read_csv(tmp_path / "out.csv")["kepoi_name"][39_000] == "Kepler-\u00e9"
 
 
 def test_duplicate_column_names_are_an_error(imputing, tmp_path):
@@ -277,11 +337,12 @@ def test_malformed_lines_are_rejected_not_dropped(imputing, tmp_path):
     src = _write(tmp_path / "in.csv", text)
     summary = predict_csv(imputing, src, tmp_path / "out.csv")
     assert (summary.rows_read, summary.rows_predicted, summary.rows_rejected) == (4, 2, 2)
-    reasons = pd.read_csv(summary.rejects_path)["reason"].tolist()
-    assert reasons == [
-        "line with 3 fields where 4 were expected: 'K2,1,2'",
-        "line with 6 fields where 4 were expected: 'K3,1,2,3,4,5'",
+    rejects = pd.read_csv(summary.rejects_path)
+    assert rejects["reason"].tolist() == [
+        "line 3 has 3 fields where 4 were expected: 'K2,1,2'",
+        "line 4 has 6 fields where 4 were expected: 'K3,1,2,3,4,5'",
     ]
+    assert rejects["line"].tolist() == [3, 4] and rejects["row"].tolist() == [2, 3]
 
 
 def test_the_input_is_never_overwritten(imputing, tmp_path):
@@ -332,3 +393,22 @@ def test_windows_line_ends_and_blank_padded_column_names(imputing, tmp_path):
     out = tmp_path / "out.csv"
     assert predict_csv(imputing, src, out).rows_predicted == 40
     assert pd.read_csv(out)["kepoi_name"].tolist() == _data()["kepoi_name"].tolist()  # no stray "\r"
+
+
+@pytest.mark.parametrize("compress", [False, True])
+def test_more_than_a_mebibyte_of_comment_lines_before_the_header_is_read(imputing, tmp_path, compress):
+    comments = "".join(f"# comment line {i} " + "x" * 60 + "\n" for i in range(25_000))
+    assert len(comments) > 1 << 20
+    data = ("\ufeff" + comments + _csv(_data(40))).encode("utf-8")
+    src = tmp_path / "in.csv"
+    src.write_bytes(gzip.compress(data) if compress else data)
+    report = preflight(imputing[1], src)
+    assert report.ok and report.comment_lines == 25_000 and report.encoding == "utf-8 with BOM"
+    summary = predict_csv(imputing, src, tmp_path / "out.csv")
+    assert summary.rows_predicted == 40 and summary.rows_rejected == 0
+
+
+def test_only_comments_says_so(imputing, tmp_path):
+    src = _write(tmp_path / "in.csv", "# c\n" * 400_000)
+    with pytest.raises(DataError, match="no header line"):
+        preflight(imputing[1], src)

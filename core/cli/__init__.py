@@ -74,14 +74,19 @@ def check_text_arguments(args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from core.cli._common import Terminated, terminate_as_interrupt
     from core.common.files import FileTooLargeError, NotRegularFileError
     from core.errors import RegistryError
 
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        check_text_arguments(args)
-        return int(args.func(args) or 0)
+        with terminate_as_interrupt():
+            check_text_arguments(args)
+            return int(args.func(args) or 0)
+    except Terminated as stop:
+        print("exoreg: stopped by a signal; nothing half-written was left", file=sys.stderr)
+        return 128 + stop.signum
     except KeyboardInterrupt:
         print("exoreg: interrupted", file=sys.stderr)
         return 130

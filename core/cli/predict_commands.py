@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 
 from core.cli._common import (
@@ -32,7 +33,7 @@ def add_commands(subparsers, common: argparse.ArgumentParser) -> None:
         "-o",
         "--output",
         metavar="OUTPUT",
-        help="output file (default: INPUT's name with .predictions.csv, next to it)",
+        help="output file, or - for standard output (default: INPUT's name with .predictions.csv, next to it)",
     )
     p.add_argument(
         "--id-column",
@@ -91,9 +92,16 @@ def cmd_predict(args) -> int:
         )  # fmt: skip
     finally:
         progress.close()
+    # With -o - the predictions are standard output: the report goes to standard error.
+    with contextlib.redirect_stdout(sys.stderr) if output == "-" else contextlib.nullcontext():
+        _print_summary(args, summary, startup)
+    return 0
+
+
+def _print_summary(args, summary, startup: float | None) -> None:
     if wants_json(args):
         print_json({**summary.to_dict(), "startup_seconds": startup})
-        return 0
+        return
     print(f"model:      {summary.model_id}")
     print(
         f"rows read:  {summary.rows_read:,} in {summary.elapsed_seconds:.1f} s ({summary.rows_per_second:,.0f} rows/s)"
@@ -119,7 +127,6 @@ def cmd_predict(args) -> int:
         f"{summary.load_seconds:.2f} s loading and checking the model (while reading), "
         f"{summary.elapsed_seconds:.2f} s in all after start"
     )
-    return 0
 
 
 def _print_preflight(report) -> None:

@@ -79,7 +79,10 @@ class AtomicOutput:
         self.target = Path(target)
         self.target.parent.mkdir(parents=True, exist_ok=True)
         fd, name = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=TEMP_SUFFIX, dir=self.target.parent)
-        os.close(fd)
+        try:
+            os.fchmod(fd, 0o666 & ~current_umask())  # mkstemp's 0600 is for secrets, not for results
+        finally:
+            os.close(fd)
         self.tmp = Path(name)
 
     def commit(self, *, sync_dir: bool = True) -> Path:
@@ -92,6 +95,17 @@ class AtomicOutput:
     def discard(self) -> None:
         with contextlib.suppress(OSError):
             self.tmp.unlink()
+
+
+def current_umask() -> int:
+    """The process's umask, read without changing it where the system allows (Linux /proc)."""
+    try:
+        with open("/proc/self/status") as fh:
+            return int(next(line for line in fh if line.startswith("Umask:")).split()[1], 8)
+    except (OSError, StopIteration, ValueError):
+        mask = os.umask(0o22)  # elsewhere: read by setting it, at once put back
+        os.umask(mask)
+        return mask
 
 
 @contextlib.contextmanager

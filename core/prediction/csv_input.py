@@ -11,6 +11,7 @@ Nothing here imports pandas or scikit-learn; pyarrow is imported when a function
 
 from __future__ import annotations
 
+import codecs
 import csv
 import gzip
 import os
@@ -86,7 +87,7 @@ def sniff_csv(path: str | os.PathLike) -> CsvFormat:
             compression = "gzip"
             try:
                 with gzip.GzipFile(fileobj=raw) as gz:
-                    head = gz.read(HEAD_BYTES + 1)
+                    skipped, skipped_lines, skipped_bom, head = _read_head(gz, path)
                     whole = len(head) <= HEAD_BYTES and not gz.read(1)
             except (OSError, EOFError) as exc:
                 raise DataError(
@@ -94,9 +95,10 @@ def sniff_csv(path: str | os.PathLike) -> CsvFormat:
                 ) from exc
             raw_consumed = raw.tell() or size
         else:
-            head = raw.read(HEAD_BYTES + 1)
+            skipped, skipped_lines, skipped_bom, head = _read_head(raw, path)
             whole = len(head) <= HEAD_BYTES
             raw_consumed = min(len(head), HEAD_BYTES)
+            size -= skipped  # the estimate of rows is from the bytes after the comments
         head = head[:HEAD_BYTES]
     if magic.startswith(_ZIP_MAGIC):
         raise DataError(
@@ -110,10 +112,10 @@ def sniff_csv(path: str | os.PathLike) -> CsvFormat:
             f"{path.name} is not a CSV file (it contains binary data); choose a comma-separated text file."
         )
 
-    bom = head.startswith(b"\xef\xbb\xbf")
-    offset = 3 if bom else 0
+    bom = skipped_bom or head.startswith(b"\xef\xbb\xbf")
+    offset = 3 if bom and not skipped else 0
     # Leading comment lines (NASA archive exports start with dozens of "# ..." lines) and blanks.
-    comment_lines = 0
+    comment_lines = skipped_lines
     while offset < len(head):
         end = head.find(b"\n", offset)
         line = head[offset : (len(head) if end < 0 else end)]
@@ -151,7 +153,7 @@ def sniff_csv(path: str | os.PathLike) -> CsvFormat:
         bom=bom,
         delimiter=delimiter,
         comment_lines=comment_lines,
-        header_offset=offset,
+        header_offset=skipped + offset,
         columns=columns,
         head=body,
         head_is_whole_file=whole,
@@ -160,6 +162,45 @@ def sniff_csv(path: str | os.PathLike) -> CsvFormat:
     if fmt.head_data_rows() == 0:
         raise DataError(f"{path.name} has a header but no data rows; add at least one row.")
     return fmt
+
+
+MAX_COMMENT_BYTES = 256 << 20  # comment lines before the header, at most
+
+
+def _is_comment_or_blank(line: bytes) -> bool:
+    text = line.strip()
+    return not text or text.startswith(b"#")
+
+
+def _read_head(fh, path: Path) -> tuple[int, int, bool, bytes]:
+    """(bytes skipped, lines skipped, BOM among them, the next HEAD_BYTES + 1 bytes) of ``fh``.
+
+    Nothing is skipped unless the first megabyte holds only comment or blank lines: then
+    those are read past, however many, so that the head starts with the header.
+    """
+    skipped = lines = 0
+    bom = False
+    head = fh.read(HEAD_BYTES + 1)
+    while len(head) > HEAD_BYTES:
+        if not skipped and head.startswith(b"\xef\xbb\xbf"):
+            bom, head, skipped = True, head[3:], 3
+        cut = head.rfind(b"\n") + 1
+        complete = head[:cut].split(b"\n")[:-1]
+        partial = head[cut:]
+        if not all(_is_comment_or_blank(line) for line in complete) or not _is_comment_or_blank(partial):
+            break
+        if cut == 0:  # one comment line longer than the head: read on to its end
+            cut = len(head)
+            lines -= 1
+        lines += len(complete) + (0 if head[:cut].endswith(b"\n") else 1)
+        skipped += cut
+        if skipped > MAX_COMMENT_BYTES:
+            raise DataError(
+                f"{path.name} starts with over {MAX_COMMENT_BYTES >> 20} MiB of comment lines and no header; "
+                "it is not a CSV table: remove the comments or add the column names."
+            )
+        head = head[cut:] + fh.read(HEAD_BYTES + 1 - (len(head) - cut))
+    return skipped, lines, bom, head
 
 
 def _control_ratio(data: bytes) -> float:
@@ -179,19 +220,12 @@ def _count_outside_quotes(line: str, delimiter: str) -> int:
     return count
 
 
-def _arrow_options(fmt: CsvFormat, columns: list[str], *, block_size: int, invalid_rows: list | None):
+def _arrow_options(fmt: CsvFormat, columns: list[str], *, block_size: int, on_invalid=None, encoding=None):
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
-    def on_invalid(row) -> str:
-        text = (row.text or "").strip()
-        if text.startswith("#") or not text:
-            return "skip"  # a comment or blank line further down the file
-        if invalid_rows is not None:
-            invalid_rows.append(
-                f"line with {row.actual_columns} fields where {row.expected_columns} were expected: {text[:80]!r}"
-            )
-        return "skip"
+    def skip_blank_or_comment(row) -> str:
+        return "skip"  # in the sniffed head: a comment or blank line, or a malformed line
 
     # use_threads=False: Arrow's threaded streaming reader reads ahead without bound when the
     # consumer is slower than the disk (memory grows with the file). Serial reading parses one
@@ -199,13 +233,15 @@ def _arrow_options(fmt: CsvFormat, columns: list[str], *, block_size: int, inval
     # The header is parsed here (names stripped of surrounding blanks), so Arrow skips it.
     read = pacsv.ReadOptions(
         block_size=block_size,
-        encoding="utf8" if fmt.encoding == "utf-8" else fmt.encoding,
+        encoding=encoding or ("utf8" if fmt.encoding == "utf-8" else fmt.encoding),
         use_threads=False,
         column_names=fmt.columns,
         skip_rows=1,
     )
     parse = pacsv.ParseOptions(
-        delimiter=fmt.delimiter, invalid_row_handler=on_invalid, newlines_in_values=False
+        delimiter=fmt.delimiter,
+        invalid_row_handler=on_invalid or skip_blank_or_comment,
+        newlines_in_values=False,
     )
     convert = pacsv.ConvertOptions(
         include_columns=columns,
@@ -216,13 +252,13 @@ def _arrow_options(fmt: CsvFormat, columns: list[str], *, block_size: int, inval
     return read, parse, convert
 
 
-def read_head_table(fmt: CsvFormat, columns: list[str], invalid_rows: list | None = None):
+def read_head_table(fmt: CsvFormat, columns: list[str]):
     """Parse the sniffed head (complete lines only) into a pyarrow Table of string columns."""
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
     body = fmt.head if fmt.head_is_whole_file else fmt.head[: fmt.head.rfind(b"\n") + 1]
-    read, parse, convert = _arrow_options(fmt, columns, block_size=1 << 22, invalid_rows=invalid_rows)
+    read, parse, convert = _arrow_options(fmt, columns, block_size=1 << 22)
     try:
         return pacsv.read_csv(
             pa.BufferReader(body), read_options=read, parse_options=parse, convert_options=convert
@@ -233,12 +269,121 @@ def read_head_table(fmt: CsvFormat, columns: list[str], invalid_rows: list | Non
         ) from exc
 
 
+MAX_LINE_BYTES = 64 << 20  # a longer line is not a row of a table
+_NEEDS_A_LOOK = (b'"', b"\n\n", b"\n\r", b"\n#", b"\n ", b"\n\t")  # quotes, blank or comment lines
+_LINE_START_NEEDS_A_LOOK = (b'"', b"\n", b"\r", b"#", b" ", b"\t")
+
+
+def _latin1_for_invalid_bytes(error: UnicodeDecodeError):
+    return error.object[error.start : error.end].decode("latin-1"), error.end
+
+
+codecs.register_error("exoreg-latin-1", _latin1_for_invalid_bytes)
+
+
+class LineReader:
+    """What Arrow parses: whole lines, one record per line, as UTF-8.
+
+    - Multi-line cells are turned off. A line with an unmatched quote (``"``) is handed over as
+      a line Arrow refuses, so it is rejected with its line number instead of swallowing the
+      lines after it (KOI exports never have newlines inside values).
+    - Blank lines and ``#`` comment lines are dropped here and remembered, so that every
+      record's line number in the file is known (:meth:`line_of`).
+    - Latin-1 files are transcoded; Latin-1 bytes in a file that began as UTF-8 are read as
+      Latin-1 where they occur, instead of stopping the run.
+    - Lines of any length up to :data:`MAX_LINE_BYTES` are read (Arrow's own block limit never
+      applies: every buffer handed over ends at a line end).
+    """
+
+    closed = False
+
+    def __init__(self, source, fmt: CsvFormat, block_size: int):
+        self._source, self._fmt, self._block = source, fmt, block_size
+        self._carry = b""
+        self._header = True  # the first line is the header, passed through as it is
+        self.records = 0  # data records handed over so far
+        self.skipped: list[int] = []  # for each dropped line: the records handed over before it
+        self.unclosed: dict[int, str] = {}  # record index -> the text of a line with an unmatched quote
+        self._refused = fmt.delimiter.encode() * len(fmt.columns)  # one field too many: Arrow refuses it
+        self._first_data_line = fmt.comment_lines + 2
+
+    def line_of(self, records):
+        """The 1-based line numbers in the file of data records (0-based indices, a numpy array)."""
+        import numpy as np
+
+        skipped = np.asarray(self.skipped, dtype=np.int64)
+        records = np.asarray(records, dtype=np.int64)
+        return self._first_data_line + records + np.searchsorted(skipped, records, side="right")
+
+    def read(self, nbytes: int = -1) -> bytes:
+        while True:
+            data = self._source.read(self._block)
+            if not data:
+                rest, self._carry = self._carry, b""
+                if not rest:
+                    return b""
+                return self._process(rest if rest.endswith(b"\n") else rest + b"\n") or b"\n"
+            buffer = self._carry + data
+            end = buffer.rfind(b"\n") + 1
+            self._carry = buffer[end:]
+            if len(self._carry) > MAX_LINE_BYTES:
+                line = self._first_data_line + self.records + len(self.skipped)
+                raise DataError(
+                    f"{self._fmt.path.name} has a line over {MAX_LINE_BYTES >> 20} MiB long (line {line}); "
+                    "it is not a table row: remove or shorten that line."
+                )
+            if end and (out := self._process(buffer[:end])):
+                return out
+
+    def _process(self, chunk: bytes) -> bytes:
+        if self._fmt.encoding != "utf-8":
+            chunk = chunk.decode(self._fmt.encoding).encode("utf-8")
+        else:
+            try:
+                chunk.decode("utf-8")
+            except UnicodeDecodeError:
+                chunk = chunk.decode("utf-8", "exoreg-latin-1").encode("utf-8")
+        header = b""
+        if self._header:
+            self._header = False
+            end = chunk.find(b"\n") + 1
+            header, chunk = chunk[:end], chunk[end:]
+        return header + self._records(chunk)
+
+    def _records(self, chunk: bytes) -> bytes:
+        if not chunk.startswith(_LINE_START_NEEDS_A_LOOK) and not any(h in chunk for h in _NEEDS_A_LOOK):
+            self.records += chunk.count(b"\n")  # the common case: every line is a record
+            return chunk
+        out = []
+        for line in chunk.split(b"\n")[:-1]:
+            text = line.strip()
+            if not text or text.startswith(b"#"):
+                self.skipped.append(self.records)
+                continue
+            if line.count(b'"') % 2:
+                self.unclosed[self.records] = line.decode("utf-8", "replace")
+                line = self._refused
+            out.append(line)
+            self.records += 1
+        return b"\n".join(out) + b"\n" if out else b""
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return False
+
+    def close(self) -> None:
+        pass
+
+
 class BatchStream:
     """Streams a CSV file as pyarrow RecordBatches of string columns.
 
     Every column is read as text and converted to numbers by :func:`to_float` (on the
-    prediction threads), which finds the cells that are not numbers in the same pass.
-    ``position()`` is how many bytes of the file on disk have been consumed so far. Use as a
+    prediction threads), which finds the cells that are not numbers in the same pass. Lines
+    Arrow cannot use are collected in :attr:`invalid` as (record index, line number, reason);
+    :meth:`locate` gives the record index and line number of the rows of the batches. Use as a
     context manager so the file is closed.
     """
 
@@ -247,7 +392,7 @@ class BatchStream:
         import pyarrow.csv as pacsv
 
         self.fmt = fmt
-        self.invalid_rows: list[str] = []
+        self.invalid: list[tuple[int, int, str]] = []
         self._raw = pa.OSFile(str(fmt.path), "rb")
         stream = pa.CompressedInputStream(self._raw, fmt.compression) if fmt.compression else self._raw
         # Skip the BOM and leading comment lines: start the parser at the header line.
@@ -257,18 +402,50 @@ class BatchStream:
                 skip -= len(stream.read(min(skip, 1 << 20)))
         else:
             stream.seek(skip)
+        self.lines = LineReader(stream, fmt, block_size)
         read, parse, convert = _arrow_options(
-            fmt, columns, block_size=block_size, invalid_rows=self.invalid_rows
+            fmt, columns, block_size=block_size, on_invalid=self._on_invalid, encoding="utf8"
         )
         try:
             self._reader = pacsv.open_csv(
-                stream, read_options=read, parse_options=parse, convert_options=convert
+                self.lines, read_options=read, parse_options=parse, convert_options=convert
             )
         except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
             self._raw.close()
             raise DataError(
                 f"{fmt.path.name} cannot be read as a {fmt.delimiter_name}-separated table ({_short(exc)})."
             ) from exc
+
+    @property
+    def invalid_rows(self) -> list[str]:
+        return [reason for _, _, reason in self.invalid]
+
+    def _on_invalid(self, row) -> str:
+        record = row.number - 2  # Arrow counts the header as row 1, and sees no dropped line
+        line = int(self.lines.line_of([record])[0])
+        if record in self.lines.unclosed:
+            text = self.lines.unclosed[record]
+            reason = (
+                f'line {line} has an unmatched quote ("), so its values cannot be told apart: {text[:80]!r}'
+            )
+        else:
+            text = (row.text or "").strip()
+            reason = (
+                f"line {line} has {row.actual_columns} fields where {row.expected_columns} were expected: "
+                f"{text[:80]!r}"
+            )
+        self.invalid.append((record, line, reason))
+        return "skip"
+
+    def locate(self, rows):
+        """(record indices, line numbers) of rows of the batches, given their 0-based positions."""
+        import numpy as np
+
+        refused = np.asarray([record for record, _, _ in self.invalid], dtype=np.int64)
+        rows = np.asarray(rows, dtype=np.int64)
+        # Each refused record before a row moves it one record on.
+        records = rows + np.searchsorted(refused - np.arange(len(refused)), rows, side="right")
+        return records, self.lines.line_of(records)
 
     def position(self) -> int:
         try:

@@ -61,6 +61,8 @@ import contextlib
 import difflib
 import os
 import re
+import stat
+import sys
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -95,7 +97,9 @@ DEFAULT_LABEL_COLUMN = LABEL_COLUMN
 PREDICTED_COLUMN = "predicted_label"
 PROBABILITY_PREFIX = "probability_"
 MODEL_COLUMN = "model_id"
-ROW_COLUMN = "row"
+ROW_COLUMN = "row"  # the record's 1-based number among the file's data rows
+LINE_COLUMN = "line"  # the line of the file it is on
+STDOUT = "-"  # predict_csv's output path for standard output (CSV)
 REASON_COLUMN = "reason"
 _EXAMPLES = 5
 
@@ -423,7 +427,26 @@ def _same_file(a: Path, b: Path) -> bool:
         return False
 
 
+_SPECIAL_KINDS = (
+    (stat.S_ISLNK, "a symbolic link"),
+    (stat.S_ISFIFO, "a named pipe"),
+    (stat.S_ISCHR, "a device"),
+    (stat.S_ISBLK, "a device"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
 def _check_output(input_path: Path, out: Path, what: str = "output") -> None:
+    try:
+        mode = os.lstat(out).st_mode
+    except FileNotFoundError:
+        mode = None
+    except OSError as exc:
+        raise DataError(f"The {what} path {out} cannot be checked ({exc.strerror}); choose another.") from exc
+    if mode is not None and not stat.S_ISDIR(mode) and not stat.S_ISREG(mode):
+        kind = next((name for test, name in _SPECIAL_KINDS if test(mode)), "not a regular file")
+        hint = " (use -o - for standard output)" if what == "output" else ""
+        raise DataError(f"The {what} path {out} is {kind}, not a regular file; choose a file name{hint}.")
     if out.resolve() == input_path.resolve() or _same_file(input_path, out):
         raise DataError(f"The {what} file would overwrite the input {input_path.name}; choose another name.")
     if not out.parent.is_dir():
@@ -434,8 +457,23 @@ def _check_output(input_path: Path, out: Path, what: str = "output") -> None:
         raise DataError(f"The {what} path {out} is a folder; give a file name.")
 
 
+class _StandardOutput:
+    """Standard output for Arrow's writer: written and flushed, never closed."""
+
+    closed = False
+
+    def write(self, data) -> int:
+        return sys.stdout.buffer.write(data)
+
+    def flush(self) -> None:
+        sys.stdout.buffer.flush()
+
+    def close(self) -> None:
+        self.flush()
+
+
 class _TableWriter:
-    """Streams pyarrow tables to CSV (formula-escaped) or Parquet."""
+    """Streams pyarrow tables to CSV (formula-escaped) or Parquet; ``path=None``: standard output."""
 
     def __init__(self, path: Path, schema, kind: str, compression: str | None):
         import pyarrow as pa
@@ -450,7 +488,7 @@ class _TableWriter:
         else:
             import pyarrow.csv as pacsv
 
-            sink = pa.OSFile(str(path), "wb")
+            sink = pa.PythonFile(_StandardOutput(), mode="w") if path is None else pa.OSFile(str(path), "wb")
             self._sink = sink
             if compression:
                 sink = pa.CompressedOutputStream(sink, compression)
@@ -504,14 +542,15 @@ class _PredictionJob(Job):
         self.reject_schema = pa.schema(
             [
                 pa.field(ROW_COLUMN, pa.int64()),
+                pa.field(LINE_COLUMN, pa.int64()),
                 *[pa.field(c, pa.string()) for c in ids],
                 pa.field(REASON_COLUMN, pa.string()),
             ]
         )
         self.label_dict = pa.array(ctx.labels, pa.string())
         self.class_counts = np.zeros(len(ctx.labels), dtype=np.int64)
-        self.output = AtomicOutput(out)
-        self.writer = _TableWriter(self.output.tmp, self.schema, kind, compression)
+        self.output = AtomicOutput(out) if out is not None else None  # None: standard output
+        self.writer = _TableWriter(self.output.tmp if self.output else None, self.schema, kind, compression)
         self.rejects_file = self.reject_writer = None
         self.wrote_rejects = False
 
@@ -523,7 +562,10 @@ class _PredictionJob(Job):
 
         ctx, ids = self.ctx, self.ids
         keep = pa.array(res.keep, pa.int64())
-        cols = [batch.column(c).take(keep) for c in ids] or [pa.array(res.keep + row_base + 1, pa.int64())]
+        if ids:
+            cols = [batch.column(c).take(keep) for c in ids]
+        else:
+            cols = [pa.array(self.locate(res.keep + row_base)[0] + 1, pa.int64())]
         cols.append(
             pa.DictionaryArray.from_arrays(pa.array(res.pred, pa.int32()), self.label_dict).cast(pa.string())
         )
@@ -533,10 +575,13 @@ class _PredictionJob(Job):
         table = pa.Table.from_arrays(cols, schema=self.schema)
         rejected = None
         if res.rejects:
-            idx = pa.array([i for i, _ in res.rejects], pa.int64())
-            rcols = [pa.array([i + row_base + 1 for i, _ in res.rejects], pa.int64())]
-            rcols += [batch.column(c).take(idx) for c in ids]
-            rcols.append(pa.array([r for _, r in res.rejects], pa.string()))
+            import numpy as np
+
+            positions = np.array([i for i, _ in res.rejects], dtype=np.int64)
+            records, lines = self.locate(positions + row_base)
+            rcols = [pa.array(records + 1, pa.int64()), pa.array(lines, pa.int64())]
+            rcols += [batch.column(c).take(pa.array(positions)) for c in ids]
+            rcols.append(pa.array([reason for _, reason in res.rejects], pa.string()))
             rejected = pa.Table.from_arrays(rcols, schema=self.reject_schema)
         return table, rejected
 
@@ -564,7 +609,8 @@ class _PredictionJob(Job):
         if self.reject_writer is not None:
             self.reject_writer.close()
             self.reject_writer = None
-        self.output.commit()
+        if self.output is not None:
+            self.output.commit()
         self.output = None
         if self.rejects_file is not None:
             self.rejects_file.commit()
@@ -608,18 +654,22 @@ def predict_csv(
     ``(model, metadata)`` pair.
 
     The output (CSV; Parquet when the name ends in ``.parquet``; gzip-compressed CSV for
-    ``.gz``) has the identifier columns found (``kepoi_name``, ``kepid``, or ``id_columns``; a
+    ``.gz``; standard output, as CSV, when ``output_path`` is ``"-"``) has the identifier columns found (``kepoi_name``, ``kepid``, or ``id_columns``; a
     1-based ``row`` number when there are none), ``predicted_label``, one
     ``probability_<label>`` column per class and ``model_id``. CSV text cells that a
     spreadsheet would run as a formula are prefixed with ``'``.
 
     Rows with an empty feature cell are predicted when the model's pipeline imputes missing
     values and rejected otherwise; rows with text or infinity in a feature column, and
-    malformed lines, are rejected. Rejected rows go to ``rejects_path`` (default
-    ``<output stem>.rejects.csv``) with the reason; none is dropped silently.
+    malformed lines (a line with an unmatched quote among them: a value never spans lines), are
+    rejected. Rejected rows go to ``rejects_path`` (default ``<output stem>.rejects.csv``, or
+    ``<input stem>.rejects.csv`` for standard output) with their row and line numbers and the
+    reason; none is dropped silently: read = predicted + rejected.
 
-    Output and rejects are written under temporary names and renamed at the end: a failed or
-    cancelled run leaves neither behind, and the input is never overwritten. Raises
+    Output and rejects are written under temporary names (with the mode the umask gives) and
+    renamed at the end: a failed or cancelled run leaves neither behind, and the input is never
+    overwritten. An output path that exists and is not a regular file (a link, a named pipe, a
+    device) is refused. Raises
     :class:`PredictionCancelled` when ``cancelled()`` returns True, :class:`DataError` for a
     file the model cannot run on. ``workers`` prediction threads (default: one per core) each
     run the model with ``n_jobs=1``. See the module docstring for running it beside a GUI.
@@ -642,18 +692,21 @@ def predict_csv(
 
     started = time.monotonic()
     input_path = Path(input_path)
-    out = Path(output_path)
-    rejects_target = Path(rejects_path) if rejects_path else _rejects_path_for(out)
-    _check_output(input_path, out)
+    to_stdout = str(output_path) == STDOUT
+    out = None if to_stdout else Path(output_path)
+    default_rejects = _rejects_path_for(input_path if to_stdout else out)
+    rejects_target = Path(rejects_path) if rejects_path else default_rejects
+    if out is not None:
+        _check_output(input_path, out)
     _check_output(input_path, rejects_target, "rejects")
-    if rejects_target.resolve() == out.resolve():
+    if out is not None and rejects_target.resolve() == out.resolve():
         raise DataError("The rejects file and the output file are the same; choose different names.")
     fmt = sniff_csv(input_path)
     meta, model = metadata_of(ref, registry)
     features = features_of(meta, model)
     _check_columns(fmt, features)  # before loading: a file that cannot work costs no model load
     ids = _id_columns(fmt, id_columns, features)
-    kind, compression = _output_kind(out)
+    kind, compression = _output_kind(out) if out is not None else ("csv", None)
     load_seconds = []
 
     def load_job() -> list[Job]:
@@ -674,12 +727,16 @@ def predict_csv(
     )
     job = done.jobs[0]
     try:
-        if done.invalid_rows:
+        if done.invalid:
             import pyarrow as pa
 
-            n = len(done.invalid_rows)
-            cols = [pa.nulls(n, pa.int64()), *[pa.nulls(n, pa.string()) for _ in ids]]
-            cols.append(pa.array(done.invalid_rows, pa.string()))
+            n = len(done.invalid)
+            cols = [
+                pa.array([record + 1 for record, _, _ in done.invalid], pa.int64()),
+                pa.array([line for _, line, _ in done.invalid], pa.int64()),
+                *[pa.nulls(n, pa.string()) for _ in ids],
+                pa.array([reason for _, _, reason in done.invalid], pa.string()),
+            ]
             job.write_rejects(pa.Table.from_arrays(cols, schema=job.reject_schema))
         if done.rows_read == 0:
             raise DataError(f"{input_path.name} has a header but no data rows; add at least one row.")
@@ -690,7 +747,7 @@ def predict_csv(
     totals, ctx = job.totals, job.ctx
     return PredictionSummary(
         input_path=str(input_path),
-        output_path=str(out),
+        output_path=STDOUT if out is None else str(out),
         rejects_path=str(rejects_target) if job.wrote_rejects else None,
         model_id=ctx.model_id,
         rows_read=totals.rows_read,

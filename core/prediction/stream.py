@@ -298,6 +298,7 @@ class Job:
     def __init__(self, ctx: LoadedModel):
         self.ctx = ctx
         self.totals = Totals(issues={c: [0, 0, 0] for c in ctx.features})
+        self.locate = None  # set by the pass: row positions -> (record indices, line numbers)
 
     def columns(self) -> list[str]:
         """Columns besides the features that ``build`` reads."""
@@ -318,8 +319,8 @@ class Pass:
     """What one pass over a file gave: the jobs (with their totals) and the lines Arrow refused."""
 
     jobs: list[Job]
-    rows_read: int
-    invalid_rows: list[str]
+    rows_read: int  # records of the file: every one predicted or rejected by each job
+    invalid: list[tuple[int, int, str]]  # (record index, line number, reason) of lines Arrow refused
 
 
 class _ColumnsChanged(Exception):
@@ -428,6 +429,7 @@ def _run(fmt, columns, loading, progress, cancelled, workers, batch_rows) -> Pas
                 raise _ColumnsChanged(sorted(set(columns) | set(needed), key=fmt.columns.index))
             for job in loaded:
                 models.enter_context(single_threaded(job.ctx.model))
+                job.locate = stream.locate
             return loaded
 
         try:
@@ -450,8 +452,10 @@ def _run(fmt, columns, loading, progress, cancelled, workers, batch_rows) -> Pas
                 ahead = []
                 while pending:
                     take()
-                invalid = list(stream.invalid_rows)
+                invalid = list(stream.invalid)
         except BaseException:
+            if jobs is None:  # still loading: the jobs (and their temporary files) come later
+                loading.add_done_callback(_abort_loaded)
             for job in jobs or ():
                 with contextlib.suppress(Exception):  # the original error matters more
                     job.abort()
@@ -465,7 +469,15 @@ def _run(fmt, columns, loading, progress, cancelled, workers, batch_rows) -> Pas
     rows_read += len(invalid)
     if progress is not None:
         progress(rows_read, rows_read)
-    return Pass(jobs=jobs, rows_read=rows_read, invalid_rows=invalid)
+    return Pass(jobs=jobs, rows_read=rows_read, invalid=invalid)
+
+
+def _abort_loaded(loading) -> None:
+    """Abort jobs that finished loading after the pass had already failed or been cancelled."""
+    if not loading.cancelled() and loading.exception() is None:
+        for job in loading.result():
+            with contextlib.suppress(Exception):
+                job.abort()
 
 
 def rebatch(batches, rows: int, align: int):
