@@ -205,6 +205,55 @@ def test_predict_script_imports_only_sklearn_skops_pandas(bundles):
     assert imported <= PREDICT_IMPORTS, imported - PREDICT_IMPORTS
 
 
+def test_predict_script_writes_the_columns_exoreg_predict_writes(bundles, registry, sample_csv, tmp_path, capsys):
+    script_out, cli_out = tmp_path / "script.csv", tmp_path / "cli.csv"
+    assert _predict_module(bundles["RandomForest"]).main([str(sample_csv), "-o", str(script_out)]) == 0
+    assert _run_cli("predict", "KoiRandomForest@production", str(sample_csv), "-o", str(cli_out),
+                    "--registry", str(registry.root)) == 0
+    script, cli = pd.read_csv(script_out), pd.read_csv(cli_out)
+    def outputs(frame):  # the columns after the identifiers each copies from the input
+        return list(frame.columns[list(frame.columns).index("predicted_label"):])
+
+    assert outputs(script) == [c for c in outputs(cli) if c != "model_id"]
+    assert "predicted_label" in script.columns and "prediction" not in script.columns
+    assert script["predicted_label"].tolist() == cli["predicted_label"].tolist()
+
+
+def test_predict_script_never_writes_over_its_input(bundles, sample_csv, tmp_path, capsys):
+    source = tmp_path / "in.csv"
+    shutil.copyfile(sample_csv, source)
+    before = source.read_bytes()
+    (tmp_path / "hard.csv").hardlink_to(source)
+    (tmp_path / "link.csv").symlink_to(source)
+    os.mkfifo(tmp_path / "pipe.csv")
+    (tmp_path / "sub").mkdir()
+    script = _predict_module(bundles["SVM"])
+    cases = {
+        str(source): "is the input file",
+        str(tmp_path / "sub" / ".." / "in.csv"): "is the input file",
+        str(tmp_path / "hard.csv"): "is the input file",
+        str(tmp_path / "link.csv"): "is a symbolic link, not a regular file",
+        str(tmp_path / "pipe.csv"): "is a special file (FIFO, socket or device), not a regular file",
+        str(tmp_path / "sub"): "is a folder, not a regular file",
+        str(tmp_path / "no-such-folder" / "out.csv"): "does not exist; create it",
+    }
+    for output, words in cases.items():
+        with pytest.raises(SystemExit) as exit_info:
+            script.main([str(source), "-o", output])
+        assert exit_info.value.code == 1
+        err = capsys.readouterr().err
+        assert words in err and err.count("\n") == 1, (output, err)
+    assert source.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["hard.csv", "in.csv", "link.csv", "pipe.csv", "sub"]
+    # a good run writes the file whole, with the mode a new file gets under the umask, and nothing else
+    out = tmp_path / "sub" / "out.csv"
+    assert script.main([str(source), "-o", str(out)]) == 0
+    umask = os.umask(0)
+    os.umask(umask)
+    assert out.stat().st_mode & 0o777 == 0o666 & ~umask
+    assert [p.name for p in (tmp_path / "sub").iterdir()] == ["out.csv"]
+
+
 def _literal(path: Path, name: str):
     for node in ast.parse(path.read_text()).body:
         if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == name for t in node.targets):
@@ -612,6 +661,52 @@ def test_verify_bundle_names_an_extra_file(bundle_copy, capsys):
     assert verify_bundle(bundle_copy).extra == ["sub/notes.txt"]
     assert _run_cli("verify-bundle", str(bundle_copy)) == 1
     assert "sub/notes.txt is not listed in the manifest" in capsys.readouterr().err
+
+
+def test_verify_bundle_reports_every_entry_the_manifest_does_not_list(bundle_copy, tmp_path, capsys):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret.txt").write_text("not part of the bundle")
+    (bundle_copy / "link-to-file").symlink_to(outside / "secret.txt")
+    (bundle_copy / "link-to-folder").symlink_to(outside, target_is_directory=True)
+    (bundle_copy / "dangling").symlink_to(tmp_path / "nothing-here")
+    (bundle_copy / "empty").mkdir()
+    (bundle_copy / "nested" / "deeper").mkdir(parents=True)
+    os.mkfifo(bundle_copy / "pipe")
+    report = verify_bundle(bundle_copy)
+    assert report.extra == ["dangling", "empty", "link-to-file", "link-to-folder", "nested/deeper", "pipe"]
+    assert report.extra_kinds == {"dangling": "a symbolic link", "empty": "an empty folder",
+                                  "link-to-file": "a symbolic link", "link-to-folder": "a symbolic link",
+                                  "nested/deeper": "an empty folder", "pipe": "a FIFO"}
+    assert not report.ok and report.checked == 10 and not report.changed and not report.missing
+    assert _run_cli("verify-bundle", str(bundle_copy)) == 1
+    err = capsys.readouterr().err
+    for line in ("link-to-folder (a symbolic link) is not listed in the manifest",
+                 "empty (an empty folder) is not listed in the manifest",
+                 "pipe (a FIFO) is not listed in the manifest"):
+        assert line in err
+    assert "Traceback" not in err and "secret" not in err  # nothing behind a link was opened or walked
+
+
+def test_verify_bundle_never_follows_a_listed_file_that_became_a_link_or_a_fifo(bundle_copy, tmp_path):
+    # a link to an identical copy would pass a check that follows links: it is reported instead
+    (tmp_path / "card.md").write_bytes((bundle_copy / "README.md").read_bytes())
+    (bundle_copy / "README.md").unlink()
+    (bundle_copy / "README.md").symlink_to(tmp_path / "card.md")
+    (bundle_copy / "predict.py").unlink()
+    os.mkfifo(bundle_copy / "predict.py")  # opening it to hash it would block forever
+    report = verify_bundle(bundle_copy)
+    assert not report.ok
+    assert "README.md is a symbolic link, not the regular file the manifest lists" in report.problems
+    assert "predict.py is a FIFO, not the regular file the manifest lists" in report.problems
+    assert report.checked == 8
+
+
+def test_verify_bundle_refuses_a_linked_manifest(bundle_copy, tmp_path):
+    shutil.move(bundle_copy / MANIFEST_NAME, tmp_path / "elsewhere.json")
+    (bundle_copy / MANIFEST_NAME).symlink_to(tmp_path / "elsewhere.json")
+    report = verify_bundle(bundle_copy)
+    assert report.problems == ["manifest.json is a symbolic link, not a regular file; the bundle cannot be checked."]
 
 
 def test_verify_bundle_without_manifest_says_so(bundle_copy, capsys):

@@ -1076,11 +1076,13 @@ def _relative_files(root: Path) -> list[str]:
 
 
 def _inside(root: Path, path: Path) -> bool:
+    """True when ``path`` names an entry below ``root`` by its words alone (no ``..`` out of it, not
+    absolute): links are never followed, a linked entry is reported as a link instead."""
     try:
-        path.resolve().relative_to(root.resolve())
+        relative = os.path.normpath(os.path.relpath(path, root))
     except ValueError:
         return False
-    return True
+    return not (os.path.isabs(relative) or relative == "." or relative.split(os.sep)[0] == "..")
 
 
 def _file_table(root: Path) -> dict[str, dict[str, Any]]:
