@@ -25,7 +25,8 @@ NUMBER_RE = r"^[+-]?(([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?|inf|infinity|n
 FORMULA_RE = r"^[=+\-@\t\r]"
 
 _FORMULA = re.compile(FORMULA_RE)
-_NUMBER = re.compile(NUMBER_RE, re.IGNORECASE)
+# ASCII case folding only, as Arrow's: under Unicode folding "-ınf" (dotless i) would pass as a number.
+_NUMBER = re.compile(NUMBER_RE, re.IGNORECASE | re.ASCII)
 
 
 def needs_escape(text: str) -> bool:

@@ -1134,6 +1134,7 @@ import contextlib
 import gzip
 import hashlib
 import os
+import re
 import stat
 import sys
 import tempfile
@@ -1150,7 +1151,8 @@ CLASSES = __CLASSES__
 ID_COLUMNS = __ID_COLUMNS__
 
 # Text cells a spreadsheet would run as formulas get a leading ' in the output CSV; cells that
-# read as numbers stay as they are (ExoReg's core.common.cells rule and patterns).
+# read as numbers stay as they are (ExoReg's core.common.cells rule and patterns; letters are
+# compared in ASCII only).
 FORMULA_RE = __FORMULA_RE__
 NUMBER_RE = __NUMBER_RE__
 
@@ -1250,7 +1252,7 @@ def escape_formulas(frame):
             continue
         text = values.map(lambda v: isinstance(v, str)).astype(bool)
         as_text = values.where(text, "").astype(str)
-        risky = text & as_text.str.match(FORMULA_RE) & ~as_text.str.fullmatch(NUMBER_RE, case=False)
+        risky = text & as_text.str.match(FORMULA_RE) & ~as_text.str.fullmatch(NUMBER_RE, flags=re.IGNORECASE | re.ASCII)
         if risky.any():
             frame[column] = values.where(~risky, "'" + as_text)
     return frame
