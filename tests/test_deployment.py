@@ -45,7 +45,7 @@ FEATURES = [
     "koi_fpflag_nt", "koi_fpflag_ss", "koi_fpflag_co", "koi_fpflag_ec",
 ]
 # Modules predict.py may import: the standard library's and the three it is allowed to need.
-PREDICT_IMPORTS = {"__future__", "argparse", "contextlib", "gzip", "hashlib", "os", "re", "stat", "sys", "tempfile",
+PREDICT_IMPORTS = {"__future__", "argparse", "contextlib", "csv", "gzip", "hashlib", "os", "re", "stat", "sys", "tempfile",
                    "pathlib", "numpy", "pandas", "skops.io"}
 
 

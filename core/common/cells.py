@@ -15,6 +15,7 @@ two patterns written into it.
 
 from __future__ import annotations
 
+import csv
 import re
 from typing import Any
 
@@ -23,6 +24,11 @@ from typing import Any
 NUMBER_RE = r"^[+-]?(([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?|inf|infinity|nan)$"
 #: Text cells starting with one of these are run as formulas by spreadsheet programs.
 FORMULA_RE = r"^[=+\-@\t\r]"
+
+#: How every CSV written with Python's csv module or pandas quotes: every text cell. With a "\n" line
+#: end, the default (QUOTE_MINIMAL) leaves a cell holding a lone "\r" unquoted, and spreadsheets and
+#: csv readers end the row there; Arrow's writer (prediction output) quotes every text cell too.
+CSV_QUOTING = csv.QUOTE_NONNUMERIC
 
 _FORMULA = re.compile(FORMULA_RE)
 # ASCII case folding only, as Arrow's: under Unicode folding "-ınf" (dotless i) would pass as a number.
