@@ -265,7 +265,7 @@ def test_the_bundle_scripts_embedded_rule_agrees_with_core_cells(values):
     import pandas as pd
 
     script = _bundle_script()
-    assert script.CSV_QUOTING == cells.CSV_QUOTING
+    assert script.CSV_OPTIONS == cells.CSV_OPTIONS
     expected = [cells.escape_cell(v) for v in values]
     frame = pd.DataFrame({"c": pd.Series(values, dtype=object)})
 

@@ -25,10 +25,10 @@ NUMBER_RE = r"^[+-]?(([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?|inf|infinity|n
 #: Text cells starting with one of these are run as formulas by spreadsheet programs.
 FORMULA_RE = r"^[=+\-@\t\r]"
 
-#: How every CSV written with Python's csv module or pandas quotes: every text cell. With a "\n" line
-#: end, the default (QUOTE_MINIMAL) leaves a cell holding a lone "\r" unquoted, and spreadsheets and
-#: csv readers end the row there; Arrow's writer (prediction output) quotes every text cell too.
-CSV_QUOTING = csv.QUOTE_NONNUMERIC
+#: Options for every CSV written with Python's csv module or pandas. Rows end with CR LF (RFC 4180):
+#: the csv module quotes a cell that holds any character of the line end, so with a bare "\n" a
+#: cell holding a lone "\r" went out unquoted, and spreadsheets and csv readers ended the row there.
+CSV_OPTIONS: dict = {"lineterminator": "\r\n", "quoting": csv.QUOTE_MINIMAL}
 
 _FORMULA = re.compile(FORMULA_RE)
 # ASCII case folding only, as Arrow's: under Unicode folding "-ınf" (dotless i) would pass as a number.

@@ -1156,8 +1156,8 @@ ID_COLUMNS = __ID_COLUMNS__
 # compared in ASCII only).
 FORMULA_RE = __FORMULA_RE__
 NUMBER_RE = __NUMBER_RE__
-# Every text cell is quoted, so a carriage return inside one can never split a row.
-CSV_QUOTING = csv.QUOTE_NONNUMERIC
+# Rows end with CR LF, so a cell holding a carriage return is quoted and can never split a row.
+CSV_OPTIONS = {"lineterminator": "\\r\\n", "quoting": csv.QUOTE_MINIMAL}
 
 # Types beyond skops' own defaults that may be constructed (ExoReg's core.safety.ALLOWED_TYPES).
 ALLOWED_TYPES = __ALLOWED_TYPES__
@@ -1292,7 +1292,7 @@ def write_csv(frame, output: Path) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{output.name}.", suffix=".part", dir=output.parent or ".")
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            frame.to_csv(fh, index=False, quoting=CSV_QUOTING)
+            frame.to_csv(fh, index=False, **CSV_OPTIONS)
             fh.flush()
             os.fsync(fh.fileno())
         umask = os.umask(0)
@@ -1319,7 +1319,7 @@ def main(argv=None) -> int:
         fail(f"{args.input} has no rows.")
     result = escape_formulas(predict(table))
     if output is None:
-        result.to_csv(sys.stdout, index=False, quoting=CSV_QUOTING)
+        result.to_csv(sys.stdout, index=False, **CSV_OPTIONS)
     else:
         try:
             write_csv(result, output)

@@ -162,12 +162,12 @@ def _dataset_label(data: _DemoData) -> str:
 
 
 def _write_candidates(frame, path: Path) -> int:
-    from core.common.cells import CSV_QUOTING, escape_frame
+    from core.common.cells import CSV_OPTIONS, escape_frame
     from core.common.files import atomic_write_text
     from core.training.koi import CANDIDATE, LABEL_COLUMN
 
     rows = frame[frame[LABEL_COLUMN] == CANDIDATE]
-    atomic_write_text(path, escape_frame(rows).to_csv(index=False, quoting=CSV_QUOTING))
+    atomic_write_text(path, escape_frame(rows).to_csv(index=False, **CSV_OPTIONS))
     return len(rows)
 
 

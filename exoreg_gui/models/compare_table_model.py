@@ -20,7 +20,7 @@ from typing import Any
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
 from PySide6.QtGui import QBrush, QColor, QFont
 
-from core.common.cells import CSV_QUOTING, escape_row
+from core.common.cells import CSV_OPTIONS, escape_row
 from exoreg_gui.models.metadata_tree_model import format_value
 from exoreg_gui.resources import koi_column_tooltip
 
@@ -231,17 +231,17 @@ class CompareTableModel(QAbstractTableModel):
         """Tab-separated rows for the clipboard (pasted into spreadsheets, so formula-escaped).
 
         A cell holding a tab, a quote or a line break is quoted, as spreadsheets read pasted text,
-        so it can neither split its row nor move a formula into a cell of its own; rows end with
-        CR LF, which makes the csv module quote a lone CR too.
+        so it can neither split its row nor move a formula into a cell of its own (the options of
+        every CSV the product writes, tab-separated).
         """
         buffer = io.StringIO()
-        writer = csv.writer(buffer, delimiter="\t", lineterminator="\r\n")
+        writer = csv.writer(buffer, delimiter="\t", **CSV_OPTIONS)
         writer.writerows(escape_row(cells) for cells in self.to_rows())
         return buffer.getvalue()
 
     def to_csv(self) -> str:
         buffer = io.StringIO()
-        writer = csv.writer(buffer, lineterminator="\n", quoting=CSV_QUOTING)
+        writer = csv.writer(buffer, **CSV_OPTIONS)
         writer.writerow(escape_row(["section", "field", *self.version_labels()]))
         for row in self._rows:
             if isinstance(row, CompareRow):
