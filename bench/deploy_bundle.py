@@ -26,7 +26,7 @@ FEATURES = [
     "koi_model_snr", "koi_steff", "koi_slogg", "koi_srad", "koi_kepmag",
     "koi_fpflag_nt", "koi_fpflag_ss", "koi_fpflag_co", "koi_fpflag_ec",
 ]
-STAGES = ["sample", "model.pkl", "model.skops", "model.onnx+parity", "MLflow files", "predict.py", "card",
+STAGES = ["sample", "model.pkl (if asked)", "model.skops", "model.onnx+parity", "MLflow files", "predict.py", "card",
           "manifest"]
 
 

@@ -10,6 +10,8 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
 
 from core.common import cells, files, jsonio, userdirs
 
@@ -231,3 +233,45 @@ def test_predict_dialog_save_as_is_atomic(tmp_path):
             save_copy(str(tmp_path / "missing.csv"), str(destination))
         assert destination.read_text() == "old"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["copy.csv", "copy.parquet", "out.csv"]
+
+
+# The cells a spreadsheet could run, the numbers it must not touch, and text that is close to both:
+# signs before words, Unicode letters that fold to "inf"/"nan" (dotless i, Kelvin sign), blanks.
+_FORMULA_LEAD = st.sampled_from(["=", "+", "-", "@", "\t", "\r", "'", " ", ""])
+_NEAR_NUMBER = st.from_regex(r"\A[+-]?([0-9]{0,3}\.?[0-9]{0,3}([eE][+-]?[0-9]{1,2})?|inf|infinity|nan|INF|NaN)\Z")
+_TRICKY = st.text(alphabet=st.sampled_from(list("=+-@\t\r\n .eE0159infatyINFıİſK'\"\u00a0\u2028A=")), max_size=10)
+_CELLS = st.one_of(
+    st.builds(lambda lead, rest: lead + rest, _FORMULA_LEAD, st.one_of(_NEAR_NUMBER, _TRICKY, st.text(max_size=8))),
+    st.text(max_size=12),
+    st.none(),
+)
+
+
+def _bundle_script():
+    import types
+
+    from core.deployment.bundle import render_predict_script
+
+    script = types.ModuleType("predict")
+    script.__file__ = "predict.py"
+    exec(render_predict_script(["a"], ["X"], "0" * 64), script.__dict__)
+    return script
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(values=st.lists(_CELLS, min_size=1, max_size=20))
+@example(values=["-\u0131nf", "+\u0130NF", "-\u0131nfinity", "-na\u212a", "-nan", "-inf\n", "=1", "-5", None, ""])
+def test_the_bundle_scripts_embedded_rule_agrees_with_core_cells(values):
+    import pandas as pd
+
+    script = _bundle_script()
+    assert script.CSV_OPTIONS == cells.CSV_OPTIONS
+    expected = [cells.escape_cell(v) for v in values]
+    frame = pd.DataFrame({"c": pd.Series(values, dtype=object)})
+
+    def cells_of(column):  # a missing cell stays missing, whichever missing value pandas shows
+        return [v if isinstance(v, str) else None for v in column]
+
+    assert cells_of(script.escape_formulas(frame.copy())["c"]) == expected
+    assert cells_of(cells.escape_frame(frame)["c"]) == expected
+    assert cells.escape_array(pa.array(values, pa.string())).to_pylist() == expected

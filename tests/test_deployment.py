@@ -45,7 +45,8 @@ FEATURES = [
     "koi_fpflag_nt", "koi_fpflag_ss", "koi_fpflag_co", "koi_fpflag_ec",
 ]
 # Modules predict.py may import: the standard library's and the three it is allowed to need.
-PREDICT_IMPORTS = {"__future__", "argparse", "gzip", "hashlib", "sys", "pathlib", "numpy", "pandas", "skops.io"}
+PREDICT_IMPORTS = {"__future__", "argparse", "contextlib", "csv", "gzip", "hashlib", "os", "re", "stat", "sys", "tempfile",
+                   "pathlib", "numpy", "pandas", "skops.io"}
 
 
 # -- session fixtures: real models, a registry, one bundle per algorithm ------------------------
@@ -187,7 +188,7 @@ def test_predict_script_gives_the_registry_models_predictions(bundles, registry,
     model = _registry_model(registry, algorithm)
     X = sample_rows[FEATURES]
     assert got["kepoi_name"].tolist() == sample_rows["kepoi_name"].tolist()
-    assert got["prediction"].tolist() == model.predict(X).tolist()
+    assert got["predicted_label"].tolist() == model.predict(X).tolist()
     proba = model.predict_proba(X)
     for i, label in enumerate(model.classes_):
         np.testing.assert_array_equal(got[f"probability_{label}"].to_numpy(), proba[:, i])
@@ -202,6 +203,55 @@ def test_predict_script_imports_only_sklearn_skops_pandas(bundles):
         elif isinstance(node, ast.ImportFrom):
             imported.add(node.module)
     assert imported <= PREDICT_IMPORTS, imported - PREDICT_IMPORTS
+
+
+def test_predict_script_writes_the_columns_exoreg_predict_writes(bundles, registry, sample_csv, tmp_path, capsys):
+    script_out, cli_out = tmp_path / "script.csv", tmp_path / "cli.csv"
+    assert _predict_module(bundles["RandomForest"]).main([str(sample_csv), "-o", str(script_out)]) == 0
+    assert _run_cli("predict", "KoiRandomForest@production", str(sample_csv), "-o", str(cli_out),
+                    "--registry", str(registry.root)) == 0
+    script, cli = pd.read_csv(script_out), pd.read_csv(cli_out)
+    def outputs(frame):  # the columns after the identifiers each copies from the input
+        return list(frame.columns[list(frame.columns).index("predicted_label"):])
+
+    assert outputs(script) == [c for c in outputs(cli) if c != "model_id"]
+    assert "predicted_label" in script.columns and "prediction" not in script.columns
+    assert script["predicted_label"].tolist() == cli["predicted_label"].tolist()
+
+
+def test_predict_script_never_writes_over_its_input(bundles, sample_csv, tmp_path, capsys):
+    source = tmp_path / "in.csv"
+    shutil.copyfile(sample_csv, source)
+    before = source.read_bytes()
+    (tmp_path / "hard.csv").hardlink_to(source)
+    (tmp_path / "link.csv").symlink_to(source)
+    os.mkfifo(tmp_path / "pipe.csv")
+    (tmp_path / "sub").mkdir()
+    script = _predict_module(bundles["SVM"])
+    cases = {
+        str(source): "is the input file",
+        str(tmp_path / "sub" / ".." / "in.csv"): "is the input file",
+        str(tmp_path / "hard.csv"): "is the input file",
+        str(tmp_path / "link.csv"): "is a symbolic link, not a regular file",
+        str(tmp_path / "pipe.csv"): "is a special file (FIFO, socket or device), not a regular file",
+        str(tmp_path / "sub"): "is a folder, not a regular file",
+        str(tmp_path / "no-such-folder" / "out.csv"): "does not exist; create it",
+    }
+    for output, words in cases.items():
+        with pytest.raises(SystemExit) as exit_info:
+            script.main([str(source), "-o", output])
+        assert exit_info.value.code == 1
+        err = capsys.readouterr().err
+        assert words in err and err.count("\n") == 1, (output, err)
+    assert source.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["hard.csv", "in.csv", "link.csv", "pipe.csv", "sub"]
+    # a good run writes the file whole, with the mode a new file gets under the umask, and nothing else
+    out = tmp_path / "sub" / "out.csv"
+    assert script.main([str(source), "-o", str(out)]) == 0
+    umask = os.umask(0)
+    os.umask(umask)
+    assert out.stat().st_mode & 0o777 == 0o666 & ~umask
+    assert [p.name for p in (tmp_path / "sub").iterdir()] == ["out.csv"]
 
 
 def _literal(path: Path, name: str):
@@ -271,7 +321,7 @@ def test_predict_script_reads_gzip_and_treats_bad_values_as_missing(bundles, reg
     X = sample_rows.head(30)[FEATURES].copy()
     X.loc[[0, 1], "koi_depth"] = np.nan
     model = _registry_model(registry, "RandomForest")
-    assert got["prediction"].tolist() == model.predict(X).tolist()
+    assert got["predicted_label"].tolist() == model.predict(X).tolist()
     np.testing.assert_array_equal(got["probability_CONFIRMED"].to_numpy(), model.predict_proba(X)[:, 0])
 
 
@@ -359,8 +409,8 @@ def test_mlmodel_parses_and_has_every_key(bundles, registry, sample_rows):
     assert pyfunc["python_version"] == ".".join(map(str, sys.version_info[:3]))
     assert (bundle / pyfunc["env"]["virtualenv"]).is_file() and (bundle / pyfunc["env"]["conda"]).is_file()
     flavor = mlmodel["flavors"]["sklearn"]
-    assert flavor["pickled_model"] == pyfunc["model_path"]
-    assert flavor["serialization_format"] == "pickle"
+    assert flavor["pickled_model"] == pyfunc["model_path"] == "model.skops"
+    assert flavor["serialization_format"] == "skops"
     assert flavor["sklearn_version"] == sklearn.__version__
     assert len(mlmodel["model_uuid"]) == 32
     assert mlmodel["utc_time_created"][:4].isdigit()
@@ -373,13 +423,7 @@ def test_mlmodel_parses_and_has_every_key(bundles, registry, sample_rows):
     assert info["pandas_orient"] == "split" and example["columns"] == FEATURES and len(example["data"]) == 5
     serving = json.loads((bundle / info["serving_input_path"]).read_text())
     assert serving["dataframe_split"] == example
-
-    # the pickle is a plain standard-library pickle, as `serialization_format: pickle` says
-    with open(bundle / "model.pkl", "rb") as fh:
-        unpickled = pickle.load(fh)  # our own file, just written by the export
-    model = _registry_model(registry, "NeuralNetwork")
-    X = sample_rows[FEATURES]
-    np.testing.assert_array_equal(unpickled.predict_proba(X), model.predict_proba(X))
+    assert mlmodel["model_size_bytes"] == (bundle / "model.skops").stat().st_size
 
 
 def test_environment_files_pin_the_versions(bundles):
@@ -400,13 +444,132 @@ def test_environment_files_pin_the_versions(bundles):
     assert f"scikit-learn=={sklearn.__version__}" in pip_deps
 
 
-def test_mlflow_loads_the_bundle_and_predicts_the_same(bundles, registry, sample_rows):
-    mlflow_pyfunc = pytest.importorskip("mlflow.pyfunc", reason="mlflow is not installed")
+# Loads bundles with MLflow in a separate interpreter, as a serving host would: it must never
+# unpickle anything (pickle.load/loads are replaced by a refusal) for the pickle-free bundle.
+_MLFLOW_LOADER = r"""
+import json, pickle, sys
+import pandas as pd
+
+bundle, rows, forbid_pickle = sys.argv[1], sys.argv[2], sys.argv[3] == "1"
+if forbid_pickle:
+    def refuse(*args, **kwargs):
+        raise AssertionError("MLflow unpickled something while loading a pickle-free bundle")
+    pickle.load = pickle.loads = refuse
+import mlflow
+import mlflow.pyfunc
+import mlflow.sklearn
+
+table = pd.read_csv(rows)
+pyfunc_model = mlflow.pyfunc.load_model(bundle)
+labels = [str(v) for v in pyfunc_model.predict(table)]
+native = mlflow.sklearn.load_model(bundle)
+proba = native.predict_proba(table[list(native.feature_names_in_)]).tolist()
+print(json.dumps({"mlflow": mlflow.__version__, "labels": labels, "proba": proba}))
+"""
+
+
+def _mlflow_python() -> str:
+    """The interpreter that loads bundles with MLflow: ``$EXOREG_MLFLOW_PYTHON`` (the separate
+    environment that .ci/run builds with mlflow-skinny, scikit-learn, skops and pandas), else this
+    one when it has mlflow. Under CI=true the check never skips: a missing MLflow fails it."""
+    candidates = [os.environ.get("EXOREG_MLFLOW_PYTHON"), sys.executable]
+    for python in filter(None, candidates):
+        done = subprocess.run([python, "-c", "import mlflow.pyfunc, skops.io"], capture_output=True, timeout=120)
+        if done.returncode == 0:
+            return python
+    message = ("MLflow is not installed: set EXOREG_MLFLOW_PYTHON to the python of an environment with "
+               "mlflow-skinny, scikit-learn, skops and pandas (.ci/run builds one)")
+    if os.environ.get("CI") == "true":
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+def _load_with_mlflow(bundle: Path, rows: Path, *, forbid_pickle: bool) -> dict:
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}  # ExoReg must not be reachable
+    done = subprocess.run([_mlflow_python(), "-c", _MLFLOW_LOADER, str(bundle), str(rows), "1" if forbid_pickle else "0"],
+                          capture_output=True, text=True, timeout=300, env=env, cwd=rows.parent)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_mlflow_loads_the_pickle_free_bundle_and_predicts_the_same(bundles, registry, sample_rows, trained,
+                                                                   tmp_path):
+    rows = tmp_path / "rows.csv"
+    sample_rows.to_csv(rows, index=False)  # extra columns are ignored by the signature
     for algorithm, bundle in bundles.items():
-        loaded = mlflow_pyfunc.load_model(str(bundle))
-        got = np.asarray(loaded.predict(sample_rows))  # extra columns are ignored by the signature
-        expected = _registry_model(registry, algorithm).predict(sample_rows[FEATURES])
-        assert got.tolist() == expected.tolist()
+        assert not (bundle / "model.pkl").exists()
+        got = _load_with_mlflow(bundle, rows, forbid_pickle=True)
+        model = _registry_model(registry, algorithm)
+        assert got["labels"] == [str(v) for v in model.predict(sample_rows[FEATURES])], algorithm
+        np.testing.assert_array_equal(np.asarray(got["proba"]), model.predict_proba(sample_rows[FEATURES]))
+    # the bundle asked for with a pickle loads through it
+    with_pickle = export_bundle(trained["RandomForest"][0], tmp_path / "with-pickle", {"model_name": "Rf"},
+                                include_onnx=False, sample_rows=sample_rows, with_pickle=True)
+    got = _load_with_mlflow(with_pickle.path, rows, forbid_pickle=False)
+    assert got["labels"] == [str(v) for v in trained["RandomForest"][0].predict(sample_rows[FEATURES])]
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+def test_default_bundle_has_no_pickle_and_trusts_exactly_the_audited_types(bundles, registry, sample_rows,
+                                                                            algorithm):
+    import skops.io as sio
+    from skops.io.exceptions import UntrustedTypesFoundException
+
+    bundle = bundles[algorithm]
+    for path in bundle.iterdir():  # no file of the bundle is a pickle (protocol 2 to 5 header), whatever its name
+        head = path.read_bytes()[:2]
+        assert not (head[:1] == b"\x80" and head[1:] in (b"\x02", b"\x03", b"\x04", b"\x05")), path.name
+    flavor = yaml.safe_load((bundle / "MLmodel").read_text())["flavors"]["sklearn"]
+    trusted = flavor["skops_trusted_types"]
+    audited = sorted(safety.skops_untrusted_types(bundle / "model.skops"))
+    assert trusted == audited and trusted and set(trusted) <= safety.ALLOWED_TYPES
+    assert _manifest(bundle)["mlflow"] == {"model_file": "model.skops", "serialization_format": "skops",
+                                           "skops_trusted_types": trusted, "first_mlflow_release": "3.9.0"}
+    model = sio.load(bundle / "model.skops", trusted=trusted)  # exactly these types are enough...
+    X = sample_rows[FEATURES]
+    np.testing.assert_array_equal(model.predict_proba(X), _registry_model(registry, algorithm).predict_proba(X))
+    for left_out in trusted:  # ...and each one is needed
+        with pytest.raises(UntrustedTypesFoundException):
+            sio.load(bundle / "model.skops", trusted=[t for t in trusted if t != left_out])
+
+
+def test_with_pickle_writes_model_pkl_and_points_mlflow_at_it(trained, sample_rows, tmp_path):
+    model = trained["NeuralNetwork"][0]
+    report = export_bundle(model, tmp_path / "b", {"model_name": "Mlp"}, include_onnx=False,
+                           sample_rows=sample_rows, with_pickle=True)
+    mlmodel = yaml.safe_load((report.path / "MLmodel").read_text())
+    flavor = mlmodel["flavors"]["sklearn"]
+    assert flavor["pickled_model"] == mlmodel["flavors"]["python_function"]["model_path"] == "model.pkl"
+    assert flavor["serialization_format"] == "pickle" and "skops_trusted_types" not in flavor
+    assert {"model.pkl", "model.skops"} <= set(report.files)
+    # a plain standard-library pickle, as `serialization_format: pickle` says
+    with open(report.path / "model.pkl", "rb") as fh:
+        unpickled = pickle.load(fh)  # our own file, just written by the export
+    X = sample_rows[FEATURES]
+    np.testing.assert_array_equal(unpickled.predict_proba(X), model.predict_proba(X))
+    card = (report.path / "README.md").read_text()
+    assert "flavor loads `model.pkl`" in card and "A pickle runs code when loaded" in card
+    assert verify_bundle(report.path).ok
+
+
+def test_model_card_says_which_mlflow_release_first_reads_skops(bundles):
+    card = (bundles["SVM"] / "README.md").read_text()
+    assert "without a pickle" in card and "`serialization_format: skops`" in card
+    assert "MLflow reads skops files from release 3.9.0 on" in card
+    assert "`model.pkl`" not in card.split("## Files")[1]
+    requirements = (bundles["SVM"] / "requirements.txt").read_text().splitlines()
+    assert "mlflow>=3.9.0" in requirements
+
+
+def test_cli_deploy_with_pickle(registry, tmp_path, capsys):
+    out = tmp_path / "bundle"
+    assert _run_cli("deploy", "KoiRandomForest", str(out), "--registry", str(registry.root), "--no-onnx",
+                    "--with-pickle") == 0
+    assert "model.pkl" in capsys.readouterr().out
+    assert yaml.safe_load((out / "MLmodel").read_text())["flavors"]["sklearn"]["pickled_model"] == "model.pkl"
+    assert _run_cli("deploy", "KoiRandomForest", str(out), "--registry", str(registry.root), "--no-onnx",
+                    "--overwrite") == 0
+    assert not (out / "model.pkl").exists() and verify_bundle(out).ok
 
 
 # -- the model card ----------------------------------------------------------------------------
@@ -445,7 +608,7 @@ def test_manifest_records_source_model_and_metadata(bundles, registry):
     assert manifest["model"]["registry_model_sha256"] == meta.model_sha256
     assert manifest["metadata"]["aliases"] == ["production"]
     assert manifest["sample"] == {"source": "koi_sample.csv", "rows": 1500}
-    expected = {"MLmodel", "model.pkl", "model.skops", "model.onnx", "predict.py", "README.md",
+    expected = {"MLmodel", "model.skops", "model.onnx", "predict.py", "README.md",
                 "requirements.txt", "python_env.yaml", "conda.yaml", "input_example.json",
                 "serving_input_example.json"}
     assert set(manifest["files"]) == expected
@@ -471,7 +634,7 @@ def bundle_copy(bundles, tmp_path) -> Path:
 def test_verify_bundle_passes_an_intact_bundle(bundle_copy, capsys):
     assert verify_bundle(bundle_copy).ok
     assert _run_cli("verify-bundle", str(bundle_copy)) == 0
-    assert "all 11 files match" in capsys.readouterr().out
+    assert "all 10 files match" in capsys.readouterr().out
 
 
 def test_verify_bundle_names_a_changed_file(bundle_copy, capsys):
@@ -498,6 +661,52 @@ def test_verify_bundle_names_an_extra_file(bundle_copy, capsys):
     assert verify_bundle(bundle_copy).extra == ["sub/notes.txt"]
     assert _run_cli("verify-bundle", str(bundle_copy)) == 1
     assert "sub/notes.txt is not listed in the manifest" in capsys.readouterr().err
+
+
+def test_verify_bundle_reports_every_entry_the_manifest_does_not_list(bundle_copy, tmp_path, capsys):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret.txt").write_text("not part of the bundle")
+    (bundle_copy / "link-to-file").symlink_to(outside / "secret.txt")
+    (bundle_copy / "link-to-folder").symlink_to(outside, target_is_directory=True)
+    (bundle_copy / "dangling").symlink_to(tmp_path / "nothing-here")
+    (bundle_copy / "empty").mkdir()
+    (bundle_copy / "nested" / "deeper").mkdir(parents=True)
+    os.mkfifo(bundle_copy / "pipe")
+    report = verify_bundle(bundle_copy)
+    assert report.extra == ["dangling", "empty", "link-to-file", "link-to-folder", "nested/deeper", "pipe"]
+    assert report.extra_kinds == {"dangling": "a symbolic link", "empty": "an empty folder",
+                                  "link-to-file": "a symbolic link", "link-to-folder": "a symbolic link",
+                                  "nested/deeper": "an empty folder", "pipe": "a FIFO"}
+    assert not report.ok and report.checked == 10 and not report.changed and not report.missing
+    assert _run_cli("verify-bundle", str(bundle_copy)) == 1
+    err = capsys.readouterr().err
+    for line in ("link-to-folder (a symbolic link) is not listed in the manifest",
+                 "empty (an empty folder) is not listed in the manifest",
+                 "pipe (a FIFO) is not listed in the manifest"):
+        assert line in err
+    assert "Traceback" not in err and "secret" not in err  # nothing behind a link was opened or walked
+
+
+def test_verify_bundle_never_follows_a_listed_file_that_became_a_link_or_a_fifo(bundle_copy, tmp_path):
+    # a link to an identical copy would pass a check that follows links: it is reported instead
+    (tmp_path / "card.md").write_bytes((bundle_copy / "README.md").read_bytes())
+    (bundle_copy / "README.md").unlink()
+    (bundle_copy / "README.md").symlink_to(tmp_path / "card.md")
+    (bundle_copy / "predict.py").unlink()
+    os.mkfifo(bundle_copy / "predict.py")  # opening it to hash it would block forever
+    report = verify_bundle(bundle_copy)
+    assert not report.ok
+    assert "README.md is a symbolic link, not the regular file the manifest lists" in report.problems
+    assert "predict.py is a FIFO, not the regular file the manifest lists" in report.problems
+    assert report.checked == 8
+
+
+def test_verify_bundle_refuses_a_linked_manifest(bundle_copy, tmp_path):
+    shutil.move(bundle_copy / MANIFEST_NAME, tmp_path / "elsewhere.json")
+    (bundle_copy / MANIFEST_NAME).symlink_to(tmp_path / "elsewhere.json")
+    report = verify_bundle(bundle_copy)
+    assert report.problems == ["manifest.json is a symbolic link, not a regular file; the bundle cannot be checked."]
 
 
 def test_verify_bundle_without_manifest_says_so(bundle_copy, capsys):

@@ -414,6 +414,7 @@ def test_deployment_bundle_from_the_dialog_passes_verify_bundle(qtbot, window, w
     names = {dialog.file_tree.topLevelItem(0).child(i).text(0)
              for i in range(dialog.file_tree.topLevelItem(0).childCount())}
     assert {"model.skops", "model.onnx", "README.md", "MLmodel", "manifest.json"} <= names
+    assert "model.pkl" not in names  # the checkbox is off by default: no pickle
     assert "labels agree" in dialog.parity_label.text()
     assert dialog.card_view.toPlainText().strip() and "KoiForest" in dialog.card_view.toPlainText()
     with qtbot.waitSignal(dialog.verified, timeout=20000) as verified:
@@ -428,6 +429,31 @@ def test_deployment_bundle_from_the_dialog_passes_verify_bundle(qtbot, window, w
     with qtbot.waitSignal(dialog.verified, timeout=20000) as verified:
         qtbot.mouseClick(dialog.verify_button, Qt.MouseButton.LeftButton)
     assert not verified.args[0].ok and "predict.py" in dialog.verify_label.text()
+    dialog.close()
+    assert not messages.errors
+
+
+def test_deployment_dialog_writes_model_pkl_only_when_ticked(qtbot, window, workflows, messages, koi_registry,
+                                                              tmp_path):
+    import yaml
+
+    open_registry(qtbot, window, koi_registry.root)
+    dialog = workflows.open_deploy(koi_registry.ids[1])
+    assert not dialog.pickle_check.isChecked()
+    assert "no pickle" in dialog.summary_label.text() and "model.pkl" not in dialog.summary_label.text()
+    assert "3.9.0" in dialog.pickle_check.toolTip()
+    dialog.onnx_check.setChecked(False)
+    dialog.pickle_check.setChecked(True)
+    assert "model.pkl (a pickle, for MLflow" in dialog.summary_label.text()
+    dialog.resize(dialog.sizeHint().expandedTo(dialog.size()))
+    dialog.grab().save(str(tmp_path / "deploy-with-pickle.png"))
+    target = tmp_path / "bundle"
+    dialog.folder_edit.setText(str(target))
+    with qtbot.waitSignal(dialog.bundle_written, timeout=RUN_TIMEOUT) as written:
+        qtbot.mouseClick(dialog.export_button, Qt.MouseButton.LeftButton)
+    assert "model.pkl" in written.args[0].files
+    flavor = yaml.safe_load((target / "MLmodel").read_text())["flavors"]["sklearn"]
+    assert flavor["pickled_model"] == "model.pkl" and flavor["serialization_format"] == "pickle"
     dialog.close()
     assert not messages.errors
 

@@ -12,9 +12,9 @@ def add_commands(subparsers, common: argparse.ArgumentParser) -> None:
         parents=[common],
         help="write a deployment bundle (MLflow folder, skops, ONNX, predict.py, model card)",
         description=(
-            "Write a deployment bundle for a registered model into OUTPUT_DIR: an MLflow model folder, "
-            "model.skops, model.onnx (when it matches scikit-learn), a standalone predict.py, a model "
-            "card (README.md) and manifest.json with every file's SHA-256."
+            "Write a deployment bundle for a registered model into OUTPUT_DIR: an MLflow model folder that "
+            "loads model.skops (no pickle), model.onnx (when it matches scikit-learn), a standalone "
+            "predict.py, a model card (README.md) and manifest.json with every file's SHA-256."
         ),
     )
     deploy.add_argument("ref", metavar="REF", help="model reference: id, NAME, NAME:VERSION, NAME@ALIAS, best")
@@ -29,6 +29,12 @@ def add_commands(subparsers, common: argparse.ArgumentParser) -> None:
     deploy.add_argument(
         "--overwrite", action="store_true", help="replace an earlier bundle in OUTPUT_DIR (never other files)"
     )
+    deploy.add_argument(
+        "--with-pickle",
+        action="store_true",
+        help="also write model.pkl and point MLflow's sklearn flavor at it, for serving systems that read "
+        "only pickles (MLflow releases before skops support); a pickle runs code when loaded",
+    )
     deploy.set_defaults(func=_deploy)
 
     verify = subparsers.add_parser(
@@ -36,7 +42,7 @@ def add_commands(subparsers, common: argparse.ArgumentParser) -> None:
         parents=[common],
         help="check a deployment bundle's files against its manifest",
         description="Check every file of a deployment bundle against manifest.json; name any changed, "
-        "missing or extra file. Exit code 0 when the bundle is intact, 1 otherwise.",
+        "missing or extra entry (links and special files included, never followed). Exit code 0 when the bundle is intact, 1 otherwise.",
     )
     verify.add_argument("path", metavar="PATH", help="bundle folder")
     verify.set_defaults(func=_verify)
@@ -59,6 +65,7 @@ def _deploy(args: argparse.Namespace) -> int:
             include_onnx=args.include_onnx,
             sample_rows=args.sample,
             overwrite=args.overwrite,
+            with_pickle=args.with_pickle,
             progress=progress,
         )
     finally:

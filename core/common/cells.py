@@ -15,6 +15,7 @@ two patterns written into it.
 
 from __future__ import annotations
 
+import csv
 import re
 from typing import Any
 
@@ -24,8 +25,14 @@ NUMBER_RE = r"^[+-]?(([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?|inf|infinity|n
 #: Text cells starting with one of these are run as formulas by spreadsheet programs.
 FORMULA_RE = r"^[=+\-@\t\r]"
 
+#: Options for every CSV written with Python's csv module or pandas. Rows end with CR LF (RFC 4180):
+#: the csv module quotes a cell that holds any character of the line end, so with a bare "\n" a
+#: cell holding a lone "\r" went out unquoted, and spreadsheets and csv readers ended the row there.
+CSV_OPTIONS: dict = {"lineterminator": "\r\n", "quoting": csv.QUOTE_MINIMAL}
+
 _FORMULA = re.compile(FORMULA_RE)
-_NUMBER = re.compile(NUMBER_RE, re.IGNORECASE)
+# ASCII case folding only, as Arrow's: under Unicode folding "-ınf" (dotless i) would pass as a number.
+_NUMBER = re.compile(NUMBER_RE, re.IGNORECASE | re.ASCII)
 
 
 def needs_escape(text: str) -> bool:

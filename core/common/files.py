@@ -185,6 +185,15 @@ def sha256_file(path: str | os.PathLike) -> str:
     return digest.hexdigest()
 
 
+def same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
+    """True when ``a`` and ``b`` name one existing file (the same path, a link or a hard link):
+    what a writer checks so that its output never replaces its input."""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # either is missing (or unreadable): writing one cannot replace the other
+        return False
+
+
 def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 

@@ -2,13 +2,19 @@
 
 :func:`export_bundle` writes, for one fitted scikit-learn classifier:
 
-``MLmodel``, ``model.pkl``, ``requirements.txt``, ``python_env.yaml``, ``conda.yaml``,
+``MLmodel``, ``requirements.txt``, ``python_env.yaml``, ``conda.yaml``,
 ``input_example.json``, ``serving_input_example.json``
     An MLflow model folder (``python_function`` + ``sklearn`` flavors), written from the
-    format's public specification; ExoReg does not depend on mlflow.
-    ``mlflow.pyfunc.load_model(folder)`` and ``mlflow models serve -m folder`` read it.
+    format's public specification; ExoReg does not depend on mlflow. The ``sklearn`` flavor
+    points at ``model.skops`` (``serialization_format: skops``) with the exact types skops
+    must be told to trust, so the bundle holds no pickle: MLflow reads it from release
+    :data:`MLFLOW_FIRST_SKOPS_RELEASE` on, with ``mlflow.pyfunc.load_model(folder)`` and
+    ``mlflow models serve -m folder``.
 ``model.skops``
-    The same model in the safe format; it loads with the registry's type allowlist.
+    The model in the safe format; it loads with the registry's type allowlist.
+``model.pkl``
+    Only with ``with_pickle=True``, for serving systems that read nothing but pickles (MLflow
+    before :data:`MLFLOW_FIRST_SKOPS_RELEASE`): then the ``sklearn`` flavor points at it.
 ``model.onnx``
     The model converted with skl2onnx (float32 input), included only when onnxruntime's
     predictions match scikit-learn's on a sample of rows (labels on >= 99.9 % of rows,
@@ -38,6 +44,7 @@ import os
 import platform
 import re
 import shutil
+import stat
 import uuid
 import warnings
 from collections.abc import Callable, Mapping, Sequence
@@ -59,6 +66,9 @@ MAX_MANIFEST_BYTES = 64 << 20  # a bundle's manifest (file list and the model's 
 
 MLMODEL_NAME = "MLmodel"
 PICKLE_NAME = "model.pkl"
+#: The first MLflow release whose sklearn flavor reads ``serialization_format: skops``
+#: (``mlflow.sklearn._load_pyfunc`` with ``skops_trusted_types``); earlier ones read pickles only.
+MLFLOW_FIRST_SKOPS_RELEASE = "3.9.0"
 SKOPS_NAME = "model.skops"
 ONNX_NAME = "model.onnx"
 PREDICT_NAME = "predict.py"
@@ -136,6 +146,8 @@ class BundleVerifyReport:
     extra: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     checked: int = 0
+    #: What the extra entries that are not regular files are ("a symbolic link", "a folder"...).
+    extra_kinds: dict[str, str] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -145,7 +157,11 @@ class BundleVerifyReport:
         out = list(self.problems)
         out += [f"{name} was changed: its SHA-256 differs from the manifest" for name in self.changed]
         out += [f"{name} is missing" for name in self.missing]
-        out += [f"{name} is not listed in the manifest" for name in self.extra]
+        out += [
+            f"{name} ({self.extra_kinds[name]}) is not listed in the manifest" if name in self.extra_kinds
+            else f"{name} is not listed in the manifest"
+            for name in self.extra
+        ]
         return out
 
     def to_dict(self) -> dict[str, Any]:
@@ -156,6 +172,7 @@ class BundleVerifyReport:
             "changed": self.changed,
             "missing": self.missing,
             "extra": self.extra,
+            "extra_kinds": self.extra_kinds,
             "problems": self.problems,
             "messages": self.messages(),
         }
@@ -171,6 +188,7 @@ def export_bundle(
     include_onnx: bool = True,
     sample_rows: Any = None,
     overwrite: bool = False,
+    with_pickle: bool = False,
     progress: Progress | None = None,
     cancelled: Cancelled | None = None,
 ) -> BundleReport:
@@ -181,7 +199,9 @@ def export_bundle(
     feature columns and classes are checked against the model's own. ``sample_rows`` (a
     DataFrame, or the path of a CSV such as a KOI table) supplies real rows for the ONNX
     parity check and the input example; without it a synthetic sample is drawn from the
-    model's imputer statistics, and the manifest and card say so.
+    model's imputer statistics, and the manifest and card say so. ``with_pickle`` adds
+    ``model.pkl`` and points MLflow's ``sklearn`` flavor at it, for serving systems that read
+    only pickles; by default the bundle holds no pickle.
 
     ``progress(done, total)`` is called after each of the 8 steps; when ``cancelled()``
     returns true the export stops with :class:`ExportCancelled` and leaves nothing behind.
@@ -222,10 +242,11 @@ def export_bundle(
         env = _environment()
         created = _dt.datetime.now(_dt.UTC)
 
-        _write_bytes(staging / PICKLE_NAME, _pickle_bytes(model))
+        if with_pickle:
+            _write_bytes(staging / PICKLE_NAME, _pickle_bytes(model))
         advance()
 
-        skops_sha = _write_skops(model, staging / SKOPS_NAME, sample)
+        skops_sha, trusted_types = _write_skops(model, staging / SKOPS_NAME, sample)
         advance()
 
         onnx_info = _export_onnx(model, staging / ONNX_NAME, sample, sample_info, feature_columns, include_onnx)
@@ -233,7 +254,8 @@ def export_bundle(
             report_warnings.append(onnx_info["message"])
         advance()
 
-        _write_mlflow_files(staging, model, info, sample, env, created)
+        _write_mlflow_files(staging, model, info, sample, env, created,
+                            trusted_types=None if with_pickle else trusted_types)
         advance()
 
         title = f"{_model_name(info)} v{info['version']}" if info.get("version") is not None else _model_name(info)
@@ -246,7 +268,7 @@ def export_bundle(
                 f"{env['sklearn']}; the bundle pins {env['sklearn']}, the version that wrote its files."
             )
         _write_text(staging / CARD_NAME, render_model_card(info, onnx_info, sample_info, env, report_warnings,
-                                                            descriptions))
+                                                            descriptions, with_pickle=with_pickle))
         advance()
 
         files = _file_table(staging)
@@ -265,6 +287,7 @@ def export_bundle(
                 "registry_model_sha256": info.get("model_sha256"),
             },
             "environment": env,
+            "mlflow": _mlflow_summary(with_pickle, trusted_types),
             "onnx": onnx_info,
             "sample": sample_info,
             "warnings": report_warnings,
@@ -301,6 +324,7 @@ def export_registered_model(
     include_onnx: bool = True,
     sample_rows: Any = None,
     overwrite: bool = False,
+    with_pickle: bool = False,
     progress: Progress | None = None,
     cancelled: Cancelled | None = None,
 ) -> BundleReport:
@@ -331,25 +355,38 @@ def export_registered_model(
         include_onnx=include_onnx,
         sample_rows=sample_rows,
         overwrite=overwrite,
+        with_pickle=with_pickle,
         progress=progress,
         cancelled=cancelled,
     )
 
 
 def verify_bundle(path: str | os.PathLike) -> BundleVerifyReport:
-    """Check every file of a bundle against its manifest: changed, missing and extra files."""
-    from core.common.files import sha256_file
+    """Check every file of a bundle against its manifest: changed, missing and extra entries.
+
+    Nothing is followed or opened but regular files: a listed file that is now a link, a folder
+    or a special file is reported as such, and every entry the manifest does not list (a file,
+    a symbolic link, an empty folder, a FIFO, a socket, a device) is reported as extra.
+    """
+    from core.common.files import FileTooLargeError, NotRegularFileError, file_kind, read_regular_file
 
     root = Path(path).expanduser()
     report = BundleVerifyReport(path=root)
     if not root.is_dir():
         report.problems.append(f"{root} is not a folder; give the path of a deployment bundle folder.")
         return report
-    manifest_path = root / MANIFEST_NAME
     try:
-        manifest = jsonio.read_json_file(manifest_path, max_bytes=MAX_MANIFEST_BYTES)
+        raw = read_regular_file(root / MANIFEST_NAME, follow_links=False, max_bytes=MAX_MANIFEST_BYTES)
+        manifest = jsonio.loads(raw, max_bytes=MAX_MANIFEST_BYTES)
     except FileNotFoundError:
         report.problems.append(f"{MANIFEST_NAME} is missing, so nothing in {root} can be checked.")
+        return report
+    except NotRegularFileError as exc:
+        report.problems.append(f"{MANIFEST_NAME} is {exc.kind}, not a regular file; the bundle cannot be checked.")
+        return report
+    except FileTooLargeError:
+        report.problems.append(f"{MANIFEST_NAME} is larger than {MAX_MANIFEST_BYTES:,} bytes; the bundle cannot "
+                               "be checked.")
         return report
     except (OSError, UnicodeDecodeError, ValueError) as exc:
         report.problems.append(f"{MANIFEST_NAME} cannot be read ({exc}); the bundle cannot be checked.")
@@ -358,22 +395,81 @@ def verify_bundle(path: str | os.PathLike) -> BundleVerifyReport:
     if not isinstance(files, dict) or manifest.get("format") != BUNDLE_FORMAT:
         report.problems.append(f"{MANIFEST_NAME} is not an ExoReg bundle manifest; the bundle cannot be checked.")
         return report
-    present = set(_relative_files(root)) - {MANIFEST_NAME}
+    present = _bundle_entries(root)
+    present.pop(MANIFEST_NAME, None)
     for name in sorted(files):
         entry = files[name]
-        file_path = root / name
-        if not _inside(root, file_path) or name == MANIFEST_NAME:
+        if not isinstance(name, str) or not _inside(root, root / name) or name == MANIFEST_NAME:
             report.problems.append(f"the manifest lists {name!r}, which is not a file inside the bundle")
             continue
-        if name not in present:
+        mode = present.get(name)
+        if mode is None:
             report.missing.append(name)
+            continue
+        if not stat.S_ISREG(mode):
+            report.problems.append(f"{name} is {file_kind(mode)}, not the regular file the manifest lists")
             continue
         report.checked += 1
         expected = entry.get("sha256") if isinstance(entry, dict) else None
-        if sha256_file(file_path) != expected:
+        try:
+            digest = _sha256_no_follow(root / name)
+        except OSError as exc:
+            report.problems.append(f"{name} cannot be read ({exc.strerror or exc})")
+            continue
+        if digest != expected:
             report.changed.append(name)
-    report.extra = sorted(present - set(files))
+    report.extra = sorted(set(present) - set(files))
+    report.extra_kinds = {
+        name: "an empty folder" if stat.S_ISDIR(present[name]) else file_kind(present[name])
+        for name in report.extra if not stat.S_ISREG(present[name])
+    }
     return report
+
+
+def _bundle_entries(root: Path) -> dict[str, int]:
+    """Every entry under ``root`` by relative POSIX name, with its ``lstat`` mode: regular files,
+    links (never followed), special files, and folders that hold nothing (others are implied by
+    their contents)."""
+    entries: dict[str, int] = {}
+    stack = [(root, "")]
+    while stack:
+        folder, prefix = stack.pop()
+        try:
+            with os.scandir(folder) as it:
+                children = list(it)
+        except OSError:
+            continue
+        if not children and prefix:
+            entries[prefix.rstrip("/")] = stat.S_IFDIR
+        for child in children:
+            name = prefix + child.name
+            try:
+                mode = child.stat(follow_symlinks=False).st_mode
+            except OSError:
+                continue
+            if stat.S_ISDIR(mode):
+                stack.append((Path(child.path), name + "/"))
+            else:
+                entries[name] = mode
+    return entries
+
+
+def _sha256_no_follow(path: Path) -> str:
+    """SHA-256 of a regular file, opened without following a link and without blocking on a FIFO."""
+    import hashlib
+
+    from core.common.files import NotRegularFileError, file_kind
+
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+    fd = os.open(path, flags)
+    with os.fdopen(fd, "rb") as fh:
+        mode = os.fstat(fh.fileno()).st_mode
+        if not stat.S_ISREG(mode):  # swapped since it was listed
+            raise NotRegularFileError(path, file_kind(mode))
+        digest = hashlib.sha256()
+        while chunk := fh.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 # -- checks on the inputs ----------------------------------------------------------------------
@@ -570,12 +666,16 @@ def _pickle_bytes(model: Any) -> bytes:
     return pickle.dumps(model, protocol=4)
 
 
-def _write_skops(model: Any, path: Path, sample) -> str:
-    """Write ``model.skops``, prove it loads with the allowlist and predicts the same."""
+def _write_skops(model: Any, path: Path, sample) -> tuple[str, list[str]]:
+    """Write ``model.skops``, prove it loads with the allowlist and predicts the same.
+
+    Returns its SHA-256 and the types skops must be told to trust to load it (all of them on
+    the allowlist, or the export stops): MLflow's ``skops_trusted_types``.
+    """
     import numpy as np
 
     from core.common.files import sha256_bytes, write_bytes_synced
-    from core.registry.safety import dumps_skops, load_skops
+    from core.registry.safety import dumps_skops, load_skops, skops_untrusted_types
 
     data = dumps_skops(model)
     write_bytes_synced(path, data)
@@ -590,7 +690,7 @@ def _write_skops(model: Any, path: Path, sample) -> str:
     rows = sample.iloc[:200]
     if not np.array_equal(loaded.predict_proba(rows), model.predict_proba(rows)):
         raise IntegrityError("model.skops does not predict what the model in memory predicts; nothing was exported.")
-    return sha256_bytes(data)
+    return sha256_bytes(data), sorted(skops_untrusted_types(data))
 
 
 #: What writing model.onnx needs; part of the default install wherever onnxruntime publishes wheels.
@@ -750,7 +850,22 @@ def _example_rows(sample, n: int = INPUT_EXAMPLE_ROWS):
     return rows.iloc[:n]
 
 
-def _write_mlflow_files(staging: Path, model, info: Mapping[str, Any], sample, env, created) -> None:
+def _mlflow_summary(with_pickle: bool, trusted_types: Sequence[str]) -> dict[str, Any]:
+    """What the manifest records about the MLflow flavor: which file it loads, and how."""
+    if with_pickle:
+        return {"model_file": PICKLE_NAME, "serialization_format": "pickle"}
+    return {
+        "model_file": SKOPS_NAME,
+        "serialization_format": "skops",
+        "skops_trusted_types": list(trusted_types),
+        "first_mlflow_release": MLFLOW_FIRST_SKOPS_RELEASE,
+    }
+
+
+def _write_mlflow_files(staging: Path, model, info: Mapping[str, Any], sample, env, created,
+                        *, trusted_types: Sequence[str] | None) -> None:
+    """The MLflow model files. With ``trusted_types`` (the default bundle) the ``sklearn`` flavor
+    loads ``model.skops`` trusting exactly those types; with ``None`` it loads ``model.pkl``."""
     example = _example_rows(sample)
     split = {
         "columns": list(example.columns),
@@ -759,7 +874,7 @@ def _write_mlflow_files(staging: Path, model, info: Mapping[str, Any], sample, e
     _write_text(staging / INPUT_EXAMPLE_NAME, json.dumps(split, allow_nan=False))
     _write_text(staging / SERVING_EXAMPLE_NAME, json.dumps({"dataframe_split": split}, indent=2, allow_nan=False))
 
-    requirements = pinned_requirements(env)
+    requirements = pinned_requirements(env, pickle_free=trusted_types is not None)
     _write_text(
         staging / REQUIREMENTS_NAME,
         "# Versions that wrote this bundle's model files. mlflow is needed only to load or serve it\n"
@@ -785,24 +900,28 @@ def _write_mlflow_files(staging: Path, model, info: Mapping[str, Any], sample, e
             }
         ),
     )
+    model_file = PICKLE_NAME if trusted_types is None else SKOPS_NAME
+    sklearn_flavor: dict[str, Any] = {
+        "code": None,
+        "pickled_model": model_file,  # MLflow's key for the model file, whatever its format
+        "serialization_format": "pickle" if trusted_types is None else "skops",
+        "sklearn_version": env["sklearn"],
+    }
+    if trusted_types is not None:
+        sklearn_flavor["skops_trusted_types"] = list(trusted_types)
     mlmodel = {
         "artifact_path": "model",
         "flavors": {
             "python_function": {
                 "env": {"conda": CONDA_NAME, "virtualenv": PYTHON_ENV_NAME},
                 "loader_module": "mlflow.sklearn",
-                "model_path": PICKLE_NAME,
+                "model_path": model_file,
                 "predict_fn": "predict",
                 "python_version": env["python"],
             },
-            "sklearn": {
-                "code": None,
-                "pickled_model": PICKLE_NAME,
-                "serialization_format": "pickle",
-                "sklearn_version": env["sklearn"],
-            },
+            "sklearn": sklearn_flavor,
         },
-        "model_size_bytes": (staging / PICKLE_NAME).stat().st_size,
+        "model_size_bytes": (staging / model_file).stat().st_size,
         "model_uuid": uuid.uuid4().hex,
         "utc_time_created": created.strftime("%Y-%m-%d %H:%M:%S.%f"),
         "saved_input_example_info": {
@@ -830,9 +949,11 @@ def _json_number(value: Any) -> Any:
     return value
 
 
-def pinned_requirements(env: Mapping[str, str]) -> list[str]:
+def pinned_requirements(env: Mapping[str, str], *, pickle_free: bool = True) -> list[str]:
+    """requirements.txt's lines: the versions that wrote the model files, and an MLflow that
+    reads the flavor's format (skops from :data:`MLFLOW_FIRST_SKOPS_RELEASE` on)."""
     pins = [
-        "mlflow",
+        f"mlflow>={MLFLOW_FIRST_SKOPS_RELEASE}" if pickle_free else "mlflow",
         f"scikit-learn=={env['sklearn']}",
         f"numpy=={env['numpy']}",
         f"scipy=={env['scipy']}",
@@ -981,11 +1102,13 @@ def _relative_files(root: Path) -> list[str]:
 
 
 def _inside(root: Path, path: Path) -> bool:
+    """True when ``path`` names an entry below ``root`` by its words alone (no ``..`` out of it, not
+    absolute): links are never followed, a linked entry is reported as a link instead."""
     try:
-        path.resolve().relative_to(root.resolve())
+        relative = os.path.normpath(os.path.relpath(path, root))
     except ValueError:
         return False
-    return True
+    return not (os.path.isabs(relative) or relative == "." or relative.split(os.sep)[0] == "..")
 
 
 def _file_table(root: Path) -> dict[str, dict[str, Any]]:
@@ -1021,7 +1144,9 @@ Needs only scikit-learn, skops and pandas (see requirements.txt for the versions
 
 The input is a CSV with the model's feature columns (other columns are ignored; NASA
 `#` comment lines at the top are skipped; .csv.gz works). The output has the identifier
-columns found in the input, the predicted label and one probability column per class.
+columns found in the input, `predicted_label` and one `probability_<class>` column per
+class, the columns `exoreg predict` writes. It is written under a temporary name and renamed
+at the end, never over the input nor over anything but a regular file.
 
 model.skops is checked against the SHA-256 recorded below, then loaded with skops, trusting
 only the types listed in ALLOWED_TYPES: the same explicit list the ExoReg registry uses.
@@ -1031,9 +1156,15 @@ Nothing outside it is ever constructed.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import csv
 import gzip
 import hashlib
+import os
+import re
+import stat
 import sys
+import tempfile
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -1047,9 +1178,12 @@ CLASSES = __CLASSES__
 ID_COLUMNS = __ID_COLUMNS__
 
 # Text cells a spreadsheet would run as formulas get a leading ' in the output CSV; cells that
-# read as numbers stay as they are (ExoReg's core.common.cells rule and patterns).
+# read as numbers stay as they are (ExoReg's core.common.cells rule and patterns; letters are
+# compared in ASCII only).
 FORMULA_RE = __FORMULA_RE__
 NUMBER_RE = __NUMBER_RE__
+# Rows end with CR LF, so a cell holding a carriage return is quoted and can never split a row.
+CSV_OPTIONS = {"lineterminator": "\\r\\n", "quoting": csv.QUOTE_MINIMAL}
 
 # Types beyond skops' own defaults that may be constructed (ExoReg's core.safety.ALLOWED_TYPES).
 ALLOWED_TYPES = __ALLOWED_TYPES__
@@ -1130,7 +1264,7 @@ def predict(table, model=None):
     model = model if model is not None else load_model()
     X = features(table)
     out = pd.DataFrame({c: table[c].to_numpy() for c in ID_COLUMNS if c in table.columns})
-    out["prediction"] = model.predict(X)
+    out["predicted_label"] = model.predict(X)
     proba = model.predict_proba(X)
     for i, label in enumerate(model.classes_):
         out[f"probability_{label}"] = proba[:, i]
@@ -1147,10 +1281,54 @@ def escape_formulas(frame):
             continue
         text = values.map(lambda v: isinstance(v, str)).astype(bool)
         as_text = values.where(text, "").astype(str)
-        risky = text & as_text.str.match(FORMULA_RE) & ~as_text.str.fullmatch(NUMBER_RE, case=False)
+        risky = text & as_text.str.match(FORMULA_RE) & ~as_text.str.fullmatch(NUMBER_RE, flags=re.IGNORECASE | re.ASCII)
         if risky.any():
             frame[column] = values.where(~risky, "'" + as_text)
     return frame
+
+
+def check_output(output: Path, source: Path) -> None:
+    """Refuse an output that is the input (by any name) or that exists and is not a regular file."""
+    try:
+        found = os.stat(output)  # follows a link: what a write would really replace
+    except FileNotFoundError:
+        found = None
+    except OSError as exc:
+        fail(f"{output} cannot be checked ({exc.strerror}); choose another output path.")
+    try:
+        named = os.lstat(output)
+    except OSError:
+        named = None
+    if named is not None and not stat.S_ISREG(named.st_mode):
+        kind = ("a symbolic link" if stat.S_ISLNK(named.st_mode) else "a folder" if stat.S_ISDIR(named.st_mode)
+                else "a special file (FIFO, socket or device)")
+        fail(f"{output} is {kind}, not a regular file; choose another output path (-o - writes to standard output).")
+    if not output.parent.is_dir():
+        fail(f"the folder {output.parent} does not exist; create it or choose another output path.")
+    try:
+        same = found is not None and os.path.samefile(output, source)
+    except OSError:  # the input is missing: reading it says so
+        same = False
+    if same:
+        fail(f"{output} is the input file; choose another output path, so the input is kept.")
+
+
+def write_csv(frame, output: Path) -> None:
+    """Write ``frame`` to a temporary file beside ``output`` and rename it into place at the end."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{output.name}.", suffix=".part", dir=output.parent or ".")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            frame.to_csv(fh, index=False, **CSV_OPTIONS)
+            fh.flush()
+            os.fsync(fh.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
+        os.replace(tmp, output)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
 
 
 def main(argv=None) -> int:
@@ -1158,16 +1336,22 @@ def main(argv=None) -> int:
     parser.add_argument("input", type=Path, help="CSV with the model's feature columns")
     parser.add_argument("-o", "--output", default="-", help="output CSV (default: standard output)")
     args = parser.parse_args(argv)
+    output = None if args.output == "-" else Path(args.output)
+    if output is not None:
+        check_output(output, args.input)  # before any work: the input is never replaced
     check_model_file()  # before the slow imports: a changed file is refused at once
     table = read_table(args.input)
     if table is None or table.empty:
         fail(f"{args.input} has no rows.")
     result = escape_formulas(predict(table))
-    if args.output == "-":
-        result.to_csv(sys.stdout, index=False)
+    if output is None:
+        result.to_csv(sys.stdout, index=False, **CSV_OPTIONS)
     else:
-        result.to_csv(args.output, index=False)
-        print(f"predict.py: wrote {len(result)} predictions to {args.output}", file=sys.stderr)
+        try:
+            write_csv(result, output)
+        except OSError as exc:
+            fail(f"{output} could not be written ({exc.strerror or exc}); nothing was written.")
+        print(f"predict.py: wrote {len(result)} predictions to {output}", file=sys.stderr)
     return 0
 
 
@@ -1206,6 +1390,26 @@ def render_predict_script(feature_columns: Sequence[str], classes: Sequence, sko
 
 # -- the model card -----------------------------------------------------------------------------
 
+def _mlflow_card_lines(with_pickle: bool) -> list[str]:
+    """The card's words on how MLflow loads this bundle, and from which release."""
+    if with_pickle:
+        return [
+            "This folder is an MLflow model (`MLmodel`, `python_function` and `sklearn` flavors) whose `sklearn` "
+            "flavor loads `model.pkl`, for serving systems that read only pickles. A pickle runs code when "
+            "loaded: check the bundle first (`exoreg verify-bundle`) and load it only if you trust where it "
+            f"came from. MLflow {MLFLOW_FIRST_SKOPS_RELEASE} and later read the pickle-free bundle that "
+            "`exoreg deploy` writes without `--with-pickle`.",
+        ]
+    return [
+        "This folder is an MLflow model (`MLmodel`, `python_function` and `sklearn` flavors) without a pickle: "
+        "the `sklearn` flavor loads `model.skops` (`serialization_format: skops`), trusting only the types listed "
+        f"under `skops_trusted_types`. MLflow reads skops files from release {MLFLOW_FIRST_SKOPS_RELEASE} on "
+        f"(`pip install \"mlflow-skinny>={MLFLOW_FIRST_SKOPS_RELEASE}\" scikit-learn skops pandas` is "
+        "enough to load and serve it); older releases and serving "
+        "systems that read only pickles need a bundle exported with `--with-pickle`.",
+    ]
+
+
 _HEADLINE = (("accuracy", "Accuracy"), ("precision", "Precision"), ("recall", "Recall"), ("f1_score", "F1 score"))
 
 
@@ -1237,6 +1441,8 @@ def render_model_card(
     env: Mapping[str, Any],
     notes: Sequence[str] = (),
     descriptions: Mapping[str, str] | None = None,
+    *,
+    with_pickle: bool = False,
 ) -> str:
     """The bundle's ``README.md``: Hugging Face style front matter, then the card's sections."""
     name = _model_name(info)
@@ -1438,9 +1644,7 @@ def render_model_card(
         "",
         "### With MLflow",
         "",
-        "This folder is an MLflow model (`MLmodel`, `python_function` and `sklearn` flavors). `model.pkl` is a "
-        "pickle, which runs code when loaded: check the bundle first (`exoreg verify-bundle`) and load it only "
-        "if you trust where it came from.",
+        *_mlflow_card_lines(with_pickle),
         "",
         "```python",
         "import mlflow.pyfunc",
@@ -1474,11 +1678,10 @@ def render_model_card(
         out += ["### With onnxruntime", "", "Not available for this bundle: " + str(onnx_info.get("message", "")), ""]
 
     out += ["## Files", ""]
-    listing = [
-        (MLMODEL_NAME, "MLflow model description"),
-        (PICKLE_NAME, "the model, pickled for MLflow"),
-        (SKOPS_NAME, "the model in the skops format"),
-    ]
+    listing = [(MLMODEL_NAME, "MLflow model description")]
+    if with_pickle:
+        listing.append((PICKLE_NAME, "the model, pickled for MLflow"))
+    listing.append((SKOPS_NAME, "the model in the skops format" + ("" if with_pickle else ", loaded by MLflow too")))
     if onnx_ok:
         listing.append((ONNX_NAME, "the model in ONNX"))
     listing += [

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from core.common.files import same_file
 from core.errors import DataError, RegistryError
 
 log = logging.getLogger(__name__)
@@ -161,12 +162,12 @@ def _dataset_label(data: _DemoData) -> str:
 
 
 def _write_candidates(frame, path: Path) -> int:
-    from core.common.cells import escape_frame
+    from core.common.cells import CSV_OPTIONS, escape_frame
     from core.common.files import atomic_write_text
     from core.training.koi import CANDIDATE, LABEL_COLUMN
 
     rows = frame[frame[LABEL_COLUMN] == CANDIDATE]
-    atomic_write_text(path, escape_frame(rows).to_csv(index=False))
+    atomic_write_text(path, escape_frame(rows).to_csv(index=False, **CSV_OPTIONS))
     return len(rows)
 
 
@@ -230,6 +231,9 @@ def build_demo_registry(
     dataset = _load_data(data, allow_download=allow_download, progress=download_progress, cancelled=cancelled,
                          status=say)
     candidates_csv = root.resolve().parent / "candidates.csv"
+    if dataset.origin == REAL and same_file(dataset.source, candidates_csv):
+        raise DataError(f"The KOI table {dataset.source} is the candidates.csv the demo writes beside the registry folder; "
+                        "copy the table elsewhere or build the demo registry in another folder.")
     n_candidates = _write_candidates(dataset.frame, candidates_csv)
     result = DemoResult(root=root, candidates_csv=candidates_csv, data_origin=dataset.origin,
                         data_source=dataset.source, notes=list(dataset.notes))

@@ -1,7 +1,7 @@
 """Package a registered version as a deployment bundle (:mod:`core.deployment.bundle`).
 
 Before: the reference (the version, or one of its aliases), the destination folder, the
-options (ONNX on/off, a CSV of sample rows for the parity check) and a summary of what will be
+options (ONNX on/off, model.pkl on/off, a CSV of sample rows for the parity check) and a summary of what will be
 written. After: the bundle's file tree, the ONNX parity figures, Verify (the checksum check of
 :func:`core.deployment.verify_bundle`), Open Folder, and the model card rendered.
 """
@@ -60,7 +60,8 @@ def default_bundle_folder(meta, base: Path | None = None) -> Path:
 
 
 def export_bundle_for(registry_uri: str, ref: str, folder: str, *, include_onnx: bool,
-                      sample_rows: str | None, overwrite: bool, progress=None, cancelled=None):
+                      sample_rows: str | None, overwrite: bool, with_pickle: bool = False,
+                      progress=None, cancelled=None):
     """Worker function: write the bundle in a child process, then read back its model card.
 
     The ONNX conversion and the imports it needs hold the interpreter lock for long stretches,
@@ -71,7 +72,7 @@ def export_bundle_for(registry_uri: str, ref: str, folder: str, *, include_onnx:
 
     report = run_in_child("core.deployment.bundle:export_registered_model", registry_uri, ref, folder,
                           include_onnx=include_onnx, sample_rows=sample_rows or None, overwrite=overwrite,
-                          progress=progress, cancelled=cancelled)
+                          with_pickle=with_pickle, progress=progress, cancelled=cancelled)
     card = (Path(report.path) / CARD_NAME).read_text(encoding="utf-8")
     return report, card
 
@@ -145,6 +146,15 @@ class DeployDialog(QDialog):
         self.onnx_note.setVisible(self.onnx_unavailable is not None)
         if self.onnx_unavailable is not None:
             self.onnx_check.setToolTip(self.onnx_unavailable)
+        self.pickle_check = QCheckBox("Also write model.pkl, for serving systems that read only pickles", self)
+        self.pickle_check.setObjectName("pickleCheck")
+        from core.deployment.bundle import MLFLOW_FIRST_SKOPS_RELEASE
+
+        self.pickle_check.setToolTip(
+            f"Off: MLflow loads model.skops (MLflow {MLFLOW_FIRST_SKOPS_RELEASE} or later) and the bundle holds no "
+            "pickle. On: MLflow's sklearn flavor loads model.pkl instead, which runs code when loaded; tick it "
+            "only for older serving systems.")
+        self.pickle_check.toggled.connect(lambda _on: self._update_summary())
         self.overwrite_check = QCheckBox("Replace an existing bundle in that folder", self)
         self.overwrite_check.toggled.connect(lambda _on: self._update_summary())
         self.sample_edit = QLineEdit(sample_csv or "", self)
@@ -163,6 +173,7 @@ class DeployDialog(QDialog):
         form.addRow("Sample rows:", sample_row)
         form.addRow("", self.onnx_check)
         form.addRow("", self.onnx_note)
+        form.addRow("", self.pickle_check)
         form.addRow("", self.overwrite_check)
         self.summary_label = QLabel(self)
         self.summary_label.setObjectName("summaryLabel")
@@ -229,7 +240,7 @@ class DeployDialog(QDialog):
         worker = self._worker = start_worker_for(self,
             export_bundle_for, self.registry.uri, self.ref_combo.currentData(), self.folder(),
             include_onnx=self.onnx_check.isChecked(), sample_rows=self.sample_edit.text().strip() or None,
-            overwrite=self.overwrite_check.isChecked(),
+            overwrite=self.overwrite_check.isChecked(), with_pickle=self.pickle_check.isChecked(),
             on_success=self._on_exported,
             on_error=self._on_export_failed,
             on_cancelled=lambda: self.progress.finish("Cancelled; nothing was written."),
@@ -359,7 +370,10 @@ class DeployDialog(QDialog):
 
     def _update_summary(self) -> None:
         meta = self.meta
-        files = ["model.skops (safe format)", "model.pkl (for MLflow's sklearn flavour)"]
+        if self.pickle_check.isChecked():
+            files = ["model.skops (safe format, for predict.py)", "model.pkl (a pickle, for MLflow's sklearn flavor)"]
+        else:
+            files = ["model.skops (safe format, for predict.py and MLflow's sklearn flavor; no pickle)"]
         if self.onnx_check.isChecked():
             files.append("model.onnx (if skl2onnx converts it and it matches the model)")
         files += ["MLmodel, requirements.txt, conda.yaml, python_env.yaml", "predict.py (a command-line predictor)",
@@ -382,6 +396,7 @@ class DeployDialog(QDialog):
         self.export_button.setEnabled(not busy)
         self.verify_button.setEnabled(not busy and self.report is not None)
         self.open_button.setEnabled(self.report is not None)
-        for widget in (self.ref_combo, self.folder_edit, self.onnx_check, self.overwrite_check, self.sample_edit):
+        for widget in (self.ref_combo, self.folder_edit, self.onnx_check, self.pickle_check, self.overwrite_check,
+                       self.sample_edit):
             widget.setEnabled(not busy)
         self.onnx_check.setEnabled(not busy and self.onnx_unavailable is None)

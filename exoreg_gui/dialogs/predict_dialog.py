@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from core.common.files import same_file
 from core.common.text import plural
 from exoreg_gui import workers
 from exoreg_gui.dialogs.common import (
@@ -600,7 +601,7 @@ class PredictDialog(FileDropDialog):
         target = Messages.get_save_file(self, "Save predictions as", job.summary.output_path, filters)
         if not target:
             return
-        if Path(target).resolve() == Path(job.path).resolve():
+        if Path(target).resolve() == Path(job.path).resolve() or same_file(target, job.path):
             Messages.information(self, "Choose another name", "That is the input file; choose another name.")
             return
         start_worker_for(self,

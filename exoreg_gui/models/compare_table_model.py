@@ -20,7 +20,7 @@ from typing import Any
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
 from PySide6.QtGui import QBrush, QColor, QFont
 
-from core.common.cells import escape_row
+from core.common.cells import CSV_OPTIONS, escape_row
 from exoreg_gui.models.metadata_tree_model import format_value
 from exoreg_gui.resources import koi_column_tooltip
 
@@ -260,12 +260,20 @@ class CompareTableModel(QAbstractTableModel):
         return out
 
     def to_text(self) -> str:
-        """Tab-separated rows for the clipboard (pasted into spreadsheets, so formula-escaped)."""
-        return "\n".join("\t".join(escape_row(cells)) for cells in self.to_rows()) + "\n"
+        """Tab-separated rows for the clipboard (pasted into spreadsheets, so formula-escaped).
+
+        A cell holding a tab, a quote or a line break is quoted, as spreadsheets read pasted text,
+        so it can neither split its row nor move a formula into a cell of its own (the options of
+        every CSV the product writes, tab-separated).
+        """
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, delimiter="\t", **CSV_OPTIONS)
+        writer.writerows(escape_row(cells) for cells in self.to_rows())
+        return buffer.getvalue()
 
     def to_csv(self) -> str:
         buffer = io.StringIO()
-        writer = csv.writer(buffer, lineterminator="\n")
+        writer = csv.writer(buffer, **CSV_OPTIONS)
         writer.writerow(escape_row(["section", "field", *self.version_labels()]))
         for row in self._rows:
             if isinstance(row, CompareRow):
