@@ -8,12 +8,19 @@ paint (:func:`start_soon`); the prediction dialog asks it to load the model it p
 ends with the application (:func:`shutdown`). If it dies, the next request starts a new one.
 
 Its methods block: call them from a background worker (:mod:`exoreg_gui.workers`), never on
-the GUI thread. :func:`start_soon` is the exception: it only starts the process.
+the GUI thread. :func:`start_soon` only starts the process, and :func:`preload_in_background`
+asks for a model on a thread of its own: warming the application's worker is not a dialog's
+work to wait for (the first start imports scikit-learn for seconds), so it is not one of the
+dialog's workers; it ends with the worker process.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
+from collections.abc import Callable
+
+from PySide6.QtCore import QObject, Signal
 
 from core.prediction.warm import PredictionWorker
 
@@ -48,10 +55,44 @@ def shutdown() -> None:
         _worker.stop()
 
 
-# ---------------------------------------------------------------------------- worker functions
-def preload_model(registry_uri: str, model_id: str, *, cancelled=None) -> dict:
-    """Worker function: load and verify ``model_id`` in the worker process."""
-    return shared().preload(registry_uri, model_id, cancelled=cancelled)
+class _PreloadSignals(QObject):
+    #: ``(model_id, error or None)``, on the GUI thread.
+    done = Signal(str, object)
+
+
+_pending: set[_PreloadSignals] = set()  # alive until their signal was delivered
+
+
+def preload_in_background(registry_uri: str, model_id: str, owner: QObject,
+                          on_done: Callable[[str, BaseException | None], None]) -> threading.Event:
+    """Load and verify ``model_id`` in the worker process; ``on_done(model_id, error)`` on the GUI thread.
+
+    ``on_done`` is dropped once ``owner`` is deleted. Setting the returned event cancels the
+    request (nothing waits for a cancelled load).
+    """
+    import shiboken6
+
+    cancel = threading.Event()
+    signals = _PreloadSignals()
+    _pending.add(signals)
+
+    def deliver(loaded_id: str, error) -> None:
+        _pending.discard(signals)
+        if shiboken6.isValid(owner) and not cancel.is_set():
+            on_done(loaded_id, error)
+
+    signals.done.connect(deliver)
+
+    def run() -> None:
+        error = None
+        try:
+            shared().preload(registry_uri, model_id, cancelled=cancel.is_set)
+        except BaseException as exc:  # noqa: BLE001 - handed to the GUI thread
+            error = exc
+        signals.done.emit(model_id, error)
+
+    threading.Thread(target=run, name="exoreg-preload", daemon=True).start()
+    return cancel
 
 
 def predict_file(registry_uri: str, model_id: str, input_path: str, output_path: str, *,

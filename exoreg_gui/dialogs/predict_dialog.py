@@ -163,7 +163,7 @@ class PredictDialog(FileDropDialog):
         self._preflight_workers: dict[str, workers.Worker] = {}
         self._run_worker: workers.Worker | None = None
         self._results_worker: workers.Worker | None = None
-        self._preload_worker: workers.Worker | None = None
+        self._preload_cancel = None  # a threading.Event
         #: ``(model_id, state, message)`` of the proposed model in the worker process: state is
         #: "loading", "ready" or "failed" (a model that cannot be loaded blocks Run).
         self.model_state: tuple[str | None, str, str] = (None, "", "")
@@ -241,11 +241,16 @@ class PredictDialog(FileDropDialog):
         self.preview_table.setObjectName("previewTable")
         self.rejects_table = HeadTable(self)
         self.rejects_table.setObjectName("rejectsTable")
-        self.class_chart = self._make_chart()
+        # The chart (a pyqtgraph plot, tens of milliseconds to build) is made when its tab is first shown.
+        self.class_chart = None
+        self.class_counts: dict[str, int] = {}
+        self.chart_page = QWidget(self)
+        QVBoxLayout(self.chart_page).setContentsMargins(0, 0, 0, 0)
         self.result_tabs = QTabWidget(self)
         self.result_tabs.addTab(self.preview_table, "Preview")
-        self.result_tabs.addTab(self.class_chart, "Predicted classes")
+        self.result_tabs.addTab(self.chart_page, "Predicted classes")
         self.result_tabs.addTab(self.rejects_table, "Rejected rows")
+        self.result_tabs.currentChanged.connect(self._on_result_tab_changed)
         self.open_folder_button = QPushButton("Open Folder", self)
         self.open_folder_button.clicked.connect(self._on_open_folder_clicked)
         self.save_as_button = QPushButton("Save As…", self)
@@ -327,8 +332,9 @@ class PredictDialog(FileDropDialog):
 
     def shutdown(self) -> None:
         self.cancel()
-        for worker in [*self._preflight_workers.values(), self._run_worker, self._results_worker,
-                       self._preload_worker]:
+        if self._preload_cancel is not None:
+            self._preload_cancel.set()
+        for worker in [*self._preflight_workers.values(), self._run_worker, self._results_worker]:
             if worker is not None:
                 worker.cancel()
 
@@ -346,14 +352,11 @@ class PredictDialog(FileDropDialog):
         model_id = self.model_id()
         if model_id is None or self.registry is None or self.model_state[0] == model_id:
             return
-        if self._preload_worker is not None:
-            self._preload_worker.cancel()
+        if self._preload_cancel is not None:
+            self._preload_cancel.set()
         self.model_state = (model_id, "loading", "")
-        self._preload_worker = start_worker_for(self,
-            prediction_worker.preload_model, self.registry.uri, model_id,
-            on_success=lambda _info, m=model_id: self._on_preloaded(m, None),
-            on_error=lambda exc, m=model_id: self._on_preloaded(m, exc),
-        )
+        self._preload_cancel = prediction_worker.preload_in_background(self.registry.uri, model_id, self,
+                                                                       self._on_preloaded)
         self._show_model_state()
 
     def _on_preloaded(self, model_id: str, exc: BaseException | None) -> None:
@@ -362,7 +365,7 @@ class PredictDialog(FileDropDialog):
 
         if model_id != self.model_id():
             return
-        self._preload_worker = None
+        self._preload_cancel = None
         if exc is None:
             self.model_state = (model_id, "ready", "")
         elif isinstance(exc, PredictionWorkerLost) or not isinstance(exc, RegistryError):
@@ -554,10 +557,20 @@ class PredictDialog(FileDropDialog):
         self.result_tabs.setTabText(2, f"Rejected rows ({format_count(rejected)})")
         self._draw_classes(summary.class_counts)
 
+    def _on_result_tab_changed(self, index: int) -> None:
+        if self.result_tabs.widget(index) is self.chart_page:
+            self._ensure_chart()
+
+    def _ensure_chart(self) -> None:
+        if self.class_chart is None:
+            self.class_chart = self._make_chart()
+            self.chart_page.layout().addWidget(self.class_chart)
+            self._draw_classes(self.class_counts)
+
     def _make_chart(self):
         import pyqtgraph as pg
 
-        plot = pg.PlotWidget(parent=self, background="w")
+        plot = pg.PlotWidget(parent=self.chart_page, background="w")
         plot.setObjectName("classChart")
         plot.setMenuEnabled(False)
         plot.setMouseEnabled(False, False)
@@ -573,6 +586,9 @@ class PredictDialog(FileDropDialog):
     def _draw_classes(self, counts: dict[str, int]) -> None:
         import pyqtgraph as pg
 
+        self.class_counts = dict(counts)
+        if self.class_chart is None:
+            return  # drawn when its tab is first shown
         plot = self.class_chart.getPlotItem()
         labels = list(counts)
         heights = [int(counts[k]) for k in labels]
@@ -591,6 +607,7 @@ class PredictDialog(FileDropDialog):
 
     def class_chart_data(self) -> dict[str, int]:
         """The bars drawn in the class chart, by label (for tests and accessibility)."""
+        self._ensure_chart()
         ticks = self.class_chart.getPlotItem().getAxis("bottom")._tickLevels or [[]]
         heights = self.class_bars.opts.get("height")
         return {label: int(heights[i]) for i, label in ticks[0]} if heights is not None else {}
