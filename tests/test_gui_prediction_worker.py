@@ -7,6 +7,7 @@ No timing is asserted here; ``bench/gui_dialogs.py`` measures drop-to-results ti
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import threading
@@ -134,6 +135,9 @@ def test_dialog_preloads_its_model_and_runs_without_loading_it_here(qtbot, messa
     status = _status()
     assert status["pid"] == pid and status["loads"] == 2 and prediction_worker.shared().starts == starts
     assert dialog.preview_table.table_model.rowCount() == 200
+    # A run this short says how short (not "0 s").
+    assert re.search(r" in \d\.\d s → koi_rows\.predictions\.csv$", dialog.summary_label.text())
+    assert dialog.class_chart_data() == dialog.jobs[str(src.resolve())].summary.class_counts
     assert not messages.errors
     dialog.close()
 

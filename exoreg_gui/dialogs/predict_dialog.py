@@ -565,6 +565,8 @@ class PredictDialog(FileDropDialog):
         if self.class_chart is None:
             self.class_chart = self._make_chart()
             self.chart_page.layout().addWidget(self.class_chart)
+            self.class_chart.show()  # a child added to a page already on screen is hidden until shown
+            self.chart_page.layout().activate()  # its size now, so the first paint has the bars
             self._draw_classes(self.class_counts)
 
     def _make_chart(self):
