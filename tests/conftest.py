@@ -99,3 +99,16 @@ def koi_csv() -> Path:
 @pytest.fixture
 def registry_root(tmp_path) -> Path:
     return tmp_path / "registry"
+
+
+@pytest.fixture(autouse=True)
+def _no_prediction_worker_left():
+    """End the desktop app's prediction worker process after every test that started it."""
+    yield
+    import sys
+
+    module = sys.modules.get("exoreg_gui.prediction_worker")
+    if module is not None and module.running():
+        pid = module.shared().pid
+        module.shutdown()
+        assert not module.running(), f"the prediction worker process {pid} is still running after the test"

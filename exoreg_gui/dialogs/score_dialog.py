@@ -2,8 +2,8 @@
 
 Registered metrics come from different splits and feature sets; scoring every version on the
 same rows is how a person compares them fairly. The dialog gathers the file and its label
-column, runs :func:`core.prediction.evaluate_csv` for each version on a worker thread (each in
-a child process), and shows the fresh metrics beside the registered ones. :attr:`scored`
+column, runs :func:`core.prediction.evaluate_csv` for each version on a worker thread (in the
+application's prediction worker process, :mod:`exoreg_gui.prediction_worker`), and shows the fresh metrics beside the registered ones. :attr:`scored`
 hands them to the comparison tab and the charts.
 """
 
@@ -75,7 +75,8 @@ def score_versions(registry_uri: str, versions: list[tuple[str, str]], path: str
     error and the others are still scored. Progress counts rows over all versions.
     """
     from core.errors import RegistryError
-    from core.prediction.engine import PredictionCancelled, evaluate_csv
+    from core.prediction.engine import PredictionCancelled
+    from exoreg_gui.prediction_worker import evaluate_file
 
     outcomes: list[ScoreOutcome] = []
     n = len(versions)
@@ -88,8 +89,7 @@ def score_versions(registry_uri: str, versions: list[tuple[str, str]], path: str
                 progress(i * total + done, n * total)
 
         try:
-            result = evaluate_csv(model_id, path, label_column, registry=registry_uri, in_subprocess=True,
-                                  progress=step, cancelled=cancelled)
+            result = evaluate_file(registry_uri, model_id, path, label_column, progress=step, cancelled=cancelled)
         except PredictionCancelled:
             raise
         except (RegistryError, OSError, ValueError) as exc:
