@@ -107,3 +107,10 @@ def evaluate_file(registry_uri: str, model_id: str, input_path: str, label_colum
     """Worker function: :func:`core.prediction.evaluate_csv` of one file, in the worker process."""
     return shared().evaluate_csv(registry_uri, model_id, input_path, label_column,
                                  progress=progress, cancelled=cancelled)
+
+
+def evaluate_files(registry_uri: str, model_ids: list[str], input_path: str, label_column: str, *,
+                   progress=None, cancelled=None):
+    """Worker function: :func:`core.prediction.evaluate_versions`, one pass for every version, in the worker process."""
+    return shared().evaluate_versions(registry_uri, model_ids, input_path, label_column,
+                                      progress=progress, cancelled=cancelled)

@@ -106,6 +106,9 @@ def test_second_run_reuses_the_process_and_the_loaded_model(fresh_worker, warm_r
     scored = worker.evaluate_csv(str(root), ids[0], rows_csv, "koi_disposition")
     assert scored.metrics == evaluate_csv(ids[0], rows_csv, "koi_disposition", registry=root).metrics
     assert worker.status()["loads"] == 1
+    both = worker.evaluate_versions(str(root), ids[:2], rows_csv, "koi_disposition")  # one pass for both
+    assert [r.model_id for r in both] == ids[:2] and both[0].metrics == scored.metrics
+    assert both[1].metrics == evaluate_csv(ids[1], rows_csv, "koi_disposition", registry=root).metrics
 
 
 def test_keeps_the_three_most_recently_used_models(fresh_worker, warm_registry):

@@ -25,7 +25,7 @@ the calling thread writes the batches in file order. Memory stays flat.
 
 Running beside a GUI event loop
 -------------------------------
-**Choice: a child process.** From a worker thread (a ``QRunnable`` or ``QThread``), never
+**Choice: a child process.** (The desktop app keeps one warm: :mod:`core.prediction.warm`.) From a worker thread (a ``QRunnable`` or ``QThread``), never
 from the GUI thread, call ``predict_csv(..., in_subprocess=True)`` (or
 ``evaluate_csv(..., in_subprocess=True)``). The work then runs in a child process started
 with the ``spawn`` method, so a model step that holds the GIL, or a crash inside a model,

@@ -196,6 +196,14 @@ class PredictionWorker:
         return self._request("evaluate_csv", registry, model_id, args, kwargs, progress=progress,
                              cancelled=cancelled, what=f"scoring {model_id} on {Path(input_path).name}")
 
+    def evaluate_versions(self, registry, model_ids, input_path, label_column: str | None = None, *,
+                          progress=None, cancelled=None, **kwargs):
+        """:func:`core.prediction.engine.evaluate_versions`: several versions, one pass, in the worker."""
+        kwargs.pop("in_subprocess", None)
+        args = (str(input_path),) if label_column is None else (str(input_path), label_column)
+        return self._request("evaluate_versions", registry, list(model_ids), args, kwargs, progress=progress,
+                             cancelled=cancelled, what=f"scoring {len(model_ids)} versions on {Path(input_path).name}")
+
     def status(self) -> dict[str, Any]:
         """``{"pid", "loaded": [model ids, least recently used first], "loads"}`` (``loads``: files loaded)."""
         return self._request("status", None, None, (), {}, what="reporting its status")
@@ -330,11 +338,14 @@ def _handle(models: _Models, op: str, uri, model_id, args, kwargs, progress, can
 
     if op == "status":
         return {"pid": os.getpid(), "loaded": [key[1] for key in models.loaded], "loads": models.loads}
+    from core.prediction import engine
+
+    if op == "evaluate_versions":  # every version loaded (or kept) first, then one pass over the file
+        pairs = [models.get(uri, one)[0] for one in model_id]
+        return engine.evaluate_versions(pairs, *args, progress=progress, cancelled=cancelled, **kwargs)
     pair, loaded = models.get(uri, model_id)
     if op == "preload":
         return {"model_id": pair[1].model_id, "loaded": loaded}
-    from core.prediction import engine
-
     func = {"predict_csv": engine.predict_csv, "evaluate_csv": engine.evaluate_csv}[op]
     return func(pair, *args, progress=progress, cancelled=cancelled, **kwargs)
 
