@@ -153,6 +153,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     install_workflows(window)
     install_excepthook(lambda: window)
+    from exoreg_gui import prediction_worker
+
+    app.aboutToQuit.connect(prediction_worker.shutdown)  # the worker process ends with the app
     if log_file is not None:
         log.info("ExoReg browser started; this log: %s", log_file)
     window.show()

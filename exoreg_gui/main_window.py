@@ -32,7 +32,7 @@ from PySide6.QtWidgets import (
 )
 
 from core.common.text import plural
-from exoreg_gui import workers
+from exoreg_gui import prediction_worker, workers
 from exoreg_gui.dialogs.messages import Messages, describe_error
 from exoreg_gui.registry_source import RegistrySource
 from exoreg_gui.resources import icon, stylesheet
@@ -123,6 +123,12 @@ class MainWindow(QMainWindow):
         self._path_note_timer.setSingleShot(True)
         self._path_note_timer.setInterval(15000)
         self._path_note_timer.timeout.connect(self._show_open_path)
+        # The prediction worker process starts once the window is on screen and idle.
+        self._warm_timer = QTimer(self)
+        self._warm_timer.setObjectName("prediction-worker-start")
+        self._warm_timer.setSingleShot(True)
+        self._warm_timer.timeout.connect(prediction_worker.start_soon)
+        self._warm_scheduled = False
 
         # -- central area
         self.tree_panel = RegistryTreePanel(self, primary_metric=self.settings.get_str("view/primary_metric"))
@@ -418,16 +424,25 @@ class MainWindow(QMainWindow):
             on_finished=self._on_verify_finished,
         )
 
+    def showEvent(self, event) -> None:  # noqa: N802 - Qt override
+        super().showEvent(event)
+        delay = self.settings.get_int("prediction/warm_start_ms")
+        if not self._warm_scheduled and delay >= 0:
+            self._warm_scheduled = True
+            self._warm_timer.start(delay)  # fires after the first paint, when the loop is idle
+
     def shutdown(self) -> None:
-        """Stop timers and background work (called on close; tests call it too)."""
+        """Stop timers and background work, the prediction worker process included (called on close)."""
         self._panel_timer.stop()
         self._path_note_timer.stop()
+        self._warm_timer.stop()
         self.source.close()
         self.inspector.shutdown()
         for worker in (self._demo_worker, self._verify_worker):
             if worker is not None:
                 worker.cancel()
         workers.await_workers(timeout=10, cancel=True)
+        prediction_worker.shutdown()
 
     # ======================================================================= settings
     def _read_settings(self) -> None:

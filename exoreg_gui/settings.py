@@ -27,6 +27,9 @@ DEFAULTS: dict[str, Any] = {
     "view/differences_only": False,
     "view/current_tab": 0,
     "live/poll_ms": 1500,
+    # Milliseconds after the window's first paint before the prediction worker process starts
+    # (importing scikit-learn); negative: only when a prediction dialog first needs it.
+    "prediction/warm_start_ms": 300,
 }
 
 

@@ -164,6 +164,8 @@ def gui_settings(tmp_path, monkeypatch):
 
     settings = Settings()
     settings.set("live/poll_ms", 100)
+    # Window tests do not start the prediction worker on their own; dialogs that need it do.
+    settings.set("prediction/warm_start_ms", -1)
     return settings
 
 

@@ -79,10 +79,12 @@ def _qt_messages_fail_the_test():
 
 @pytest.fixture(autouse=True)
 def _isolated_user_dirs(tmp_path_factory, monkeypatch):
-    """Keep the signing key, caches and GUI settings of the person running the tests untouched."""
+    """Keep the signing key, caches, data (the demo registry) and GUI settings of the person running the
+    tests untouched."""
     base = tmp_path_factory.getbasetemp() / "user"
     monkeypatch.setenv("EXOREG_CONFIG_DIR", str(base / "config"))
     monkeypatch.setenv("EXOREG_CACHE_DIR", str(base / "cache"))
+    monkeypatch.setenv("EXOREG_DATA_DIR", str(base / "data"))
 
 
 @pytest.fixture(scope="session")
@@ -99,3 +101,16 @@ def koi_csv() -> Path:
 @pytest.fixture
 def registry_root(tmp_path) -> Path:
     return tmp_path / "registry"
+
+
+@pytest.fixture(autouse=True)
+def _no_prediction_worker_left():
+    """End the desktop app's prediction worker process after every test that started it."""
+    yield
+    import sys
+
+    module = sys.modules.get("exoreg_gui.prediction_worker")
+    if module is not None and module.running():
+        pid = module.shared().pid
+        module.shutdown()
+        assert not module.running(), f"the prediction worker process {pid} is still running after the test"

@@ -87,7 +87,8 @@ def test_every_csv_writer_escapes_the_same_hostile_cells(registry, hostile_csv, 
     assert ids == [escape_cell(v) for v in HOSTILE + NUMBERS]  # numbers stay numbers
     rejects = _rows(tmp_path / "cli.rejects.csv")
     assert not [cell for row in rejects for cell in row if needs_escape(cell)]
-    assert [row[1] for row in rejects[1:]] == ["'" + REJECTED]
+    id_column = rejects[0].index(rows[0][0])
+    assert [row[id_column] for row in rejects[1:]] == ["'" + REJECTED]
 
     # the prediction dialog's Save As keeps the cells as they were written
     copy = Path(save_copy(str(out), str(tmp_path / "saved.csv")))

@@ -278,13 +278,19 @@ def is_temp_file(path: str | os.PathLike) -> bool:
     return name.startswith(TEMP_PREFIX) and name.endswith(TEMP_SUFFIX)
 
 
-def remove_temp_files(folder: str | os.PathLike) -> list[Path]:
-    """Delete leftovers of interrupted writes in ``folder``; returns what was removed."""
+def remove_temp_files(folder: str | os.PathLike, *, newer_than: float | None = None) -> list[Path]:
+    """Delete leftovers of interrupted writes in ``folder``; returns what was removed.
+
+    With ``newer_than`` (a ``time.time()`` value), only those last changed at or after it: the
+    leftovers of one interrupted run, not another writer's file in the same folder.
+    """
     removed = []
     with contextlib.suppress(FileNotFoundError), os.scandir(folder) as it:
         for entry in it:
             if is_temp_file(entry.name):
                 with contextlib.suppress(FileNotFoundError):
+                    if newer_than is not None and entry.stat(follow_symlinks=False).st_mtime < newer_than:
+                        continue
                     os.unlink(entry.path)
                     removed.append(Path(entry.path))
     return removed

@@ -25,7 +25,7 @@ the calling thread writes the batches in file order. Memory stays flat.
 
 Running beside a GUI event loop
 -------------------------------
-**Choice: a child process.** From a worker thread (a ``QRunnable`` or ``QThread``), never
+**Choice: a child process.** (The desktop app keeps one warm: :mod:`core.prediction.warm`.) From a worker thread (a ``QRunnable`` or ``QThread``), never
 from the GUI thread, call ``predict_csv(..., in_subprocess=True)`` (or
 ``evaluate_csv(..., in_subprocess=True)``). The work then runs in a child process started
 with the ``spawn`` method, so a model step that holds the GIL, or a crash inside a model,
@@ -69,7 +69,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from core.common.files import AtomicOutput
+from core.common.files import AtomicOutput, same_file
 from core.errors import DataError
 from core.prediction.stream import (  # noqa: F401 - PredictionCancelled and the constants are importable from here
     ALIGN_ROWS,
@@ -420,13 +420,6 @@ def _rejects_path_for(output: Path) -> Path:
     return output.with_name(f"{stem}.rejects.csv")
 
 
-def _same_file(a: Path, b: Path) -> bool:
-    try:
-        return a.exists() and b.exists() and os.path.samefile(a, b)
-    except OSError:
-        return False
-
-
 _SPECIAL_KINDS = (
     (stat.S_ISLNK, "a symbolic link"),
     (stat.S_ISFIFO, "a named pipe"),
@@ -447,7 +440,7 @@ def _check_output(input_path: Path, out: Path, what: str = "output") -> None:
         kind = next((name for test, name in _SPECIAL_KINDS if test(mode)), "not a regular file")
         hint = " (use -o - for standard output)" if what == "output" else ""
         raise DataError(f"The {what} path {out} is {kind}, not a regular file; choose a file name{hint}.")
-    if out.resolve() == input_path.resolve() or _same_file(input_path, out):
+    if out.resolve() == input_path.resolve() or same_file(input_path, out):
         raise DataError(f"The {what} file would overwrite the input {input_path.name}; choose another name.")
     if not out.parent.is_dir():
         raise DataError(

@@ -33,7 +33,7 @@ from core.errors import DataError, RegistryError
 DEFAULT_BATCH_ROWS = 49_920  # rows per prediction batch (a multiple of ALIGN_ROWS)
 ALIGN_ROWS = 192  # a multiple of every BLAS kernel's row unrolling (4, 8, 16, 24, 32, 64)
 READ_BLOCK_BYTES = 1 << 20  # bytes per parse block
-READ_AHEAD_ROWS = 200_000  # rows parsed ahead while the models load
+READ_AHEAD_ROWS = 100_000  # rows parsed ahead while the models load
 
 Progress = Callable[[int, int], None]
 Cancelled = Callable[[], bool]

@@ -765,9 +765,10 @@ def load_skops(source: str | os.PathLike | bytes, *, trusted: bool = False, name
         # Every type the schema names must be on the allowlist; skops then builds and audits its
         # node tree once, trusting the allowlist only (an untrusted type raises before anything
         # is constructed), instead of a separate get_untrusted_types pass over the same tree.
-        if outside := _outside_allowlist(schema, []):
+        named = _schema_types(schema)
+        if outside := sorted(named - ALLOWED_TYPES, key=lambda t: (not _is_estimator_name(t), t)):
             raise _untrusted(label, outside)
-        allowed = sorted(ALLOWED_TYPES)
+        allowed = sorted(named)  # short: skops converts this list again for every node it audits
     try:
         model = sio.loads(data, trusted=allowed)
     except sio.exceptions.UntrustedTypesFoundException as exc:

@@ -86,7 +86,10 @@ def format_count(n: int | float) -> str:
 
 
 def format_duration(seconds: float) -> str:
-    seconds = max(0, int(round(seconds)))
+    """``0.4 s``, ``12 s``, ``3 min 05 s``, ``2 h 07 min``: a warm prediction takes well under a second."""
+    if seconds < 9.95:
+        return f"{max(0.0, seconds):.1f} s"
+    seconds = int(round(seconds))
     if seconds < 60:
         return f"{seconds} s"
     minutes, seconds = divmod(seconds, 60)

@@ -2,9 +2,11 @@
 
 The dialog gathers choices and shows results. The work is :mod:`core.prediction.engine`:
 :func:`~core.prediction.preflight` on a worker thread for each file, and
-:func:`~core.prediction.predict_csv` with ``in_subprocess=True`` on a worker thread (the
-prediction runs in a child process, so the window stays responsive whatever the model does).
-Files run one after another; the results of the file selected in the list are shown.
+:func:`~core.prediction.predict_csv` in the application's prediction worker process
+(:mod:`exoreg_gui.prediction_worker`: scikit-learn imported, the model loaded and verified as
+soon as the dialog proposes it), so a run starts at once and the window stays responsive
+whatever the model does. Files run one after another; the results of the file selected in the
+list are shown.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from PySide6.QtWidgets import (
 
 from core.common.files import same_file
 from core.common.text import plural
-from exoreg_gui import workers
+from exoreg_gui import prediction_worker, workers
 from exoreg_gui.dialogs.common import (
     CSV_FILTER,
     ChoicesOverResults,
@@ -96,11 +98,9 @@ def run_preflight(registry, model_id: str, path: str):
 
 def run_prediction(registry_uri: str, model_id: str, input_path: str, output_path: str, *,
                    progress=None, cancelled=None):
-    """Worker function: predict one file in a child process (see :mod:`core.prediction.engine`)."""
-    from core.prediction.engine import predict_csv
-
-    return predict_csv(model_id, input_path, output_path, registry=registry_uri, in_subprocess=True,
-                       progress=progress, cancelled=cancelled)
+    """Worker function: predict one file in the prediction worker process (never in this one)."""
+    return prediction_worker.predict_file(registry_uri, model_id, input_path, output_path,
+                                          progress=progress, cancelled=cancelled)
 
 
 def load_results(summary) -> dict[str, Any]:
@@ -201,6 +201,10 @@ class PredictDialog(FileDropDialog):
         self._imputes_cache: dict[str, bool | None] = {}
         self._run_worker: workers.Worker | None = None
         self._results_worker: workers.Worker | None = None
+        self._preload_cancel = None  # a threading.Event
+        #: ``(model_id, state, message)`` of the proposed model in the worker process: state is
+        #: "loading", "ready" or "failed" (a model that cannot be loaded blocks Run).
+        self.model_state: tuple[str | None, str, str] = (None, "", "")
         self._queue: list[str] = []
         self._finished: list[Any] = []
 
@@ -242,8 +246,17 @@ class PredictDialog(FileDropDialog):
         output_row.addWidget(self.output_edit, 1)
         output_row.addWidget(self.output_button)
 
+        self.model_status = QLabel("", self)
+        self.model_status.setObjectName("modelStatus")
+        self.model_status.setWordWrap(True)
+        self.model_status.setStyleSheet("color: #5f6368")
+        model_box = QVBoxLayout()
+        model_box.setSpacing(2)
+        model_box.addWidget(self.model_combo)
+        model_box.addWidget(self.model_status)
+
         form = QFormLayout()
-        form.addRow("Model:", self.model_combo)
+        form.addRow("Model:", model_box)
         form.addRow("Files:", files_row)
         form.addRow("Output:", output_row)
 
@@ -266,11 +279,16 @@ class PredictDialog(FileDropDialog):
         self.preview_table.setObjectName("previewTable")
         self.rejects_table = HeadTable(self)
         self.rejects_table.setObjectName("rejectsTable")
-        self.class_chart = self._make_chart()
+        # The chart (a pyqtgraph plot, tens of milliseconds to build) is made when its tab is first shown.
+        self.class_chart = None
+        self.class_counts: dict[str, int] = {}
+        self.chart_page = QWidget(self)
+        QVBoxLayout(self.chart_page).setContentsMargins(0, 0, 0, 0)
         self.result_tabs = QTabWidget(self)
         self.result_tabs.addTab(self.preview_table, "Preview")
-        self.result_tabs.addTab(self.class_chart, "Predicted classes")
+        self.result_tabs.addTab(self.chart_page, "Predicted classes")
         self.result_tabs.addTab(self.rejects_table, "Rejected rows")
+        self.result_tabs.currentChanged.connect(self._on_result_tab_changed)
         self.open_folder_button = QPushButton("Open Folder", self)
         self.open_folder_button.clicked.connect(self._on_open_folder_clicked)
         self.save_as_button = QPushButton("Save As…", self)
@@ -296,6 +314,7 @@ class PredictDialog(FileDropDialog):
 
         for path in files or []:
             self.add_file(path)
+        self._preload()
         self._update_state()
 
     # ============================================================ public API
@@ -351,6 +370,8 @@ class PredictDialog(FileDropDialog):
 
     def shutdown(self) -> None:
         self.cancel()
+        if self._preload_cancel is not None:
+            self._preload_cancel.set()
         for worker in [*self._preflight_workers.values(), self._run_worker, self._results_worker]:
             if worker is not None:
                 worker.cancel()
@@ -362,6 +383,45 @@ class PredictDialog(FileDropDialog):
         if self.is_running():
             self.cancel()
         super().done(result)
+
+    # ============================================================ the model, in the worker process
+    def _preload(self) -> None:
+        """Have the prediction worker load and verify the proposed model now, not at Run."""
+        model_id = self.model_id()
+        if model_id is None or self.registry is None or self.model_state[0] == model_id:
+            return
+        if self._preload_cancel is not None:
+            self._preload_cancel.set()
+        self.model_state = (model_id, "loading", "")
+        self._preload_cancel = prediction_worker.preload_in_background(self.registry.uri, model_id, self,
+                                                                       self._on_preloaded)
+        self._show_model_state()
+
+    def _on_preloaded(self, model_id: str, exc: BaseException | None) -> None:
+        from core.errors import RegistryError
+        from core.prediction.warm import PredictionWorkerLost
+
+        if model_id != self.model_id():
+            return
+        self._preload_cancel = None
+        if exc is None:
+            self.model_state = (model_id, "ready", "")
+        elif isinstance(exc, PredictionWorkerLost) or not isinstance(exc, RegistryError):
+            # Not the model's fault: Run tries again with a new worker and reports what happens.
+            log.warning("the prediction worker could not load %s: %s", model_id, describe_error(exc)[0])
+            self.model_state = (model_id, "", "")
+        else:
+            self.model_state = (model_id, "failed", describe_error(exc)[0])
+        self._show_model_state()
+        self._update_state()
+
+    def _show_model_state(self) -> None:
+        _model_id, state, message = self.model_state
+        text = {"loading": "Loading and verifying the model in the background…",
+                "ready": "Loaded and verified: a run starts at once.",
+                "failed": message}.get(state, "")
+        self.model_status.setText(text)
+        self.model_status.setStyleSheet("color: #b3261e" if state == "failed" else "color: #5f6368")
 
     # ============================================================ preflight
     def _check(self, path: str) -> None:
@@ -438,6 +498,8 @@ class PredictDialog(FileDropDialog):
     def _can_run(self) -> tuple[bool, str]:
         if self.model_id() is None:
             return False, "Choose a model."
+        if self.model_state[0] == self.model_id() and self.model_state[1] == "failed":
+            return False, f"Cannot run: {self.model_state[2]}"
         if not self.jobs:
             return False, "Add a CSV file to predict on."
         for job in self.jobs.values():
@@ -547,10 +609,22 @@ class PredictDialog(FileDropDialog):
         self.result_tabs.setTabText(2, f"Rejected rows ({format_count(rejected)})")
         self._draw_classes(summary.class_counts)
 
+    def _on_result_tab_changed(self, index: int) -> None:
+        if self.result_tabs.widget(index) is self.chart_page:
+            self._ensure_chart()
+
+    def _ensure_chart(self) -> None:
+        if self.class_chart is None:
+            self.class_chart = self._make_chart()
+            self.chart_page.layout().addWidget(self.class_chart)
+            self.class_chart.show()  # a child added to a page already on screen is hidden until shown
+            self.chart_page.layout().activate()  # its size now, so the first paint has the bars
+            self._draw_classes(self.class_counts)
+
     def _make_chart(self):
         import pyqtgraph as pg
 
-        plot = pg.PlotWidget(parent=self, background="w")
+        plot = pg.PlotWidget(parent=self.chart_page, background="w")
         plot.setObjectName("classChart")
         plot.setMenuEnabled(False)
         plot.setMouseEnabled(False, False)
@@ -566,6 +640,9 @@ class PredictDialog(FileDropDialog):
     def _draw_classes(self, counts: dict[str, int]) -> None:
         import pyqtgraph as pg
 
+        self.class_counts = dict(counts)
+        if self.class_chart is None:
+            return  # drawn when its tab is first shown
         plot = self.class_chart.getPlotItem()
         labels = list(counts)
         heights = [int(counts[k]) for k in labels]
@@ -584,6 +661,7 @@ class PredictDialog(FileDropDialog):
 
     def class_chart_data(self) -> dict[str, int]:
         """The bars drawn in the class chart, by label (for tests and accessibility)."""
+        self._ensure_chart()
         ticks = self.class_chart.getPlotItem().getAxis("bottom")._tickLevels or [[]]
         heights = self.class_bars.opts.get("height")
         return {label: int(heights[i]) for i, label in ticks[0]} if heights is not None else {}
@@ -614,6 +692,7 @@ class PredictDialog(FileDropDialog):
     def _on_model_changed(self, _row: int) -> None:
         for path in list(self.jobs):
             self._check(path)
+        self._preload()
         self._update_state()
 
     def _on_add_clicked(self) -> None:

@@ -2,9 +2,10 @@
 
 Registered metrics come from different splits and feature sets; scoring every version on the
 same rows is how a person compares them fairly. The dialog gathers the file and its label
-column, runs :func:`core.prediction.evaluate_csv` for each version on a worker thread (each in
-a child process), and shows the fresh metrics beside the registered ones. :attr:`scored`
-hands them to the comparison tab and the charts.
+column, runs :func:`core.prediction.evaluate_versions` for the versions (one pass over the file)
+on a worker thread, in the application's prediction worker process
+(:mod:`exoreg_gui.prediction_worker`), and shows the fresh metrics beside the registered ones.
+:attr:`scored` hands them to the comparison tab and the charts.
 """
 
 from __future__ import annotations
@@ -69,14 +70,24 @@ def read_columns(path: str) -> list[str]:
 
 def score_versions(registry_uri: str, versions: list[tuple[str, str]], path: str, label_column: str, *,
                    progress=None, cancelled=None) -> list[ScoreOutcome]:
-    """Worker function: evaluate each ``(model_id, label)`` on the same labelled file.
+    """Worker function: evaluate each ``(model_id, label)`` on the same labelled file, in one pass.
 
     A version that cannot run on the file (a missing feature column, say) is reported with its
-    error and the others are still scored. Progress counts rows over all versions.
+    error and the others are still scored: then each version gets its own pass.
     """
     from core.errors import RegistryError
-    from core.prediction.engine import PredictionCancelled, evaluate_csv
+    from core.prediction.engine import PredictionCancelled
+    from exoreg_gui.prediction_worker import evaluate_file, evaluate_files
 
+    try:
+        results = evaluate_files(registry_uri, [m for m, _ in versions], path, label_column,
+                                 progress=progress, cancelled=cancelled)
+        return [ScoreOutcome(m, label, result=r) for (m, label), r in zip(versions, results, strict=True)]
+    except PredictionCancelled:
+        raise
+    except (RegistryError, OSError, ValueError) as exc:
+        if len(versions) == 1:
+            return [ScoreOutcome(versions[0][0], versions[0][1], error=exc)]
     outcomes: list[ScoreOutcome] = []
     n = len(versions)
     for i, (model_id, label) in enumerate(versions):
@@ -88,8 +99,7 @@ def score_versions(registry_uri: str, versions: list[tuple[str, str]], path: str
                 progress(i * total + done, n * total)
 
         try:
-            result = evaluate_csv(model_id, path, label_column, registry=registry_uri, in_subprocess=True,
-                                  progress=step, cancelled=cancelled)
+            result = evaluate_file(registry_uri, model_id, path, label_column, progress=step, cancelled=cancelled)
         except PredictionCancelled:
             raise
         except (RegistryError, OSError, ValueError) as exc:
