@@ -550,7 +550,12 @@ class _PredictionJob(Job):
         self.label_dict = pa.array(ctx.labels, pa.string())
         self.class_counts = np.zeros(len(ctx.labels), dtype=np.int64)
         self.output = AtomicOutput(out) if out is not None else None  # None: standard output
-        self.writer = _TableWriter(self.output.tmp if self.output else None, self.schema, kind, compression)
+        try:  # the header is written here: a full disk can stop it
+            self.writer = _TableWriter(self.output.tmp if self.output else None, self.schema, kind, compression)
+        except BaseException:
+            if self.output is not None:
+                self.output.discard()
+            raise
         self.rejects_file = self.reject_writer = None
         self.wrote_rejects = False
 

@@ -605,7 +605,7 @@ class ModelRegistry:
         leftovers = self.store.leftovers(scan)
         report.problems.extend(leftovers)
         report.problems.extend(scan.bad)
-        if repair:
+        if repair and leftovers:  # nothing to repair: nothing is written (the registry may be read-only)
             report.repaired.extend(self.store.remove_leftovers(leftovers))
         return report
 
