@@ -39,6 +39,7 @@ from core.registry.metadata import (
     MAX_METADATA_BYTES,
     OVERLAP_UNKNOWN,
     ModelMetadata,
+    check_new_model_name,
     raise_problems,
     validate_model_name,
 )
@@ -200,6 +201,7 @@ def import_model(
             f"JSON too, or import it as an outside model by naming it: exoreg import {name} --name NAME.",
             field="metadata",
         )
+    meta.model_name = check_new_model_name(meta.model_name)  # before anything is loaded
     if model is None:
         model = load_previewed_model(preview, trusted=trusted)
     n_features = getattr(model, "n_features_in_", None)
