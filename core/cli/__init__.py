@@ -74,18 +74,9 @@ def check_text_arguments(args: argparse.Namespace) -> None:
                 )
 
 
-def os_error_message(exc: OSError) -> str:
-    """The sentence for an :class:`OSError` no command turned into a message of its own."""
-    from core.common.files import describe_os_error
-
-    if exc.errno is None or not exc.strerror:  # raised with a sentence of its own
-        return str(exc)
-    return describe_os_error(exc)
-
-
 def main(argv: list[str] | None = None) -> int:
     from core.cli._common import Terminated, terminate_as_interrupt
-    from core.common.files import FileTooLargeError, NotRegularFileError
+    from core.common.files import FileTooLargeError, NotRegularFileError, os_error_sentence
     from core.errors import RegistryError
 
     parser = build_parser()
@@ -106,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"exoreg: {exc}", file=sys.stderr)
         return 1
     except OSError as exc:  # a full disk, a read-only folder, a missing file: one sentence, never a traceback
-        print(f"exoreg: {os_error_message(exc)}", file=sys.stderr)
+        print(f"exoreg: {os_error_sentence(exc)}", file=sys.stderr)
         return 1
 
 

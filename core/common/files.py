@@ -258,6 +258,13 @@ def describe_os_error(
     return f"{subject_cap} could not be used ({detail}), so {outcome}; check it and try again."
 
 
+def os_error_sentence(exc: OSError) -> str:
+    """The sentence to show for any :class:`OSError`: its own when it was raised with one, else :func:`describe_os_error`."""
+    if type(exc).__str__ is not OSError.__str__ or exc.errno is None or not exc.strerror:
+        return str(exc)  # a sentence of its own (StorageError, NotRegularFileError, FileNotFoundError("No file at ..."))
+    return describe_os_error(exc)
+
+
 def file_kind(mode: int) -> str:
     """``"a symbolic link"``, ``"a folder"``, ``"a FIFO"``... for an ``st_mode``."""
     for test, kind in (

@@ -687,8 +687,9 @@ def _name_warnings(metas) -> list[Problem]:
             Problem(
                 "lookalike_name",
                 first.model_id,
-                f"The model name {name!r} ({len(group)} version(s)) {reason}; its versions still open, but the "
-                "name can be mistaken for another: register new versions under a plain name.",
+                f"The model name {name!r} ({len(group)} version{'s' if len(group) != 1 else ''}) {reason}; its "
+                "versions still open, but the name can be mistaken for another: register new versions under a "
+                "plain name.",
             )
         )
     return warnings

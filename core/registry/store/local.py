@@ -306,8 +306,11 @@ class LocalStore:
         problems = self._file_leftovers(scan)
         stale = _stale_rows(self.entries(), scan)
         if stale:  # a write may have landed between the scan and now: look again under the lock
-            with self._locked(recover=False) as state:
-                stale = _stale_rows(state.entries, self.scan())
+            try:
+                with self._locked(recover=False) as state:
+                    stale = _stale_rows(state.entries, self.scan())
+            except StorageError:
+                pass  # a registry this process cannot write to: nobody can be writing it through us either
         if stale:
             first, why = next(iter(sorted(stale.items())))
             problems.append(
