@@ -22,7 +22,7 @@ from core import ModelRegistry
 from core.cli import main
 from core.common.files import describe_os_error
 from core.registry import transfer
-from tests._factories import FEATURES, register
+from tests._factories import FEATURES, forest, register
 from tests._faults import disk_full, read_only
 
 FIXTURE = Path(__file__).parent / "data" / "registry-0.1.0"
@@ -64,12 +64,11 @@ def registry_copy(tmp_path) -> Path:
 
 @pytest.fixture(scope="module")
 def archive(tmp_path_factory) -> Path:
-    """An exported ``.exoreg`` archive of a fixture version (metadata deflated, model stored)."""
+    """An exported ``.exoreg`` archive (metadata deflated, model stored) of a model the fixture does not hold."""
     base = tmp_path_factory.mktemp("export")
-    shutil.copytree(FIXTURE, base / "registry")
-    return ModelRegistry(base / "registry").export_model("ExoplanetClassifier_v2_20261201_095311", base / "out")[
-        "archive"
-    ]
+    source = ModelRegistry(base / "registry")
+    model_id = register(source, model=forest(seed=7), name="ExoplanetClassifier")
+    return source.export_model(model_id, base / "out")["archive"]
 
 
 # ================================================================== a full disk
@@ -187,7 +186,14 @@ def test_changes_to_a_read_only_registry_are_one_sentence_and_change_nothing(
 ):
     ModelRegistry(registry_copy)
     before = files_under(registry_copy)
-    read_only(monkeypatch, registry_copy, refusal)
+    with monkeypatch.context() as m:
+        read_only(m, registry_copy, refusal)
+        _try_every_change(capsys, registry_copy, archive, refusal)
+    assert files_under(registry_copy) == before
+    assert_clean_and_verifies(registry_copy)
+
+
+def _try_every_change(capsys, registry_copy, archive, refusal):
     expected = "read-only file system" if refusal == errno.EROFS else "was denied"
     for argv in (
         ["delete", "ExoplanetClassifier:1"],
@@ -204,9 +210,6 @@ def test_changes_to_a_read_only_registry_are_one_sentence_and_change_nothing(
             continue
         line = one_sentence(err)
         assert code == 1 and expected in line and str(registry_copy) in line and "nothing was changed" in line, argv
-    monkeypatch.undo()
-    assert files_under(registry_copy) == before
-    assert_clean_and_verifies(registry_copy)
 
 
 def _copy_without_times(src: Path, dest: Path) -> Path:
@@ -225,17 +228,17 @@ def test_list_on_a_read_only_copy_that_did_not_keep_times_lists_every_version(
         (copy / "index.json").unlink()
         (copy / "index.journal").unlink()
     before = files_under(copy)
-    read_only(monkeypatch, copy)
-    code, out, err = run(capsys, "--registry", copy, "list", "--all", "--json")
-    assert (code, err) == (0, "")
-    assert json.loads(out) == expected
-    code, out, _ = run(capsys, "--registry", copy, "verify")
-    assert code == 0 and "OK" in out
-    code, out, _ = run(capsys, "--registry", copy, "show", "CandidateRanker")
-    assert code == 0 and "ranks candidates" in out
-    code, _, err = run(capsys, "--registry", copy, "delete", "CandidateRanker")
-    assert code == 1 and "read-only" in one_sentence(err)
-    monkeypatch.undo()
+    with monkeypatch.context() as m:
+        read_only(m, copy)
+        code, out, err = run(capsys, "--registry", copy, "list", "--all", "--json")
+        assert (code, err) == (0, "")
+        assert json.loads(out) == expected
+        code, out, _ = run(capsys, "--registry", copy, "verify")
+        assert code == 0 and "OK" in out
+        code, out, _ = run(capsys, "--registry", copy, "show", "CandidateRanker")
+        assert code == 0 and "ranks candidates" in out
+        code, _, err = run(capsys, "--registry", copy, "delete", "CandidateRanker")
+        assert code == 1 and "read-only" in one_sentence(err)
     assert files_under(copy) == before
 
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from core.common.files import sha256_bytes
+from core.common.text import plural
 from core.errors import (
     IntegrityError,
     MetadataValidationError,
@@ -687,7 +688,7 @@ def _name_warnings(metas) -> list[Problem]:
             Problem(
                 "lookalike_name",
                 first.model_id,
-                f"The model name {name!r} ({len(group)} version{'s' if len(group) != 1 else ''}) {reason}; its "
+                f"The model name {name!r} ({plural(len(group), 'version')}) {reason}; its "
                 "versions still open, but the name can be mistaken for another: register new versions under a "
                 "plain name.",
             )
