@@ -44,3 +44,20 @@ class UnsafeArchiveError(RegistryError):
 
 class DataError(RegistryError, ValueError):
     """An input table cannot be used as it is (missing columns, not a CSV, empty...)."""
+
+
+class StorageError(RegistryError, OSError):
+    """The disk refused a write: it is full, read-only, or not ours to write; nothing half-written stays.
+
+    Still an :class:`OSError` (with the original ``errno``), so code that handles file-system
+    failures keeps handling it.
+    """
+
+    def __init__(self, message: str, *, errno: int | None = None, filename: str | None = None):
+        super().__init__(message)
+        self.errno = errno
+        self.filename = filename
+        self.strerror = message
+
+    def __str__(self) -> str:
+        return self.strerror

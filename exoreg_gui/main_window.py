@@ -805,16 +805,17 @@ class MainWindow(QMainWindow):
 
     def _on_verified(self, report) -> None:
         problems = list(getattr(report, "problems", []) or [])
+        warnings = "".join(f"\n\nWarning: {w.message}" for w in list(getattr(report, "warnings", []) or [])[:20])
         if getattr(report, "ok", False):
             text = "Every model file matches its recorded SHA-256."
             if problems:
                 text += (f"\n\n{plural(len(problems), 'leftover')} of interrupted writes "
                          f"{'was' if len(problems) == 1 else 'were'} found; harmless.")
-            Messages.information(self, "Registry verified", text)
+            Messages.information(self, "Registry verified", text + warnings)
         else:
             lines = [f"• {getattr(p, 'message', p)}" for p in problems[:20]]
             more = f"\n… and {len(problems) - 20} more" if len(problems) > 20 else ""
-            Messages.information(self, "Registry has problems", "\n".join(lines) + more)
+            Messages.information(self, "Registry has problems", "\n".join(lines) + more + warnings)
 
     def _on_verify_finished(self) -> None:
         self._verify_worker = None

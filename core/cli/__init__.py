@@ -2,8 +2,9 @@
 
 Each module listed in ``COMMAND_MODULES`` defines ``add_commands(subparsers, common)``;
 ``common`` is the parent parser that gives every subcommand ``--registry`` and ``--json``.
-A handler returns an exit code; a :class:`core.errors.RegistryError` (or a few other
-user mistakes) becomes one line on stderr and exit code 1, never a traceback.
+A handler returns an exit code; a :class:`core.errors.RegistryError` or an :class:`OSError`
+(a full disk, a read-only folder, a missing file) becomes one line on stderr and exit code 1,
+never a traceback.
 """
 
 from __future__ import annotations
@@ -75,7 +76,7 @@ def check_text_arguments(args: argparse.Namespace) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     from core.cli._common import Terminated, terminate_as_interrupt
-    from core.common.files import FileTooLargeError, NotRegularFileError
+    from core.common.files import FileTooLargeError, NotRegularFileError, os_error_sentence
     from core.errors import RegistryError
 
     parser = build_parser()
@@ -90,18 +91,14 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("exoreg: interrupted", file=sys.stderr)
         return 130
-    except (
-        RegistryError,
-        FileNotFoundError,
-        PermissionError,
-        IsADirectoryError,
-        NotRegularFileError,
-        FileTooLargeError,
-    ) as exc:
-        print(f"exoreg: {exc}", file=sys.stderr)
-        return 1
     except BrokenPipeError:  # e.g. `exoreg list | head`
         return 0
+    except (RegistryError, NotRegularFileError, FileTooLargeError) as exc:
+        print(f"exoreg: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:  # a full disk, a read-only folder, a missing file: one sentence, never a traceback
+        print(f"exoreg: {os_error_sentence(exc)}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":  # pragma: no cover

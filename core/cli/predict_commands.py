@@ -14,6 +14,8 @@ from core.cli._common import (
     seconds_since_start,
     wants_json,
 )
+from core.common.files import STORAGE_ERRNOS, describe_os_error
+from core.errors import RegistryError, StorageError
 from core.training.koi import LABEL_COLUMN
 
 
@@ -90,6 +92,15 @@ def cmd_predict(args) -> int:
             args.ref, args.input, output, progress=progress, id_columns=args.id_columns,
             registry=registry, rejects_path=args.rejects, workers=args.workers,
         )  # fmt: skip
+    except OSError as exc:
+        if isinstance(exc, RegistryError) or exc.errno not in STORAGE_ERRNOS:
+            raise
+        # The writer's own error names no file (pyarrow's): say which one, and that none is left.
+        raise StorageError(
+            describe_os_error(exc, what=f"the output {output}", outcome="the prediction stopped and left no output"),
+            errno=exc.errno,
+            filename=output,
+        ) from exc
     finally:
         progress.close()
     # With -o - the predictions are standard output: the report goes to standard error.

@@ -396,6 +396,8 @@ def cmd_verify(args) -> int:
         print(f"Checked {report.checked} versions: " + ("OK" if report.ok else "PROBLEMS FOUND"))
         for p in report.problems:
             print(f"  {'leftover' if p.leftover else 'ERROR'}  {p.kind}: {p.message}")
+        for p in report.warnings:
+            print(f"  warning  {p.kind}: {p.message}")
         for path in report.repaired:
             print(f"  repaired: {path}")
     return 0 if report.ok else 1

@@ -222,6 +222,49 @@ class FileTooLargeError(OSError):
         return f"{self.path} is larger than {self.limit:,} bytes, too large to be what was expected."
 
 
+DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)})
+READ_ONLY_ERRNOS = frozenset({errno.EROFS, errno.EACCES, errno.EPERM})
+STORAGE_ERRNOS = DISK_FULL_ERRNOS | READ_ONLY_ERRNOS  # the disk refused a write: not a bug, not the data
+
+
+def describe_os_error(
+    exc: OSError, *, what: str | None = None, outcome: str = "nothing half-written was left behind"
+) -> str:
+    """One sentence for a failed file operation: what happened, what it means (``outcome``) and what to do.
+
+    ``what`` names the thing being written ("the registry folder /srv/models"); by default it is
+    the file the error names. A full disk, a read-only file system and a refused permission each
+    say how to get past them; any other error names its cause.
+    """
+    subject = what or (os.fsdecode(exc.filename) if exc.filename else "the file")
+    subject_cap = subject[:1].upper() + subject[1:]
+    code = exc.errno
+    detail = os.strerror(code) if code else (exc.strerror or str(exc) or type(exc).__name__)
+    if code in DISK_FULL_ERRNOS:
+        return (
+            f"There is no space left on the disk for {subject} ({detail}), so {outcome}; "
+            "free some space or choose another place, then try again."
+        )
+    if code == errno.EROFS:
+        return (
+            f"{subject_cap} is on a read-only file system, so {outcome}; "
+            "work on a writable copy or have it mounted read-write."
+        )
+    if code in (errno.EACCES, errno.EPERM):
+        return (
+            f"Access to {subject} was denied ({detail}), so {outcome}; "
+            "ask its owner for access or work on a copy of your own."
+        )
+    return f"{subject_cap} could not be used ({detail}), so {outcome}; check it and try again."
+
+
+def os_error_sentence(exc: OSError) -> str:
+    """The sentence to show for any :class:`OSError`: its own when it was raised with one, else :func:`describe_os_error`."""
+    if type(exc).__str__ is not OSError.__str__ or exc.errno is None or not exc.strerror:
+        return str(exc)  # a sentence of its own (StorageError, NotRegularFileError, FileNotFoundError("No file at ..."))
+    return describe_os_error(exc)
+
+
 def file_kind(mode: int) -> str:
     """``"a symbolic link"``, ``"a folder"``, ``"a FIFO"``... for an ``st_mode``."""
     for test, kind in (

@@ -486,9 +486,13 @@ class _TableWriter:
             if compression:
                 sink = pa.CompressedOutputStream(sink, compression)
                 self._outer = sink
-            self._writer = pacsv.CSVWriter(
-                sink, schema, write_options=pacsv.WriteOptions(quoting_style="needed")
-            )
+            try:  # the header is written here: a full disk can stop it
+                self._writer = pacsv.CSVWriter(
+                    sink, schema, write_options=pacsv.WriteOptions(quoting_style="needed")
+                )
+            except BaseException:
+                self._sink.close()
+                raise
 
     def write(self, table) -> None:
         """Write ``table``; every CSV text cell passes :func:`_escape_table` here, on its way out."""
@@ -543,7 +547,12 @@ class _PredictionJob(Job):
         self.label_dict = pa.array(ctx.labels, pa.string())
         self.class_counts = np.zeros(len(ctx.labels), dtype=np.int64)
         self.output = AtomicOutput(out) if out is not None else None  # None: standard output
-        self.writer = _TableWriter(self.output.tmp if self.output else None, self.schema, kind, compression)
+        try:  # the header is written by the writer: a full disk can stop it
+            self.writer = _TableWriter(self.output.tmp if self.output else None, self.schema, kind, compression)
+        except BaseException:
+            if self.output is not None:
+                self.output.discard()
+            raise
         self.rejects_file = self.reject_writer = None
         self.wrote_rejects = False
 

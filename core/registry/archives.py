@@ -34,6 +34,9 @@ _RATIO_FLOOR = 1 << 20  # members (and totals) smaller than this are never calle
 _CHUNK = 1 << 20
 _METHODS = (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED)
 _LOCAL_HEADER = struct.Struct("<4s22xHH")  # signature ... file name length, extra field length
+# Compression methods people meet, by the number a zip records (APPNOTE 4.4.5).
+_METHOD_NAMES = {1: "shrink", 6: "implode", 8: "deflate", 9: "Deflate64", 12: "bzip2", 14: "LZMA",
+                 93: "Zstandard", 95: "xz", 98: "PPMd", 99: "AES encryption"}  # fmt: skip
 
 
 class NotAZipError(UnsafeArchiveError):
@@ -57,6 +60,7 @@ class CheckedZip(zipfile.ZipFile):
     """A zip whose central directory passed :func:`check_members`; :attr:`files` are its file members."""
 
     files: list[zipfile.ZipInfo]
+    label: str = "The archive"  # the file's name, for messages
     _own: io.IOBase | None = None
 
     def close(self) -> None:
@@ -96,8 +100,11 @@ def open_zip(
         zf = CheckedZip(fh)
     except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError) as exc:
         fh.close()
-        raise NotAZipError(f"{name} is not a readable zip archive ({exc}).") from exc
+        raise NotAZipError(
+            f"{name} is not a readable zip archive ({exc}): it is damaged or cut short; use a complete copy."
+        ) from exc
     zf._own = fh
+    zf.label = name
     try:
         zf.files = check_members(
             zf,
@@ -150,12 +157,16 @@ def check_members(
         seen.add(name)
         if not allowed(name):
             raise UnsafeArchiveError(f"{label}: member {name!r} is not one this kind of file may contain.")
-        if info.flag_bits & 0x1:
-            raise UnsafeArchiveError(f"{label}: member {name!r} is encrypted, which ExoReg does not read.")
-        if info.compress_type not in _METHODS:
+        if info.flag_bits & 0x1 or info.compress_type == 99:
             raise UnsafeArchiveError(
-                f"{label}: member {name!r} uses compression method {info.compress_type}; ExoReg reads only "
-                "stored or deflated members, so save the file again with one of those."
+                f"{label}: member {name!r} is encrypted, which ExoReg does not read; "
+                "export or zip it again without a password."
+            )
+        if info.compress_type not in _METHODS:
+            method = _METHOD_NAMES.get(info.compress_type, "unknown")
+            raise UnsafeArchiveError(
+                f"{label}: member {name!r} uses compression method {info.compress_type} ({method}); ExoReg "
+                "reads only stored or deflated members, so save the file again with one of those."
             )
         if info.compress_type == zipfile.ZIP_STORED and info.compress_size != info.file_size:
             raise UnsafeArchiveError(f"{label}: member {name!r} has inconsistent sizes; the file is damaged.")
@@ -190,7 +201,10 @@ def _bomb_like(size: int, compressed: int) -> bool:
 
 def _inflate_check(fh, info: zipfile.ZipInfo, label: str) -> None:
     """Inflate one deflated member in bounded chunks; refuse it past its declared size or damaged."""
-    damaged = UnsafeArchiveError(f"{label}: member {info.filename!r} is damaged; use an intact copy of the file.")
+    damaged = UnsafeArchiveError(
+        f"{label}: member {info.filename!r} is damaged (it does not inflate to its recorded size and CRC-32), "
+        "so the file was not used; use an intact copy of it."
+    )
     fh.seek(info.header_offset)
     header = fh.read(_LOCAL_HEADER.size)
     if len(header) != _LOCAL_HEADER.size:
@@ -251,11 +265,26 @@ def read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes:
                         f"Archive member {info.filename!r} is larger than its header says."
                     )
     except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
-        raise UnsafeArchiveError(
-            f"Archive member {info.filename!r} is damaged or not what its header says ({exc}); "
-            "use an intact copy of the archive."
-        ) from exc
+        raise _damaged(zf, info, exc) from exc
     return bytes(out)
+
+
+def _damaged(zf: zipfile.ZipFile, info: zipfile.ZipInfo, exc: BaseException) -> UnsafeArchiveError:
+    """The one sentence for a member that cannot be read back as its header describes it."""
+    text = str(exc)
+    if "CRC" in text:
+        why = "its CRC-32 checksum does not match its content"
+    elif isinstance(exc, EOFError) or "truncated" in text.lower() or "Bad magic" in text:
+        why = "the archive ends or breaks off inside it"
+    elif isinstance(exc, zlib.error):
+        why = "its compressed data is corrupt"
+    else:
+        why = f"it is not what its header says ({text})"
+    label = getattr(zf, "label", "The archive")
+    return UnsafeArchiveError(
+        f"{label}: member {info.filename!r} is damaged ({why}), so the file was not used; "
+        "use an intact copy of it."
+    )
 
 
 def extract_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, dest_root: Path) -> tuple[Path, str]:
@@ -279,8 +308,5 @@ def extract_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, dest_root: Path) 
             dst.flush()
             os.fsync(dst.fileno())
     except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
-        raise UnsafeArchiveError(
-            f"Archive member {info.filename!r} is damaged or not what its header says ({exc}); "
-            "use an intact copy of the archive."
-        ) from exc
+        raise _damaged(zf, info, exc) from exc
     return target, digest.hexdigest()

@@ -8,10 +8,14 @@ deployment need. It round-trips through JSON; keys it does not know are kept in
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
+
+import regex
 
 from core.common import jsonio
 from core.errors import MetadataValidationError
@@ -338,10 +342,126 @@ def validate_model_name(name: Any) -> str:
     problem = _text_problem(name, _NOT_TEXT)
     if problem:
         _fail("model_name", problem)
-    if _FORBIDDEN_NAME_CHARS.search(name):
-        _fail("model_name", "must not contain '/', '\\', ':', '@' or control characters")
+    bad = _FORBIDDEN_NAME_CHARS.search(name)
+    if bad:
+        _fail(
+            "model_name",
+            f"must not contain {describe_char(bad.group())} (at position {bad.start()}): no '/', '\\', ':', "
+            "'@' or control characters",
+        )
     if name in RESERVED_NAMES:
         _fail("model_name", f"must not be {name!r}, which is reserved")
+    return name
+
+
+# ---------------------------------------------------------------------------- look-alike names
+# A name a new version is registered under is NFC-normalised and made of the letters (and
+# combining marks and digits) of one script, plus ASCII digits and these: two names that read
+# the same must be the same name. The scripts allowed are Unicode's recommended ones (UTS #39);
+# Han is written together with Hiragana and Katakana (Japanese), Hangul (Korean) or Bopomofo.
+NAME_PUNCTUATION = "_-. "
+NAME_SCRIPTS = (
+    "Latin", "Greek", "Cyrillic", "Armenian", "Georgian", "Hebrew", "Arabic", "Syriac", "Thaana",
+    "Devanagari", "Bengali", "Gurmukhi", "Gujarati", "Oriya", "Tamil", "Telugu", "Kannada", "Malayalam",
+    "Sinhala", "Thai", "Lao", "Tibetan", "Myanmar", "Khmer", "Ethiopic", "Mongolian", "Tifinagh",
+    "Hangul", "Hiragana", "Katakana", "Bopomofo", "Han",
+)  # fmt: skip
+_WRITTEN_WITH = {"Han": ("Japanese", "Korean", "Chinese"), "Hiragana": ("Japanese",),
+                 "Katakana": ("Japanese",), "Hangul": ("Korean",), "Bopomofo": ("Chinese",)}  # fmt: skip
+_SCRIPT_RE = {name: regex.compile(rf"\p{{Script_Extensions={name}}}") for name in NAME_SCRIPTS}
+_ANY_SCRIPT_RE = regex.compile(r"[\p{Script=Common}\p{Script=Inherited}]")
+_CONTROL_NAMES = {0x00: "NULL", 0x09: "CHARACTER TABULATION", 0x0A: "LINE FEED", 0x0D: "CARRIAGE RETURN",
+                  0x1B: "ESCAPE", 0x7F: "DELETE", 0x85: "NEXT LINE (NEL)"}  # fmt: skip
+
+
+def describe_char(char: str) -> str:
+    """``U+200B ZERO WIDTH SPACE``: a character as a person can look it up (and see it when it is invisible)."""
+    code = ord(char)
+    name = unicodedata.name(char, None) or _CONTROL_NAMES.get(code) or "(a control character)"
+    return f"U+{code:04X} {name}"
+
+
+@functools.lru_cache(maxsize=4096)
+def _scripts_of(char: str) -> tuple[str, ...] | None:
+    """The allowed scripts ``char`` is written in (none: a script not allowed); None for a script-neutral mark."""
+    found = tuple(name for name in NAME_SCRIPTS if _SCRIPT_RE[name].match(char))
+    if not found and _ANY_SCRIPT_RE.match(char):
+        return None
+    return found
+
+
+def _writing_systems(scripts: tuple[str, ...]) -> set[str]:
+    return {w for s in scripts for w in (s, *_WRITTEN_WITH.get(s, ()))}
+
+
+def name_lookalike_problem(name: str) -> tuple[str, str] | None:
+    """Why ``name`` could be mistaken for another name, and what to do about it; None when it cannot.
+
+    The reason completes "The model name X ..." and the advice follows a semicolon.
+
+    Refused: text not in NFC; control, format (invisible, reordering) and separator
+    characters; spaces other than the plain one; compatibility forms (fullwidth letters,
+    mathematical letters, ligatures); letters outside the allowed scripts; letters of two
+    scripts in one name; any other symbol or punctuation than ``_-. ``.
+    """
+    if unicodedata.normalize("NFC", name) != name:
+        nfc = unicodedata.normalize("NFC", name)
+        return f"is not in Unicode normal form NFC (in NFC it is {nfc!r})", f"register new versions as {nfc!r}"
+    systems: set[str] | None = None
+    first: tuple[str, int] | None = None
+    for pos, char in enumerate(name):
+        if char.isascii() and (char.isdigit() or char in NAME_PUNCTUATION):
+            continue
+        where = f"{describe_char(char)} (at position {pos})"
+        category = unicodedata.category(char)
+        if category[0] not in "LMN" or category in ("Nl", "No"):
+            what = {
+                "Cc": "a control character",
+                "Cf": "an invisible formatting character (it can hide or reorder text)",
+                "Zl": "a line separator",
+                "Zp": "a paragraph separator",
+                "Zs": "a space other than the plain space",
+                "Co": "a private-use character",
+                "Cn": "an unassigned code point",
+            }.get(category, f"neither a letter, a digit nor one of {NAME_PUNCTUATION.strip()!r} and space")
+            return f"contains {where}, {what}", "remove it or choose another name"
+        plain = unicodedata.normalize("NFKC", char)
+        if plain != char:
+            return f"contains {where}, a look-alike of {plain!r}", f"write {plain!r} instead"
+        scripts = _scripts_of(char)
+        if scripts is None:
+            if category[0] == "M":
+                continue  # a combining mark belongs to the letter before it
+            return f"contains {where}, which belongs to no single script", "remove it or choose another name"
+        if not scripts:
+            return f"contains {where}, a letter of a script model names do not use", "choose another name"
+        joined = _writing_systems(scripts) if systems is None else systems & _writing_systems(scripts)
+        if not joined:
+            assert first is not None
+            return (
+                f"mixes scripts: {where} is {'/'.join(scripts)}, but {describe_char(name[first[1]])} "
+                f"(at position {first[1]}) is {first[0]}",
+                "use the letters of one script, so that no two names look alike",
+            )
+        if first is None:
+            first = ("/".join(scripts), pos)
+        systems = joined
+    return None
+
+
+def check_new_model_name(name: Any) -> str:
+    """The name a new version is registered under: checked, NFC-normalised and free of look-alikes.
+
+    Names already in a registry only need :func:`validate_model_name` to keep opening;
+    ``verify`` warns about those this function would refuse.
+    """
+    validate_model_name(name)
+    name = unicodedata.normalize("NFC", name)
+    validate_model_name(name)
+    problem = name_lookalike_problem(name)
+    if problem:
+        reason, advice = problem
+        raise MetadataValidationError(f"The model name {name!r} {reason}; {advice}.", field="model_name")
     return name
 
 

@@ -16,11 +16,13 @@ import datetime as _dt
 import math
 import os
 import platform
+import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from core.common.files import sha256_bytes
+from core.common.text import plural
 from core.errors import (
     IntegrityError,
     MetadataValidationError,
@@ -31,8 +33,9 @@ from core.registry import references, safety
 from core.registry.metadata import (
     HEADLINE_METRICS,
     ModelMetadata,
+    check_new_model_name,
+    name_lookalike_problem,
     validate_alias,
-    validate_model_name,
 )
 from core.registry.store import open_store
 from core.registry.store.base import Problem, RegistryStore, StoreMissing, StoreSnapshot, VersionSlot
@@ -53,6 +56,7 @@ class VerifyReport:
     checked: int = 0
     problems: list[Problem] = field(default_factory=list)
     repaired: list[str] = field(default_factory=list)
+    warnings: list[Problem] = field(default_factory=list)  # nothing is wrong with the files; a person should look
 
     @property
     def ok(self) -> bool:
@@ -64,6 +68,7 @@ class VerifyReport:
             "checked": self.checked,
             "problems": [p.to_dict() for p in self.problems],
             "repaired": self.repaired,
+            "warnings": [p.to_dict() for p in self.warnings],
         }
 
 
@@ -142,8 +147,13 @@ class ModelRegistry:
         description: str = "",
         tags: dict[str, str] | None = None,
     ) -> str:
-        """Store ``model`` as the next version of ``model_name`` and return its id."""
-        validate_model_name(model_name)
+        """Store ``model`` as the next version of ``model_name`` and return its id.
+
+        The name is NFC-normalised, and refused when it could be mistaken for another
+        (invisible or control characters, look-alike letters, two scripts): see
+        :func:`core.registry.metadata.check_new_model_name`.
+        """
+        model_name = check_new_model_name(model_name)
         payload = safety.dumps_skops(model)  # serialised outside the lock: it can take a while
         draft = self._draft_metadata(
             model,
@@ -217,6 +227,7 @@ class ModelRegistry:
 
     def _add_version(self, draft: ModelMetadata, payload: bytes, suffix: str) -> str:
         """Give ``draft`` its version and id and have the store commit file and metadata."""
+        draft.model_name = check_new_model_name(draft.model_name)
         draft.model_sha256 = sha256_bytes(payload)
         draft.model_size = len(payload)
 
@@ -605,8 +616,9 @@ class ModelRegistry:
         leftovers = self.store.leftovers(scan)
         report.problems.extend(leftovers)
         report.problems.extend(scan.bad)
-        if repair:
+        if repair and leftovers:  # nothing to repair: nothing is written (the registry may be read-only)
             report.repaired.extend(self.store.remove_leftovers(leftovers))
+        report.warnings.extend(_name_warnings(scan.found.values()))
         return report
 
     def verify_version(self, model_id: str, meta: ModelMetadata | None = None) -> VersionCheck:
@@ -642,6 +654,8 @@ class ModelRegistry:
 
     def _rows_of(self, name: str) -> list[dict[str, Any]]:
         rows = [r for r in self._sorted_rows() if r["model_name"] == name]
+        if not rows and unicodedata.normalize("NFC", name) != name:  # names are registered in NFC
+            rows = [r for r in self._sorted_rows() if r["model_name"] == unicodedata.normalize("NFC", name)]
         if not rows:
             raise self._not_found_name(name)
         return rows
@@ -658,6 +672,30 @@ class ModelRegistry:
 
 
 # ======================================================================== helpers
+def _name_warnings(metas) -> list[Problem]:
+    """One warning per name registered before look-alike names were refused: it opens, but reads like another."""
+    versions: dict[str, list[ModelMetadata]] = {}
+    for meta in metas:
+        versions.setdefault(meta.model_name, []).append(meta)
+    warnings = []
+    for name, group in sorted(versions.items()):
+        problem = name_lookalike_problem(name)
+        if problem is None:
+            continue
+        reason, _advice = problem
+        first = min(group, key=lambda m: m.version)
+        warnings.append(
+            Problem(
+                "lookalike_name",
+                first.model_id,
+                f"The model name {name!r} ({plural(len(group), 'version')}) {reason}; its "
+                "versions still open, but the name can be mistaken for another: register new versions under a "
+                "plain name.",
+            )
+        )
+    return warnings
+
+
 def _now() -> _dt.datetime:
     return _dt.datetime.now(_dt.UTC)
 

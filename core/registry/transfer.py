@@ -39,6 +39,7 @@ from core.registry.metadata import (
     MAX_METADATA_BYTES,
     OVERLAP_UNKNOWN,
     ModelMetadata,
+    check_new_model_name,
     raise_problems,
     validate_model_name,
 )
@@ -200,6 +201,7 @@ def import_model(
             f"JSON too, or import it as an outside model by naming it: exoreg import {name} --name NAME.",
             field="metadata",
         )
+    meta.model_name = check_new_model_name(meta.model_name)  # before anything is loaded
     if model is None:
         model = load_previewed_model(preview, trusted=trusted)
     n_features = getattr(model, "n_features_in_", None)
@@ -426,16 +428,37 @@ def _archive_limits() -> archives.ZipLimits:
 def _is_exoreg_archive(data: bytes, name: str) -> bool:
     """A zip with a manifest and no skops schema (a zip bomb raises :class:`UnsafeArchiveError`)."""
     if not data.startswith(b"PK\x03\x04"):
+        if name.lower().endswith(ARCHIVE_SUFFIX):
+            what = "is empty" if not data else "does not begin like a zip file"
+            raise UnsafeArchiveError(
+                f"{name} {what}, so it is not an ExoReg archive (cut short, or another kind of file) and nothing "
+                "was imported; copy or export it again in full."
+            )
         return False
     try:
         sniff = archives.ZipLimits(max_member=MAX_MODEL_BYTES, max_total=MAX_MODEL_BYTES + 2 * MAX_METADATA_BYTES)
         with archives.open_zip(data, limits=sniff, label=name) as zf:
             names = zf.namelist()
-    except archives.NotAZipError:
+    except archives.NotAZipError as exc:
+        if name.lower().endswith(ARCHIVE_SUFFIX):
+            raise _cut_short(name) from exc
         return False
     except UnsafeArchiveError:
         return True  # refused again, with the reason, when read as an archive
-    return "manifest.json" in names and "schema.json" not in names
+    if "manifest.json" in names and "schema.json" not in names:
+        return True
+    if name.lower().endswith(ARCHIVE_SUFFIX):
+        # Cut before its own member list, an archive shows the member list of the model file
+        # stored inside it: what opened is not the archive.
+        raise _cut_short(name)
+    return False
+
+
+def _cut_short(name: str) -> UnsafeArchiveError:
+    return UnsafeArchiveError(
+        f"{name} is not a complete ExoReg archive (the end, where a zip lists its members, is missing or "
+        "damaged: the file was cut short), so nothing was imported; copy or export it again in full."
+    )
 
 
 def _read_archive(data: bytes, archive_name: str) -> tuple[bytes, dict, bool, str]:

@@ -16,9 +16,10 @@ log = logging.getLogger("exoreg_gui")
 
 def describe_error(exc: BaseException) -> tuple[str, str]:
     """``(one-line message, details)`` for an exception; ``core`` errors carry readable messages."""
+    from core.common.files import os_error_sentence
     from core.errors import RegistryError
 
-    message = str(exc) or type(exc).__name__
+    message = (os_error_sentence(exc) if isinstance(exc, OSError) else str(exc)) or type(exc).__name__
     if not isinstance(exc, RegistryError | OSError | ValueError):
         message = f"{type(exc).__name__}: {message}"
     details = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))

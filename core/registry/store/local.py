@@ -27,15 +27,23 @@ from typing import Any
 from filelock import FileLock
 
 from core.common.files import (
+    STORAGE_ERRNOS,
     NotRegularFileError,
     atomic_write_bytes,
     atomic_write_text,
+    describe_os_error,
     is_temp_file,
     read_regular_file,
     remove_temp_files,
     sha256_bytes,
 )
-from core.errors import IntegrityError, MetadataValidationError, ModelNotFoundError, RegistryError
+from core.errors import (
+    IntegrityError,
+    MetadataValidationError,
+    ModelNotFoundError,
+    RegistryError,
+    StorageError,
+)
 from core.registry.metadata import ModelMetadata
 from core.registry.store._journal import (
     COMPACT_EVERY,
@@ -182,9 +190,18 @@ class LocalStore:
                 state, [{"op": "intent", "model_id": meta.model_id, "model_file": meta.model_file}], sync=False
             )
             fault_point("intent_journaled")
-            atomic_write_bytes(self.models_dir / meta.model_file, payload)
-            fault_point("model_written")
-            self._write_metadata(state, meta, validated=True)
+            model_path = self.models_dir / meta.model_file
+            atomic_write_bytes(model_path, payload)
+            try:
+                fault_point("model_written")
+                self._write_metadata(state, meta, validated=True)
+            except OSError:
+                # The metadata file never landed (a full disk): the model file is not a version,
+                # so it goes now rather than waiting as an orphan for the next writer.
+                if not self._metadata_path(meta).exists():
+                    with contextlib.suppress(OSError):
+                        os.unlink(model_path)
+                raise
         return meta
 
     def update_version(self, model_id: str, change: Callable[[ModelMetadata], None]) -> ModelMetadata:
@@ -237,12 +254,21 @@ class LocalStore:
             fault_point("intent_journaled")
         atomic_write_text(self._metadata_path(meta), meta.to_json())
         fault_point("metadata_written")
+        # Committed: the metadata file is the truth. When the disk refuses the index update
+        # after it, the pending intent already makes every reader go by that file, and the
+        # next write folds it in; the change is not reported as failed.
         record = {"op": "put", "entry": entry, "metadata_mtime_ns": self._metadata_mtime()}
-        self._files.append(state, [record])
         self._sorted_cache = None
-        fault_point("put_journaled")
-        if state.journal_lines >= COMPACT_EVERY:
-            self._files.write_snapshot(state)
+        try:
+            self._files.append(state, [record])
+            fault_point("put_journaled")
+            if state.journal_lines >= COMPACT_EVERY:
+                self._files.write_snapshot(state)
+        except OSError as exc:
+            if exc.errno not in STORAGE_ERRNOS:
+                raise
+            state.apply(record)
+            state.behind = True  # the files say less than this state: read them again next time
 
     # ==================================================================== integrity
     def scan(self) -> Scan:
@@ -280,8 +306,11 @@ class LocalStore:
         problems = self._file_leftovers(scan)
         stale = _stale_rows(self.entries(), scan)
         if stale:  # a write may have landed between the scan and now: look again under the lock
-            with self._locked(recover=False) as state:
-                stale = _stale_rows(state.entries, self.scan())
+            try:
+                with self._locked(recover=False) as state:
+                    stale = _stale_rows(state.entries, self.scan())
+            except StorageError:
+                pass  # a registry this process cannot write to: nobody can be writing it through us either
         if stale:
             first, why = next(iter(sorted(stale.items())))
             problems.append(
@@ -457,7 +486,7 @@ class LocalStore:
 
     # ==================================================================== index plumbing
     @contextlib.contextmanager
-    def _locked(self, *, refresh: bool = True, recover: bool = True):
+    def _locked_raw(self, *, refresh: bool = True, recover: bool = True):
         """Hold the cross-process lock with a fresh index; every write goes through here.
 
         When the block fails, the in-memory index is dropped: the next read takes it from
@@ -477,6 +506,24 @@ class LocalStore:
                 raise
             finally:
                 self._held -= 1
+
+    @contextlib.contextmanager
+    def _locked(self, *, refresh: bool = True, recover: bool = True):
+        """:meth:`_locked_raw`, with a disk that refuses the write (full, read-only) said in one sentence."""
+        try:
+            with self._locked_raw(refresh=refresh, recover=recover) as state:
+                yield state
+        except OSError as exc:
+            if isinstance(exc, RegistryError) or exc.errno not in STORAGE_ERRNOS:
+                raise
+            raise self._storage_error(exc) from exc
+
+    def _storage_error(self, exc: OSError) -> StorageError:
+        return StorageError(
+            describe_os_error(exc, what=f"the registry {self.root}", outcome="nothing was changed"),
+            errno=exc.errno,
+            filename=exc.filename,
+        )
 
     def _refresh(self, *, locked: bool = False) -> IndexState:
         """Bring the in-memory index up to date with the files (cheap when nothing changed)."""
@@ -519,22 +566,55 @@ class LocalStore:
             st.metadata_mtime_ns = self._metadata_mtime()
             self._files.write_snapshot(st)
         else:
-            with self._file_lock:
-                try:  # another process may have rebuilt it while we waited
-                    self._state = self._files.load()
-                    return
-                except IndexCorrupt as exc:
-                    if exc.damaged:
-                        self._index_damage[str(exc)] = None
-                    self._rebuild_guarded(True)
+            try:
+                with self._file_lock:
+                    try:  # another process may have rebuilt it while we waited
+                        self._state = self._files.load()
+                        return
+                    except IndexCorrupt as exc:
+                        if exc.damaged:
+                            self._index_damage[str(exc)] = None
+                        self._rebuild_guarded(True)
+            except OSError as exc:
+                if exc.errno not in STORAGE_ERRNOS:
+                    raise
+                self._rebuild_in_memory()
+
+    def _rebuild_in_memory(self) -> None:
+        """A registry this process cannot write to: the index is built from the metadata files, in memory only."""
+        state = IndexState()
+        state.entries = {m: meta.summary() for m, meta in self.scan().found.items()}
+        state.metadata_mtime_ns = self._metadata_mtime()
+        state.journal_ok = False
+        state.stamp = self._files.stamp()
+        self._state = state
+        self._sorted_cache = None
 
     def _reconcile(self, locked: bool) -> None:
-        """The metadata folder changed behind the index's back: fold the difference in."""
+        """The metadata folder changed behind the index's back: fold the difference in.
+
+        A registry this process may only read (a read-only copy, another user's folder, a full
+        disk) is reconciled in memory: reading it never needs the lock or a write.
+        """
         if not locked:
-            with self._file_lock:
-                self._refresh(locked=True)
+            try:
+                with self._file_lock:
+                    self._refresh(locked=True)
+            except OSError as exc:
+                if exc.errno not in STORAGE_ERRNOS:
+                    raise
+                state = self._files.load() if self._state is None else self._state
+                for record in self._reconcile_records(state):
+                    state.apply(record)
+                self._state = state
+                self._sorted_cache = None
             return
         state = self._state
+        self._files.append(state, self._reconcile_records(state))
+        self._sorted_cache = None
+
+    def _reconcile_records(self, state: IndexState) -> list[dict[str, Any]]:
+        """The journal records that bring ``state`` in line with the metadata folder."""
         names = {
             e.name[:-5]
             for e in os.scandir(self.metadata_dir)
@@ -560,8 +640,7 @@ class LocalStore:
         for stem in set(by_stem) - names:
             records.append({"op": "drop", "model_id": by_stem[stem]})
         records.append({"op": "sync", "metadata_mtime_ns": self._metadata_mtime()})
-        self._files.append(state, records)
-        self._sorted_cache = None
+        return records
 
     def _metadata_mtime(self) -> int:
         try:
