@@ -556,9 +556,6 @@ class _PredictionJob(Job):
         self.rejects_file = self.reject_writer = None
         self.wrote_rejects = False
 
-    def columns(self) -> list[str]:
-        return list(self.ids)
-
     def build(self, batch, res: BatchResult, row_base: int):
         import pyarrow as pa
 
@@ -789,9 +786,6 @@ class _ScoreJob(Job):
         self.confusion = np.zeros((len(ctx.labels), len(ctx.labels)), dtype=np.int64)
         self.unscored: dict[str, int] = {}
 
-    def columns(self) -> list[str]:
-        return [self.label_column]
-
     def build(self, batch, res: BatchResult, row_base: int):
         import numpy as np
         import pyarrow as pa
@@ -900,7 +894,7 @@ def evaluate_versions(
     if in_subprocess:
         return _run_in_child(
             "evaluate_versions",
-            ([r if isinstance(r, str) else r for r in refs], str(input_path), label_column),
+            (list(refs), str(input_path), label_column),
             dict(registry=registry_root(registry), workers=workers, batch_rows=batch_rows),
             progress,
             cancelled,

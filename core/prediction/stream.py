@@ -300,10 +300,6 @@ class Job:
         self.totals = Totals(issues={c: [0, 0, 0] for c in ctx.features})
         self.locate = None  # set by the pass: row positions -> (record indices, line numbers)
 
-    def columns(self) -> list[str]:
-        """Columns besides the features that ``build`` reads."""
-        return []
-
     def build(self, batch, res: BatchResult, row_base: int) -> Any:
         return None
 
