@@ -41,8 +41,9 @@ def main() -> int:
     import exoreg_gui
     import exoreg_gui.resources as resources
 
+    installed = Path(sys.prefix).resolve()  # the fresh venv (it may itself sit inside the checkout)
     for module in (core, exoreg_gui, resources):
-        check(CHECKOUT not in Path(module.__file__).resolve().parents, f"{module.__name__} is the installed one "
+        check(Path(module.__file__).resolve().is_relative_to(installed), f"{module.__name__} is the installed one "
               f"({Path(module.__file__).parent})")
 
     from core.training.synthetic import stored_summary
