@@ -11,6 +11,7 @@ Nothing here imports pandas or scikit-learn; pyarrow is imported when a function
 
 from __future__ import annotations
 
+import bisect
 import codecs
 import csv
 import gzip
@@ -329,6 +330,10 @@ class LineReader:
         records = np.asarray(records, dtype=np.int64)
         return self._first_data_line + records + np.searchsorted(skipped, records, side="right")
 
+    def line_of_record(self, record: int) -> int:
+        """:meth:`line_of` for one record (no array built: called for every refused line)."""
+        return self._first_data_line + record + bisect.bisect_right(self.skipped, record)
+
     def read(self, nbytes: int = -1) -> bytes:
         while True:
             data = self._source.read(self._block)
@@ -436,7 +441,7 @@ class BatchStream:
 
     def _on_invalid(self, row) -> str:
         record = row.number - 2  # Arrow counts the header as row 1, and sees no dropped line
-        line = int(self.lines.line_of([record])[0])
+        line = self.lines.line_of_record(record)
         if record in self.lines.unclosed:
             text = self.lines.unclosed[record]
             reason = (

@@ -84,7 +84,6 @@ from core.prediction.stream import (  # noqa: F401 - PredictionCancelled and the
     features_of,
     load,
     metadata_of,
-    open_registry,
     registry_root,
     run_pass,
 )
@@ -232,22 +231,6 @@ class EvaluationResult:
 
 
 # ---------------------------------------------------------------------------------------------
-# Model references
-
-
-# The streaming core's helpers under the names this module's callers and tests used.
-_Model = LoadedModel
-_open_registry = open_registry
-_registry_root = registry_root
-_metadata_of = metadata_of
-_features_of_metadata = features_of
-
-
-def _load(ref, registry) -> LoadedModel:
-    return load(*metadata_of(ref, registry), registry)
-
-
-# ---------------------------------------------------------------------------------------------
 # Column matching
 
 
@@ -324,8 +307,8 @@ def preflight(ref_or_metadata, input_path, *, registry=None, id_columns=None) ->
     """
     from core.prediction.csv_input import read_head_table, sniff_csv
 
-    meta, model = _metadata_of(ref_or_metadata, registry)
-    features = _features_of_metadata(meta, model)
+    meta, model = metadata_of(ref_or_metadata, registry)
+    features = features_of(meta, model)
     fmt = sniff_csv(input_path)
     matched = [c for c in features if c in fmt.columns]
     missing = [c for c in features if c not in fmt.columns]
@@ -548,7 +531,9 @@ class _PredictionJob(Job):
         self.class_counts = np.zeros(len(ctx.labels), dtype=np.int64)
         self.output = AtomicOutput(out) if out is not None else None  # None: standard output
         try:  # the header is written by the writer: a full disk can stop it
-            self.writer = _TableWriter(self.output.tmp if self.output else None, self.schema, kind, compression)
+            self.writer = _TableWriter(
+                self.output.tmp if self.output else None, self.schema, kind, compression
+            )
         except BaseException:
             if self.output is not None:
                 self.output.discard()
