@@ -124,6 +124,23 @@ def warm_figures(app, window, work: Path, koi_table: Path, small: Path) -> None:
               f"Run to results {result:.2f} s; longest stall {beat.longest * 1000:.0f} ms")
 
 
+def koi_forest_registry(koi: str, work: Path):
+    """The KOI table as a frame, and a registry in ``work`` holding one 25-tree forest trained on it."""
+    from core.registry.registry import ModelRegistry
+    from tests._workflow_support import KOI_FEATURES, _train, read_koi
+
+    frame = read_koi(koi)
+    registry = ModelRegistry(work / "registry")
+    model, rows = _train(frame, 25, seed=0)
+    model_id = registry.register_model(
+        model=model, model_name="KoiForest", algorithm="RandomForest",
+        evaluation_results={"accuracy": 0.9, "precision": 0.9, "recall": 0.9, "f1_score": 0.9},
+        hyperparameters={"n_estimators": 25}, training_info={"training_samples": rows},
+        feature_columns=KOI_FEATURES,
+    )
+    return frame, registry, model_id
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=200_000)
@@ -138,24 +155,15 @@ def main() -> int:
     import pandas as pd
     from PySide6.QtWidgets import QApplication
 
-    from core.registry.registry import ModelRegistry
     from exoreg_gui import prediction_worker, workers
     from exoreg_gui.dialogs.deploy_dialog import DeployDialog
     from exoreg_gui.dialogs.predict_dialog import PredictDialog
     from exoreg_gui.main_window import MainWindow
     from exoreg_gui.workflows import install_workflows
-    from tests._workflow_support import KOI_FEATURES, _train, read_koi
+    from tests._workflow_support import KOI_FEATURES
 
     app = QApplication.instance() or QApplication([])
-    frame = read_koi(koi)
-    registry = ModelRegistry(work / "registry")
-    model, rows = _train(frame, 25, seed=0)
-    model_id = registry.register_model(
-        model=model, model_name="KoiForest", algorithm="RandomForest",
-        evaluation_results={"accuracy": 0.9, "precision": 0.9, "recall": 0.9, "f1_score": 0.9},
-        hyperparameters={"n_estimators": 25}, training_info={"training_samples": rows},
-        feature_columns=KOI_FEATURES,
-    )
+    frame, registry, model_id = koi_forest_registry(koi, work)
     koi_table = work / "koi_cumulative.csv"
     koi_table.write_bytes(Path(koi).read_bytes())
     small_rows = work / "koi_300.csv"

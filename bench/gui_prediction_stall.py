@@ -23,7 +23,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("PYQTGRAPH_QT_LIB", "PySide6")
 
-from gui_dialogs import Heartbeat, wait  # noqa: E402  (the same heartbeat as the dialogs' benchmark)
+from gui_dialogs import Heartbeat, koi_forest_registry, wait  # noqa: E402  (the same heartbeat as the dialogs' benchmark)
 
 TARGET_MS = 100.0
 
@@ -41,22 +41,13 @@ def main() -> int:
     import pandas as pd
     from PySide6.QtWidgets import QApplication
 
-    from core.registry.registry import ModelRegistry
     from exoreg_gui import workers
     from exoreg_gui.dialogs.predict_dialog import PredictDialog
-    from tests._workflow_support import KOI_FEATURES, _train, read_koi
+    from tests._workflow_support import KOI_FEATURES
 
     app = QApplication.instance() or QApplication([])
     work = Path(tempfile.mkdtemp(prefix="exoreg-bench-stall-"))
-    frame = read_koi(koi)
-    registry = ModelRegistry(work / "registry")
-    model, rows = _train(frame, 25, seed=0)
-    model_id = registry.register_model(
-        model=model, model_name="KoiForest", algorithm="RandomForest",
-        evaluation_results={"accuracy": 0.9, "precision": 0.9, "recall": 0.9, "f1_score": 0.9},
-        hyperparameters={"n_estimators": 25}, training_info={"training_samples": rows},
-        feature_columns=KOI_FEATURES,
-    )
+    frame, registry, model_id = koi_forest_registry(koi, work)
     small = frame[["kepid", "kepoi_name", "koi_disposition", *KOI_FEATURES]]
     big = pd.concat([small] * (-(-args.rows // len(small))), ignore_index=True).head(args.rows)
     csv = work / "koi_big.csv"
