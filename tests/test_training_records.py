@@ -351,3 +351,18 @@ def test_training_records_of_a_processed_split_are_the_train_and_validation_rows
     assert int(held_out.sum()) == info.test_samples
     with pytest.raises(RegistryError, match="no training or validation rows"):
         training_records({})
+
+
+def test_repair_never_removes_a_committed_versions_sidecar_nor_a_file_it_does_not_know(registry_root):
+    registry = ModelRegistry(registry_root)
+    model_id, _ = register_with_records(registry)
+    plain_id = register(registry)  # no records: a file under its name is still its own, not an orphan
+    stem = Path(registry.get_metadata(plain_id).model_file).stem
+    own = registry_root / "sidecars" / f"{stem}.training-rows"
+    own.write_bytes(b"x")
+    newer = registry_root / "sidecars" / "something-a-newer-release-writes.bin"
+    newer.write_bytes(b"y")
+    report = registry.verify(repair=True)
+    assert not [p for p in report.problems if p.kind == "orphan_sidecar"]
+    assert own.exists() and newer.exists()
+    assert registry.training_rows(model_id) is not None and registry.training_rows(plain_id) is None
