@@ -100,7 +100,7 @@ class RankedCandidates:
         }
 
 
-_FRAME_SOURCE = "a DataFrame"
+FRAME_SOURCE = "a DataFrame"
 
 
 def check_output(path: str | os.PathLike, source: str | os.PathLike | None = None) -> Path:
@@ -108,7 +108,7 @@ def check_output(path: str | os.PathLike, source: str | os.PathLike | None = Non
     from core.prediction.engine import _check_output
 
     out = Path(path)
-    scored = Path(source) if source and str(source) != _FRAME_SOURCE else None
+    scored = Path(source) if source and str(source) != FRAME_SOURCE else None
     _check_output(scored, out, "ranking output")
     return out
 
@@ -201,7 +201,7 @@ def rank_candidates(
         notes.append(f"effect_N is P({CONFIRMED}) for the row minus P({CONFIRMED}) with feature_N alone set to its "
                      "training median: positive pushes towards CONFIRMED.")
 
-    order = _order(p, out[_NAME].to_numpy(dtype=object) if _NAME in out else None)
+    order = order_by_score(p, out[_NAME].to_numpy(dtype=object) if _NAME in out else None)
     out = out.iloc[order].reset_index(drop=True)
     out.insert(0, RANK_COLUMN, np.arange(1, len(out) + 1))
     ranked = len(out)
@@ -310,7 +310,7 @@ def _read_frame(frame: pd.DataFrame, ctx) -> _Table:
     ids = {c: _text(frame[c].to_numpy(dtype=object)) for c in IDENTIFIER_COLUMNS if c in frame.columns}
     labels = _labels(frame[LABEL_COLUMN].to_numpy(dtype=object)) if LABEL_COLUMN in frame.columns else None
     score = to_float(cells(SCORE_COLUMN)).values if SCORE_COLUMN in frame.columns else None
-    return _Table(_FRAME_SOURCE, "The table", len(frame), raw, converted, ids, labels, score)
+    return _Table(FRAME_SOURCE, "The table", len(frame), raw, converted, ids, labels, score)
 
 
 def _text(values) -> np.ndarray:
@@ -482,7 +482,7 @@ def _median_of(entry) -> float | None:
     return None
 
 
-def _order(p, names) -> np.ndarray:
+def order_by_score(p, names) -> np.ndarray:
     """Indices sorting by ``p`` descending, ties by ``kepoi_name`` ascending, then by position."""
     import numpy as np
 

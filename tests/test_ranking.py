@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from core.cli import main
 from core.errors import DataError
-from core.ranking import _order, rank_candidates
+from core.ranking import order_by_score, rank_candidates
 from core.registry.registry import ModelRegistry
 from core.training.koi import CANDIDATE, load_koi
 from core.training.processing import DataProcessor
@@ -179,7 +179,7 @@ def test_formula_cells_are_escaped_in_the_csv(ranked_registry, koi, tmp_path):
 def test_the_order_is_probability_then_name_then_file_order(items):
     p = np.array([a for a, _ in items])
     names = np.array([b for _, b in items], dtype=object)
-    order = _order(p, names)
+    order = order_by_score(p, names)
     assert sorted(order.tolist()) == list(range(len(items)))
     keys = [(-p[i], names[i], i) for i in order]
     assert keys == sorted(keys)
