@@ -61,3 +61,7 @@ class StorageError(RegistryError, OSError):
 
     def __str__(self) -> str:
         return self.strerror
+
+
+class LeakyFeatureWarning(UserWarning):
+    """A model's feature columns include NASA's vetting outputs (``core.koi.LEAKY_COLUMNS``): its metrics flatter it."""

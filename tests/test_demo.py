@@ -92,6 +92,7 @@ def test_real_demo_metadata_is_honest_and_complete(real_demo, koi_csv):
         assert info["data_sha256"] == digest and info["archive_stamp"] == "Thu Sep 18 07:50:32 2025"
         assert info["feature_set"] == meta.tags["feature_set"] and info["task"] == meta.tags["task"]
         assert info["random_state"] == 42 and info["validation_samples"] > 0
+        assert info["group_column"] == "kepid" and info["groups"] > 6000  # split by host star
         ev = meta.evaluation
         assert ev["confusion_matrix"]["labels"] == meta.classes
         matrix = np.array(ev["confusion_matrix"]["matrix"])
@@ -146,6 +147,7 @@ def test_synthetic_fallback_is_labelled(synthetic_demo):
         assert row["description"].startswith("SYNTHETIC DATA")
         meta = registry.get_metadata(row["model_id"])
         assert meta.training_info["data_origin"] == "synthetic"
+        assert meta.training_info["group_note"] == "The table has no kepid column, so rows were split one by one."
     assert "SYNTHETIC" in err and "--data PATH" in err
     assert "trained on SYNTHETIC data" in out
     candidates = pd.read_csv(root.parent / "candidates.csv")

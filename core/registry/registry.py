@@ -17,14 +17,17 @@ import math
 import os
 import platform
 import unicodedata
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from core.common.files import sha256_bytes
+from core.common.koi_columns import leaky_features_warning
 from core.common.text import plural
 from core.errors import (
     IntegrityError,
+    LeakyFeatureWarning,
     MetadataValidationError,
     ModelNotFoundError,
     RegistryError,
@@ -151,7 +154,9 @@ class ModelRegistry:
 
         The name is NFC-normalised, and refused when it could be mistaken for another
         (invisible or control characters, look-alike letters, two scripts): see
-        :func:`core.registry.metadata.check_new_model_name`.
+        :func:`core.registry.metadata.check_new_model_name`. Feature columns that include NASA's
+        vetting outputs (``core.koi.LEAKY_COLUMNS``) are registered with a :class:`LeakyFeatureWarning`,
+        and the version's ``leaky_features`` names them from then on.
         """
         model_name = check_new_model_name(model_name)
         payload = safety.dumps_skops(model)  # serialised outside the lock: it can take a while
@@ -167,6 +172,8 @@ class ModelRegistry:
             tags or {},
         )
         draft.model_format = safety.SKOPS
+        if draft.leaky_features:
+            warnings.warn(leaky_features_warning(draft.leaky_features), LeakyFeatureWarning, stacklevel=2)
         return self._add_version(draft, payload, ".skops")
 
     def register_bytes(self, draft: ModelMetadata, payload: bytes, *, suffix: str | None = None) -> str:
