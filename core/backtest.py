@@ -158,8 +158,14 @@ class BacktestResult:
             f"OLD's CANDIDATEs: {c['candidates']:,}; since confirmed {c['since_confirmed']:,}, since rejected "
             f"{c['since_rejected']:,}, still CANDIDATE {c['still_candidate']:,}, missing from NEW "
             f"{c['missing_from_new']:,}",
-            "",
         ]
+        if self.split:
+            grouped = (f"split grouped by {self.split['group_column']} ({self.split.get('groups') or 0:,} groups)"
+                       if self.split.get("group_column") else "split row by row")
+            out.append(f"Trained on {self.split.get('training_samples', 0):,} of OLD's labelled rows ({grouped}); "
+                       f"macro F1 {self.test_metrics.get('f1_score', 0.0):.4f} on its "
+                       f"{self.split.get('test_samples', 0):,} held-out test rows.")
+        out.append("")
         rows = [(METRIC_LABELS[m], self.model[m].text(), self.koi_score[m].text()) for m in METRICS]
         widths = [max(len(r[i]) for r in [("", "model P(CONFIRMED)", "koi_score (OLD)"), *rows]) for i in range(3)]
         for row in [("", "model P(CONFIRMED)", "koi_score (OLD)"), *rows]:
@@ -224,6 +230,8 @@ def backtest(
                            importance_repeats=2, importance_max_samples=0.5)
     clf, evaluation = trainer.train_one(name, X_train, y_train, X_val, y_val, X_test, y_test)
     split = processor.split_info.to_dict() if processor.split_info else {}
+    if split.get("group_note"):
+        notes.append(split["group_note"])
 
     say(f"Ranking OLD's {CANDIDATE}s...")
     meta = SimpleNamespace(model_id=f"the {name} trained on OLD", feature_columns=list(features),

@@ -96,6 +96,14 @@ def test_counts_equal_an_independent_join(cli_run, old_frame, vintage):
     assert result["counts"]["since_confirmed"] == 300 and result["counts"]["missing_from_new"] == 20
 
 
+def test_the_training_split_is_grouped_by_star(cli_run, old_frame):
+    result, _, _ = cli_run
+    split = result["split"]
+    assert split["group_column"] == "kepid" and split["task"] == "binary"
+    labelled = old_frame[old_frame["koi_disposition"].isin(["CONFIRMED", "FALSE POSITIVE"])]
+    assert split["training_samples"] + split["validation_samples"] + split["test_samples"] == len(labelled)
+
+
 def test_precision_and_auc_equal_an_independent_computation(cli_run, old_frame, vintage):
     result, ranked, _ = cli_run
     truth = ranked["kepoi_name"].map(vintage[1].set_index("kepoi_name")["koi_disposition"])
@@ -151,6 +159,7 @@ def test_no_rejected_candidate_gives_the_sentence_never_nan(koi_csv, old_frame, 
     assert row.split()[-2:] == ["undefined", "undefined"]
     assert "since rejected 0," in printed
     assert "95 % bootstrap interval over 100 resamples" in printed
+    assert "split grouped by kepid" in printed
 
 
 def test_koi_score_ties_are_broken_by_kepoi_name_whatever_the_file_order():
