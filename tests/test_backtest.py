@@ -209,3 +209,21 @@ def test_vectorised_auc_equals_scikit_learn_with_ties_and_exclusions(items):
         assert np.isnan(got)
     else:
         assert got == pytest.approx(roc_auc_score(positive[included], filled[included]), abs=1e-12)
+
+
+def test_unusable_inputs_get_one_sentence(koi_csv, old_frame, tmp_path, capsys):
+    no_names = tmp_path / "no_names.csv"
+    old_frame.head(50).drop(columns=["kepoi_name"]).to_csv(no_names, index=False)
+    garbage = tmp_path / "garbage.csv"
+    garbage.write_bytes(b"\x00\x01\x02PK\x03\x04" * 100)
+    cases = [
+        ([str(no_names), str(koi_csv)], "OLD: no_names.csv lacks the column(s) kepoi_name"),
+        ([str(koi_csv), str(tmp_path / "absent.csv")], "NEW: The KOI table"),
+        ([str(koi_csv), str(koi_csv), "--algorithm", "gradient_boosting"], "Unknown algorithm 'gradient_boosting'"),
+        ([str(garbage), str(koi_csv)], "OLD: "),
+    ]
+    for args, expected in cases:
+        assert main(["backtest", *args]) == 1
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("exoreg: ") and expected in err[0], err
+        assert "Traceback" not in err[0]

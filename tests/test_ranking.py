@@ -222,3 +222,20 @@ def test_cli_refuses_output_onto_a_symlink_before_ranking(ranked_registry, koi_c
     assert code == 1
     assert err[-1] == f"exoreg: The ranking output path {link} is a symbolic link, not a regular file; choose a file name."
     assert target.read_text() == "keep me" and link.is_symlink()
+
+
+def test_cli_errors_are_one_sentence(ranked_registry, koi_csv, tmp_path, capsys):
+    garbage = tmp_path / "garbage.csv"
+    garbage.write_bytes(b"\x00\x01\x02" * 1000)
+    registry = str(ranked_registry.uri)
+    cases = [
+        (["rank", "Binary", str(garbage)], "garbage.csv"),
+        (["rank", "Binary", str(tmp_path / "absent.csv")], "absent.csv"),
+        (["rank", "Binary", str(koi_csv), "--top", "0"], "--top must be a positive number of rows (got 0)."),
+        (["rank", "NoSuchModel", str(koi_csv)], "NoSuchModel"),
+        (["rank", "Binary", str(koi_csv), "-o", str(tmp_path / "missing-folder" / "out.csv")], "does not exist"),
+    ]
+    for args, expected in cases:
+        assert main([*args, "--registry", registry]) == 1
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("exoreg: ") and expected in err[0], err
