@@ -160,7 +160,7 @@ class BacktestResult:
             f"{c['missing_from_new']:,}",
         ]
         if self.split:
-            grouped = (f"split grouped by {self.split['group_column']} ({self.split.get('groups') or 0:,} groups)"
+            grouped = (f"split grouped by {self.split['group_column']}, {self.split.get('groups') or 0:,} groups"
                        if self.split.get("group_column") else "split row by row")
             out.append(f"Trained on {self.split.get('training_samples', 0):,} of OLD's labelled rows ({grouped}); "
                        f"macro F1 {self.test_metrics.get('f1_score', 0.0):.4f} on its "
@@ -236,8 +236,7 @@ def backtest(
     say(f"Ranking OLD's {CANDIDATE}s...")
     meta = SimpleNamespace(model_id=f"the {name} trained on OLD", feature_columns=list(features),
                            classes=[str(c) for c in clf.pipeline.classes_])
-    medians = X_train.median().to_dict()
-    ranked = rank_candidates((clf.pipeline, meta), old_frame, explain=0, medians=medians)
+    ranked = rank_candidates((clf.pipeline, meta), old_frame, explain=0)
     notes += [n for n in ranked.notes if not n.startswith(SCORE_COLUMN)]
     frame = ranked.frame
     if _NAME not in frame:

@@ -121,7 +121,6 @@ def rank_candidates(
     top: int | None = None,
     explain: int = DEFAULT_EXPLAIN,
     trusted: bool = False,
-    medians: Mapping[str, float] | None = None,
 ) -> RankedCandidates:
     """Rank the CANDIDATE rows of ``table`` by a version's P(CONFIRMED), highest first.
 
@@ -129,8 +128,7 @@ def rank_candidates(
     ``ModelMetadata``, or a ``(model, metadata)`` pair already in hand. ``table``: the path of a
     CSV file (anything batch prediction reads: comment headers, gzip, other delimiters) or a
     DataFrame. ``top`` keeps the first rows only; ``explain`` is the number of influential
-    features reported per row (0: none). ``medians`` overrides the training medians used for
-    the effects (the backtest passes its own training rows').
+    features reported per row (0: none).
 
     Rows with text or infinity in a feature cell (or an empty one, when the model cannot impute)
     are not ranked; a note counts them. Raises :class:`DataError` with one sentence when the
@@ -191,7 +189,8 @@ def rank_candidates(
 
     medians_from = ""
     if explain:
-        med, medians_from, why = _medians(ctx, data, medians, registry)
+        in_memory = isinstance(ref, tuple | list)  # a (model, metadata) pair: no registry to ask for a profile
+        med, medians_from, why = _medians(ctx, data, registry, notes, in_memory)
         notes.append(why)
         effects = _effects(ctx, X, p, med, column)
         names, values = _strongest(effects, ctx.features, min(explain, len(ctx.features)))
@@ -404,14 +403,13 @@ def _strongest(effects, features: list[str], k: int) -> tuple[np.ndarray, np.nda
     return names, values
 
 
-def _medians(ctx, data: _Table, given, registry) -> tuple[np.ndarray, str, str]:
-    """(median per feature, where they came from, the note saying so)."""
+def _medians(ctx, data: _Table, registry, notes: list[str], in_memory: bool) -> tuple[np.ndarray, str, str]:
+    """(median per feature, where they came from, the note saying so); a profile that cannot be read adds a note."""
     import numpy as np
 
-    if given is not None:
-        med = np.array([float(given.get(name, np.nan)) for name in ctx.features])
-        return med, "given", "Feature effects use the training rows' medians."
-    profile = _profile_medians(ctx, registry)
+    profile, problem = (None, None) if in_memory else _profile_medians(ctx, registry)
+    if problem:
+        notes.append(problem)
     if profile is not None:
         return profile, "training profile", (f"Feature effects use the training medians recorded in version "
                                              f"{ctx.model_id}'s training profile.")
@@ -440,32 +438,33 @@ def _nanmedian(data: _Table, features: list[str], rows) -> np.ndarray:
     return out
 
 
-def _profile_medians(ctx, registry) -> np.ndarray | None:
-    """The 50 % quantiles of the version's training profile, when the registry recorded one."""
+def _profile_medians(ctx, registry) -> tuple[np.ndarray | None, str | None]:
+    """(the 50 % quantiles of the version's training profile or None, why it could not be read or None)."""
     import numpy as np
 
+    from core.errors import ModelNotFoundError, RegistryError
     from core.prediction.stream import open_registry
 
     if not ctx.model_id:
-        return None
+        return None, None
     try:
         reg = open_registry(registry)
-        getter = getattr(reg, "training_profile", None)
+        getter = getattr(reg, "training_profile", None)  # registries that record training profiles
         profile = getter(ctx.model_id) if getter is not None else None
-    except (LookupError, DataError, OSError):
-        return None
-    if not profile:
-        return None
+    except ModelNotFoundError:  # a model handed over in memory, not one of this registry's
+        return None, None
+    except (RegistryError, OSError) as exc:
+        return None, f"The training profile of {ctx.model_id} could not be read ({str(exc).rstrip('.')})."
     columns = profile.get("features", profile) if isinstance(profile, Mapping) else None
     if not isinstance(columns, Mapping):
-        return None
+        return None, None
     out = np.full(len(ctx.features), np.nan)
     for j, name in enumerate(ctx.features):
         entry = columns.get(name)
         median = _median_of(entry)
         if median is not None:
             out[j] = median
-    return out if np.isfinite(out).any() else None
+    return (out, None) if np.isfinite(out).any() else (None, None)
 
 
 def _median_of(entry) -> float | None:

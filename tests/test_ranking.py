@@ -114,6 +114,20 @@ def test_training_profile_medians_are_used_when_the_registry_has_them(ranked_reg
     assert any("training profile" in n for n in result.notes)
 
 
+def test_a_training_profile_that_cannot_be_read_is_named_and_the_labelled_rows_stand_in(ranked_registry, koi_csv,
+                                                                                          monkeypatch):
+    from core.errors import IntegrityError
+
+    def damaged(self, ref):
+        raise IntegrityError("The training profile file p.json of Binary_v1 does not match its SHA-256.")
+
+    monkeypatch.setattr(ModelRegistry, "training_profile", damaged, raising=False)
+    result = rank_candidates("Binary", koi_csv, registry=ranked_registry, top=3)
+    assert result.medians_from == "labelled rows"
+    assert any(n.startswith("The training profile of Binary_v1") and "does not match its SHA-256" in n
+               for n in result.notes)
+
+
 def test_a_three_class_version_ranks_by_its_confirmed_column_and_says_so(ranked_registry, koi_csv):
     result = rank_candidates("ThreeClass", koi_csv, registry=ranked_registry, top=20, explain=0)
     assert len(result.frame) == 20 and result.candidates > 1000
