@@ -455,7 +455,7 @@ def _profile_medians(ctx, registry) -> tuple[np.ndarray | None, str | None]:
         return None, None
     except (RegistryError, OSError) as exc:
         return None, f"The training profile of {ctx.model_id} could not be read ({str(exc).rstrip('.')})."
-    columns = profile.get("features", profile) if isinstance(profile, Mapping) else None
+    columns = profile.get("features") if isinstance(profile, Mapping) else None
     if not isinstance(columns, Mapping):
         return None, None
     out = np.full(len(ctx.features), np.nan)
@@ -468,17 +468,10 @@ def _profile_medians(ctx, registry) -> tuple[np.ndarray | None, str | None]:
 
 
 def _median_of(entry) -> float | None:
-    if not isinstance(entry, Mapping):
-        return None
-    for key in ("median", "p50", "50%"):
-        if isinstance(entry.get(key), int | float):
-            return float(entry[key])
-    quantiles = entry.get("quantiles")
-    if isinstance(quantiles, Mapping):
-        for key in ("50", "0.5", "50%", "p50", 50, 0.5):
-            if isinstance(quantiles.get(key), int | float):
-                return float(quantiles[key])
-    return None
+    """The median of one feature of a training profile (``quantiles["50"]``; None for a column with no value)."""
+    quantiles = entry.get("quantiles") if isinstance(entry, Mapping) else None
+    value = quantiles.get("50") if isinstance(quantiles, Mapping) else None
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
 def order_by_score(p, names) -> np.ndarray:

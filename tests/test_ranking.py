@@ -105,13 +105,30 @@ def test_each_effect_is_the_change_when_that_feature_alone_is_set_to_the_median(
     assert frame["effect_1"].abs().max() > 0.05
 
 
-def test_training_profile_medians_are_used_when_the_registry_has_them(ranked_registry, koi_csv, monkeypatch):
-    meta = ranked_registry.resolve("Binary")
-    profile = {name: {"count": 10, "quantiles": {"50": 1.0}} for name in meta.feature_columns}
-    monkeypatch.setattr(ModelRegistry, "training_profile", lambda self, ref: {"features": profile}, raising=False)
+def test_training_profile_medians_are_used_when_the_registry_has_them(ranked_registry, koi_csv, koi, monkeypatch):
+    model, meta = ranked_registry.load("Binary")
+    median = {name: float(i) for i, name in enumerate(meta.feature_columns)}  # not the table's medians
+    profile = {"schema": 1, "rows": 5000, "features": {
+        name: {"count": 5000, "missing_rate": 0.0, "quantiles": {q: (median[name] if q == "50" else -1.0)
+                                                                 for q in ("1", "5", "25", "50", "75", "95", "99")}}
+        for name in meta.feature_columns}}
+    profile["features"][meta.feature_columns[0]]["quantiles"] = None  # a column with no value: effect 0
+    asked = []
+    monkeypatch.setattr(ModelRegistry, "training_profile", lambda self, ref: asked.append(ref) or profile,
+                        raising=False)
     result = rank_candidates("Binary", koi_csv, registry=ranked_registry, top=5)
+    assert asked == [meta.model_id]
     assert result.medians_from == "training profile"
-    assert any("training profile" in n for n in result.notes)
+    assert any("training medians recorded in version" in n for n in result.notes)
+    row = result.frame.iloc[0]
+    X = koi.data.set_index("kepoi_name").loc[[row["kepoi_name"]], meta.feature_columns].astype(float)
+    confirmed = list(model.classes_).index("CONFIRMED")
+    p = model.predict_proba(X)[0, confirmed]
+    X[row["feature_1"]] = median[row["feature_1"]]
+    assert row["effect_1"] == pytest.approx(p - model.predict_proba(X)[0, confirmed], abs=1e-12)
+    for _, ranked in result.frame.iterrows():  # the column without a median has effect 0: never above a real one
+        if ranked["effect_3"] != 0:
+            assert meta.feature_columns[0] not in {ranked["feature_1"], ranked["feature_2"], ranked["feature_3"]}
 
 
 def test_a_training_profile_that_cannot_be_read_is_named_and_the_labelled_rows_stand_in(ranked_registry, koi_csv,
