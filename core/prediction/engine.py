@@ -412,7 +412,7 @@ _SPECIAL_KINDS = (
 )
 
 
-def _check_output(input_path: Path, out: Path, what: str = "output") -> None:
+def _check_output(input_path: Path | None, out: Path, what: str = "output") -> None:
     try:
         mode = os.lstat(out).st_mode
     except FileNotFoundError:
@@ -423,7 +423,7 @@ def _check_output(input_path: Path, out: Path, what: str = "output") -> None:
         kind = next((name for test, name in _SPECIAL_KINDS if test(mode)), "not a regular file")
         hint = " (use -o - for standard output)" if what == "output" else ""
         raise DataError(f"The {what} path {out} is {kind}, not a regular file; choose a file name{hint}.")
-    if out.resolve() == input_path.resolve() or same_file(input_path, out):
+    if input_path is not None and (out.resolve() == input_path.resolve() or same_file(input_path, out)):
         raise DataError(f"The {what} file would overwrite the input {input_path.name}; choose another name.")
     if not out.parent.is_dir():
         raise DataError(
