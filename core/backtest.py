@@ -212,7 +212,7 @@ def backtest(
     import numpy as np
 
     from core.training.processing import DataProcessor
-    from core.training.trainer import ModelTrainer
+    from core.training.trainer import ModelTrainer, training_records
 
     say = status or (lambda text: None)
     name = _algorithm(algorithm)
@@ -286,7 +286,9 @@ def backtest(
         split=split, frame=frame,
     )
     if register:
-        result.model_id = _register(result, register, registry, clf, evaluation, features, old_table, new_table)
+        records = training_records(processor.split_frames)
+        result.model_id = _register(result, register, registry, clf, evaluation, features, old_table, new_table,
+                                    records)
     return result
 
 
@@ -433,7 +435,9 @@ def _new_dispositions(new_frame: pd.DataFrame, notes: list[str]) -> dict[str, st
     return dict(zip(known[_NAME].astype(str), known[LABEL_COLUMN], strict=True))
 
 
-def _register(result: BacktestResult, name: str, registry, clf, evaluation, features, old_table, new_table) -> str:
+def _register(result: BacktestResult, name: str, registry, clf, evaluation, features, old_table, new_table,
+              records: dict[str, Any]) -> str:
+    """Register the trained version; ``records`` are its training rows and training frame (see ``training_records``)."""
     from core.prediction.stream import open_registry
     from core.training.processing import TASK_DESCRIPTIONS
 
@@ -442,7 +446,8 @@ def _register(result: BacktestResult, name: str, registry, clf, evaluation, feat
         "dataset": old_table.file_name or "OLD (a DataFrame)",
         **{k: v for k, v in result.split.items() if k in ("training_samples", "validation_samples", "test_samples",
                                                           "class_distribution", "task", "random_state", "test_size",
-                                                          "val_size", "held_out", "feature_set")},
+                                                          "val_size", "held_out", "feature_set",
+                                                          "group_column", "groups")},
         "task_description": TASK_DESCRIPTIONS["binary"],
         "feature_set_description": FEATURE_SET_DESCRIPTIONS.get(result.feature_set, ""),
         **(old_table.provenance() if old_table.path else {}),
@@ -462,4 +467,5 @@ def _register(result: BacktestResult, name: str, registry, clf, evaluation, feat
         description=(f"Backtest: trained on {info['dataset']}, its CANDIDATE ranking scored against "
                      f"{new_table.file_name or 'NEW'}."),
         tags={"feature_set": result.feature_set, "task": "binary", "backtest": "yes"},
+        **records,
     )

@@ -146,6 +146,11 @@ def test_registered_version_carries_the_backtest(cli_run):
     assert meta.training_info["built_by"] == "exoreg backtest"
     assert meta.tags["backtest"] == "yes"
     assert registry.get_best_model(metric="backtest_precision_at_100")[1].model_id == meta.model_id
+    # What it was trained on travels with it, so scoring it on OLD can leave those rows out.
+    trained = meta.training_samples + meta.training_info["validation_samples"]
+    assert len(registry.training_rows(meta)) == trained
+    assert meta.training_info["group_column"] == "kepid"
+    assert registry.training_profile(meta)["rows"] == meta.training_samples
 
 
 def test_no_rejected_candidate_gives_the_sentence_never_nan(koi_csv, old_frame, tmp_path, capsys):
