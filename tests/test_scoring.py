@@ -14,16 +14,6 @@ LABEL = "koi_disposition"
 pytestmark = pytest.mark.koi
 
 
-class NamedRows:
-    """Training rows known by their ``kepoi_name`` (what a registry records where the table has them)."""
-
-    def __init__(self, names):
-        self.names = set(names)
-
-    def held_out_mask(self, frame):
-        return ~frame["kepoi_name"].isin(self.names).to_numpy()
-
-
 @pytest.fixture(scope="module")
 def koi_frame(koi_csv) -> pd.DataFrame:
     return pd.read_csv(koi_csv, comment="#")
@@ -69,8 +59,10 @@ def versions(tmp_path_factory, labelled):
     return registry, made
 
 
-def _rows(train, val) -> NamedRows:
-    return NamedRows(pd.concat([train, val])["kepoi_name"])
+def _rows(train, val, id_column="kepoi_name"):
+    from core.registry.records import TrainingRows
+
+    return TrainingRows.from_frame(pd.concat([train, val]), FEATURES, id_column=id_column)
 
 
 def test_scoring_the_koi_table_excludes_exactly_the_training_and_validation_rows(versions, koi_csv, labelled):
@@ -143,3 +135,19 @@ def test_rows_beyond_keep_rows_are_not_kept_and_the_result_says_so(versions, koi
     assert result.notes[-1] == f"Forest v1: statistics use the first 1,000 rows of {len(labelled):,}"
     # The streaming metrics still count every row.
     assert result.rows_excluded == len(train) + len(val)
+
+
+def test_rows_are_matched_by_their_values_when_the_file_has_no_identifiers(versions, tmp_path, labelled, koi_frame):
+    registry, [(model_id, train, val), _] = versions
+    path = tmp_path / "no_ids.csv"
+    koi_frame.drop(columns=["kepoi_name"]).to_csv(path, index=False)
+    [result] = evaluate_versions([model_id], path, registry=registry, exclude_training_rows=True,
+                                 training_rows=[_rows(train, val)])
+    # Rows whose feature values are identical to a training row's count as trained too (a few duplicates).
+    recorded = pd.concat([train, val])
+    hashes = set(map(int, _rows(train, val).hashes))
+    from core.registry.records import row_hashes
+
+    same_values = np.isin(row_hashes(labelled, FEATURES), np.array(sorted(hashes), dtype=np.uint64))
+    assert result.rows_excluded == int(same_values.sum()) >= len(recorded)
+    assert result.rows_excluded - len(recorded) < 20
