@@ -151,3 +151,30 @@ def test_rows_are_matched_by_their_values_when_the_file_has_no_identifiers(versi
     same_values = np.isin(row_hashes(labelled, FEATURES), np.array(sorted(hashes), dtype=np.uint64))
     assert result.rows_excluded == int(same_values.sum()) >= len(recorded)
     assert result.rows_excluded - len(recorded) < 20
+
+
+
+def test_refused_lines_and_rows_without_an_identifier_keep_every_row_in_its_place(versions, tmp_path, labelled):
+    """A malformed line, a row with an empty ``kepoi_name`` (matched by its values) and one whose
+    ``kepoi_name`` a spreadsheet would run as a formula: the exclusion stays exact."""
+    registry, [(model_id, train, val), _] = versions
+    frame = labelled.reset_index(drop=True).copy()
+    used = set(pd.concat([train, val])["kepoi_name"])
+    was_trained = frame["kepoi_name"].isin(used).to_numpy()
+    trained_first = frame.index[was_trained][0]
+    held_first = frame.index[~frame["kepoi_name"].isin(used)][0]
+    frame.loc[trained_first, "kepoi_name"] = None  # a training row without its identifier
+    frame.loc[held_first, "kepoi_name"] = '=HYPERLINK("http://x")'
+    path = tmp_path / "hostile.csv"
+    text = frame.to_csv(index=False).splitlines(keepends=True)
+    text.insert(101, "this,line,has,too,few,fields\n")  # refused by the reader: every later row moves on by one
+    path.write_text("".join(text), encoding="utf-8")
+    [result] = evaluate_versions([model_id], path, registry=registry, exclude_training_rows=True,
+                                 training_rows=[_rows(train, val)])
+    assert result.rows_rejected == 1
+    assert result.rows_excluded == len(train) + len(val)
+    rows = result.rows
+    expected = np.arange(len(frame))
+    expected[expected >= 100] += 1  # record 100 is the refused line
+    np.testing.assert_array_equal(rows.record, expected)
+    np.testing.assert_array_equal(rows.trained, was_trained)
