@@ -438,3 +438,72 @@ def test_cli_evaluate_refuses_a_report_path_before_reading_the_file(demo_registr
     assert code == 1 and captured.out == ""
     assert captured.err.strip() == (f"exoreg: The folder {tmp_path / 'missing'} for the report file does not "
                                     "exist; create it or choose another.")
+
+
+# ---------------------------------------------------------------------------------------------
+# Any file, any training rows: the shared rows are exactly those no version was trained on
+
+
+@pytest.fixture(scope="module")
+def small_pairs():
+    from core.registry.metadata import ModelMetadata
+    from tests._factories import FEATURES as SMALL_FEATURES
+    from tests._factories import forest
+
+    def pair(seed):
+        meta = ModelMetadata(model_id=f"Small_v{seed}", model_name="Small", algorithm="RandomForest", version=seed,
+                             training_date="2025-01-01", accuracy=0.9, precision=0.9, recall=0.9, f1_score=0.9,
+                             feature_columns=SMALL_FEATURES)
+        return forest(seed=seed), meta
+
+    return [pair(1), pair(2)], SMALL_FEATURES
+
+
+@pytest.mark.filterwarnings("ignore")
+def test_paired_rows_are_exactly_the_rows_no_version_trained_on(small_pairs, tmp_path_factory):
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    from core.errors import TooFewSharedRows
+    from core.prediction.scoring import compare_on_file
+    from core.registry.records import TrainingRows
+
+    pairs, features = small_pairs
+    folder = tmp_path_factory.mktemp("hypothesis")
+
+    @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(st.data())
+    def check(data):
+        n = data.draw(st.integers(4, 60))
+        rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
+        # Identifiers: repeated, padded, empty, formula-like, non-ASCII (no '#' first: a comment line).
+        text = st.text(st.characters(whitelist_categories=("L", "N")) | st.sampled_from("._-=+ "), max_size=6)
+        names = data.draw(st.lists(st.sampled_from(["K1.01", "K2.01", " K3.01 ", "", "=1+1", "K\u00e9.01"]) | text,
+                                   min_size=n, max_size=n))
+        frame = pd.DataFrame(rng.normal(size=(n, len(features))).round(3), columns=features)
+        frame.insert(0, "kepoi_name", names)
+        frame["koi_disposition"] = rng.choice(["CONFIRMED", "FALSE POSITIVE", "CANDIDATE"], size=n)
+        in_a = rng.random(n) < data.draw(st.floats(0, 1))
+        in_b = rng.random(n) < data.draw(st.floats(0, 1))
+        path = folder / "rows.csv"
+        frame.to_csv(path, index=False)
+        records = [TrainingRows.from_frame(frame[mask], features) for mask in (in_a, in_b)]
+        # A row counts as trained when its id (stripped) or, without one, its values were recorded.
+        trained = [~np.asarray(r.held_out_mask(frame), dtype=bool) for r in records]
+        labelled = frame["koi_disposition"].isin(["CONFIRMED", "FALSE POSITIVE"]).to_numpy()
+        shared = labelled & ~trained[0] & ~trained[1]
+        try:
+            found = compare_on_file(pairs, path, training_rows=records, min_rows=1, min_per_class=1,
+                                    n_resamples=100, allow_unpaired=True)
+        except TooFewSharedRows as error:  # a version has no held-out row of some class at all
+            own = [labelled & ~t for t in trained]
+            truth = frame["koi_disposition"]
+            assert any(min((truth[o] == c).sum() for c in ("CONFIRMED", "FALSE POSITIVE")) == 0 for o in own)
+            assert error.shared_rows == sum(error.per_class.values())
+            return
+        assert [r.rows_excluded for r in found.results] == [int((labelled & t).sum()) for t in trained]
+        if found.paired:
+            for version in found.versions:
+                assert list(version.y_true) == frame["koi_disposition"][shared].tolist()
+
+    check()

@@ -173,11 +173,13 @@ def compare_on_file(
     keep_rows: int = DEFAULT_KEEP_ROWS,
     workers: int | None = None,
     batch_rows: int | None = None,
+    training_rows: Sequence | None = None,
 ) -> FileComparison:
     """Score ``refs`` on the labelled file ``input_path`` in one pass and compare them (see the module).
 
     ``refs`` are references as for :func:`~core.prediction.engine.evaluate_csv` (with ``registry``),
-    or ``(model, metadata)`` pairs (with ``registry`` to find their recorded training rows).
+    or ``(model, metadata)`` pairs (with ``registry`` to find their recorded training rows, or
+    ``training_rows``: one :class:`~core.registry.records.TrainingRows` or None per ref).
     Raises :class:`~core.errors.TooFewSharedRows` (a :class:`~core.errors.DataError`) when the
     versions share too few held-out rows and ``allow_unpaired`` is False, :class:`DataError` for
     versions of different tasks or a file that cannot be scored, and
@@ -188,6 +190,7 @@ def compare_on_file(
     results = evaluate_versions(
         refs, input_path, label_column, registry=registry, progress=progress, cancelled=cancelled,
         exclude_training_rows=exclude_training_rows, keep_rows=keep_rows, workers=workers, batch_rows=batch_rows,
+        training_rows=training_rows,
     )  # fmt: skip
     results = _distinct(results)
     _check_one_task(results)
