@@ -9,7 +9,8 @@ Brier score and log loss from ``W @ per-row loss``; ROC AUC and average precisio
 Mann–Whitney / precision sums over tie groups of the sorted scores. No Python loop runs per resample.
 
 **Intervals** are the 2.5 % and 97.5 % percentiles of the resampled values (resamples where a metric
-is undefined, e.g. no positive row, are left out).
+is undefined, e.g. no positive row, are left out), widened to hold the observed value when they miss
+it (which only happens on a handful of rows).
 
 **The p-value** of a difference ``d`` (version a − version b) with resampled differences ``d*_r`` is
 the two-sided bootstrap p of Efron & Tibshirani (1993, §16.4), shifted to the null hypothesis:
@@ -282,7 +283,8 @@ def _estimate(point: float, resampled: np.ndarray) -> Estimate:
     if not math.isfinite(point) or finite.size == 0:
         return Estimate(float(point), NAN, NAN)
     low, high = np.quantile(finite, [0.025, 0.975])
-    return Estimate(float(point), float(low), float(high))
+    # On few rows a lumpy metric's percentiles can miss the observed value; the interval always holds it.
+    return Estimate(float(point), float(min(low, point)), float(max(high, point)))
 
 
 def _bootstrap_p(point: float, resampled: np.ndarray) -> float:

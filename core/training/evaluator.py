@@ -5,8 +5,16 @@ as ``evaluation_results``: the headline ``accuracy``, ``precision``, ``recall`` 
 ``f1_score`` (macro averages over the classes present in the true or predicted labels, the
 rule of :mod:`core.training.metrics`), further numbers (ROC-AUC, balanced accuracy,
 per-class scores, validation F1) and structured values: ``classes`` (the column
-order of ``predict_proba``), ``per_class``, ``confusion_matrix`` (with its label order) and
-``feature_importances``.
+order of ``predict_proba``), ``per_class``, ``confusion_matrix`` (with its label order),
+``feature_importances`` and ``metric_intervals``.
+
+``metric_intervals`` maps each recorded metric (``accuracy``, ``precision``, ``recall``, ``f1_score``,
+``balanced_accuracy``, ``mcc``, ``roc_auc`` and the per-class ``precision_<class>`` ... keys) to its
+95 % bootstrap interval ``[low, high]`` on the test split (``None`` where undefined), from
+:func:`core.comparison.metric_intervals` with ``INTERVAL_RESAMPLES`` resamples and seed
+``INTERVAL_SEED``; ``metric_intervals_info`` records those settings. The intervals are not paired
+with other versions' (each version has its own test split): the browser uses them to show
+registered metrics as tied within uncertainty when they overlap.
 """
 
 from __future__ import annotations
@@ -20,6 +28,14 @@ if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
     import pandas as pd
 
+#: Bootstrap resamples and seed of the registered metrics' intervals.
+INTERVAL_RESAMPLES = 1000
+INTERVAL_SEED = 0
+#: Registered metric key -> the key :func:`core.comparison.metric_intervals` gives it.
+_INTERVAL_KEYS = {"accuracy": "accuracy", "precision": "precision_macro", "recall": "recall_macro",
+                  "f1_score": "f1_macro", "balanced_accuracy": "balanced_accuracy", "mcc": "mcc",
+                  "roc_auc": "roc_auc"}
+
 
 def metric_slug(label: Any) -> str:
     """``FALSE POSITIVE`` -> ``false_positive``: a class label as part of a metric name."""
@@ -31,6 +47,30 @@ def _classes_of(model) -> list:
     if classes is None and hasattr(model, "pipeline"):
         classes = model.pipeline.classes_
     return [c.item() if hasattr(c, "item") else c for c in classes]
+
+
+def _intervals(y_test, y_pred, proba, classes) -> tuple[dict[str, list[float | None]], dict[str, Any]]:
+    """The registered metrics' bootstrap intervals (see the module's docstring)."""
+    import math
+
+    from core.comparison import metric_intervals
+
+    labels = [str(c) for c in classes]
+    estimates = metric_intervals(y_test, y_pred, proba, labels, n_resamples=INTERVAL_RESAMPLES,
+                                 seed=INTERVAL_SEED)
+    keys = dict(_INTERVAL_KEYS)
+    for label in labels:
+        for m in ("precision", "recall", "f1"):
+            keys[f"{m}_{metric_slug(label)}"] = f"{m}_{label}"
+
+    def bound(x: float) -> float | None:
+        return None if math.isnan(x) else round(float(x), 6)
+
+    intervals = {key: [bound(estimates[source].low), bound(estimates[source].high)]
+                 for key, source in keys.items() if source in estimates}
+    info = {"method": "bootstrap percentile, test split", "level": 0.95, "resamples": INTERVAL_RESAMPLES,
+            "seed": INTERVAL_SEED}
+    return intervals, info
 
 
 class ModelEvaluator:
@@ -95,6 +135,8 @@ class ModelEvaluator:
             results[f"f1_{slug}"] = float(f1[i])
             per_class[str(label)] = {"precision": float(precision[i]), "recall": float(recall[i]),
                                      "f1": float(f1[i]), "support": int(support[i])}
+        results["metric_intervals"], results["metric_intervals_info"] = _intervals(
+            y_test, y_pred, proba, classes)
         if X_val is not None and y_val is not None:
             y_val = np.asarray(y_val, dtype=object)
             val_pred = np.asarray(model.predict(X_val), dtype=object)
