@@ -5,9 +5,10 @@ Filled from the last comparison scored on a labelled file (:meth:`CurvesPanel.se
 
 1. ROC curves of the chosen class (one-vs-rest for three classes), AUC in the legend.
 2. Precision-recall curves of the same class, average precision in the legend.
-3. The reliability diagram (10 bins) of P(class), Brier score and expected calibration error in
-   the legend, the diagonal of perfect calibration behind it.
-4. Histograms of one version's P(class), one per true class.
+3. The reliability diagram (10 bins) of every version, Brier score and expected calibration error
+   in the legend, the diagonal of perfect calibration behind it: P(positive class) for two
+   classes, the top-label confidence for three.
+4. Histograms of one version's P(chosen class): the rows of that class against the others.
 
 Below them, the decision threshold of a binary version (:class:`ThresholdControl`) and the rows
 where the versions disagree (:class:`DisagreementsPanel`). Plot items are kept in ``roc_curves``,
@@ -136,7 +137,7 @@ class CurvesPanel(QWidget):
         grid.setContentsMargins(0, 0, 0, 0)
         self.roc_plot = self._plot("roc", "false positive rate", "true positive rate")
         self.pr_plot = self._plot("pr", "recall", "precision")
-        self.reliability_plot = self._plot("reliability", "mean predicted probability", "fraction of the class")
+        self.reliability_plot = self._plot("reliability", "mean predicted probability", "observed frequency")
         self.histogram_plot = self._plot("histogram", "predicted probability", "rows")
         grid.addWidget(self.roc_plot, 0, 0)
         grid.addWidget(self.pr_plot, 0, 1)
@@ -253,9 +254,9 @@ class CurvesPanel(QWidget):
         for guide in self._guides:
             guide.setVisible(enabled and cls is not None)
         if not self.curves or cls is None:
+            reason = "No scored comparison yet" if not self.curves else _unavailable(*self.curves[0])
             for plot in (self.roc_plot, self.pr_plot, self.reliability_plot):
-                self._messages[plot].show("No scored comparison yet" if not self.curves
-                                          else "These versions output no probabilities")
+                self._messages[plot].show(reason)
             self._draw_histograms()
             return
         for plot in (self.roc_plot, self.pr_plot, self.reliability_plot):
@@ -270,20 +271,24 @@ class CurvesPanel(QWidget):
                 self.roc_hover.add(f"{label} · {cls}", roc["fpr"], roc["tpr"])
             pr = (curves.get("pr") or {}).get(cls)
             if pr:
-                name = f"{label} · AP {_fmt(pr.get('average_precision'))}"
+                name = f"{label} · AP {_fmt(pr.get('ap'))}"
                 item = self.pr_plot.getPlotItem().plot(pr["recall"], pr["precision"], pen=pen, name=name)
                 self.pr_curves[label] = item
                 self.pr_hover.add(f"{label} · {cls}", pr["recall"], pr["precision"])
-            rel = (curves.get("reliability") or {}).get(cls)
+            rel = curves.get("reliability")
             if rel:
+                x, y = reliability_points(rel)
                 name = (f"{label} · Brier {_fmt(curves.get('brier'))} · ECE {_fmt(curves.get('ece'))}")
                 item = self.reliability_plot.getPlotItem().plot(
-                    rel["mean_predicted"], rel["fraction_positive"], pen=pen, name=name, symbol="o",
+                    x, y, pen=pen, name=name, symbol="o",
                     symbolSize=6, symbolBrush=PALETTE[k % len(PALETTE)], symbolPen="w")
                 self.reliability_curves[label] = item
-                self.reliability_hover.add(f"{label} · {cls}", rel["mean_predicted"], rel["fraction_positive"])
-        for plot in (self.roc_plot, self.pr_plot, self.reliability_plot):
-            plot.getPlotItem().setTitle(f"{_TITLES[plot.objectName()]} · {cls}", color="#1d2b44", size="10pt")
+                self.reliability_hover.add(f"{label} · {curves.get('reliability_kind', '')}", x, y)
+        kinds = {c.get("reliability_kind") for _, c in self.curves if c.get("reliability")}
+        titles = {self.roc_plot: f"ROC · {cls}", self.pr_plot: f"Precision-recall · {cls}",
+                  self.reliability_plot: "Reliability (10 bins)" + (f" · {kinds.pop()}" if len(kinds) == 1 else "")}
+        for plot, title in titles.items():
+            plot.getPlotItem().setTitle(title, color="#1d2b44", size="10pt")
             plot.getPlotItem().setRange(xRange=(0, 1), yRange=(0, 1.05), padding=0.02)
         self._draw_histograms()
 
@@ -293,25 +298,30 @@ class CurvesPanel(QWidget):
         index = self.version_combo.currentIndex()
         if not self.curves or cls is None or not 0 <= index < len(self.curves):
             self._messages[self.histogram_plot].show("No scored comparison yet" if not self.curves
-                                                     else "These versions output no probabilities")
+                                                     else _unavailable(*self.curves[0]))
             return
         label, curves = self.curves[index]
         hist = (curves.get("histograms") or {}).get(cls)
         if not hist:
-            self._messages[self.histogram_plot].show(f"{label} outputs no probabilities")
+            self._messages[self.histogram_plot].show(_unavailable(label, curves))
             return
         self._messages[self.histogram_plot].show(None)
         edges = np.asarray(hist["edges"], dtype=float)
-        for k, (true_class, counts) in enumerate(hist["counts"].items()):
-            color = PALETTE[k % len(PALETTE)]
-            item = pg.PlotDataItem(edges, np.asarray(counts, dtype=float), stepMode="center", fillLevel=0,
-                                   fillOutline=True, brush=pg.mkColor(color).lighter(130), pen=pg.mkPen(color),
-                                   name=f"true {true_class}")
+        highest = 1.0
+        for k, (key, name) in enumerate((("other_classes", "other classes"), ("true_class", f"true {cls}"))):
+            counts = np.asarray(hist.get(key) or [], dtype=float)
+            if len(counts) != len(edges) - 1:
+                continue
+            highest = max(highest, float(counts.max(initial=0)))
+            color = PALETTE[1 - k]
+            item = pg.PlotDataItem(edges, counts, stepMode="center", fillLevel=0, fillOutline=True,
+                                   brush=pg.mkColor(color).lighter(130), pen=pg.mkPen(color), name=name)
             item.setOpacity(0.75)
             self.histogram_plot.getPlotItem().addItem(item)
-            self.histogram_items[str(true_class)] = item
+            self.histogram_items[key] = item
         self.histogram_plot.getPlotItem().setTitle(f"P({cls}) · {label}", color="#1d2b44", size="10pt")
-        self.histogram_plot.getPlotItem().enableAutoRange()
+        # Headroom above the highest bar for the legend, so it never hides a bar.
+        self.histogram_plot.getPlotItem().setRange(xRange=(0, 1), yRange=(0, highest * 1.8), padding=0.02)
 
     def _on_export_clicked(self) -> None:
         from exoreg_gui.dialogs.common import choose_save_file
@@ -338,6 +348,26 @@ def _curve_classes(classes: list[str], curves: list[tuple[str, dict]]) -> list[s
         with_roc.remove(positive)
         with_roc.insert(0, positive)
     return with_roc
+
+
+def reliability_points(reliability: dict) -> tuple[list[float], list[float]]:
+    """The (mean predicted, observed) points of the bins that hold rows."""
+    pairs = [(x, y) for x, y in zip(reliability.get("mean_predicted") or [], reliability.get("observed") or [],
+                                    strict=False) if x is not None and y is not None]
+    return [x for x, _ in pairs], [y for _, y in pairs]
+
+
+def _unavailable(label: str, curves: dict) -> str:
+    """Why a version has no curves (a model without probabilities), wrapped for the plot."""
+    reason = curves.get("reason") or f"{label} gives no probabilities, so it has no curves."
+    words, lines, line = reason.split(), [], ""
+    for word in words:
+        if line and len(line) + len(word) > 48:
+            lines.append(line)
+            line = word
+        else:
+            line = f"{line} {word}".strip()
+    return "\n".join([*lines, line])
 
 
 def _fmt(value) -> str:

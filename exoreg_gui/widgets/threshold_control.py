@@ -164,16 +164,18 @@ class ThresholdControl(QWidget):
             self.recall_label.setText("—")
             self.counts_label.setText("")
             return
-        from core.comparison import threshold_view
+        from core.comparison.curves import threshold_view
 
         view = threshold_view(version, self.threshold(), positive)
         self.view = view
         self.heatmap.set_matrix(view["labels"], view["matrix"])
         self.precision_label.setText(_fmt(view["precision"]))
         self.recall_label.setText(_fmt(view["recall"]))
+        called = view["tp"] + view["fp"]
+        rows = called + view["fn"] + view["tn"]
         self.counts_label.setText(
-            f"At P({positive}) ≥ {self.threshold():.3f}: {view['predicted_positive']:,} of {view['rows']:,} "
-            f"rows called {positive}.")
+            f"At P({positive}) ≥ {self.threshold():.3f}: {called:,} of {rows:,} rows called {positive} "
+            f"({view['tp']:,} of them are; {view['fn']:,} {positive} rows missed).")
         self.view_changed.emit(view)
 
 
