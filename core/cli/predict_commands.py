@@ -184,8 +184,9 @@ def _print_preflight(report) -> None:
 
 
 def cmd_evaluate(args) -> int:
-    from core.prediction.scoring import compare_on_file
+    from core.prediction.scoring import check_report_paths, compare_on_file
 
+    check_report_paths(args.input, args.report, args.markdown)  # before the pass, not after it
     registry = open_registry(args)
     what = args.refs[0] if len(args.refs) == 1 else f"{len(args.refs)} versions"
     progress = TerminalProgress(f"scoring {what}", unit=" rows")

@@ -305,9 +305,14 @@ class _Scored:
         index = {c: i for i, c in enumerate(self.labels)}
         y_idx = _indices(self.versions[0].y_true, index)
         self.prepared = [_Prepared(v, self.labels, index, y_idx) for v in self.versions]
+        from threadpoolctl import threadpool_limits
+
         collector = _Collector(self.prepared, self.labels, self.n)
-        self.point = collector.add(np.ones((self.n, 1), dtype=np.float32))
-        blocks = [collector.add(w) for w in resample_counts(self.n, n_resamples, seed)]
+        # These products are thin: one BLAS thread is several times faster than threads fighting
+        # over busy cores (and leaves the other core to the window).
+        with threadpool_limits(limits=1, user_api="blas"):
+            self.point = collector.add(np.ones((self.n, 1), dtype=np.float32))
+            blocks = [collector.add(w) for w in resample_counts(self.n, n_resamples, seed)]
         self.boot = [{name: np.concatenate([block[i][name] for block in blocks]) for name in self.point[i]}
                      for i in range(len(self.prepared))]
 

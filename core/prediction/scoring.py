@@ -113,15 +113,11 @@ class FileComparison:
         are rendered: a failure leaves neither half-written. A path that is a link, a named pipe or
         a device, the input file itself or a missing folder is refused with one sentence.
         """
-        targets = [(Path(p), what, kind) for p, what, kind in
-                   ((html, "report", "render_html"), (markdown, "Markdown report", "render_markdown")) if p]
+        targets = check_report_paths(self.input_path, html, markdown)
         if not targets:
             return []
         from core.comparison import report
-        if len(targets) == 2 and targets[0][0].resolve() == targets[1][0].resolve():
-            raise DataError("The HTML and the Markdown report would be the same file; choose different names.")
-        for path, what, _ in targets:
-            _check_output(Path(self.input_path), path, what)
+
         context = self.report_context()
         texts = [(path, getattr(report, kind)(self.comparison, self.versions, context)) for path, _, kind in targets]
         outputs: list[AtomicOutput] = []
@@ -136,6 +132,22 @@ class FileComparison:
             for output in outputs:
                 output.discard()
         return [path for path, _ in texts]
+
+
+def check_report_paths(input_path, html=None, markdown=None) -> list[tuple[Path, str, str]]:
+    """Refuse report paths that cannot be written (before a long pass, and again when writing).
+
+    Returns ``(path, what, renderer name)`` for each path given. A link, a named pipe, a device,
+    a folder, the input file itself, a missing folder or the same file twice is refused with one
+    sentence (:class:`DataError`), as for prediction output.
+    """
+    targets = [(Path(p), what, kind) for p, what, kind in
+               ((html, "report", "render_html"), (markdown, "Markdown report", "render_markdown")) if p]
+    if len(targets) == 2 and targets[0][0].resolve() == targets[1][0].resolve():
+        raise DataError("The HTML and the Markdown report would be the same file; choose different names.")
+    for path, what, _ in targets:
+        _check_output(Path(input_path), path, what)
+    return targets
 
 
 def label_of(result: EvaluationResult) -> str:
@@ -161,11 +173,13 @@ def compare_on_file(
     keep_rows: int = DEFAULT_KEEP_ROWS,
     workers: int | None = None,
     batch_rows: int | None = None,
+    training_rows: Sequence | None = None,
 ) -> FileComparison:
     """Score ``refs`` on the labelled file ``input_path`` in one pass and compare them (see the module).
 
     ``refs`` are references as for :func:`~core.prediction.engine.evaluate_csv` (with ``registry``),
-    or ``(model, metadata)`` pairs (with ``registry`` to find their recorded training rows).
+    or ``(model, metadata)`` pairs (with ``registry`` to find their recorded training rows, or
+    ``training_rows``: one :class:`~core.registry.records.TrainingRows` or None per ref).
     Raises :class:`~core.errors.TooFewSharedRows` (a :class:`~core.errors.DataError`) when the
     versions share too few held-out rows and ``allow_unpaired`` is False, :class:`DataError` for
     versions of different tasks or a file that cannot be scored, and
@@ -176,6 +190,7 @@ def compare_on_file(
     results = evaluate_versions(
         refs, input_path, label_column, registry=registry, progress=progress, cancelled=cancelled,
         exclude_training_rows=exclude_training_rows, keep_rows=keep_rows, workers=workers, batch_rows=batch_rows,
+        training_rows=training_rows,
     )  # fmt: skip
     results = _distinct(results)
     _check_one_task(results)
