@@ -329,6 +329,32 @@ def test_cancel_mid_pass_raises_and_leaves_nothing(demo_registry, koi_csv, tmp_p
     assert list(tmp_path.iterdir()) == []
 
 
+def test_reports_are_written_whole_or_not_at_all(demo_registry, koi_csv, tmp_path, monkeypatch):
+    import core.comparison.report as report
+    from core.errors import DataError
+    from core.prediction.scoring import compare_on_file
+
+    registry, _ = demo_registry
+    found = compare_on_file(["RandomForest:1", "RandomForest:2"], koi_csv, registry=registry, n_resamples=200)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("renderer failed")
+
+    monkeypatch.setattr(report, "render_markdown", broken)
+    with pytest.raises(RuntimeError):
+        found.write_report(html=tmp_path / "r.html", markdown=tmp_path / "r.md")
+    assert list(tmp_path.iterdir()) == []
+    monkeypatch.undo()
+    (tmp_path / "target.html").write_text("mine")
+    (tmp_path / "link.html").symlink_to(tmp_path / "target.html")
+    with pytest.raises(DataError, match=r"^The report path .*link\.html is a symbolic link, not a regular file"):
+        found.write_report(html=tmp_path / "link.html")
+    assert (tmp_path / "target.html").read_text() == "mine"
+    written = found.write_report(html=tmp_path / "r.html", markdown=tmp_path / "r.md")
+    assert [p.name for p in written] == ["r.html", "r.md"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["link.html", "r.html", "r.md", "target.html"]
+
+
 # ---------------------------------------------------------------------------------------------
 # exoreg evaluate
 
@@ -348,6 +374,29 @@ def _remote_references(html: str) -> list[str]:
     Links().feed(html)
     found += re.findall(r"url\(\s*['\"]?(?!data:|#)[^)]*\)", html) + re.findall(r"@import[^;]*", html)
     return found
+
+
+def test_cli_evaluate_prints_notes_intervals_and_verdicts_and_writes_the_report(demo_registry, koi_csv, tmp_path,
+                                                                                capsys):
+    from core.cli import main
+
+    registry, _ = demo_registry
+    html, md = tmp_path / "out.html", tmp_path / "out.md"
+    code = main(["--registry", str(registry.root), "evaluate", "RandomForest:1", "RandomForest:2", str(koi_csv),
+                 "--label", "koi_disposition", "--report", str(html), "--markdown", str(md), "--resamples", "300"])
+    out = capsys.readouterr().out
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0].split()[:3] == ["ID", "ROWS", "ACCURACY"]
+    assert "note: RandomForest v1: 7,585 labelled rows, " in out
+    assert "note: paired: every version was scored on the same " in out
+    assert "95 % intervals (paired bootstrap, 300 resamples, seed 0):" in out
+    assert "verdict on macro F1 (Holm-corrected, alpha = 0.05):" in out
+    assert "  RandomForest v1 vs RandomForest v2: macro F1 " in out
+    assert f"report:     {html}" in out and f"report:     {md}" in out
+    text = html.read_text(encoding="utf-8")
+    assert "RandomForest v1 vs RandomForest v2" in text and _remote_references(text) == []
+    assert "RandomForest v1 vs RandomForest v2" in md.read_text(encoding="utf-8")
 
 
 def test_cli_evaluate_json_is_the_file_comparison(demo_registry, koi_csv, capsys):

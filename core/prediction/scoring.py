@@ -93,16 +93,23 @@ class FileComparison:
         }
 
     def report_context(self) -> dict[str, Any]:
-        """What the report says about the data: file, hash, rows used and excluded per version, notes."""
+        """What the report says about the data (:mod:`core.comparison.report`'s ``context``): the file
+        and its SHA-256, per version the labelled rows, those excluded and those compared, the notes."""
+        rows = {}
+        for version, result in zip(self.versions, self.results, strict=True):
+            rows[version.label] = {
+                "labelled": result.rows.total if result.rows is not None else result.rows_scored,
+                "excluded": result.rows_excluded if result.overlap_checked else "not recorded",
+                "compared": len(version.y_true),
+            }
+        how = "the versions' own training and validation rows left out" if self.excluded_training_rows else \
+            "training rows included"
         return {
-            "file": Path(self.input_path).name,
-            "path": self.input_path,
+            "title": f"ExoReg comparison on {Path(self.input_path).name}",
+            "description": f"Label column {self.label_column}; {how}.",
+            "data_file": Path(self.input_path).name,
             "sha256": self.sha256,
-            "label_column": self.label_column,
-            "paired": self.paired,
-            "rows_used": {v.label: len(v.y_true) for v in self.versions},
-            "rows_excluded": {label_of(r): r.rows_excluded for r in self.results},
-            "labels": [v.label for v in self.versions],
+            "rows": rows,
             "notes": list(self.notes),
         }
 
