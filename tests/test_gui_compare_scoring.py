@@ -1,4 +1,5 @@
-"""Compare ▸ Score on a labelled file: verdicts, intervals, the Curves tab, the threshold, the report.
+# ruff: noqa: F811  (the workflows fixture imported from tests._compare_support is redefined as a test argument)
+"""Compare ▸ Score on a labelled file: verdicts, intervals, the Curves tab, the threshold, disagreements.
 
 Everything goes through the window as a person would (the Score button, the dialog's buttons),
 in the application's warm prediction worker, and is checked against what ``core`` computes for
@@ -11,9 +12,6 @@ control go to ``EXOREG_SCREENSHOT_DIR`` (else this test's folder):
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import numpy as np
 import pytest
 
@@ -21,43 +19,7 @@ pytest.importorskip("pytestqt")
 
 from PySide6.QtCore import Qt  # noqa: E402
 
-from tests._gui_support import open_registry  # noqa: E402
-
-RUN_TIMEOUT = int(os.environ.get("EXOREG_TEST_RUN_TIMEOUT", "120000"))
-
-
-@pytest.fixture
-def workflows(window):
-    from exoreg_gui.workflows import install_workflows
-
-    flows = install_workflows(window)
-    yield flows
-    flows.close_all()
-
-
-def _open_scoring(qtbot, window, workflows, registry, csv_path):
-    open_registry(qtbot, window, registry.root)
-    window.select_versions(registry.ids)
-    qtbot.waitUntil(lambda: window.selected_ids() == list(registry.ids))
-    window.tabs.setCurrentIndex(1)
-    with qtbot.waitSignal(workflows.dialog_opened) as opened:
-        qtbot.mouseClick(workflows.score_button, Qt.MouseButton.LeftButton)
-    dialog = opened.args[0]
-    dialog.set_path(str(csv_path))
-    qtbot.waitUntil(lambda: dialog.label_combo.count() > 0, timeout=10000)
-    return dialog
-
-
-def _shot(widget, name: str, tmp_path: Path) -> Path:
-    out = Path(os.environ.get("EXOREG_SCREENSHOT_DIR") or tmp_path)
-    out.mkdir(parents=True, exist_ok=True)
-    pixmap = widget.grab()
-    image = pixmap.toImage()
-    colours = {image.pixel(x, y) for y in range(0, image.height(), 9) for x in range(0, image.width(), 9)}
-    assert len(colours) > 8, f"{name} looks blank"
-    path = out / f"{name}.png"
-    assert pixmap.save(str(path), "PNG")
-    return path
+from tests._compare_support import RUN_TIMEOUT, open_scoring, save_shot, workflows  # noqa: E402, F401
 
 
 def test_scoring_shows_verdicts_intervals_curves_threshold_and_disagreements(
@@ -69,7 +31,7 @@ def test_scoring_shows_verdicts_intervals_curves_threshold_and_disagreements(
     from exoreg_gui.dialogs.score_dialog import INCLUDE_TRAINING_TEXT, ScoredComparison
     from exoreg_gui.models.compare_table_model import IntervalRole, MarkRole
 
-    dialog = _open_scoring(qtbot, window, workflows, koi_registry, koi_rows_csv)
+    dialog = open_scoring(qtbot, window, workflows, koi_registry, koi_rows_csv)
     # Training rows are excluded unless the person says otherwise, and the box says what that means.
     assert dialog.include_check.text() == INCLUDE_TRAINING_TEXT == "Include training rows (overlap not excluded)"
     assert not dialog.include_check.isChecked()
@@ -103,7 +65,7 @@ def test_scoring_shows_verdicts_intervals_curves_threshold_and_disagreements(
     assert metrics.item(0, 0).text() == label
     assert metrics.item(0, headers.index("macro F1")).text() == interval_text(comparison.metrics[label]["f1_macro"])
     assert metrics.item(0, headers.index("ROC AUC")).text() == interval_text(comparison.metrics[label]["roc_auc"])
-    _shot(dialog, "verdicts", tmp_path)
+    save_shot(dialog, "verdicts", tmp_path)
 
     # The Compare tab: the fresh metrics carry their intervals, and marks follow them.
     model = window.compare.model
@@ -156,8 +118,74 @@ def test_scoring_shows_verdicts_intervals_curves_threshold_and_disagreements(
     assert f"{len(found):,} of {fc.rows_compared:,} rows" in table.summary_label.text()
     window.resize(1400, 900)
     panel.lower_tabs.setCurrentIndex(0)
-    _shot(window.tabs, "curves", tmp_path)
-    _shot(control, "threshold", tmp_path)
+    save_shot(window.tabs, "curves", tmp_path)
+    save_shot(control, "threshold", tmp_path)
 
+    dialog.close()
+    assert not messages.errors
+
+
+@pytest.fixture
+def split_registry(koi_rows_csv, tmp_path):
+    """Two forests trained on different random 70 % splits of the file, their training rows recorded.
+
+    They share about 0.3 x 0.3 of the labelled rows as held-out rows: fewer than 200, too few to
+    compare them paired; each has some 550 held-out rows of its own.
+    """
+    from core.model_registry import ModelRegistry
+    from tests._workflow_support import KOI_FEATURES, KoiRegistry, _train, read_koi
+
+    frame = read_koi(koi_rows_csv)
+    labelled = frame[frame["koi_disposition"].isin(["CONFIRMED", "FALSE POSITIVE"])]
+    registry = ModelRegistry(tmp_path / "split-registry")
+    ids = []
+    for seed in (1, 2):
+        seen = labelled.sample(frac=0.7, random_state=seed)
+        model, rows = _train(seen, 20, seed=seed)
+        ids.append(registry.register_model(
+            model=model, model_name="SplitForest", algorithm="RandomForest",
+            evaluation_results={"accuracy": 0.9, "precision": 0.9, "recall": 0.9, "f1_score": 0.9},
+            training_info={"training_samples": rows}, feature_columns=KOI_FEATURES,
+            training_rows=seen[["kepoi_name", *KOI_FEATURES]],
+        ))
+    return KoiRegistry(registry.root, ids)
+
+
+def test_too_few_shared_rows_offers_an_unpaired_comparison(qtbot, window, workflows, messages, split_registry,
+                                                           koi_rows_csv):
+    from exoreg_gui.dialogs.score_dialog import UNPAIRED_TEXT
+
+    dialog = open_scoring(qtbot, window, workflows, split_registry, koi_rows_csv)
+    assert dialog.shortfall_row.isHidden()
+    with qtbot.waitSignal(dialog.too_few_shared_rows, timeout=RUN_TIMEOUT) as refused:
+        qtbot.mouseClick(dialog.run_button, Qt.MouseButton.LeftButton)
+    sentence = refused.args[0]
+    assert "held-out rows" in sentence and sentence.endswith(".") and "\n" not in sentence
+    assert not dialog.shortfall_row.isHidden() and dialog.shortfall_label.text() == sentence
+    assert dialog.unpaired_button.text() == UNPAIRED_TEXT == "Compare each on its own held-out rows"
+    assert dialog.comparison is None and not messages.errors  # said in the dialog, not as an error box
+    qtbot.waitUntil(dialog.unpaired_button.isEnabled)
+
+    with qtbot.waitSignal(workflows.scores_shown, timeout=RUN_TIMEOUT):
+        qtbot.mouseClick(dialog.unpaired_button, Qt.MouseButton.LeftButton)
+    scored = dialog.comparison
+    fc = scored.file_comparison
+    assert not scored.paired and dialog.shortfall_row.isHidden()
+    # Each on its own held-out rows: more than they share, and not the same rows.
+    rows = fc.comparison.rows_by_version
+    assert len(rows) == 2 and min(rows.values()) >= 200
+    # Labelled unpaired everywhere, and no version declared better than the other.
+    assert "UNPAIRED" in dialog.progress.label.text()
+    assert dialog.verdict_table.rowCount() == 0
+    assert "unpaired" in dialog.verdict_sentences.text() and "no version is declared better" in \
+        dialog.verdict_sentences.text()
+    assert "UNPAIRED" in workflows.scores_label.text()
+    metrics = dialog.metrics_table
+    assert [metrics.item(r, 1).text() for r in range(2)] == [f"{rows[v.label]:,}" for v in fc.versions]
+    panel = window.curves_panel()
+    assert "UNPAIRED" in panel.source_label.text()
+    assert set(panel.roc_curves) == {v.label for v in fc.versions}
+    assert panel.disagreements.proxy.rowCount() == 0
+    assert "unpaired" in panel.disagreements.summary_label.text()
     dialog.close()
     assert not messages.errors
