@@ -189,3 +189,21 @@ def test_too_few_shared_rows_offers_an_unpaired_comparison(qtbot, window, workfl
     assert "unpaired" in panel.disagreements.summary_label.text()
     dialog.close()
     assert not messages.errors
+
+
+def test_cancel_mid_scoring_shows_nothing(qtbot, window, workflows, messages, koi_registry, big_koi_csv):
+    dialog = open_scoring(qtbot, window, workflows, koi_registry, big_koi_csv)
+    shown = []
+    workflows.scores_shown.connect(shown.append)
+    seen = []
+    dialog.progress.bar.valueChanged.connect(seen.append)
+    qtbot.mouseClick(dialog.run_button, Qt.MouseButton.LeftButton)
+    assert not dialog.run_button.isEnabled() and not dialog.include_check.isEnabled()  # while it runs
+    qtbot.waitUntil(lambda: any(v > 0 for v in seen), timeout=RUN_TIMEOUT)
+    qtbot.mouseClick(dialog.progress.cancel_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(dialog.run_button.isEnabled, timeout=RUN_TIMEOUT)
+    assert dialog.progress.label.text() == "Cancelled; nothing was scored."
+    assert dialog.comparison is None and not shown and window.compare.model.row_for("scored f1_score") < 0
+    assert not dialog.report_button.isEnabled()
+    dialog.close()
+    assert not messages.errors
