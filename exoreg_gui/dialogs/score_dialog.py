@@ -344,6 +344,7 @@ class ScoreDialog(FileDropDialog):
         self.results_tabs.addTab(verdicts_page, "Verdicts")
         self.results_tabs.addTab(self.metrics_table, "Metrics with intervals")
         self.results_tabs.addTab(self.table, "Registered and on this file")
+        self.results_tabs.setMinimumHeight(170)  # a row of each table is never cut, however small the dialog
 
         self.progress = ProgressRow("rows", self)
         self.progress.cancel_requested.connect(self.cancel)
