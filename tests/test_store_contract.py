@@ -74,7 +74,7 @@ class S3Kit:
 
     def corrupt_metadata(self, store, stem: str) -> None:
         model_id = next(m for m, row in store.entries().items() if Path(row["model_file"]).stem == stem)
-        seq = store._state.meta_seq[model_id]
+        seq = store._s.state.meta_seq[model_id]
         store.client.put_object(Bucket=store.bucket, Key=store._log_key(seq), Body=b"{ not json")
 
     def change_model_file(self, store, meta: ModelMetadata) -> None:

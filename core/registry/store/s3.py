@@ -33,12 +33,14 @@ from boto3's standard configuration (``AWS_ENDPOINT_URL``, ``AWS_PROFILE``, ``~/
 from __future__ import annotations
 
 import contextlib
+import copy as _copy
 import hashlib
 import os
 import random
 import threading
 import time
 import uuid
+import weakref
 from collections.abc import Callable, Collection, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -84,6 +86,9 @@ ORPHAN_GRACE_S = 24 * 3600
 #: How long a probe verdict about an endpoint is believed (in the cache folder).
 PROBE_VERDICT_S = 7 * 24 * 3600
 PROBE_WRITERS = 8
+#: Reads (lists, metadata, references) are served from the log as listed at most this long ago;
+#: :meth:`S3Store.revision` and every write list it afresh. Writes in this process are seen at once.
+MAX_STALENESS_S = 1.0
 _MAX_ATTEMPTS = 200
 _SEQ_WIDTH = 20
 
@@ -344,27 +349,45 @@ class _Slot:
         return model_id, _file_stem(model_id) + suffix
 
 
-class _Taken(Exception):
-    """Another writer created the log entry this one tried to create."""
+class _Shared:
+    """What every store of one bucket prefix (and client) in this process shares: the folded log and caches.
+
+    So two registries opened on one URI in one process see each other's writes at once.
+    """
+
+    def __init__(self, client):
+        self.client = client  # keeps id(client) in the key unique while this lives
+        self.mutex = threading.RLock()
+        self.state: _State | None = None
+        self.sorted: list[dict[str, Any]] | None = None
+        self.entry_cache: dict[tuple[int, str], Any] = {}
+        self.snapshot_seq, self.snapshot_etag = 0, None
+        self.damage: dict[str, None] = {}
+        self.listed_at = float("-inf")  # time.monotonic() of the last listing of the log
+
+
+_shared: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
+_shared_lock = threading.Lock()
 
 
 # ======================================================================== the store
 class S3Store:
     """A registry under ``s3://bucket/prefix`` (see the module docstring)."""
 
-    def __init__(self, uri: str, *, client=None, orphan_grace_s: float = ORPHAN_GRACE_S):
+    def __init__(
+        self, uri: str, *, client=None, orphan_grace_s: float = ORPHAN_GRACE_S, max_staleness_s: float = MAX_STALENESS_S
+    ):
         self.bucket, self.prefix = parse_uri(uri)
         self.client = client if client is not None else default_client()
         self.orphan_grace_s = orphan_grace_s
-        self._mutex = threading.RLock()
-        self._state: _State | None = None
-        self._sorted: list[dict[str, Any]] | None = None
-        self._entry_cache: dict[tuple[int, str], Any] = {}
-        self._snapshot_seq, self._snapshot_etag = 0, None
-        self._damage: dict[str, None] = {}
+        self.max_staleness_s = max_staleness_s
+        key = (id(self.client), self.bucket, self.prefix)
+        with _shared_lock:
+            self._s = _shared.get(key)
+            if self._s is None:
+                self._s = _shared[key] = _Shared(self.client)
         self._read_only_reason: str | None = None
-        self._cache = self._cache_folder()
-        self._refresh()
+        self._cache = self._cache_folder()  # nothing is read until the registry is first used
 
     def __repr__(self) -> str:
         return f"S3Store({self.uri!r})"
@@ -471,8 +494,8 @@ class S3Store:
 
     def _read_entry(self, seq: int, key: str, etag: str) -> Any:
         """A log entry, parsed: from memory or the cache folder (both by ETag), else from the store."""
-        if (seq, etag) in self._entry_cache:
-            return self._entry_cache[(seq, etag)]
+        if (seq, etag) in self._s.entry_cache:
+            return self._s.entry_cache[(seq, etag)]
         cached = self._cache / "log" / f"{seq}-{etag.strip(chr(34))}.json" if etag else None
         data = None
         if cached is not None:
@@ -493,9 +516,9 @@ class S3Store:
             entry = orjson.loads(data)
         except orjson.JSONDecodeError as exc:
             entry = f"not JSON ({exc})"
-        if len(self._entry_cache) > 512:
-            self._entry_cache.clear()
-        self._entry_cache[(seq, etag)] = entry
+        if len(self._s.entry_cache) > 512:
+            self._s.entry_cache.clear()
+        self._s.entry_cache[(seq, etag)] = entry
         return entry
 
     def _fold_tail(self, state: _State) -> None:
@@ -515,37 +538,45 @@ class S3Store:
             if _not_modified(exc):
                 try:
                     state = _State.from_bytes(cached.read_bytes())
-                    self._snapshot_seq, self._snapshot_etag = state.seq, cached_etag
+                    self._s.snapshot_seq, self._s.snapshot_etag = state.seq, cached_etag
                     return state
                 except (OSError, ValueError):
                     with contextlib.suppress(OSError):
                         (self._cache / "snapshot.etag").unlink()
                     return self._load_snapshot()
             if _missing(exc):
-                self._snapshot_seq, self._snapshot_etag = 0, None
+                self._s.snapshot_seq, self._s.snapshot_etag = 0, None
                 return _State()
             raise self._error(exc, "opening the registry") from exc
         try:
             state = _State.from_bytes(data)
         except ValueError as exc:
-            self._damage[f"the snapshot {self._key('snapshot.json')} cannot be read ({exc})"] = None
-            self._snapshot_seq, self._snapshot_etag = 0, etag
+            self._s.damage[f"the snapshot {self._key('snapshot.json')} cannot be read ({exc})"] = None
+            self._s.snapshot_seq, self._s.snapshot_etag = 0, etag
             return _State()
-        self._snapshot_seq, self._snapshot_etag = state.seq, etag
+        self._s.snapshot_seq, self._s.snapshot_etag = state.seq, etag
         with contextlib.suppress(OSError):
             self._cache.mkdir(parents=True, exist_ok=True)
             atomic_write_bytes(cached, data, sync_dir=False)
             atomic_write_bytes(self._cache / "snapshot.etag", etag.encode(), sync_dir=False)
         return state
 
-    def _refresh(self) -> _State:
-        with self._mutex:
-            state = self._load_snapshot() if self._state is None else self._state
+    def _refresh(self, *, force: bool = True) -> _State:
+        with self._s.mutex:
+            if (
+                not force
+                and self._s.state is not None
+                and time.monotonic() - self._s.listed_at < self.max_staleness_s
+            ):
+                return self._s.state
+            state = self._load_snapshot() if self._s.state is None else self._s.state
             before = state.seq
+            listed_at = time.monotonic()
             self._fold_tail(state)
-            if self._state is None or state.seq != before:
-                self._sorted = None
-            self._state = state
+            self._s.listed_at = listed_at
+            if self._s.state is None or state.seq != before:
+                self._s.sorted = None
+            self._s.state = state
             return state
 
     def _full_fold(self) -> tuple[_State, dict[str, ModelMetadata]]:
@@ -565,25 +596,26 @@ class S3Store:
         return f"s3:{self._refresh().seq}"
 
     def entries(self) -> dict[str, dict[str, Any]]:
-        return self._refresh().entries
+        return self._refresh(force=False).entries
 
     def rows(self) -> list[dict[str, Any]]:
-        with self._mutex:
+        with self._s.mutex:
             entries = self.entries()
-            if self._sorted is None:
-                self._sorted = sorted(entries.values(), key=lambda r: (r["model_name"], r["version"]))
-            return self._sorted
+            if self._s.sorted is None:
+                self._s.sorted = sorted(entries.values(), key=lambda r: (r["model_name"], r["version"]))
+            return self._s.sorted
 
     def cached_rows(self) -> list[dict[str, Any]]:
         """:meth:`rows` as last read, without asking the store (after a first read)."""
-        with self._mutex:
-            if self._sorted is None:
+        with self._s.mutex:
+            if self._s.sorted is None:
                 return self.rows()
-            return self._sorted
+            return self._s.sorted
 
     def read_metadata(self, model_id: str) -> ModelMetadata:
-        with self._mutex:
-            return self._metadata_in(self._refresh(), model_id)
+        with self._s.mutex:
+            state = self._refresh(force=False)
+        return self._metadata_in(state, model_id)
 
     def _metadata_in(self, state: _State, model_id: str) -> ModelMetadata:
         """One version's metadata as of ``state`` (its last ``put`` entry, with the aliases it holds now)."""
@@ -591,7 +623,7 @@ class S3Store:
             raise StoreMissing(model_id)
         seq, row = state.meta_seq[model_id], state.entries[model_id]
         entry = self._read_entry(seq, self._log_key(seq), state.meta_etag.get(model_id, ""))
-        meta = _State().apply(seq, self._log_key(seq), entry)
+        meta = _State().apply(seq, self._log_key(seq), _copy.deepcopy(entry))  # callers change what they get
         if meta is None:
             raise IntegrityError(f"The log entry {self._log_key(seq)} of {model_id} cannot be read; run `exoreg verify`.")
         meta.aliases = list(row["aliases"])
@@ -686,7 +718,7 @@ class S3Store:
         self._writable()
         token = uuid.uuid4().hex
         for attempt in range(_MAX_ATTEMPTS):
-            with self._mutex:
+            with self._s.mutex:
                 state = self._refresh().copy()
             entry = build(state)
             if entry is None:
@@ -730,23 +762,23 @@ class S3Store:
             return False
 
     def _committed(self, seq: int, key: str, entry: dict[str, Any], etag: str) -> _State:
-        with self._mutex:
-            state = self._state if self._state is not None and self._state.seq == seq - 1 else self._refresh()
+        with self._s.mutex:
+            state = self._s.state if self._s.state is not None and self._s.state.seq == seq - 1 else self._refresh()
             if state.seq < seq:  # our own entry follows what this store has read: no need to list it
                 parsed = orjson.loads(orjson.dumps(entry))
-                self._entry_cache[(seq, etag)] = parsed
+                self._s.entry_cache[(seq, etag)] = parsed
                 state.apply(seq, key, parsed, etag)
-            self._sorted = None
-        if seq - self._snapshot_seq >= COMPACT_EVERY:
+            self._s.sorted = None
+        if seq - self._s.snapshot_seq >= COMPACT_EVERY:
             with contextlib.suppress(S3StoreError, ClientError):
                 self._compact(state)
         return state
 
     def _compact(self, state: _State) -> bool:
         """Write ``state`` as the new snapshot, only over the snapshot this store last saw (If-Match); False on a race."""
-        with self._mutex:
+        with self._s.mutex:
             data = state.to_bytes()
-        condition = {"IfMatch": self._snapshot_etag} if self._snapshot_etag else {"IfNoneMatch": "*"}
+        condition = {"IfMatch": self._s.snapshot_etag} if self._s.snapshot_etag else {"IfNoneMatch": "*"}
         try:
             response = self._call("writing the registry's snapshot", self.client.put_object,
                                   Key=self._key("snapshot.json"), Body=data, ContentType="application/json",
@@ -756,7 +788,7 @@ class S3Store:
                 raise
             self._learn_snapshot()
             return False
-        self._snapshot_seq, self._snapshot_etag = state.seq, response["ETag"]
+        self._s.snapshot_seq, self._s.snapshot_etag = state.seq, response["ETag"]
         fault_point("snapshot_written")
         return True
 
@@ -766,14 +798,14 @@ class S3Store:
             head = self._call("reading the registry's snapshot", self.client.head_object, Key=self._key("snapshot.json"))
         except ClientError as exc:
             if _missing(exc):
-                self._snapshot_seq, self._snapshot_etag = 0, None
+                self._s.snapshot_seq, self._s.snapshot_etag = 0, None
                 return
             raise
-        self._snapshot_etag = head.get("ETag")
+        self._s.snapshot_etag = head.get("ETag")
         try:
-            self._snapshot_seq = int(head.get("Metadata", {}).get("seq", 0))
+            self._s.snapshot_seq = int(head.get("Metadata", {}).get("seq", 0))
         except ValueError:
-            self._snapshot_seq = 0
+            self._s.snapshot_seq = 0
 
     def add_version(
         self,
@@ -897,7 +929,7 @@ class S3Store:
                 f"The index disagrees with the log for {len(stale)} version(s) ({stale[0]}); "
                 "run `exoreg verify --repair` to rebuild it from the log.",
             ))
-        for reason in self._damage:
+        for reason in self._s.damage:
             problems.append(Problem(
                 "corrupt_index", f"s3://{self.bucket}/{self._key('snapshot.json')}",
                 f"The index could not be read ({reason}); it was rebuilt from the log.", leftover=True,
@@ -929,9 +961,9 @@ class S3Store:
             self._learn_snapshot()
             if self._compact(state):
                 break
-        with self._mutex:
-            self._state, self._sorted = state, None
-            self._damage.clear()
+        with self._s.mutex:
+            self._s.state, self._s.sorted = state, None
+            self._s.damage.clear()
         return len(state.entries)
 
     def total_size(self) -> int:
