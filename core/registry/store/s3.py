@@ -166,8 +166,8 @@ def _not_modified(exc: Exception) -> bool:
 
 
 def _backoff(attempt: int) -> None:
-    """Exponential back-off with full jitter (at most a second), after a conflict."""
-    time.sleep(random.uniform(0, min(1.0, 0.005 * (2 ** min(attempt, 8)))))
+    """Exponential back-off with full jitter (at most half a second), after a lost race or a conflict."""
+    time.sleep(random.uniform(0, min(0.5, 0.01 * (2 ** min(attempt, 6)))))
 
 
 # ======================================================================== the probe
@@ -742,7 +742,7 @@ class S3Store:
                     raise self._error(exc, "committing the change") from exc
                 if self._own_entry(seq, key, token):
                     return self._committed(seq, key, entry, ""), entry
-                _backoff(min(attempt, 3))
+                _backoff(attempt)  # many writers: spread their next attempts out
                 continue
             fault_point("committed")
             return self._committed(seq, key, entry, response.get("ETag", "")), entry
