@@ -15,7 +15,6 @@ import argparse
 import copy
 import json
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -172,7 +171,7 @@ def _bench(args, total: int, server, work: Path, env: dict[str, str]) -> None:
         registry = ModelRegistry(root)
         counter: list[int] = []
         if root.startswith("s3://"):
-            registry.store.client.meta.events.register("before-send.s3.*", lambda **kw: counter.append(1))
+            registry.store.client.meta.events.register("before-send.s3.*", lambda c=counter, **kw: c.append(1))
             registry.list_models()
         timings, requests = _register_overheads(registry, model, counter=counter if root.startswith("s3") else None)
         rows.append((label, cold, warm, timings, requests))
