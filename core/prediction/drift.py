@@ -101,7 +101,7 @@ def _profile_entries(profile: Mapping) -> dict[str, dict]:
 class _Feature:
     """One feature's training figures, ready for counting."""
 
-    __slots__ = ("name", "edges", "inner", "train_counts", "count", "missing_rate", "lo", "hi", "q1", "q99")
+    __slots__ = ("name", "edges", "train_counts", "count", "missing_rate", "lo", "hi", "q1", "q99")
 
     def __init__(self, name: str, entry: Mapping):
         import numpy as np
@@ -112,7 +112,11 @@ class _Feature:
         self.train_counts = np.asarray(hist.get("counts") or [], dtype=np.int64)
         if len(self.edges) != len(self.train_counts) + 1 or len(self.train_counts) == 0:
             raise ValueError(f"{name} had no values in the training rows")
-        self.inner = self.edges[1:-1]
+        if (
+            not (np.isfinite(self.edges).all() and (np.diff(self.edges) > 0).all())
+            or (self.train_counts < 0).any()
+        ):
+            raise ValueError(f"the training profile's histogram of {name} is not usable")
         self.count = int(entry.get("count") or int(self.train_counts.sum()))
         self.missing_rate = float(entry.get("missing_rate") or 0.0)
         lo, hi = entry.get("min"), entry.get("max")
@@ -123,11 +127,15 @@ class _Feature:
         self.q1 = float(q1) if q1 is not None else self.lo
         self.q99 = float(q99) if q99 is not None else self.hi
 
-    def bins(self, x):
-        """Bin indices of values ``x``: [a, b) bins, the ends open (as the profile's histogram)."""
+    def histogram(self, x):
+        """Counts of ``x`` in the training bins: [a, b) bins, the last closed, values beyond the
+        end edges in the end bins (the profile's own rule); NaN is not counted."""
         import numpy as np
 
-        return np.searchsorted(self.inner, x, side="right")
+        counts = np.histogram(x, self.edges)[0]
+        counts[0] += np.count_nonzero(x < self.edges[0])
+        counts[-1] += np.count_nonzero(x > self.edges[-1])
+        return counts
 
 
 # ---------------------------------------------------------------------------------------------
@@ -178,19 +186,12 @@ class DriftCounter:
         for i, feat in enumerate(self.features):
             x = np.asarray(columns[feat.name], dtype=np.float64)
             n = len(x) if n is None else n
-            nan = np.isnan(x)
-            missing = int(nan.sum())
-            if missing:
-                x = x[~nan]
-            out[i, self.bins] = int(np.count_nonzero((x < feat.lo) | (x > feat.hi)))
-            out[i, self.bins + 1] = missing
-            out[i, self.bins + 2] = int(np.count_nonzero((x < feat.q1) | (x > feat.q99)))
-            if missing < len(nan):
-                finite = x[np.isfinite(x)] if not np.isfinite(x).all() else x
-                b = len(feat.train_counts)
-                out[i, :b] = np.bincount(feat.bins(finite), minlength=b)
-                out[i, 0] += int((x == -np.inf).sum())
-                out[i, b - 1] += int((x == np.inf).sum())
+            counts = out[i]
+            with np.errstate(invalid="ignore"):
+                counts[self.bins] = np.count_nonzero(x < feat.lo) + np.count_nonzero(x > feat.hi)
+                counts[self.bins + 2] = np.count_nonzero(x < feat.q1) + np.count_nonzero(x > feat.q99)
+                counts[self.bins + 1] = np.count_nonzero(np.isnan(x))
+                counts[: len(feat.train_counts)] = feat.histogram(x)
         return int(n or 0), out
 
     def add(self, counted) -> None:
@@ -288,6 +289,38 @@ def poisson_quantile(lam: float, tail: float) -> int:
     return c
 
 
+def gamma2_quantile(tail: float) -> float:
+    """The g with P(Gamma(2, 1) > g) = (1 + g) exp(-g) = ``tail`` (Newton's method)."""
+    g = -math.log(tail) + math.log(-math.log(tail) + 1)
+    for _ in range(30):
+        f = (1 + g) * math.exp(-g) - tail
+        g -= f / (-g * math.exp(-g))
+    return g
+
+
+def _range_limit(n: int, count: int, tail: float) -> int:
+    """Values outside the training [min, max] that chance exceeds with probability about ``tail``.
+
+    The share of a distribution beyond the range of ``count`` values drawn from it is
+    Beta(2, count - 1), about Gamma(2) / (count + 1): half the tail for it, half for the
+    Poisson count of ``n`` values given that share."""
+    if n == 0:
+        return 0
+    share = gamma2_quantile(tail / 2) / (count + 1)
+    return poisson_quantile(n * share, tail / 2)
+
+
+def _tail_limit(n: int, count: int, tail: float) -> int:
+    """Values beyond the training 1 % and 99 % quantiles that chance exceeds with probability
+    about ``tail``: the share beyond them is about 2 %, give or take the binomial error of
+    quantiles estimated from ``count`` values (half the tail each)."""
+    if n == 0:
+        return 0
+    z = NormalDist().inv_cdf(1 - tail / 2)
+    share = TAIL_SHARE + z * math.sqrt(TAIL_SHARE * (1 - TAIL_SHARE) / max(count, 1))
+    return poisson_quantile(n * min(share, 1.0), tail / 2)
+
+
 # ---------------------------------------------------------------------------------------------
 # The verdict
 
@@ -324,9 +357,8 @@ def _judge(counter: DriftCounter) -> DriftReport:
             if psi_value > psi_limit:
                 reasons.append(f"PSI {psi_value:.2f} > {psi_limit:.2f}")
         # range
-        lam = 2 * n / (feat.count + 1)
-        range_limit = poisson_quantile(lam, ALPHA / k)
-        range_unlike = max(poisson_quantile(lam, ALPHA_UNLIKE / k), math.ceil(RANGE_UNLIKE_SHARE * n))
+        range_limit = _range_limit(n, feat.count, ALPHA / k)
+        range_unlike = max(_range_limit(n, feat.count, ALPHA_UNLIKE / k), math.ceil(RANGE_UNLIKE_SHARE * n))
         ratios["range"] = outside / max(range_limit, 1) if outside else 0.0
         if outside > range_unlike:
             flag = UNLIKE
@@ -336,9 +368,8 @@ def _judge(counter: DriftCounter) -> DriftReport:
             reasons.append(f"{outside / n:.1%} outside the training range")
         # the training 1-99 % range: about 2 % of training values lie beyond it
         tails = int(counter.totals[i, counter.bins + 2])
-        lam = TAIL_SHARE * n
-        tail_limit = poisson_quantile(lam, ALPHA / k)
-        tail_unlike = max(poisson_quantile(lam, ALPHA_UNLIKE / k), math.ceil(TAIL_UNLIKE_SHARE * n))
+        tail_limit = _tail_limit(n, feat.count, ALPHA / k)
+        tail_unlike = max(_tail_limit(n, feat.count, ALPHA_UNLIKE / k), math.ceil(TAIL_UNLIKE_SHARE * n))
         ratios["tails"] = tails / max(tail_limit, 1)
         if tails > tail_unlike:
             flag = UNLIKE
@@ -349,7 +380,9 @@ def _judge(counter: DriftCounter) -> DriftReport:
         # missing rate
         p0 = feat.missing_rate
         diff = abs(missing_rate - p0)
-        sd = math.sqrt(max(p0 * (1 - p0), 1 / (feat.count + 1)) / max(n_rows, 1))
+        train_rows = feat.count / (1 - p0) if p0 < 1 else feat.count
+        spread = max(p0 * (1 - p0), 1 / (train_rows + 1))
+        sd = math.sqrt(spread * (1 / max(n_rows, 1) + 1 / max(train_rows, 1)))
         missing_limit = max(MISSING_FLOOR, z_missing * sd)
         ratios["missing"] = diff / missing_limit
         if diff > MISSING_UNLIKE:

@@ -70,7 +70,7 @@ from pathlib import Path
 from typing import Any
 
 from core.common.files import AtomicOutput, same_file
-from core.errors import DataError
+from core.errors import DataError, RegistryError
 from core.prediction.stream import (  # noqa: F401 - PredictionCancelled and the constants are importable from here
     ALIGN_ROWS,
     DEFAULT_BATCH_ROWS,
@@ -84,6 +84,7 @@ from core.prediction.stream import (  # noqa: F401 - PredictionCancelled and the
     features_of,
     load,
     metadata_of,
+    open_registry,
     registry_root,
     run_pass,
 )
@@ -101,6 +102,7 @@ LINE_COLUMN = "line"  # the line of the file it is on
 STDOUT = "-"  # predict_csv's output path for standard output (CSV)
 REASON_COLUMN = "reason"
 _EXAMPLES = 5
+DRIFT_SAMPLE_ROWS = 10_000  # the rows preflight's drift check reads from the top of the file
 
 
 # ---------------------------------------------------------------------------------------------
@@ -157,6 +159,8 @@ class PreflightReport:
     compression: str | None
     comment_lines: int
     error: str | None = None  # why the model cannot run on this file (None when it can)
+    drift: dict | None = None  # DriftReport.to_dict() of the first DRIFT_SAMPLE_ROWS rows
+    drift_note: str | None = None  # why there is no drift check (no training profile), or its notes
 
     @property
     def ok(self) -> bool:
@@ -196,6 +200,8 @@ class PredictionSummary:
     elapsed_seconds: float  # the whole call, model load included
     output_format: str
     load_seconds: float = 0.0  # loading the model (hash check, type audit), overlapped with reading
+    drift: dict | None = None  # DriftReport.to_dict() over every row read
+    drift_note: str | None = None  # why there is no drift check (no training profile), or its notes
 
     @property
     def rows_per_second(self) -> float:
@@ -307,7 +313,8 @@ def preflight(ref_or_metadata, input_path, *, registry=None, id_columns=None) ->
     """
     from core.prediction.csv_input import read_head_table, sniff_csv
 
-    meta, model = metadata_of(ref_or_metadata, registry)
+    reg = _registry_for(ref_or_metadata, registry)
+    meta, model = metadata_of(ref_or_metadata, reg)
     features = features_of(meta, model)
     fmt = sniff_csv(input_path)
     matched = [c for c in features if c in fmt.columns]
@@ -326,6 +333,7 @@ def preflight(ref_or_metadata, input_path, *, registry=None, id_columns=None) ->
         error = (
             f"Model {getattr(meta, 'model_id', '?')} records no feature columns; it cannot be run on a file."
         )
+    drift, drift_note = _sample_drift(fmt, meta, reg, matched, table)
     return PreflightReport(
         path=str(fmt.path),
         model_id=getattr(meta, "model_id", None),
@@ -345,7 +353,81 @@ def preflight(ref_or_metadata, input_path, *, registry=None, id_columns=None) ->
         compression=fmt.compression,
         comment_lines=fmt.comment_lines,
         error=error,
+        drift=drift,
+        drift_note=drift_note,
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# Drift
+
+
+def _registry_for(ref, registry):
+    """The registry a version's records come from; None when neither a reference string nor a
+    registry was given (nothing is opened, or created, on a guess)."""
+    if registry is None and not isinstance(ref, str):
+        return None
+    return open_registry(registry)
+
+
+def _drift_counter(meta, registry, features):
+    """(a DriftCounter over ``features``, None) or (None, why there is no drift check)."""
+    from core.prediction.drift import DriftCounter
+
+    reader = getattr(registry, "training_profile", None) if registry is not None else None
+    name = getattr(meta, "model_id", None) or "This version"
+    if reader is None:
+        return None, f"{name}'s training profile cannot be read without its registry: no drift check."
+    try:
+        profile = reader(meta)
+    except RegistryError as exc:
+        return None, f"No drift check: {exc}"
+    if not profile:
+        return None, f"{name} was registered without a training profile: no drift check."
+    counter = DriftCounter(profile, features)
+    if not counter.features:
+        return None, f"None of {name}'s feature columns has a training profile: no drift check."
+    return counter, None
+
+
+def _drift_result(counter) -> tuple[dict | None, str | None]:
+    if counter is None:
+        return None, None
+    report = counter.report()
+    return report.to_dict(), "; ".join(report.notes) or None
+
+
+def _count_drift(counter, columns: dict, rows: int):
+    """One batch's drift counts from converted columns (``ColumnValues``)."""
+    return counter.count({name: columns[name].values for name in counter.names}, rows)
+
+
+def _sample_drift(fmt, meta, registry, features, head) -> tuple[dict | None, str | None]:
+    """Drift of the first :data:`DRIFT_SAMPLE_ROWS` rows (the head already read, or a short stream)."""
+    from core.prediction.csv_input import BatchStream, to_float
+
+    counter, note = _drift_counter(meta, registry, features)
+    if counter is None:
+        return None, note
+    if fmt.head_is_whole_file or head.num_rows >= DRIFT_SAMPLE_ROWS:
+        batches = [head.slice(0, DRIFT_SAMPLE_ROWS)]
+        stream = contextlib.nullcontext()
+    else:
+        stream = BatchStream(fmt, counter.names, block_size=READ_BLOCK_BYTES)
+        batches = stream
+    rows = 0
+    with stream:
+        for batch in batches:
+            batch = batch.slice(0, DRIFT_SAMPLE_ROWS - rows)
+            columns = {name: to_float(batch.column(name)) for name in counter.names}
+            counter.add(_count_drift(counter, columns, batch.num_rows))
+            rows += batch.num_rows
+            if rows >= DRIFT_SAMPLE_ROWS:
+                break
+    drift, notes = _drift_result(counter)
+    if drift is not None:
+        drift["sample"] = not fmt.head_is_whole_file and rows >= DRIFT_SAMPLE_ROWS
+    return drift, notes
 
 
 def _column_issue(name: str, arr, row_base: int) -> ColumnIssue:
@@ -506,11 +588,14 @@ class _PredictionJob(Job):
     """:func:`predict_csv`'s part of a pass: builds each batch's output and rejects tables on the
     worker threads and writes them, in file order, to temporary files renamed at the end."""
 
-    def __init__(self, ctx: LoadedModel, out: Path, rejects: Path, ids: list[str], kind, compression):
+    def __init__(
+        self, ctx: LoadedModel, out: Path, rejects: Path, ids: list[str], kind, compression, drift=None
+    ):
         import numpy as np
         import pyarrow as pa
 
         super().__init__(ctx)
+        self.drift = drift  # a DriftCounter, or None when the version has no training profile
         self.out, self.rejects, self.ids = out, rejects, ids
         self.kind, self.compression = kind, compression
         id_fields = [pa.field(c, pa.string()) for c in ids] or [pa.field(ROW_COLUMN, pa.int64())]
@@ -567,12 +652,15 @@ class _PredictionJob(Job):
             rcols += [batch.column(c).take(pa.array(positions)) for c in ids]
             rcols.append(pa.array([reason for _, reason in res.rejects], pa.string()))
             rejected = pa.Table.from_arrays(rcols, schema=self.reject_schema)
-        return table, rejected
+        counted = _count_drift(self.drift, res.converted, res.rows) if self.drift is not None else None
+        return table, rejected, counted
 
     def consume(self, res: BatchResult) -> None:
         import numpy as np
 
-        table, rejected = res.extra
+        table, rejected, counted = res.extra
+        if counted is not None:
+            self.drift.add(counted)
         self.writer.write(table)
         if len(res.pred):
             self.class_counts += np.bincount(res.pred, minlength=len(self.class_counts))[
@@ -686,19 +774,23 @@ def predict_csv(
     if out is not None and rejects_target.resolve() == out.resolve():
         raise DataError("The rejects file and the output file are the same; choose different names.")
     fmt = sniff_csv(input_path)
-    meta, model = metadata_of(ref, registry)
+    reg = _registry_for(ref, registry)
+    meta, model = metadata_of(ref, reg)
     features = features_of(meta, model)
     _check_columns(fmt, features)  # before loading: a file that cannot work costs no model load
     ids = _id_columns(fmt, id_columns, features)
     kind, compression = _output_kind(out) if out is not None else ("csv", None)
     load_seconds = []
+    drift_notes = []
 
     def load_job() -> list[Job]:
         t0 = time.monotonic()
-        ctx = load(meta, model, registry)
+        ctx = load(meta, model, reg if reg is not None else registry)
         load_seconds.append(time.monotonic() - t0)
         _check_columns(fmt, ctx.features)
-        return [_PredictionJob(ctx, out, rejects_target, ids, kind, compression)]
+        counter, note = _drift_counter(meta, reg, ctx.features)
+        drift_notes.append(note)
+        return [_PredictionJob(ctx, out, rejects_target, ids, kind, compression, counter)]
 
     done = run_pass(
         fmt,
@@ -729,6 +821,7 @@ def predict_csv(
         job.abort()
         raise
     totals, ctx = job.totals, job.ctx
+    drift, notes = _drift_result(job.drift)
     return PredictionSummary(
         input_path=str(input_path),
         output_path=STDOUT if out is None else str(out),
@@ -743,6 +836,8 @@ def predict_csv(
         elapsed_seconds=time.monotonic() - started,
         output_format=kind + (f"+{compression}" if compression else ""),
         load_seconds=load_seconds[0] if load_seconds else 0.0,
+        drift=drift,
+        drift_note=notes or (drift_notes[0] if drift_notes else None),
     )
 
 
