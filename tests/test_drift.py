@@ -195,3 +195,19 @@ def test_scaling_one_column_more_never_makes_the_verdict_milder(scale, more, col
         frame[column] = frame[column] * s
         levels.append(_LEVEL[check_drift(profile, frame, features=_SYNTH).verdict])
     assert levels[1] >= levels[0]
+
+
+def test_a_damaged_profile_leaves_those_features_out_with_a_note():
+    good = _synthetic_profile()
+    bad = {
+        "features": {
+            "a": good["features"]["a"],
+            "b": {**good["features"]["b"], "histogram": {"edges": ["x"] * 21, "counts": [1] * 20}},
+            "c": {**good["features"]["c"], "histogram": {"edges": list(range(21))[::-1], "counts": [1] * 20}},
+        }
+    }
+    frame = pd.DataFrame({"a": np.zeros(100), "b": np.ones(100), "c": np.ones(100)})
+    report = check_drift(bad, frame, features=_SYNTH)
+    assert [f["name"] for f in report.features] == ["a"]
+    assert len(report.notes) == 2 and all("is not usable" in n for n in report.notes)
+    assert check_drift({}, frame, features=_SYNTH).verdict == TOO_FEW

@@ -11,7 +11,8 @@ How the verdict is decided (the README says the same)
 -----------------------------------------------------
 For each feature, three figures are compared with what chance alone would give at the file's
 size ``n`` and the number ``k`` of features looked at (a Bonferroni share ``alpha / k`` each,
-so that a clean file is called drifted by chance in at most ``alpha`` = 1 % of files):
+so that a file drawn from the training distribution is called drifted in about ``alpha`` = 1 %
+of cases):
 
 - **PSI** over the training histogram's 20 bins (values beyond the end edges count in the end
   bins), with shares floored at ``EPSILON`` = 1e-4 so that an empty bin costs a finite amount.
@@ -23,17 +24,17 @@ so that a clean file is called drifted by chance in at most ``alpha`` = 1 % of f
   octave and the fit is cached per (rounded size, training bins), so a second file of about the
   same size costs nothing. The limit is never below ``PSI_FLOOR`` (0.1, the customary "no
   shift" bound): at a million rows, chance alone would flag differences nobody cares about.
-  "Unlike" needs the ``1 - ALPHA_UNLIKE / k`` quantile and at least ``PSI_UNLIKE_FLOOR``.
-- **Range**: the share of values outside the training [min, max]. Among ``N`` training values
-  and one more from the same distribution, the new one is the smallest or the largest with
-  chance ``2 / (N + 1)``; so the count outside is Poisson with mean ``2 n / (N + 1)`` by
-  chance, and more than its ``1 - alpha / k`` quantile is drift. More than
-  ``RANGE_UNLIKE_SHARE`` (10 %) of the values outside, beyond chance, is unlike.
+  Unlike: above the ``1 - ALPHA_UNLIKE / k`` quantile and ``PSI_UNLIKE_FLOOR`` (2.5).
+- **Range**: values outside the training [min, max]. The share of a distribution beyond the
+  extremes of ``N`` values drawn from it is Beta(2, N - 1); the count outside is Poisson given
+  that share (:func:`_range_limit`). Values beyond the training 1 % and 99 % quantiles are
+  binomial around 2 % (:func:`_tail_limit`). Unlike: more than ``RANGE_UNLIKE_SHARE`` (10 %)
+  outside the range, or more than ``TAIL_UNLIKE_SHARE`` (half) beyond the 1-99 % range.
 - **Missing rate** against the training missing rate: drift when the difference exceeds both
-  5 percentage points and ``z(1 - alpha / 2k)`` binomial standard deviations; unlike beyond
-  ``MISSING_UNLIKE`` (50 points: a column empty throughout that training filled).
+  5 percentage points and ``z(1 - alpha / 2k)`` binomial standard deviations (of both samples);
+  unlike beyond ``MISSING_UNLIKE`` (50 points: a column empty throughout that training filled).
 
-A feature's flag is the worst of the three; the verdict is *unlike the training data* when one
+A feature's flag is the worst of these; the verdict is *unlike the training data* when one
 feature is unlike, *some drift* when one drifts, else *like the training data*. The three worst
 columns (each figure divided by its limit, the largest ratio) are named. Below ``MIN_ROWS``
 rows the verdict is *too few rows to judge drift*.
@@ -98,6 +99,10 @@ def _profile_entries(profile: Mapping) -> dict[str, dict]:
     return {}
 
 
+class _Unusable(ValueError):
+    """A feature's entry in a training profile cannot be used (the sentence says why)."""
+
+
 class _Feature:
     """One feature's training figures, ready for counting."""
 
@@ -111,14 +116,17 @@ class _Feature:
         self.edges = np.asarray(hist.get("edges") or [], dtype=np.float64)
         self.train_counts = np.asarray(hist.get("counts") or [], dtype=np.int64)
         if len(self.edges) != len(self.train_counts) + 1 or len(self.train_counts) == 0:
-            raise ValueError(f"{name} had no values in the training rows")
+            raise _Unusable(f"{name} had no values in the training rows")
         if (
             not (np.isfinite(self.edges).all() and (np.diff(self.edges) > 0).all())
             or (self.train_counts < 0).any()
         ):
-            raise ValueError(f"the training profile's histogram of {name} is not usable")
-        self.count = int(entry.get("count") or int(self.train_counts.sum()))
-        self.missing_rate = float(entry.get("missing_rate") or 0.0)
+            raise _Unusable(f"the training profile's histogram of {name} is not usable")
+        try:
+            self.count = int(entry.get("count") or int(self.train_counts.sum()))
+            self.missing_rate = min(1.0, max(0.0, float(entry.get("missing_rate") or 0.0)))
+        except (TypeError, ValueError) as exc:
+            raise _Unusable(f"the training profile of {name} is not usable") from exc
         lo, hi = entry.get("min"), entry.get("max")
         self.lo = float(lo) if lo is not None else float(self.edges[0])
         self.hi = float(hi) if hi is not None else float(self.edges[-1])
@@ -158,8 +166,13 @@ class DriftCounter:
             if name in entries:
                 try:
                     self.features.append(_Feature(name, entries[name]))
-                except ValueError as exc:
-                    self.notes.append(f"{exc}; it is left out of the drift check")
+                except (TypeError, ValueError) as exc:
+                    why = (
+                        str(exc)
+                        if isinstance(exc, _Unusable)
+                        else f"the training profile of {name} is not usable"
+                    )
+                    self.notes.append(f"{why}; it is left out of the drift check")
         if unprofiled:
             self.notes.append(
                 f"{len(unprofiled)} feature column(s) have no training profile and are not checked: "

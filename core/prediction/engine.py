@@ -46,7 +46,10 @@ relays progress and polls ``cancelled()`` every 50 ms. Starting the child costs 
 - As with any ``spawn`` child, the program's main module must be importable without side
   effects (the usual ``if __name__ == "__main__":`` guard; console-script entry points are).
 - :func:`preflight` only reads the first megabyte (~20 ms, plus importing pyarrow on the first
-  call) and needs no model: it may run on a worker thread in-process.
+  call) and needs no model: it may run on a worker thread in-process. For a version with a
+  training profile it also streams the first :data:`DRIFT_SAMPLE_ROWS` rows' feature columns
+  for the drift verdict (:mod:`core.prediction.drift`; tens of milliseconds more, plus the
+  chance limits the first time a file of that size is checked).
 
 In-process runs (``in_subprocess=False``, the default, used by the command line) keep the
 pipeline's own steps short, but not the model's: ``bench/predict_gil_stall.py`` measured the
@@ -309,7 +312,10 @@ def preflight(ref_or_metadata, input_path, *, registry=None, id_columns=None) ->
     ``report.missing`` (with close matches in ``report.suggestions``) and ``report.error``
     says, in one sentence, why the model cannot run; ``report.ok`` is then False.
     Non-numeric, empty and infinite cells in the sample are counted per column in
-    ``report.issues``, with the row numbers of the first few.
+    ``report.issues``, with the row numbers of the first few. ``report.drift`` is the drift
+    verdict of the first :data:`DRIFT_SAMPLE_ROWS` rows (``DriftReport.to_dict()``, with
+    ``"sample"`` True when the file has more), None with ``report.drift_note`` saying why when
+    the version has no training profile.
     """
     from core.prediction.csv_input import read_head_table, sniff_csv
 
@@ -745,6 +751,11 @@ def predict_csv(
     :class:`PredictionCancelled` when ``cancelled()`` returns True, :class:`DataError` for a
     file the model cannot run on. ``workers`` prediction threads (default: one per core) each
     run the model with ``n_jobs=1``. See the module docstring for running it beside a GUI.
+
+    ``summary.drift`` is the drift verdict over every row read (:mod:`core.prediction.drift`),
+    counted batch by batch on the prediction threads; None, with ``summary.drift_note``, when
+    the version has no training profile (or no registry to read it from). A drifted file is
+    predicted all the same.
     """
     if in_subprocess:
         return _run_in_child(
