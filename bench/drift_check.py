@@ -60,6 +60,7 @@ def main() -> None:
         counter.count(columns, args.rows)
         counting.append((time.perf_counter() - t0) * 1000)
     print(f"training profile: {len(train):,} rows, {len(features)} features; file: {args.rows:,} rows of the table")
+    print(f"load average: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
     print(f"first call (chance limits computed)   {first_ms:7.1f} ms   target <= 200 ms")
     print(
         f"cached call (median of {args.repeat})            {statistics.median(cached):7.1f} ms"

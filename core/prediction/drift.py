@@ -16,8 +16,9 @@ of cases):
 
 - **PSI** over the training histogram's 20 bins (values beyond the end edges count in the end
   bins), with shares floored at ``EPSILON`` = 1e-4 so that an empty bin costs a finite amount.
-  Its chance distribution comes from resampling the training histogram: multinomial draws of
-  ``n_eff = n N / (n + N)`` values from the training bin shares (``N`` the training count; the
+  Its chance distribution comes from resampling the training histogram: draws of about
+  ``n_eff = n N / (n + N)`` values from the training bin shares (Poisson counts per bin, the
+  multinomial's fast equivalent) (``N`` the training count; the
   ``N`` term accounts for the training histogram being a sample too), ``RESAMPLES`` draws,
   vectorised, fitted by a scaled chi-square (mean and variance matched; PSI is ``chi2 / n`` in
   the limit) whose ``1 - alpha / k`` quantile is the limit. ``n_eff`` is rounded to a quarter
@@ -270,8 +271,10 @@ def _chance_fit(train_counts: tuple[int, ...], n: int) -> tuple[float, float]:
     counts = np.asarray(train_counts, dtype=np.float64)
     p = counts / counts.sum()
     rng = np.random.default_rng(20250918)
-    draws = rng.multinomial(n, p, size=RESAMPLES)
-    values = psi(draws / n, p)
+    # Poisson counts per bin, then shares: the multinomial draw of about n values, twice as fast
+    draws = rng.poisson(n * p, size=(RESAMPLES, len(p))).astype(np.float64)
+    totals = draws.sum(axis=1, keepdims=True)
+    values = psi(draws / np.maximum(totals, 1), p)
     return float(values.mean()), float(values.var())
 
 
@@ -397,6 +400,10 @@ def _judge(counter: DriftCounter) -> DriftReport:
         spread = max(p0 * (1 - p0), 1 / (train_rows + 1))
         sd = math.sqrt(spread * (1 / max(n_rows, 1) + 1 / max(train_rows, 1)))
         missing_limit = max(MISSING_FLOOR, z_missing * sd)
+        if missing_rate > p0 and n_rows:  # more empty cells: counted (Poisson), not a normal guess
+            upper = p0 + z_missing * math.sqrt(spread / max(train_rows, 1))
+            above = poisson_quantile(n_rows * min(upper, 1.0), ALPHA / (2 * k)) / n_rows - p0
+            missing_limit = max(MISSING_FLOOR, above)
         ratios["missing"] = diff / missing_limit
         if diff > MISSING_UNLIKE:
             flag = UNLIKE
