@@ -113,6 +113,29 @@ def test_real_demo_metadata_is_honest_and_complete(real_demo, koi_csv):
 
 
 @pytest.mark.koi
+def test_real_demo_records_what_each_version_was_trained_on(real_demo, koi_csv):
+    from core.training.koi import LABEL_COLUMN, load_koi
+
+    root, _ = real_demo
+    registry = ModelRegistry(root)
+    table = load_koi(koi_csv).data
+    for row in registry.list_models(include_deleted=True):
+        meta = registry.get_metadata(row["model_id"])
+        rows = registry.training_rows(meta)
+        trained = meta.training_samples + meta.training_info["validation_samples"]
+        assert len(rows) == trained and len(rows.ids) == trained
+        assert rows.id_column == "kepoi_name" and rows.features == tuple(meta.feature_columns)
+        labelled = table[table[LABEL_COLUMN].isin(meta.classes)]
+        # Scoring the table the version came from leaves out exactly its training and validation rows.
+        assert int((~rows.held_out_mask(labelled)).sum()) == trained
+        profile = registry.training_profile(meta)
+        assert profile["rows"] == meta.training_samples
+        assert list(profile["features"]) == meta.feature_columns
+        assert all(len(f["histogram"]["counts"]) == 20 for f in profile["features"].values() if f["count"])
+    assert registry.verify().ok
+
+
+@pytest.mark.koi
 def test_real_demo_candidates_csv_sits_beside_the_registry_and_predicts(real_demo):
     root, summary = real_demo
     candidates = root.parent / "candidates.csv"
@@ -146,6 +169,9 @@ def test_synthetic_fallback_is_labelled(synthetic_demo):
         assert row["description"].startswith("SYNTHETIC DATA")
         meta = registry.get_metadata(row["model_id"])
         assert meta.training_info["data_origin"] == "synthetic"
+        trained = meta.training_samples + meta.training_info["validation_samples"]
+        assert len(registry.training_rows(meta)) == trained
+        assert list(registry.training_profile(meta)["features"]) == meta.feature_columns
     assert "SYNTHETIC" in err and "--data PATH" in err
     assert "trained on SYNTHETIC data" in out
     candidates = pd.read_csv(root.parent / "candidates.csv")

@@ -744,7 +744,7 @@ class ModelRegistry:
 
     @contextlib.contextmanager
     def snapshot(self) -> Iterator[StoreSnapshot]:
-        """Every version's model and metadata file, read consistently (no write interleaves) inside the block."""
+        """Every version's model, metadata and sidecar files, read consistently (no write interleaves) inside the block."""
         with self.store.snapshot() as snap:
             yield snap
 

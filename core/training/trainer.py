@@ -124,6 +124,22 @@ class ModelTrainer:
         return results
 
 
+def training_records(split_frames: dict[str, Any]) -> dict[str, Any]:
+    """The ``register_model`` keywords that record what a version was trained on.
+
+    ``split_frames`` is :attr:`DataProcessor.split_frames` (original rows, ``kepoi_name`` included):
+    ``training_rows`` are the training **and** validation rows (both shaped the model), and
+    ``training_frame`` the training rows whose profile is recorded.
+    """
+    import pandas as pd
+
+    missing = [k for k in ("train", "validation") if k not in split_frames]
+    if missing:
+        raise DataError("The splits have no training or validation rows; run DataProcessor.process_dataset first.")
+    train, validation = split_frames["train"], split_frames["validation"]
+    return {"training_rows": pd.concat([train, validation]), "training_frame": train}
+
+
 def _check_splits(X_train, y_train, X_val, y_val, X_test, y_test) -> None:
     for label, X, y in (("training", X_train, y_train), ("validation", X_val, y_val), ("test", X_test, y_test)):
         if not hasattr(X, "columns"):
