@@ -95,8 +95,8 @@ def train_and_register(source: Path, registry_path: Path) -> dict[str, str]:
         algorithm = {"Forest": "RandomForest", "Network": "NeuralNetwork", "Svm": "SVM"}[name]
         metrics = {"accuracy": 0.0, "precision": 0.0, "recall": 0.0, "f1_score": 0.0}
         ids[label] = registry.register_model(
-            model, f"Bench{name}", algorithm, metrics, feature_columns=FEATURES
-        )
+            model, f"Bench{name}", algorithm, metrics, feature_columns=FEATURES, training_frame=X
+        )  # the training profile: predictions are checked for drift as they stream
     return ids
 
 

@@ -157,6 +157,7 @@ def _print_summary(args, summary, startup: float | None) -> None:
         share = count / summary.rows_predicted if summary.rows_predicted else 0.0
         print(f"  {label:<20} {count:>10,}  {share:6.1%}")
     print(f"output:     {summary.output_path}")
+    print(f"drift:      {drift_line(summary.drift, summary.drift_note)}")
     print(
         f"time:       {f'{startup:.2f} s start and imports, ' if startup is not None else ''}"
         f"{summary.load_seconds:.2f} s loading and checking the model (while reading), "
@@ -177,10 +178,23 @@ def _print_preflight(report) -> None:
     print(f"ids:        {', '.join(report.id_columns) or '(none: row numbers)'}")
     for line in report.warnings:
         print(f"  sample:   {line}")
+    print(f"drift:      {drift_line(report.drift, report.drift_note)}")
     if report.error:
         print(f"error:      {report.error}", file=sys.stderr)
     else:
         print("ok:         the model can run on this file")
+
+
+def drift_line(drift: dict | None, note: str | None) -> str:
+    """The drift verdict in one line (``--json`` has the per-feature table)."""
+    if drift is None:
+        return f"not checked ({note})" if note else "not checked"
+    line = drift["sentence"]
+    if drift.get("sample"):
+        line += f" (first {drift['rows']:,} rows)"
+    if note:
+        line += f"; {note}"
+    return line
 
 
 def cmd_evaluate(args) -> int:

@@ -46,7 +46,10 @@ relays progress and polls ``cancelled()`` every 50 ms. Starting the child costs 
 - As with any ``spawn`` child, the program's main module must be importable without side
   effects (the usual ``if __name__ == "__main__":`` guard; console-script entry points are).
 - :func:`preflight` only reads the first megabyte (~20 ms, plus importing pyarrow on the first
-  call) and needs no model: it may run on a worker thread in-process.
+  call) and needs no model: it may run on a worker thread in-process. For a version with a
+  training profile it also streams the first :data:`DRIFT_SAMPLE_ROWS` rows' feature columns
+  for the drift verdict (:mod:`core.prediction.drift`; tens of milliseconds more, plus the
+  chance limits the first time a file of that size is checked).
 
 In-process runs (``in_subprocess=False``, the default, used by the command line) keep the
 pipeline's own steps short, but not the model's: ``bench/predict_gil_stall.py`` measured the
@@ -70,7 +73,7 @@ from pathlib import Path
 from typing import Any
 
 from core.common.files import AtomicOutput, same_file
-from core.errors import DataError
+from core.errors import DataError, RegistryError
 from core.prediction.stream import (  # noqa: F401 - PredictionCancelled and the constants are importable from here
     ALIGN_ROWS,
     DEFAULT_BATCH_ROWS,
@@ -102,6 +105,7 @@ LINE_COLUMN = "line"  # the line of the file it is on
 STDOUT = "-"  # predict_csv's output path for standard output (CSV)
 REASON_COLUMN = "reason"
 _EXAMPLES = 5
+DRIFT_SAMPLE_ROWS = 10_000  # the rows preflight's drift check reads from the top of the file
 
 
 # ---------------------------------------------------------------------------------------------
@@ -158,6 +162,8 @@ class PreflightReport:
     compression: str | None
     comment_lines: int
     error: str | None = None  # why the model cannot run on this file (None when it can)
+    drift: dict | None = None  # DriftReport.to_dict() of the first DRIFT_SAMPLE_ROWS rows
+    drift_note: str | None = None  # why there is no drift check (no training profile), or its notes
 
     @property
     def ok(self) -> bool:
@@ -197,6 +203,8 @@ class PredictionSummary:
     elapsed_seconds: float  # the whole call, model load included
     output_format: str
     load_seconds: float = 0.0  # loading the model (hash check, type audit), overlapped with reading
+    drift: dict | None = None  # DriftReport.to_dict() over every row read
+    drift_note: str | None = None  # why there is no drift check (no training profile), or its notes
 
     @property
     def rows_per_second(self) -> float:
@@ -340,11 +348,15 @@ def preflight(ref_or_metadata, input_path, *, registry=None, id_columns=None) ->
     ``report.missing`` (with close matches in ``report.suggestions``) and ``report.error``
     says, in one sentence, why the model cannot run; ``report.ok`` is then False.
     Non-numeric, empty and infinite cells in the sample are counted per column in
-    ``report.issues``, with the row numbers of the first few.
+    ``report.issues``, with the row numbers of the first few. ``report.drift`` is the drift
+    verdict of the first :data:`DRIFT_SAMPLE_ROWS` rows (``DriftReport.to_dict()``, with
+    ``"sample"`` True when the file has more), None with ``report.drift_note`` saying why when
+    the version has no training profile.
     """
     from core.prediction.csv_input import read_head_table, sniff_csv
 
-    meta, model = metadata_of(ref_or_metadata, registry)
+    reg = _registry_for(ref_or_metadata, registry)
+    meta, model = metadata_of(ref_or_metadata, reg)
     features = features_of(meta, model)
     fmt = sniff_csv(input_path)
     matched = [c for c in features if c in fmt.columns]
@@ -363,6 +375,7 @@ def preflight(ref_or_metadata, input_path, *, registry=None, id_columns=None) ->
         error = (
             f"Model {getattr(meta, 'model_id', '?')} records no feature columns; it cannot be run on a file."
         )
+    drift, drift_note = _sample_drift(fmt, meta, reg, matched, table)
     return PreflightReport(
         path=str(fmt.path),
         model_id=getattr(meta, "model_id", None),
@@ -382,7 +395,81 @@ def preflight(ref_or_metadata, input_path, *, registry=None, id_columns=None) ->
         compression=fmt.compression,
         comment_lines=fmt.comment_lines,
         error=error,
+        drift=drift,
+        drift_note=drift_note,
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# Drift
+
+
+def _registry_for(ref, registry):
+    """The registry a version's records come from; None when neither a reference string nor a
+    registry was given (nothing is opened, or created, on a guess)."""
+    if registry is None and not isinstance(ref, str):
+        return None
+    return open_registry(registry)
+
+
+def _drift_counter(meta, registry, features):
+    """(a DriftCounter over ``features``, None) or (None, why there is no drift check)."""
+    from core.prediction.drift import DriftCounter
+
+    reader = getattr(registry, "training_profile", None) if registry is not None else None
+    name = getattr(meta, "model_id", None) or "This version"
+    if reader is None:
+        return None, f"{name}'s training profile cannot be read without its registry: no drift check."
+    try:
+        profile = reader(meta)
+    except RegistryError as exc:
+        return None, f"No drift check: {exc}"
+    if not profile:
+        return None, f"{name} was registered without a training profile: no drift check."
+    counter = DriftCounter(profile, features)
+    if not counter.features:
+        return None, f"None of {name}'s feature columns has a training profile: no drift check."
+    return counter, None
+
+
+def _drift_result(counter) -> tuple[dict | None, str | None]:
+    if counter is None:
+        return None, None
+    report = counter.report()
+    return report.to_dict(), "; ".join(report.notes) or None
+
+
+def _count_drift(counter, columns: dict, rows: int):
+    """One batch's drift counts from converted columns (``ColumnValues``)."""
+    return counter.count({name: columns[name].values for name in counter.names}, rows)
+
+
+def _sample_drift(fmt, meta, registry, features, head) -> tuple[dict | None, str | None]:
+    """Drift of the first :data:`DRIFT_SAMPLE_ROWS` rows (the head already read, or a short stream)."""
+    from core.prediction.csv_input import BatchStream, to_float
+
+    counter, note = _drift_counter(meta, registry, features)
+    if counter is None:
+        return None, note
+    if fmt.head_is_whole_file or head.num_rows >= DRIFT_SAMPLE_ROWS:
+        batches = [head.slice(0, DRIFT_SAMPLE_ROWS)]
+        stream = contextlib.nullcontext()
+    else:
+        stream = BatchStream(fmt, counter.names, block_size=READ_BLOCK_BYTES)
+        batches = stream
+    rows = 0
+    with stream:
+        for batch in batches:
+            batch = batch.slice(0, DRIFT_SAMPLE_ROWS - rows)
+            columns = {name: to_float(batch.column(name)) for name in counter.names}
+            counter.add(_count_drift(counter, columns, batch.num_rows))
+            rows += batch.num_rows
+            if rows >= DRIFT_SAMPLE_ROWS:
+                break
+    drift, notes = _drift_result(counter)
+    if drift is not None:
+        drift["sample"] = not fmt.head_is_whole_file and rows >= DRIFT_SAMPLE_ROWS
+    return drift, notes
 
 
 def _column_issue(name: str, arr, row_base: int) -> ColumnIssue:
@@ -543,11 +630,14 @@ class _PredictionJob(Job):
     """:func:`predict_csv`'s part of a pass: builds each batch's output and rejects tables on the
     worker threads and writes them, in file order, to temporary files renamed at the end."""
 
-    def __init__(self, ctx: LoadedModel, out: Path, rejects: Path, ids: list[str], kind, compression):
+    def __init__(
+        self, ctx: LoadedModel, out: Path, rejects: Path, ids: list[str], kind, compression, drift=None
+    ):
         import numpy as np
         import pyarrow as pa
 
         super().__init__(ctx)
+        self.drift = drift  # a DriftCounter, or None when the version has no training profile
         self.out, self.rejects, self.ids = out, rejects, ids
         self.kind, self.compression = kind, compression
         id_fields = [pa.field(c, pa.string()) for c in ids] or [pa.field(ROW_COLUMN, pa.int64())]
@@ -604,12 +694,15 @@ class _PredictionJob(Job):
             rcols += [batch.column(c).take(pa.array(positions)) for c in ids]
             rcols.append(pa.array([reason for _, reason in res.rejects], pa.string()))
             rejected = pa.Table.from_arrays(rcols, schema=self.reject_schema)
-        return table, rejected
+        counted = _count_drift(self.drift, res.converted, res.rows) if self.drift is not None else None
+        return table, rejected, counted
 
     def consume(self, res: BatchResult) -> None:
         import numpy as np
 
-        table, rejected = res.extra
+        table, rejected, counted = res.extra
+        if counted is not None:
+            self.drift.add(counted)
         self.writer.write(table)
         if len(res.pred):
             self.class_counts += np.bincount(res.pred, minlength=len(self.class_counts))[
@@ -694,6 +787,11 @@ def predict_csv(
     :class:`PredictionCancelled` when ``cancelled()`` returns True, :class:`DataError` for a
     file the model cannot run on. ``workers`` prediction threads (default: one per core) each
     run the model with ``n_jobs=1``. See the module docstring for running it beside a GUI.
+
+    ``summary.drift`` is the drift verdict over every row read (:mod:`core.prediction.drift`),
+    counted batch by batch on the prediction threads; None, with ``summary.drift_note``, when
+    the version has no training profile (or no registry to read it from). A drifted file is
+    predicted all the same.
     """
     if in_subprocess:
         return _run_in_child(
@@ -723,19 +821,23 @@ def predict_csv(
     if out is not None and rejects_target.resolve() == out.resolve():
         raise DataError("The rejects file and the output file are the same; choose different names.")
     fmt = sniff_csv(input_path)
-    meta, model = metadata_of(ref, registry)
+    reg = _registry_for(ref, registry)
+    meta, model = metadata_of(ref, reg)
     features = features_of(meta, model)
     _check_columns(fmt, features)  # before loading: a file that cannot work costs no model load
     ids = _id_columns(fmt, id_columns, features)
     kind, compression = _output_kind(out) if out is not None else ("csv", None)
     load_seconds = []
+    drift_notes = []
 
     def load_job() -> list[Job]:
         t0 = time.monotonic()
-        ctx = load(meta, model, registry)
+        ctx = load(meta, model, reg if reg is not None else registry)
         load_seconds.append(time.monotonic() - t0)
         _check_columns(fmt, ctx.features)
-        return [_PredictionJob(ctx, out, rejects_target, ids, kind, compression)]
+        counter, note = _drift_counter(meta, reg, ctx.features)
+        drift_notes.append(note)
+        return [_PredictionJob(ctx, out, rejects_target, ids, kind, compression, counter)]
 
     done = run_pass(
         fmt,
@@ -766,6 +868,7 @@ def predict_csv(
         job.abort()
         raise
     totals, ctx = job.totals, job.ctx
+    drift, notes = _drift_result(job.drift)
     return PredictionSummary(
         input_path=str(input_path),
         output_path=STDOUT if out is None else str(out),
@@ -780,6 +883,8 @@ def predict_csv(
         elapsed_seconds=time.monotonic() - started,
         output_format=kind + (f"+{compression}" if compression else ""),
         load_seconds=load_seconds[0] if load_seconds else 0.0,
+        drift=drift,
+        drift_note=notes or (drift_notes[0] if drift_notes else None),
     )
 
 

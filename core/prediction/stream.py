@@ -164,6 +164,7 @@ class BatchResult:
     counts: dict[str, list[int]]  # column -> [missing, non_numeric, infinite]
     imputed: int
     extra: Any = None  # what the job's ``build`` returned
+    converted: Any = None  # column -> ColumnValues of the batch (shared by the jobs; for ``build``)
 
 
 def predict_batch(ctx: LoadedModel, batch, converted: dict) -> BatchResult:
@@ -334,6 +335,7 @@ def _predict_jobs(jobs: Sequence[Job], batch, row_base: int) -> list[BatchResult
             if name not in converted:
                 converted[name] = to_float(batch.column(name))
         res = predict_batch(job.ctx, batch, converted)
+        res.converted = converted
         res.extra = job.build(batch, res, row_base)
         results.append(res)
     return results

@@ -367,6 +367,8 @@ def _handle(models: _Models, op: str, uri, model_id, args, kwargs, progress, can
     if op == "preload":
         return {"model_id": pair[1].model_id, "loaded": loaded}
     func = {"predict_csv": engine.predict_csv, "evaluate_csv": engine.evaluate_csv}[op]
+    if op == "predict_csv":  # the version's training profile (for the drift verdict) is read from it
+        kwargs = {"registry": models.registry(uri), **kwargs}
     return func(pair, *args, progress=progress, cancelled=cancelled, **kwargs)
 
 

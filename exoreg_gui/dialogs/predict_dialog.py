@@ -19,14 +19,18 @@ from typing import Any
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
+    QAbstractItemView,
     QComboBox,
     QFormLayout,
     QHBoxLayout,
+    QHeaderView,
     QLabel,
     QLineEdit,
     QListWidget,
     QListWidgetItem,
     QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
     QTabWidget,
     QToolButton,
     QVBoxLayout,
@@ -93,7 +97,7 @@ def run_preflight(registry, model_id: str, path: str):
     """Worker function: the engine's preflight of ``path`` for one registered version."""
     from core.prediction.engine import preflight
 
-    return preflight(registry.get_metadata(model_id), path)
+    return preflight(registry.get_metadata(model_id), path, registry=registry)
 
 
 def run_prediction(registry_uri: str, model_id: str, input_path: str, output_path: str, *,
@@ -163,6 +167,148 @@ def cell_notes(report, imputes: bool | None) -> tuple[list[str], list[str]]:
             skipped.append(f"{plural(issue.infinite, 'infinite cell')} in {column}: those rows will be skipped "
                            "(listed in the rejects file)")
     return imputed, skipped
+
+
+DRIFT_COLORS = {
+    "like the training data": "#1e7b34",
+    "some drift": "#8a5a00",
+    "unlike the training data": "#b3261e",
+}
+TRAINING_PEN, FILE_PEN = "#7d8590", "#3b7dd8"
+
+
+def drift_html(drift: dict | None, note: str | None) -> str:
+    """The drift verdict as one line of rich text (coloured by how far the file is from training)."""
+    if drift is None:
+        return f'<span style="color:#5f6368">No drift check: {html.escape(note or "no training profile")}</span>'
+    color = DRIFT_COLORS.get(drift["verdict"], "#5f6368")
+    where = f" (first {format_count(drift['rows'])} rows)" if drift.get("sample") else ""
+    return (f'Compared with the training data{where}: '
+            f'<b style="color:{color}">{html.escape(drift["sentence"])}</b>')
+
+
+def _percent(value) -> str:
+    return "" if value is None else f"{value:.1%}"
+
+
+class DriftPanel(QWidget):
+    """A preflight's drift check: the verdict, a per-feature table (worst first) and the training
+    and file histograms of the three worst columns overlaid. The plots are made when first needed."""
+
+    COLUMNS = ("Feature", "Verdict", "Outside", "Empty", "Train empty", "PSI", "Limit")
+    TIPS = ("", "", "share of values outside the training range", "share of empty cells",
+            "share of empty cells in the training rows", "population stability index over the training bins",
+            "the PSI chance reaches at this file's size (at least 0.1)")
+    FLAGS = {"ok": "like", "some drift": "drift", "unlike the training data": "unlike"}
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setObjectName("driftPanel")
+        self.verdict_label = QLabel("", self)
+        self.verdict_label.setObjectName("driftVerdict")
+        self.verdict_label.setWordWrap(True)
+        self.verdict_label.setTextFormat(Qt.TextFormat.RichText)
+        self.table = QTableWidget(0, len(self.COLUMNS), self)
+        self.table.setObjectName("driftTable")
+        self.table.setHorizontalHeaderLabels(self.COLUMNS)
+        for col, tip in enumerate(self.TIPS):
+            if tip:
+                self.table.horizontalHeaderItem(col).setToolTip(tip)
+        self.table.verticalHeader().hide()
+        self.table.verticalHeader().setDefaultSectionSize(20)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.table.horizontalHeader().setStretchLastSection(True)
+        self.table.setMinimumWidth(440)
+        self.plot_row = QHBoxLayout()
+        self.plot_row.setSpacing(4)
+        self.plots: list = []
+        self.plotted: list[str] = []
+        body = QHBoxLayout()
+        body.setContentsMargins(0, 0, 0, 0)
+        body.addWidget(self.table, 1)
+        body.addLayout(self.plot_row, 1)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 4, 0, 0)
+        layout.addWidget(self.verdict_label)
+        layout.addLayout(body, 1)
+        self.shown_report = None  # the preflight report on show
+        self.set_drift(None, None)
+
+    def set_drift(self, drift: dict | None, note: str | None) -> None:
+        self.verdict_label.setText(drift_html(drift, note))
+        features = sorted((drift or {}).get("features") or [], key=lambda f: -f.get("score", 0))
+        self.table.setRowCount(len(features))
+        for row, feat in enumerate(features):
+            cells = (
+                feat["name"],
+                self.FLAGS.get(feat["flag"], feat["flag"]),
+                _percent(feat["outside_range"]),
+                _percent(feat["missing_rate"]),
+                _percent(feat["training_missing_rate"]),
+                "" if feat["psi"] is None else f"{feat['psi']:.3f}",
+                "" if feat["psi_limit"] is None else f"{feat['psi_limit']:.3f}",
+            )
+            for col, text in enumerate(cells):
+                item = QTableWidgetItem(text)
+                if col:
+                    item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+                if feat["flag"] in DRIFT_COLORS:
+                    item.setForeground(Qt.GlobalColor.darkRed if feat["flag"] == "unlike the training data"
+                                       else Qt.GlobalColor.darkYellow)
+                if feat.get("reason"):
+                    item.setToolTip(feat["reason"])
+                self.table.setItem(row, col, item)
+        self.table.setVisible(bool(features))
+        self.setMinimumHeight(260 if features else 0)
+        self._draw(features[:3])  # worst first
+
+    def _ensure_plots(self, n: int) -> None:
+        import pyqtgraph as pg
+
+        while len(self.plots) < n:
+            plot = pg.PlotWidget(parent=self, background="w")
+            plot.setObjectName(f"driftPlot{len(self.plots)}")
+            plot.setMenuEnabled(False)
+            plot.setMouseEnabled(False, False)
+            plot.hideButtons()
+            plot.setMinimumSize(140, 150)
+            item = plot.getPlotItem()
+            item.getAxis("left").setStyle(showValues=False)
+            if not self.plots:  # one legend says it for the three
+                item.addLegend(offset=(-4, 4), labelTextSize="7pt")
+            self.plots.append(plot)
+            self.plot_row.addWidget(plot, 1)
+
+    def _draw(self, features: list[dict]) -> None:
+        import numpy as np
+
+        if features:
+            self._ensure_plots(len(features))
+        self.plotted = []
+        for i, plot in enumerate(self.plots):
+            item = plot.getPlotItem()
+            item.clear()
+            if item.legend is not None:
+                item.legend.clear()  # plot(name=...) adds the entries again
+            if i >= len(features):
+                plot.hide()
+                continue
+            feat = features[i]
+            hist = feat["histogram"]
+            edges = np.asarray(hist["edges"], dtype=float)
+            shares = []
+            for key in ("training", "file"):
+                counts = np.asarray(hist[key], dtype=float)
+                shares.append(counts / counts.sum() if counts.sum() else counts)
+            item.plot(edges, shares[0], stepMode="center", fillLevel=0, brush=(125, 133, 144, 90),
+                      pen=TRAINING_PEN, name="training")
+            item.plot(edges, shares[1], stepMode="center", fillLevel=0, brush=(59, 125, 216, 70),
+                      pen={"color": FILE_PEN, "width": 2}, name="this file")
+            item.setTitle(f'<span style="font-size:8pt">{html.escape(feat["name"])}</span>')
+            plot.show()
+            self.plotted.append(feat["name"])
 
 
 @dataclass
@@ -268,6 +414,14 @@ class PredictDialog(FileDropDialog):
         self.preflight_label.setMinimumHeight(60)
         self.preflight_label.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
 
+        self.drift_panel = DriftPanel(self)
+        self.drift_panel.hide()
+        self.check_area = QWidget(self)
+        check_layout = QVBoxLayout(self.check_area)
+        check_layout.setContentsMargins(0, 0, 0, 0)
+        check_layout.addWidget(self.preflight_label)
+        check_layout.addWidget(self.drift_panel, 1)
+
         self.progress = ProgressRow("rows", self)
         self.progress.cancel_requested.connect(self.cancel)
 
@@ -308,7 +462,7 @@ class PredictDialog(FileDropDialog):
         self.reason_label, self.run_button, self.close_button, buttons = reason_and_action_row(
             self, "Run", self.run, "runButton")
 
-        self.splitter = ChoicesOverResults(form, self.preflight_label, self.results_box, self)
+        self.splitter = ChoicesOverResults(form, self.check_area, self.results_box, self)
         stack_dialog(self, self.splitter, self.progress, buttons)
         self.resize(820, 470)
 
@@ -482,6 +636,22 @@ class PredictDialog(FileDropDialog):
                          f'{format_count(report.sample_rows)} rows is a number.</span>')
         return "<br>".join(lines)
 
+    def _show_drift(self, job: FileJob | None) -> None:
+        """The drift panel for ``job``'s preflight (hidden while checking or when it failed)."""
+        report = job.preflight if job is not None else None
+        shown = self.drift_panel.shown_report
+        if report is None:
+            self.drift_panel.hide()
+            self.drift_panel.shown_report = None
+            return
+        if shown is not report:
+            self.drift_panel.set_drift(report.drift, report.drift_note)
+            self.drift_panel.shown_report = report
+        if not self.drift_panel.isVisible():
+            self.drift_panel.show()
+            if report.drift is not None and self.height() < 680:
+                self.resize(max(self.width(), 1000), 680)
+
     def _imputes(self, model_id: str | None) -> bool | None:
         """Whether the version's pipeline imputes empty cells (None: not recorded, e.g. an outside model)."""
         if model_id is None or self.registry is None:
@@ -601,6 +771,10 @@ class PredictDialog(FileDropDialog):
                 f"<b>{format_count(summary.rows_rejected)}</b> rejected"
                 + (f", {format_count(summary.rows_imputed)} with imputed cells" if summary.rows_imputed else "")
                 + f" in {format_duration(summary.elapsed_seconds)} → {Path(summary.output_path).name}")
+        drift = getattr(summary, "drift", None)
+        if drift is not None:
+            color = DRIFT_COLORS.get(drift["verdict"], "#5f6368")
+            text += f'<br>Every row: <span style="color:{color}">{html.escape(drift["sentence"])}</span>'
         self.summary_label.setText(text)
         self.summary_label.setToolTip(summary.output_path)
         self.preview_table.set_rows(*job.results["preview"])
@@ -771,4 +945,5 @@ class PredictDialog(FileDropDialog):
             if job.message:
                 html += f"<br><i>{job.message}</i>"
             self.preflight_label.setText(html)
+        self._show_drift(job)
         self.close_button.setText("Close")
