@@ -105,11 +105,11 @@ FRAME_SOURCE = "a DataFrame"
 
 def check_output(path: str | os.PathLike, source: str | os.PathLike | None = None) -> Path:
     """``path`` as a Path, after the batch-prediction output check (no link, pipe or device; not the input)."""
-    from core.prediction.engine import _check_output
+    from core.prediction.engine import check_output_path
 
     out = Path(path)
     scored = Path(source) if source and str(source) != FRAME_SOURCE else None
-    _check_output(scored, out, "ranking output")
+    check_output_path(scored, out, "ranking output")
     return out
 
 

@@ -357,6 +357,17 @@ def metric_intervals(y_true, y_pred, proba, classes, *, n_resamples: int = 2000,
     return out
 
 
+def check_verdict_options(primary: str, alpha: float, n_resamples: int, *, minimum: int = 1) -> None:
+    """Refuse a verdict metric, significance level or resample count that cannot give a verdict (one sentence)."""
+    if primary not in METRIC_NAMES:
+        raise DataError(f"Unknown metric {primary!r} for the verdict; choose one of {', '.join(METRIC_NAMES)}.")
+    if not 0 < alpha < 1:
+        raise DataError(f"The significance level must lie between 0 and 1, not {alpha}; 0.05 is usual.")
+    if n_resamples < minimum:
+        raise DataError(f"{n_resamples} bootstrap resamples are too few for an interval; use at least {minimum} "
+                        "(2,000 is the default).")
+
+
 def compare_versions(versions: list[ScoredVersion], *, primary: str = "f1_macro", alpha: float = 0.05,
                      n_resamples: int = 2000, seed: int = 0, paired: bool = True) -> Comparison:
     """Intervals for every version and, when ``paired``, a verdict for every pair (see the module)."""
@@ -365,12 +376,7 @@ def compare_versions(versions: list[ScoredVersion], *, primary: str = "f1_macro"
     versions = list(versions)
     if not versions:
         raise DataError("No version was scored; choose at least one version to compare.")
-    if primary not in METRIC_NAMES:
-        raise DataError(f"Unknown metric {primary!r} for the verdict; choose one of {', '.join(METRIC_NAMES)}.")
-    if not 0 < alpha < 1:
-        raise DataError(f"The significance level must lie between 0 and 1, not {alpha}; 0.05 is usual.")
-    if n_resamples < 1:
-        raise DataError(f"The number of bootstrap resamples must be at least 1, not {n_resamples}; 2000 is usual.")
+    check_verdict_options(primary, alpha, n_resamples, minimum=1)
     labels = [v.label for v in versions]
     if len(set(labels)) != len(labels):
         raise DataError("Two versions carry the same label; give each version its own label.")

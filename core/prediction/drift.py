@@ -366,33 +366,20 @@ def _judge(counter: DriftCounter) -> DriftReport:
             psi_limit = max(PSI_FLOOR, chance_limit(feat.train_counts, n_eff, ALPHA / k))
             psi_unlike = max(PSI_UNLIKE_FLOOR, chance_limit(feat.train_counts, n_eff, ALPHA_UNLIKE / k))
             ratios["psi"] = psi_value / psi_limit
-            if psi_value > psi_unlike:
-                flag = UNLIKE
-            elif psi_value > psi_limit:
-                flag = _worse(flag, SOME)
-            if psi_value > psi_limit:
-                reasons.append(f"PSI {psi_value:.2f} > {psi_limit:.2f}")
+            flag = _flagged(flag, reasons, psi_value, psi_limit, psi_unlike, f"PSI {psi_value:.2f} > {psi_limit:.2f}")
         # range
         range_limit = _range_limit(n, feat.count, ALPHA / k)
         range_unlike = max(_range_limit(n, feat.count, ALPHA_UNLIKE / k), math.ceil(RANGE_UNLIKE_SHARE * n))
         ratios["range"] = outside / max(range_limit, 1) if outside else 0.0
-        if outside > range_unlike:
-            flag = UNLIKE
-        elif outside > range_limit:
-            flag = _worse(flag, SOME)
-        if outside > range_limit:
-            reasons.append(f"{outside / n:.1%} outside the training range")
+        flag = _flagged(flag, reasons, outside, range_limit, range_unlike,
+                        f"{outside / max(n, 1):.1%} outside the training range")
         # the training 1-99 % range: about 2 % of training values lie beyond it
         tails = int(counter.totals[i, counter.bins + 2])
         tail_limit = _tail_limit(n, feat.count, ALPHA / k)
         tail_unlike = max(_tail_limit(n, feat.count, ALPHA_UNLIKE / k), math.ceil(TAIL_UNLIKE_SHARE * n))
         ratios["tails"] = tails / max(tail_limit, 1)
-        if tails > tail_unlike:
-            flag = UNLIKE
-        elif tails > tail_limit:
-            flag = _worse(flag, SOME)
-        if tails > tail_limit:
-            reasons.append(f"{tails / n:.0%} beyond the training 1-99 % range")
+        flag = _flagged(flag, reasons, tails, tail_limit, tail_unlike,
+                        f"{tails / max(n, 1):.0%} beyond the training 1-99 % range")
         # missing rate
         p0 = feat.missing_rate
         diff = abs(missing_rate - p0)
@@ -405,12 +392,8 @@ def _judge(counter: DriftCounter) -> DriftReport:
             above = poisson_quantile(n_rows * min(upper, 1.0), ALPHA / (2 * k)) / n_rows - p0
             missing_limit = max(MISSING_FLOOR, above)
         ratios["missing"] = diff / missing_limit
-        if diff > MISSING_UNLIKE:
-            flag = UNLIKE
-        elif diff > missing_limit:
-            flag = _worse(flag, SOME)
-        if diff > missing_limit:
-            reasons.append(f"{missing_rate:.0%} empty (training {p0:.0%})")
+        flag = _flagged(flag, reasons, diff, missing_limit, MISSING_UNLIKE,
+                        f"{missing_rate:.0%} empty (training {p0:.0%})")
         row.update(
             outside_range=outside / n if n else 0.0,
             outside_limit=range_limit / n if n else 0.0,
@@ -457,6 +440,16 @@ def _judge(counter: DriftCounter) -> DriftReport:
     return DriftReport(
         verdict=verdict, worst=worst, rows=n_rows, features=rows, sentence=sentence, notes=notes
     )
+
+
+def _flagged(flag: str, reasons: list[str], value: float, limit: float, unlike: float, reason: str) -> str:
+    """``flag`` raised by one check: beyond ``unlike`` is unlike the training data, beyond ``limit`` some drift
+    (and ``reason`` is noted)."""
+    if value > limit:
+        reasons.append(reason)
+    if value > unlike:
+        return UNLIKE
+    return _worse(flag, SOME) if value > limit else flag
 
 
 def _worse(a: str, b: str) -> str:

@@ -536,7 +536,8 @@ _SPECIAL_KINDS = (
 )
 
 
-def _check_output(input_path: Path | None, out: Path, what: str = "output") -> None:
+def check_output_path(input_path: Path | None, out: Path, what: str = "output") -> None:
+    """Refuse, in one sentence, an output path that is a link, a special file, a folder, the input itself, or in a missing folder."""
     try:
         mode = os.lstat(out).st_mode
     except FileNotFoundError:
@@ -816,8 +817,8 @@ def predict_csv(
     default_rejects = _rejects_path_for(input_path if to_stdout else out)
     rejects_target = Path(rejects_path) if rejects_path else default_rejects
     if out is not None:
-        _check_output(input_path, out)
-    _check_output(input_path, rejects_target, "rejects")
+        check_output_path(input_path, out)
+    check_output_path(input_path, rejects_target, "rejects")
     if out is not None and rejects_target.resolve() == out.resolve():
         raise DataError("The rejects file and the output file are the same; choose different names.")
     fmt = sniff_csv(input_path)

@@ -32,14 +32,14 @@ from typing import Any
 
 from core.common.files import AtomicOutput, sha256_file
 from core.comparison import Comparison, ScoredVersion, compare_versions
-from core.comparison.results import METRIC_NAMES
+from core.comparison.bootstrap import check_verdict_options
 from core.errors import DataError, TooFewSharedRows
 from core.prediction.engine import (
     DEFAULT_KEEP_ROWS,
     DEFAULT_LABEL_COLUMN,
     EvaluationResult,
     PredictionCancelled,
-    _check_output,
+    check_output_path,
     evaluate_versions,
     version_label,
 )
@@ -66,6 +66,11 @@ class FileComparison:
     paired: bool
     notes: list[str] = field(default_factory=list)
     excluded_training_rows: bool = True
+
+    def shared_records(self):
+        """Record numbers (0-based data rows of the file) of the rows every version was scored on, sorted:
+        the i-th compared row is the file's row ``shared_records()[i] + 1``."""
+        return _shared_records(self.results, self.excluded_training_rows)
 
     @property
     def rows_compared(self) -> int:
@@ -153,7 +158,7 @@ def check_report_paths(input_path, html=None, markdown=None) -> list[tuple[Path,
     if len(targets) == 2 and targets[0][0].resolve() == targets[1][0].resolve():
         raise DataError("The HTML and the Markdown report would be the same file; choose different names.")
     for path, what, _ in targets:
-        _check_output(Path(input_path), path, what)
+        check_output_path(Path(input_path), path, what)
     return targets
 
 
@@ -253,13 +258,7 @@ def compare_on_file(
 def _check_options(refs, primary, alpha, n_resamples, min_rows, min_per_class) -> None:
     if not refs:
         raise DataError("No version to score; name at least one.")
-    if primary not in METRIC_NAMES:
-        raise DataError(f"Unknown metric {primary!r} for the verdict; choose one of {', '.join(METRIC_NAMES)}.")
-    if not 0 < alpha < 1:
-        raise DataError(f"The significance level must be between 0 and 1 (it is {alpha}); 0.05 is usual.")
-    if n_resamples < 100:
-        raise DataError(f"{n_resamples} bootstrap resamples are too few for an interval; use at least 100 "
-                        "(2,000 is the default).")
+    check_verdict_options(primary, alpha, n_resamples, minimum=100)  # before the pass, not after it
     if min_rows < 1 or min_per_class < 1:
         raise DataError("The minimum numbers of rows must be at least 1.")
 

@@ -163,10 +163,9 @@ def disagreement_table(file_comparison, found: list[dict]) -> tuple[list[str], l
     positive class for two classes, of every class for more).
     """
     from core.comparison import positive_class
-    from core.prediction.scoring import _shared_records
 
     versions = file_comparison.versions
-    records = _shared_records(file_comparison.results, file_comparison.excluded_training_rows)
+    records = file_comparison.shared_records()
     shown_classes = {v.label: ([positive_class(v.classes)] if len(v.classes) == 2 else [str(c) for c in v.classes])
                      for v in versions if v.proba is not None}
     columns = ["row", "true label", *[v.label for v in versions]]
