@@ -16,8 +16,9 @@ from pathlib import Path
 
 import pytest
 
-#: Fixtures shared by the GUI and workflow tests (a window, registries, recorders for modal prompts).
-pytest_plugins = ("tests._gui_support", "tests._workflow_support")
+#: Fixtures shared by the GUI and workflow tests (a window, registries, recorders for modal prompts), and the
+#: SeaweedFS server of the object-storage tests.
+pytest_plugins = ("tests._gui_support", "tests._workflow_support", "tests._s3server")
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("PYQTGRAPH_QT_LIB", "PySide6")

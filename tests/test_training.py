@@ -113,6 +113,20 @@ def test_split_is_stratified_deterministic_and_leaves_out_candidates(koi_csv, in
     pd.testing.assert_frame_equal(again[2], ns.X_test)
 
 
+def test_split_frames_hold_the_original_rows_of_each_split(integration):
+    ns = integration
+    frames = ns.processor.split_frames
+    assert list(frames) == ["train", "validation", "test"]
+    for name, X, y in (("train", ns.X_train, ns.y_train), ("validation", ns.X_val, ns.y_val),
+                       ("test", ns.X_test, ns.y_test)):
+        frame = frames[name]
+        assert {"kepoi_name", "kepid", "koi_disposition"} <= set(frame.columns)
+        pd.testing.assert_frame_equal(frame[ns.features].astype(float), X)
+        assert list(frame["koi_disposition"]) == list(y)
+    names = [set(frames[name]["kepoi_name"]) for name in frames]
+    assert sum(map(len, names)) == len(set().union(*names)) == 7585
+
+
 def test_evaluation_results_hold_what_the_browser_charts(integration):
     ns = integration
     for name, ev in ns.results["evaluation_results"].items():

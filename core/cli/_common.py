@@ -22,7 +22,7 @@ def common_parser() -> argparse.ArgumentParser:
         metavar="PATH",
         default=argparse.SUPPRESS,
         help=(
-            f"registry folder (default: $EXOREG_REGISTRY, else ./{DEFAULT_REGISTRY} when it exists, else for "
+            f"registry folder or s3://BUCKET/PREFIX (default: $EXOREG_REGISTRY, else ./{DEFAULT_REGISTRY} when it exists, else for "
             "reading the registry last opened by exoreg-gui or built by exoreg demo)"
         ),
     )
@@ -64,22 +64,33 @@ def registry_path(args: argparse.Namespace, *, write: bool = False) -> str:
     )
 
 
+def is_registry_uri(path: str) -> bool:
+    """Whether ``path`` names a registry by URI (``s3://bucket/prefix``) rather than a folder."""
+    scheme, sep, _ = str(path).partition("://")
+    return bool(sep) and scheme.isalnum() and scheme.lower() != "file"
+
+
 def _noted(args: argparse.Namespace, path: str, why: str) -> str:
     if not getattr(args, "_registry_noted", False):
-        print(f"exoreg: using the registry {os.path.abspath(path)} ({why})", file=sys.stderr)
+        shown = path if is_registry_uri(path) else os.path.abspath(path)
+        print(f"exoreg: using the registry {shown} ({why})", file=sys.stderr)
         args._registry_noted = True
     return path
 
 
 def open_registry(args: argparse.Namespace, *, write: bool = False):
     """The registry of :func:`registry_path`; a command that only reads never creates its folder."""
+    return open_registry_at(registry_path(args, write=write), write=write)
+
+
+def open_registry_at(path: str, *, write: bool = False):
+    """The registry at ``path`` (a folder or a URI); for reading, a folder that is no registry is refused unopened."""
     from pathlib import Path
 
     from core.errors import RegistryError
     from core.registry.registry import ModelRegistry
 
-    path = registry_path(args, write=write)
-    if not write:
+    if not write and not is_registry_uri(path):
         folder = Path(path)
         if not folder.is_dir():
             raise RegistryError(

@@ -1,5 +1,5 @@
 """Registry subcommands: list, show, compare, best, export, import, inspect, delete, restore,
-alias, describe, tag, stats, verify, backup, restore-backup."""
+alias, describe, tag, stats, verify, backup, restore-backup, copy."""
 
 from __future__ import annotations
 
@@ -134,6 +134,15 @@ def add_commands(subparsers, common: argparse.ArgumentParser) -> None:
 
     p = add("restore-backup", cmd_restore_backup, "Restore a backup archive into an empty registry folder.")
     p.add_argument("archive")
+
+    p = add(
+        "copy",
+        cmd_copy,
+        "Copy every version, alias, deleted version and sidecar of one registry into another "
+        "(folders or s3://BUCKET/PREFIX); running it again copies only what is new.",
+    )
+    p.add_argument("source", metavar="SRC")
+    p.add_argument("target", metavar="DST")
 
 
 def cmd_list(args) -> int:
@@ -425,4 +434,22 @@ def cmd_restore_backup(args) -> int:
     finally:
         progress.close()
     print(f"Restored {count} versions into {target}")
+    return 0
+
+
+def cmd_copy(args) -> int:
+    from core.cli._common import open_registry_at
+    from core.registry.store.copy import copy_registry
+
+    source = open_registry_at(args.source)
+    target = open_registry_at(args.target, write=True)
+    progress = TerminalProgress("Copying", unit=" versions")
+    try:
+        report = copy_registry(source.store, target.store, progress=progress)
+    finally:
+        progress.close()
+    if wants_json(args):
+        print_json(report.to_dict())
+    else:
+        print(report.sentence())
     return 0

@@ -38,10 +38,22 @@ from core.registry.metadata import (
     validate_alias,
 )
 from core.registry.store import open_store
-from core.registry.store.base import Problem, RegistryStore, StoreMissing, StoreSnapshot, VersionSlot
+from core.registry.store.base import (
+    MAX_SIDECAR_BYTES,
+    SIDECARS,
+    Problem,
+    RegistryStore,
+    StoreMissing,
+    StoreSnapshot,
+    VersionSlot,
+    sidecar_record,
+)
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
     from pathlib import Path
+
+    from core.registry.records import TrainingRows
 
 __all__ = ["ModelRegistry", "Problem", "VerifyReport", "VersionCheck"]
 
@@ -146,12 +158,21 @@ class ModelRegistry:
         *,
         description: str = "",
         tags: dict[str, str] | None = None,
+        training_rows: TrainingRows | Any = None,
+        training_frame: Any = None,
     ) -> str:
         """Store ``model`` as the next version of ``model_name`` and return its id.
 
         The name is NFC-normalised, and refused when it could be mistaken for another
         (invisible or control characters, look-alike letters, two scripts): see
         :func:`core.registry.metadata.check_new_model_name`.
+
+        ``training_rows`` records which rows the version was trained **and validated** on: a
+        :class:`~core.registry.records.TrainingRows`, or a DataFrame of those rows (their
+        ``kepoi_name`` and the version's feature columns are recorded). ``training_frame`` is the
+        training DataFrame whose :func:`~core.registry.records.training_profile` is recorded. Both
+        are stored beside the version, not in its metadata (:meth:`training_rows`,
+        :meth:`training_profile` read them back).
         """
         model_name = check_new_model_name(model_name)
         payload = safety.dumps_skops(model)  # serialised outside the lock: it can take a while
@@ -167,15 +188,31 @@ class ModelRegistry:
             tags or {},
         )
         draft.model_format = safety.SKOPS
-        return self._add_version(draft, payload, ".skops")
+        sidecars = training_sidecars(draft.feature_columns, training_rows, training_frame)
+        return self._add_version(draft, payload, ".skops", sidecars)
 
-    def register_bytes(self, draft: ModelMetadata, payload: bytes, *, suffix: str | None = None) -> str:
+    def register_bytes(
+        self,
+        draft: ModelMetadata,
+        payload: bytes,
+        *,
+        suffix: str | None = None,
+        training_rows: TrainingRows | Any = None,
+        training_frame: Any = None,
+        sidecars: Mapping[str, bytes] | None = None,
+    ) -> str:
         """Store already-serialised ``payload`` as the next version of ``draft.model_name``; returns its id.
 
         ``draft`` is complete metadata except for what the registry assigns (id, version, file,
         SHA-256, size); ``suffix`` defaults to the one ``draft.model_format`` implies.
+        ``training_rows`` and ``training_frame`` are as for :meth:`register_model`; ``sidecars`` gives
+        their stored bytes directly (``{"training_rows": ..., "training_profile": ...}``, as an
+        archive carries them), checked the way :meth:`training_rows` checks them.
         """
-        return self._add_version(draft, payload, suffix or _SUFFIXES.get(draft.model_format, ".skops"))
+        built = training_sidecars(draft.feature_columns, training_rows, training_frame)
+        for kind, data in (sidecars or {}).items():
+            built[kind] = check_sidecar_bytes(kind, data, label=f"The {kind.replace('_', ' ')} given")
+        return self._add_version(draft, payload, suffix or _SUFFIXES.get(draft.model_format, ".skops"), built)
 
     def _draft_metadata(
         self,
@@ -225,7 +262,9 @@ class ModelRegistry:
         meta.validate()
         return meta
 
-    def _add_version(self, draft: ModelMetadata, payload: bytes, suffix: str) -> str:
+    def _add_version(
+        self, draft: ModelMetadata, payload: bytes, suffix: str, sidecars: Mapping[str, bytes] | None = None
+    ) -> str:
         """Give ``draft`` its version and id and have the store commit file and metadata."""
         draft.model_name = check_new_model_name(draft.model_name)
         draft.model_sha256 = sha256_bytes(payload)
@@ -239,7 +278,68 @@ class ModelRegistry:
             draft.validate()
             return draft
 
+        if sidecars:
+            return self.store.add_version(draft.model_name, payload, finish, sidecars).model_id
         return self.store.add_version(draft.model_name, payload, finish).model_id
+
+    # ==================================================================== what a version was trained on
+    def training_rows(self, ref_or_meta: str | ModelMetadata) -> TrainingRows | None:
+        """The rows the version was trained and validated on, or None when none were recorded (older versions).
+
+        A record that is missing, does not match its SHA-256 or cannot be read raises a one-sentence
+        :class:`~core.errors.IntegrityError` (or :class:`~core.registry.records.TrainingRecordError`).
+        """
+        meta, data = self._sidecar(ref_or_meta, "training_rows")
+        if data is None:
+            return None
+        return _parse_sidecar("training_rows", data, f"The training rows record of {meta.model_id}")
+
+    def training_profile(self, ref_or_meta: str | ModelMetadata) -> dict[str, Any] | None:
+        """The profile of the version's training rows (:func:`~core.registry.records.training_profile`), or None."""
+        meta, data = self._sidecar(ref_or_meta, "training_profile")
+        if data is None:
+            return None
+        return _parse_sidecar("training_profile", data, f"The training profile of {meta.model_id}")
+
+    def _sidecar(self, ref_or_meta: str | ModelMetadata, kind: str) -> tuple[ModelMetadata, bytes | None]:
+        """The version's metadata and its ``kind`` sidecar's checked bytes (None when it has none)."""
+        meta = ref_or_meta if isinstance(ref_or_meta, ModelMetadata) else self.resolve(ref_or_meta)
+        data, problem = self._checked_sidecar(meta, kind)
+        if problem is not None:
+            raise IntegrityError(problem.message)
+        return meta, data
+
+    def _checked_sidecar(self, meta: ModelMetadata, kind: str) -> tuple[bytes | None, Problem | None]:
+        """(bytes, None) for an intact sidecar, (None, None) for none recorded, else (None, the problem)."""
+        try:
+            record = sidecar_record(meta, kind)
+        except IntegrityError as exc:
+            return None, Problem("sidecar_mismatch", meta.model_id, str(exc))
+        if record is None:
+            return None, None
+        what, name = kind.replace("_", " "), record["file"]
+        try:
+            data = self.store.read_sidecar(meta, kind)
+        except StoreMissing:
+            return None, Problem(
+                "missing_sidecar",
+                name,
+                f"The {what} file {name} of {meta.model_id} is missing; restore it from a backup or run "
+                "`exoreg verify`.",
+            )
+        except (OSError, IntegrityError) as exc:
+            why = exc.strerror if isinstance(exc, OSError) and exc.strerror else _lower_first(str(exc)).rstrip(".")
+            return None, Problem(
+                "sidecar_mismatch", name, f"The {what} file {name} of {meta.model_id} cannot be read ({why})."
+            )
+        if len(data) != record["size"] or sha256_bytes(data) != record["sha256"]:
+            return None, Problem(
+                "sidecar_mismatch",
+                name,
+                f"The {what} file {name} of {meta.model_id} does not match the SHA-256 recorded for it; "
+                "it was changed or damaged, so it was not used.",
+            )
+        return data, None
 
     # ==================================================================== loading
     def load_model(
@@ -613,6 +713,7 @@ class ModelRegistry:
             problem = self.store.check_file(meta)
             if problem is not None:
                 report.problems.append(problem)
+            report.problems.extend(self._check_sidecars(meta))
         leftovers = self.store.leftovers(scan)
         report.problems.extend(leftovers)
         report.problems.extend(scan.bad)
@@ -620,6 +721,11 @@ class ModelRegistry:
             report.repaired.extend(self.store.remove_leftovers(leftovers))
         report.warnings.extend(_name_warnings(scan.found.values()))
         return report
+
+    def _check_sidecars(self, meta: ModelMetadata) -> list[Problem]:
+        """A missing_sidecar / sidecar_mismatch problem for each recorded sidecar that is gone or changed."""
+        problems = [self._checked_sidecar(meta, kind)[1] for kind in SIDECARS]
+        return [p for p in problems if p is not None]
 
     def verify_version(self, model_id: str, meta: ModelMetadata | None = None) -> VersionCheck:
         """Check one version's model file against the SHA-256 its metadata recorded."""
@@ -672,6 +778,86 @@ class ModelRegistry:
 
 
 # ======================================================================== helpers
+def training_sidecars(feature_columns: list[str], training_rows: Any, training_frame: Any) -> dict[str, bytes]:
+    """The sidecar bytes :meth:`ModelRegistry.register_model` stores for ``training_rows`` / ``training_frame``."""
+    from core.common import jsonio
+    from core.errors import DataError
+    from core.registry.records import TrainingRows, training_profile
+
+    out: dict[str, bytes] = {}
+    if training_rows is not None:
+        if not isinstance(training_rows, TrainingRows):
+            if not hasattr(training_rows, "columns"):
+                raise DataError(
+                    "training_rows must be a TrainingRows record or a DataFrame of the rows the version was "
+                    "trained and validated on."
+                )
+            if not feature_columns:
+                raise DataError("The version has no feature columns, so its training rows cannot be recorded.")
+            training_rows = TrainingRows.from_frame(training_rows, feature_columns)
+        out["training_rows"] = training_rows.to_bytes()
+    if training_frame is not None:
+        if not hasattr(training_frame, "columns"):
+            raise DataError("training_frame must be the DataFrame of the version's training rows.")
+        if not feature_columns:
+            raise DataError("The version has no feature columns, so its training profile cannot be recorded.")
+        out["training_profile"] = jsonio.dumps(training_profile(training_frame, feature_columns))
+    for kind, data in out.items():
+        if len(data) > MAX_SIDECAR_BYTES:
+            raise DataError(
+                f"The {kind.replace('_', ' ')} of this version would be {len(data):,} bytes, over the "
+                f"{MAX_SIDECAR_BYTES:,}-byte limit; record fewer rows."
+            )
+    return out
+
+
+MAX_PROFILE_BYTES = 16 << 20
+
+
+def _parse_sidecar(kind: str, data: bytes, label: str) -> Any:
+    """A sidecar's bytes parsed and checked; anything else raises one sentence starting with ``label``."""
+    from core.common import jsonio
+    from core.registry.records import TrainingRecordError, TrainingRows
+
+    if kind == "training_rows":
+        try:
+            return TrainingRows.from_bytes(data)
+        except TrainingRecordError as exc:
+            raise TrainingRecordError(f"{label} cannot be read: {_lower_first(str(exc))}") from exc
+    try:
+        profile = jsonio.loads(data, max_bytes=MAX_PROFILE_BYTES)
+    except (ValueError, UnicodeDecodeError):
+        profile = None
+    if (
+        not isinstance(profile, dict)
+        or profile.get("schema") != 1
+        or not isinstance(profile.get("features"), dict)
+        or not all(isinstance(v, dict) for v in profile["features"].values())
+        or type(profile.get("rows")) is not int
+    ):
+        raise TrainingRecordError(
+            f"{label} is not a training profile ExoReg wrote (damaged or of another format); "
+            "register the version again to record a new one."
+        )
+    return profile
+
+
+def check_sidecar_bytes(kind: str, data: bytes, *, label: str) -> bytes:
+    """``data`` when it is a valid ``kind`` sidecar within the size limit; else one sentence starting with ``label``."""
+    from core.registry.records import TrainingRecordError
+
+    if kind not in SIDECARS:
+        raise TrainingRecordError(f"{label} is of a kind ExoReg does not store ({kind!r}).")
+    if len(data) > MAX_SIDECAR_BYTES:
+        raise TrainingRecordError(f"{label} is {len(data):,} bytes, over the {MAX_SIDECAR_BYTES:,}-byte limit.")
+    _parse_sidecar(kind, data, label)
+    return bytes(data)
+
+
+def _lower_first(text: str) -> str:
+    return text[:1].lower() + text[1:] if text else text
+
+
 def _name_warnings(metas) -> list[Problem]:
     """One warning per name registered before look-alike names were refused: it opens, but reads like another."""
     versions: dict[str, list[ModelMetadata]] = {}

@@ -43,6 +43,7 @@ from core.registry.metadata import (
     raise_problems,
     validate_model_name,
 )
+from core.registry.store.base import MAX_SIDECAR_BYTES, SIDECARS, sidecar_record
 
 __all__ = ["ImportPreview", "import_model", "preview_import"]
 
@@ -55,6 +56,9 @@ BACKUP_FORMAT = "exoreg-backup"
 MAX_MODEL_BYTES = 2 << 30
 MAX_BACKUP_MANIFEST_BYTES = 256 << 20  # ~400 bytes per version
 _MODEL_MEMBERS = {"model.skops": safety.SKOPS, "model.pkl": safety.PICKLE}
+#: The archive members that carry a version's sidecars, by kind.
+ARCHIVE_SIDECARS = {"training_rows": "training_rows.bin", "training_profile": "training_profile.json"}
+MAX_ARCHIVE_BYTES = MAX_MODEL_BYTES + 2 * MAX_METADATA_BYTES + len(SIDECARS) * MAX_SIDECAR_BYTES
 _SUFFIX = {safety.SKOPS: ".skops", safety.PICKLE: ".pkl"}
 
 
@@ -72,6 +76,11 @@ def export_model(registry: ModelRegistry, model_id: str, export_path: str | os.P
     stem = Path(meta.model_file).stem
     model_suffix = _SUFFIX.get(meta.model_format, ".skops")
     metadata_bytes = meta.to_json().encode("utf-8")
+    sidecars = {
+        ARCHIVE_SIDECARS[kind]: registry._sidecar(meta, kind)[1]
+        for kind in SIDECARS
+        if sidecar_record(meta, kind) is not None
+    }
 
     model_out = atomic_write_bytes(folder / f"{stem}{model_suffix}", payload)
     metadata_out = atomic_write_bytes(folder / f"{stem}.json", metadata_bytes)
@@ -84,6 +93,7 @@ def export_model(registry: ModelRegistry, model_id: str, export_path: str | os.P
         "files": {
             member: {"sha256": sha256_bytes(payload), "size": len(payload)},
             "metadata.json": {"sha256": sha256_bytes(metadata_bytes), "size": len(metadata_bytes)},
+            **{name: {"sha256": sha256_bytes(data), "size": len(data)} for name, data in sidecars.items()},
         },
     }
     buffer = io.BytesIO()
@@ -91,6 +101,8 @@ def export_model(registry: ModelRegistry, model_id: str, export_path: str | os.P
         zf.writestr("manifest.json", jsonio.dumps(manifest, indent=True), compress_type=zipfile.ZIP_DEFLATED)
         zf.writestr("metadata.json", metadata_bytes, compress_type=zipfile.ZIP_DEFLATED)
         zf.writestr(member, payload, compress_type=zipfile.ZIP_STORED)
+        for name, data in sidecars.items():
+            zf.writestr(name, data, compress_type=zipfile.ZIP_DEFLATED)
     archive_out = atomic_write_bytes(folder / f"{stem}{ARCHIVE_SUFFIX}", buffer.getvalue())
     return {"model": model_out, "metadata": metadata_out, "archive": archive_out}
 
@@ -107,6 +119,10 @@ class ImportPreview:
     sha256: str
     checksum_ok: bool | None  # None when nothing travelled with the file to compare against
     inspection: safety.InspectionReport
+    #: What the version was trained on, as an archive carried it (``{kind: bytes}``), each checked.
+    sidecars: dict[str, bytes] = field(default_factory=dict, repr=False)
+    #: One sentence for each sidecar the archive carried but that is left out (damaged, too big...).
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def needs_trust(self) -> bool:
@@ -130,6 +146,8 @@ class ImportPreview:
             "checksum_ok": self.checksum_ok,
             "needs_trust": self.needs_trust,
             "inspection": self.inspection.to_dict(),
+            "training_records": sorted(self.sidecars),
+            "warnings": list(self.warnings),
         }
 
 
@@ -145,9 +163,11 @@ def preview_import(
     if not model_path.is_file():
         raise FileNotFoundError(f"No file at {model_path}; check the path.")
     # Read once: what is checked, shown to the person and registered are these same bytes.
-    data = _read_input(model_path, MAX_MODEL_BYTES + 2 * MAX_METADATA_BYTES, UnsafeArchiveError)
+    data = _read_input(model_path, MAX_ARCHIVE_BYTES, UnsafeArchiveError)
+    sidecars: dict[str, bytes] = {}
+    warnings: list[str] = []
     if metadata_path is None and _is_exoreg_archive(data, model_path.name):
-        payload, meta_dict, checksum_ok, name = _read_archive(data, model_path.name)
+        payload, meta_dict, checksum_ok, name = _read_archive(data, model_path.name, sidecars, warnings)
         meta_label = f"metadata.json in {model_path.name}"
     else:
         payload, meta_dict, checksum_ok, name = _read_pair(model_path, data, metadata_path)
@@ -171,6 +191,8 @@ def preview_import(
         sha256=digest,
         checksum_ok=checksum_ok,
         inspection=safety.inspect_model_file(payload, name=name),
+        sidecars=sidecars,
+        warnings=warnings,
     )
 
 
@@ -223,7 +245,9 @@ def import_model(
         "import_date": _now(),
         "trusted_by_user": bool(preview.needs_trust),
     }
-    return registry.register_bytes(meta, preview.model_bytes, suffix=_SUFFIX[preview.format])
+    return registry.register_bytes(
+        meta, preview.model_bytes, suffix=_SUFFIX[preview.format], sidecars=preview.sidecars
+    )
 
 
 def load_previewed_model(preview: ImportPreview, *, trusted: bool = False) -> Any:
@@ -420,9 +444,7 @@ def _read_input(path: Path, limit: int, too_large: type[RegistryError]) -> bytes
 
 
 def _archive_limits() -> archives.ZipLimits:
-    return archives.ZipLimits(
-        max_member=MAX_MODEL_BYTES, max_total=MAX_MODEL_BYTES + 2 * MAX_METADATA_BYTES, max_count=8
-    )
+    return archives.ZipLimits(max_member=MAX_MODEL_BYTES, max_total=MAX_ARCHIVE_BYTES, max_count=8)
 
 
 def _is_exoreg_archive(data: bytes, name: str) -> bool:
@@ -436,7 +458,7 @@ def _is_exoreg_archive(data: bytes, name: str) -> bool:
             )
         return False
     try:
-        sniff = archives.ZipLimits(max_member=MAX_MODEL_BYTES, max_total=MAX_MODEL_BYTES + 2 * MAX_METADATA_BYTES)
+        sniff = archives.ZipLimits(max_member=MAX_MODEL_BYTES, max_total=MAX_ARCHIVE_BYTES)
         with archives.open_zip(data, limits=sniff, label=name) as zf:
             names = zf.namelist()
     except archives.NotAZipError as exc:
@@ -461,8 +483,16 @@ def _cut_short(name: str) -> UnsafeArchiveError:
     )
 
 
-def _read_archive(data: bytes, archive_name: str) -> tuple[bytes, dict, bool, str]:
-    allowed = {"manifest.json", "metadata.json", *_MODEL_MEMBERS}
+def _read_archive(
+    data: bytes, archive_name: str, sidecars: dict[str, bytes], warnings: list[str]
+) -> tuple[bytes, dict, bool, str]:
+    """The model bytes, metadata, checksum verdict and member name of an archive.
+
+    The sidecars it carries land in ``sidecars``; one that is too big, damaged, does not match
+    the manifest or the metadata, or is not what its kind holds is left out, with one sentence in
+    ``warnings``: the version imports without it (scoring then says its overlap is unknown).
+    """
+    allowed = {"manifest.json", "metadata.json", *_MODEL_MEMBERS, *ARCHIVE_SIDECARS.values()}
     path = Path(archive_name)  # for messages only: the archive is ``data``
     with archives.open_zip(data, limits=_archive_limits(), allowed=allowed.__contains__, label=archive_name) as zf:
         infos = {i.filename: i for i in zf.files}
@@ -479,6 +509,17 @@ def _read_archive(data: bytes, archive_name: str) -> tuple[bytes, dict, bool, st
         )
         meta_bytes = archives.read_member(zf, infos["metadata.json"])
         payload = archives.read_member(zf, infos[models[0]])
+        carried: dict[str, bytes | str] = {}
+        for kind, member in ARCHIVE_SIDECARS.items():
+            if member not in infos:
+                continue
+            if infos[member].file_size > MAX_SIDECAR_BYTES:
+                carried[kind] = f"is {infos[member].file_size:,} bytes, over the {MAX_SIDECAR_BYTES:,}-byte limit"
+                continue
+            try:
+                carried[kind] = archives.read_member(zf, infos[member])
+            except UnsafeArchiveError:
+                carried[kind] = "is damaged inside the archive"
     if not isinstance(manifest, dict) or manifest.get("format") != ARCHIVE_FORMAT:
         raise UnsafeArchiveError(
             f"{path.name} is not an ExoReg model archive (its manifest has another format)."
@@ -493,7 +534,35 @@ def _read_archive(data: bytes, archive_name: str) -> tuple[bytes, dict, bool, st
         raise IntegrityError(
             f"{path.name} does not match its manifest's SHA-256s; it was changed or damaged in transit."
         )
-    return payload, _parse_json(meta_bytes, f"metadata.json in {path.name}"), True, f"{path.name}:{models[0]}"
+    meta_dict = _parse_json(meta_bytes, f"metadata.json in {path.name}")
+    for kind, got in carried.items():
+        problem = got if isinstance(got, str) else _sidecar_problem(kind, got, files, meta_dict)
+        if problem is None:
+            sidecars[kind] = got  # type: ignore[assignment]
+        else:
+            warnings.append(
+                f"{path.name}: its {kind.replace('_', ' ')} record {problem}, so the version is imported without it."
+            )
+    return payload, meta_dict, True, f"{path.name}:{models[0]}"
+
+
+def _sidecar_problem(kind: str, data: bytes, files: dict, meta_dict: Any) -> str | None:
+    """Why an archive's ``kind`` sidecar cannot be imported, or None when it can."""
+    from core.registry.records import TrainingRecordError
+    from core.registry.registry import check_sidecar_bytes
+
+    digest = sha256_bytes(data)
+    if (files.get(ARCHIVE_SIDECARS[kind]) or {}).get("sha256") != digest:
+        return "does not match the archive's manifest"
+    records = meta_dict.get("sidecars") if isinstance(meta_dict, dict) else None
+    recorded = records.get(kind) if isinstance(records, dict) else None
+    if isinstance(recorded, dict) and recorded.get("sha256") not in (None, digest):
+        return "does not match the SHA-256 its metadata recorded"
+    try:
+        check_sidecar_bytes(kind, data, label="it")
+    except TrainingRecordError:
+        return "is damaged or not one ExoReg wrote"
+    return None
 
 
 def _read_pair(
@@ -570,7 +639,7 @@ def _backup_member_allowed(name: str) -> bool:
         return True
     return (
         len(parts) == 2
-        and parts[0] in ("models", "metadata")
+        and parts[0] in ("models", "metadata", "sidecars")
         and bool(parts[1])
         and not parts[1].startswith(".")
     )

@@ -87,6 +87,9 @@ class DataProcessor:
         self.val_size = val_size
         self.random_state = random_state
         self.split_info: SplitInfo | None = None
+        #: After :meth:`process_dataset`: the original rows (every column) of each split, keyed
+        #: ``"train"`` / ``"validation"`` / ``"test"``, in the same order as X_train / X_val / X_test.
+        self.split_frames: dict[str, pd.DataFrame] = {}
 
     @property
     def classes(self) -> list[str]:
@@ -133,13 +136,16 @@ class DataProcessor:
         if too_few:
             raise DataError(f"The table has fewer than 10 rows labelled {', '.join(too_few)}; the "
                             f"{self.task!r} task needs every class.")
-        X = rows[self.feature_names].astype(float).reset_index(drop=True)
+        rows = rows.reset_index(drop=True)
+        X = rows[self.feature_names].astype(float)
         y = rows[LABEL_COLUMN].to_numpy(dtype=object)
         X_rest, X_test, y_rest, y_test = train_test_split(
             X, y, test_size=self.test_size, stratify=y, random_state=self.random_state)
         val_fraction = self.val_size / (1.0 - self.test_size)
         X_train, X_val, y_train, y_val = train_test_split(
             X_rest, y_rest, test_size=val_fraction, stratify=y_rest, random_state=self.random_state)
+        self.split_frames = {name: rows.loc[part.index] for name, part in
+                             (("train", X_train), ("validation", X_val), ("test", X_test))}
         encoder = LabelEncoder().fit(np.array(self.classes, dtype=object))
         held_out = frame[~frame[LABEL_COLUMN].isin(self.classes)][LABEL_COLUMN].value_counts(dropna=False)
         train_counts = {str(k): int(v) for k, v in zip(*np.unique(y_train, return_counts=True), strict=True)}

@@ -13,7 +13,61 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from core.errors import IntegrityError
 from core.registry.metadata import ModelMetadata
+
+#: Files a version may carry beside its model file, by kind, each with the suffix its file name
+#: ends in: the rows it was trained and validated on (:class:`core.registry.records.TrainingRows`
+#: bytes) and the profile of its training rows (:func:`core.registry.records.training_profile` JSON).
+SIDECARS: dict[str, str] = {"training_rows": ".training-rows", "training_profile": ".training-profile.json"}
+#: The largest sidecar file a store writes or reads.
+MAX_SIDECAR_BYTES = 512 << 20
+#: Where the metadata records its sidecars: ``meta.extra[SIDECARS_KEY][kind] = {"file", "size", "sha256"}``.
+SIDECARS_KEY = "sidecars"
+_SHA256_HEX = frozenset("0123456789abcdef")
+
+
+def sidecar_record(meta: ModelMetadata, kind: str) -> dict[str, Any] | None:
+    """What ``meta`` records of its ``kind`` sidecar (``file``, ``size``, ``sha256``), or None when it has none.
+
+    A record that is there but malformed raises :class:`IntegrityError` (one sentence).
+    """
+    records = meta.extra.get(SIDECARS_KEY)
+    if records is None:
+        return None
+    entry = records.get(kind) if isinstance(records, dict) else False
+    if entry is None:
+        return None
+    if (
+        not isinstance(entry, dict)
+        or not isinstance(entry.get("file"), str)
+        or not entry["file"].endswith(SIDECARS[kind])
+        or "/" in entry["file"]
+        or "\\" in entry["file"]
+        or type(entry.get("size")) is not int
+        or not 0 <= entry["size"] <= MAX_SIDECAR_BYTES
+        or not isinstance(entry.get("sha256"), str)
+        or len(entry["sha256"]) != 64
+        or not set(entry["sha256"]) <= _SHA256_HEX
+    ):
+        raise IntegrityError(
+            f"The metadata of {meta.model_id} records its {kind.replace('_', ' ')} file in a form ExoReg "
+            "does not know; run `exoreg verify` and restore that metadata file from a backup."
+        )
+    return entry
+
+
+def record_sidecars(meta: ModelMetadata, written: Mapping[str, tuple[str, bytes]]) -> None:
+    """Record in ``meta`` the sidecars a store is writing (``{kind: (file name, bytes)}``), replacing any
+    the draft carried (an imported version's records name another registry's files)."""
+    from core.common.files import sha256_bytes
+
+    meta.extra.pop(SIDECARS_KEY, None)
+    if written:
+        meta.extra[SIDECARS_KEY] = {
+            kind: {"file": name, "size": len(data), "sha256": sha256_bytes(data)}
+            for kind, (name, data) in written.items()
+        }
 
 
 class StoreMissing(LookupError):
@@ -41,7 +95,7 @@ class Scan:
 
 @dataclass(frozen=True)
 class StoredFile:
-    """One file of a backup: its portable name (``models/...`` or ``metadata/...``) and its bytes."""
+    """One file of a backup: its portable name (``models/...``, ``metadata/...`` or ``sidecars/...``) and its bytes."""
 
     name: str
     data: bytes
@@ -106,9 +160,22 @@ class RegistryStore(Protocol):
         ...
 
     def add_version(
-        self, model_name: str, payload: bytes, finish: Callable[[VersionSlot], ModelMetadata]
+        self,
+        model_name: str,
+        payload: bytes,
+        finish: Callable[[VersionSlot], ModelMetadata],
+        sidecars: Mapping[str, bytes] | None = None,
     ) -> ModelMetadata:
-        """Allocate the next version of ``model_name``, let ``finish`` complete its metadata, then commit the model file and the metadata (the commit point)."""
+        """Allocate the next version of ``model_name``, let ``finish`` complete its metadata, then commit the model file and the metadata (the commit point).
+
+        ``sidecars`` (``{kind: bytes}``, kinds of :data:`SIDECARS`) are written under names (or keys)
+        of this version's own before the commit point and recorded with :func:`record_sidecars`;
+        a write that never commits leaves at most files :meth:`leftovers` reports.
+        """
+        ...
+
+    def read_sidecar(self, meta: ModelMetadata, kind: str) -> bytes:
+        """The bytes of a version's ``kind`` sidecar, unchecked; StoreMissing when it is gone or was never written."""
         ...
 
     def update_version(self, model_id: str, change: Callable[[ModelMetadata], None]) -> ModelMetadata:
@@ -149,5 +216,5 @@ class RegistryStore(Protocol):
         ...
 
     def snapshot(self) -> AbstractContextManager[StoreSnapshot]:
-        """A consistent read of every version's model and metadata file (for backups) inside the block."""
+        """A consistent read of every version's model, metadata and sidecar files (for backups) inside the block."""
         ...

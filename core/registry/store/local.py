@@ -5,6 +5,9 @@
     root/
       models/<model_id>.skops     the model files
       metadata/<model_id>.json    one file per version: the source of truth
+      sidecars/<model_id>.training-rows, <model_id>.training-profile.json
+                                  what a version was trained on (when recorded; the folder is made
+                                  by the first version that has some)
       index.json                  the guide's index (a cache, rebuilt when missing or stale)
       index.journal               changes since index.json was last written
       .lock                       the cross-process lock
@@ -53,7 +56,17 @@ from core.registry.store._journal import (
     encode_line,
     fault_point,
 )
-from core.registry.store.base import Problem, Scan, StoredFile, StoreMissing, StoreSnapshot
+from core.registry.store.base import (
+    MAX_SIDECAR_BYTES,
+    SIDECARS,
+    Problem,
+    Scan,
+    StoredFile,
+    StoreMissing,
+    StoreSnapshot,
+    record_sidecars,
+    sidecar_record,
+)
 
 LOCK_TIMEOUT_S = 60
 _UNSAFE_FILE_CHARS = re.compile(r"[^A-Za-z0-9._-]")
@@ -108,6 +121,7 @@ class LocalStore:
         self.root = Path(root).absolute()  # a later chdir must not move the registry
         self.models_dir = self.root / "models"
         self.metadata_dir = self.root / "metadata"
+        self.sidecars_dir = self.root / "sidecars"
         if self.root.exists() and not self.root.is_dir():
             raise RegistryError(f"{self.root} is a file, not a registry folder; choose a folder.")
         for folder in (self.models_dir, self.metadata_dir):
@@ -179,12 +193,18 @@ class LocalStore:
 
     # ==================================================================== writing
     def add_version(
-        self, model_name: str, payload: bytes, finish: Callable[[_Slot], ModelMetadata]
+        self,
+        model_name: str,
+        payload: bytes,
+        finish: Callable[[_Slot], ModelMetadata],
+        sidecars: Mapping[str, bytes] | None = None,
     ) -> ModelMetadata:
         with self._locked() as state:
             versions = [e["version"] for e in state.entries.values() if e["model_name"] == model_name]
             meta = finish(_Slot(self, state, max(versions, default=0) + 1))
-            # The model file lands first; the metadata file is the commit point.
+            written = {kind: (_sidecar_name(meta.model_file, kind), data) for kind, data in (sidecars or {}).items()}
+            record_sidecars(meta, written)
+            # The model file and the sidecars land first; the metadata file is the commit point.
             meta.validate()
             self._files.append(
                 state, [{"op": "intent", "model_id": meta.model_id, "model_file": meta.model_file}], sync=False
@@ -194,15 +214,36 @@ class LocalStore:
             atomic_write_bytes(model_path, payload)
             try:
                 fault_point("model_written")
+                if written:
+                    self.sidecars_dir.mkdir(exist_ok=True)
+                    for name, data in written.values():
+                        atomic_write_bytes(self.sidecars_dir / name, data)
+                    fault_point("sidecars_written")
                 self._write_metadata(state, meta, validated=True)
             except OSError:
-                # The metadata file never landed (a full disk): the model file is not a version,
-                # so it goes now rather than waiting as an orphan for the next writer.
+                # The metadata file never landed (a full disk): the model file and the sidecars
+                # are not a version, so they go now rather than waiting as orphans for the next writer.
                 if not self._metadata_path(meta).exists():
-                    with contextlib.suppress(OSError):
-                        os.unlink(model_path)
+                    for path in [model_path, *(self.sidecars_dir / name for name, _ in written.values())]:
+                        with contextlib.suppress(OSError):
+                            os.unlink(path)
                 raise
         return meta
+
+    def read_sidecar(self, meta: ModelMetadata, kind: str) -> bytes:
+        """A sidecar's bytes, read under the name this version's model file implies (never a link)."""
+        if sidecar_record(meta, kind) is None:
+            raise StoreMissing(f"{meta.model_id}:{kind}")
+        path = self.sidecars_dir / _sidecar_name(meta.model_file, kind)
+        try:
+            return read_regular_file(path, follow_links=False, max_bytes=MAX_SIDECAR_BYTES)
+        except FileNotFoundError as exc:
+            raise StoreMissing(str(path)) from exc
+        except NotRegularFileError as exc:
+            raise IntegrityError(
+                f"The {kind.replace('_', ' ')} file {path} is {exc.kind}, not a regular file, so it was not read; "
+                "replace it with the real file from a backup."
+            ) from exc
 
     def update_version(self, model_id: str, change: Callable[[ModelMetadata], None]) -> ModelMetadata:
         with self._locked() as state:
@@ -339,8 +380,8 @@ class LocalStore:
         # A model file beside a metadata file that cannot be read is that version's, not an
         # orphan: removing it would lose the version for good.
         unreadable = {Path(p.path).stem for p in scan.bad}
-        for folder in (self.models_dir, self.metadata_dir, self.root):
-            for entry in os.scandir(folder):
+        for folder in (self.models_dir, self.metadata_dir, self.sidecars_dir, self.root):
+            for entry in _scandir(folder):
                 if is_temp_file(entry.name):
                     problems.append(
                         Problem(
@@ -362,6 +403,28 @@ class LocalStore:
                         "orphan_model_file",
                         entry.path,
                         f"{entry.name} has no metadata (its registration never completed).",
+                        leftover=True,
+                    )
+                )
+        sidecars = set()
+        for meta in scan.found.values():
+            for kind in SIDECARS:
+                with contextlib.suppress(IntegrityError):  # a malformed record: verify reports it
+                    if sidecar_record(meta, kind) is not None:
+                        sidecars.add(_sidecar_name(meta.model_file, kind))
+        for entry in _scandir(self.sidecars_dir):
+            stem = _sidecar_stem(entry.name)
+            if (
+                entry.is_file(follow_symlinks=False)
+                and not is_temp_file(entry.name)
+                and entry.name not in sidecars
+                and (stem is None or stem not in unreadable)
+            ):
+                problems.append(
+                    Problem(
+                        "orphan_sidecar",
+                        entry.path,
+                        f"{entry.name} belongs to no version (its registration never completed).",
                         leftover=True,
                     )
                 )
@@ -407,6 +470,7 @@ class LocalStore:
     def total_size(self) -> int:
         size = sum(int(r.get("model_size") or 0) for r in self.rows())
         with contextlib.suppress(OSError):
+            size += sum(e.stat().st_size for e in _scandir(self.sidecars_dir) if e.is_file())
             size += sum(e.stat().st_size for e in os.scandir(self.metadata_dir) if e.is_file())
             size += sum(
                 p.stat().st_size for p in (self._files.snapshot_path, self._files.journal_path) if p.exists()
@@ -421,12 +485,15 @@ class LocalStore:
                 stem = Path(entry["model_file"]).stem
                 paths["models/" + entry["model_file"]] = self.models_dir / entry["model_file"]
                 paths["metadata/" + stem + ".json"] = self.metadata_dir / (stem + ".json")
+                for kind in SIDECARS:
+                    name = _sidecar_name(entry["model_file"], kind)
+                    if (self.sidecars_dir / name).is_file():
+                        paths["sidecars/" + name] = self.sidecars_dir / name
+            what = {"models": "model file", "metadata": "metadata file", "sidecars": "sidecar file"}
             yield StoreSnapshot(
                 versions=len(state.entries),
                 names=list(paths),
-                read=lambda name: StoredFile(
-                    name, _read_plain(paths[name], "model file" if name.startswith("models/") else "metadata file")
-                ),
+                read=lambda name: StoredFile(name, _read_plain(paths[name], what[name.split("/", 1)[0]])),
             )
 
     def _read_pending(
@@ -469,8 +536,9 @@ class LocalStore:
         """
         if not state.pending:
             return
-        for folder in (self.models_dir, self.metadata_dir):
-            remove_temp_files(folder)
+        for folder in (self.models_dir, self.metadata_dir, self.sidecars_dir):
+            if folder.is_dir():
+                remove_temp_files(folder)
         records: list[dict[str, Any]] = []
         for model_id, model_file in list(state.pending.items()):
             meta, status = self._read_pending(state, model_id, model_file)
@@ -478,8 +546,9 @@ class LocalStore:
                 records.append({"op": "put", "entry": meta.summary()})
                 continue
             if status == "missing" and model_file and model_id not in state.entries:
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(self.models_dir / model_file)
+                for path in [self.models_dir / model_file, *self._sidecar_paths(model_file)]:
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(path)
             records.append({"op": "abandon", "model_id": model_id})
         self._files.append(state, records)
         self._sorted_cache = None
@@ -657,6 +726,31 @@ class LocalStore:
 
     def _metadata_path(self, meta: ModelMetadata) -> Path:
         return self.metadata_dir / (Path(meta.model_file).stem + ".json")
+
+    def _sidecar_paths(self, model_file: str) -> list[Path]:
+        return [self.sidecars_dir / _sidecar_name(model_file, kind) for kind in SIDECARS]
+
+
+def _sidecar_name(model_file: str, kind: str) -> str:
+    """The file name of a version's ``kind`` sidecar: its model file's stem and the kind's suffix."""
+    return Path(model_file).stem + SIDECARS[kind]
+
+
+def _sidecar_stem(name: str) -> str | None:
+    """The model file stem a sidecar file name belongs to, or None for a name no sidecar has."""
+    for suffix in SIDECARS.values():
+        if name.endswith(suffix) and len(name) > len(suffix):
+            return name[: -len(suffix)]
+    return None
+
+
+def _scandir(folder: Path) -> list[os.DirEntry]:
+    """The entries of ``folder``; none when it does not exist (an old registry has no sidecars folder)."""
+    try:
+        with os.scandir(folder) as it:
+            return list(it)
+    except FileNotFoundError:
+        return []
 
 
 def _stale_rows(indexed: Mapping[str, dict[str, Any]], scan: Scan) -> dict[str, str]:
