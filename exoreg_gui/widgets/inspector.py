@@ -94,6 +94,7 @@ class InspectorPanel(QWidget):
         self.meta = None
         self._verify_worker: workers.Worker | None = None
         self.integrity = ""
+        self._read_only: dict[str, str] | None = None  # {edit: why not here} for a registry in object storage
 
         self.title_label = QLabel("Select a version in the tree", self)
         self.title_label.setObjectName("headline")
@@ -260,6 +261,15 @@ class InspectorPanel(QWidget):
         self._fill_edits()
         self._start_verify(meta, registry)
 
+    def set_read_only(self, reasons: dict[str, str] | None) -> None:
+        """Offer no edits (description, tags, alias, confirm metrics), each saying why in its tooltip;
+        ``reasons`` maps those names to the tooltip, None offers the edits again."""
+        if reasons == self._read_only:
+            return
+        self._read_only = reasons
+        self._set_enabled(self.meta is not None)
+        self._fill_edits()
+
     def shutdown(self) -> None:
         self._cancel_verify()
 
@@ -282,8 +292,17 @@ class InspectorPanel(QWidget):
         self.tree.header().resizeSection(0, min(300, max(170, widest + 16)))
 
     def _set_enabled(self, on: bool) -> None:
+        reasons = self._read_only or {}
         for widget in (self.description_edit, self.tags_edit, self.alias_button):
             widget.setEnabled(on)
+        # Read-only text stays readable and selectable; the buttons are greyed out. Each says why.
+        for widget, edit in ((self.description_edit, "description"), (self.tags_edit, "tags"),
+                             (self.alias_button, "alias"), (self.confirm_button, "confirm")):
+            widget.setToolTip(reasons.get(edit, ""))
+        self.description_edit.setReadOnly(bool(reasons))
+        self.tags_edit.setReadOnly(bool(reasons))
+        self.alias_button.setEnabled(on and not reasons)
+        self.confirm_button.setEnabled(not reasons)
 
     def _fill_edits(self) -> None:
         meta = self.meta
