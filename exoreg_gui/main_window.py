@@ -726,10 +726,15 @@ class MainWindow(QMainWindow):
         self._fill_tab(tab)
 
     # ======================================================================= edits
-    def _run_edit(self, title: str, func, *args, **kwargs) -> bool:
+    def _remote_refuses(self) -> bool:
+        """True (and says so in the status bar) when the open registry is remote: its edits are the CLI's."""
         if self.remote:  # the edits are disabled; nothing reaches the bucket from here
             self.statusBar().showMessage("A registry in object storage is changed from the command line, "
                                          f"exoreg --registry {self.source.location} ….", 8000)
+        return self.remote
+
+    def _run_edit(self, title: str, func, *args, **kwargs) -> bool:
+        if self._remote_refuses():
             return False
         try:
             func(*args, **kwargs)
@@ -755,6 +760,8 @@ class MainWindow(QMainWindow):
         self._ask_alias(model_id)
 
     def _ask_alias(self, model_id: str) -> None:
+        if self._remote_refuses():
+            return
         entry = self.tree_panel.tree_model.entry(model_id)
         if entry is None or self.registry is None:
             return
@@ -782,11 +789,15 @@ class MainWindow(QMainWindow):
             self._ask_alias(current)
 
     def _on_edit_description_triggered(self) -> None:
+        if self._remote_refuses():
+            return
         if self.tree_panel.current_id():
             self.tabs.setCurrentIndex(TAB_INSPECTOR)
             self.inspector.description_edit.setFocus()
 
     def _on_delete_triggered(self) -> None:
+        if self._remote_refuses():
+            return
         ids = [i for i in self._selected if not self._is_deleted(i)]
         if not ids or self.registry is None:
             return
@@ -799,6 +810,8 @@ class MainWindow(QMainWindow):
                 break
 
     def _on_restore_triggered(self) -> None:
+        if self._remote_refuses():
+            return
         if self.registry is None:
             return
         for model_id in [i for i in self._selected if self._is_deleted(i)]:
