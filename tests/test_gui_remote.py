@@ -239,6 +239,7 @@ def test_edits_of_a_remote_registry_are_disabled_and_name_the_command(qtbot, win
     assert not inspector.alias_button.isEnabled()
     assert f"exoreg --registry {uri} alias" in inspector.alias_button.toolTip()
     assert not inspector.confirm_button.isEnabled()
+    assert inspector.read_only_label.isVisible() and "command line" in inspector.read_only_label.text()
     # The context menu's alias removal is greyed out the same way.
     panel = window.tree_panel
     index = panel.proxy.mapFromSource(panel.tree_model.index_of(ids["RandomForest:2"]))
@@ -272,6 +273,7 @@ def test_a_local_registry_opened_after_a_remote_one_offers_its_edits_again(qtbot
     assert "exoreg --registry" not in window.action_set_alias.toolTip()
     assert not window.inspector.description_edit.isReadOnly()
     assert window.inspector.alias_button.isEnabled()
+    assert not window.inspector.read_only_label.isVisible()
 
 
 def test_deploy_from_a_remote_version_reads_its_metadata_first(qtbot, window, remote_registry):
@@ -346,3 +348,43 @@ def test_the_trust_question_says_signatures_are_per_user_and_skops_needs_none(qt
     assert ".skops" in text and "need no trust" in text
     box.deleteLater()
     QApplication.processEvents()
+
+
+# ================================================================ screenshots
+def test_remote_screenshots(qtbot, window, s3_server, tmp_path):
+    """docs/screenshots/remote-open.png and remote-browse.png (with EXOREG_SCREENSHOT_DIR=docs/screenshots)."""
+    from PySide6.QtGui import QImage
+
+    from exoreg_gui.workflows import install_workflows
+
+    out = Path(os.environ.get("EXOREG_SCREENSHOT_DIR") or tmp_path / "screenshots")
+    out.mkdir(parents=True, exist_ok=True)
+    install_workflows(window)
+    bucket = f"kepler-team-{uuid.uuid4().hex[:4]}"
+    s3_server.client().create_bucket(Bucket=bucket)
+    uri = f"s3://{bucket}/registry"
+    ids = build_gui_registry(uri)
+    for other in ("s3://kepler-team/archive-2024", "s3://vetting-lab/exoreg"):
+        window.settings.add_recent_remote(other)
+    window.settings.add_recent_remote(uri)
+
+    window.action_open_remote.trigger()
+    dialog = window.remote_dialog
+    dialog.show()
+    qtbot.waitExposed(dialog)
+    shots = {"remote-open": dialog.grab()}
+    with qtbot.waitSignal(window.source.entries_loaded, timeout=OPEN_TIMEOUT):
+        qtbot.mouseClick(dialog.open_button, Qt.MouseButton.LeftButton)
+
+    window.resize(1400, 860)
+    window.tree_panel.view.expandAll()
+    window.tabs.setCurrentIndex(0)
+    window.select_versions([ids["RandomForest:2"]])
+    qtbot.waitUntil(lambda: window.inspector.integrity == "verified", timeout=20000)
+    qtbot.wait(200)
+    shots["remote-browse"] = window.grab()
+    for name, pixmap in shots.items():
+        image: QImage = pixmap.toImage()
+        colours = {image.pixel(x, y) for y in range(0, image.height(), 9) for x in range(0, image.width(), 9)}
+        assert len(colours) > 8, f"{name} looks blank"
+        assert pixmap.save(str(out / f"{name}.png"), "PNG"), name

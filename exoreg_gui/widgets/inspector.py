@@ -177,11 +177,17 @@ class InspectorPanel(QWidget):
         grid.addWidget(QLabel("Aliases", self), 2, 0)
         grid.addWidget(self.aliases_label, 2, 1)
         grid.addWidget(self.alias_button, 2, 2)
+        self.read_only_label = QLabel("", self)
+        self.read_only_label.setObjectName("readOnlyNote")
+        self.read_only_label.setWordWrap(True)
+        self.read_only_label.setStyleSheet("color: #5d6877;")
+        self.read_only_label.hide()
         buttons = QHBoxLayout()
         buttons.addStretch(1)
         buttons.addWidget(self.revert_button)
         buttons.addWidget(self.save_button)
-        grid.addLayout(buttons, 3, 0, 1, 4)
+        grid.addWidget(self.read_only_label, 3, 0, 1, 4)
+        grid.addLayout(buttons, 4, 0, 1, 4)
         grid.setColumnStretch(1, 1)
 
         right = QWidget(self)
@@ -299,6 +305,11 @@ class InspectorPanel(QWidget):
         for widget, edit in ((self.description_edit, "description"), (self.tags_edit, "tags"),
                              (self.alias_button, "alias"), (self.confirm_button, "confirm")):
             widget.setToolTip(reasons.get(edit, ""))
+        self.read_only_label.setText("Read-only here: this registry is in object storage and is changed from "
+                                     "the command line (hover over a field for its command)." if reasons else "")
+        self.read_only_label.setVisible(bool(reasons))
+        self.revert_button.setVisible(not reasons)
+        self.save_button.setVisible(not reasons)
         self.description_edit.setReadOnly(bool(reasons))
         self.tags_edit.setReadOnly(bool(reasons))
         self.alias_button.setEnabled(on and not reasons)
