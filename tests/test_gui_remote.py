@@ -388,3 +388,39 @@ def test_remote_screenshots(qtbot, window, s3_server, tmp_path):
         colours = {image.pixel(x, y) for y in range(0, image.height(), 9) for x in range(0, image.width(), 9)}
         assert len(colours) > 8, f"{name} looks blank"
         assert pixmap.save(str(out / f"{name}.png"), "PNG"), name
+
+
+def test_a_version_whose_metadata_cannot_be_read_is_reported_and_not_asked_for_again(qtbot):
+    from core.errors import IntegrityError
+    from exoreg_gui.registry_source import RegistrySource
+
+    calls: list[str] = []
+
+    class Unreadable:
+        local_folder = None
+        location = "s3://bucket/team"
+
+        def get_metadata(self, model_id):
+            calls.append(model_id)
+            if model_id == "bad":
+                raise IntegrityError("The log entry of bad cannot be read; run `exoreg verify`.")
+            return f"meta of {model_id}"
+
+    source = RegistrySource()
+    source.registry = Unreadable()
+    assert source.remote and source.missing_metadata(["good", "bad"]) == ["good", "bad"]
+    with qtbot.waitSignal(source.metadata_ready, timeout=10000):
+        source.request_metadata(["good", "bad", "good"])
+    assert sorted(calls) == ["bad", "good"]
+    assert source.missing_metadata(["good", "bad"]) == []
+    assert source.metadata("good") == "meta of good" and source.cached_metadata("bad") is None
+    with pytest.raises(IntegrityError, match="cannot be read"):
+        source.metadata("bad")
+    later = []
+    with qtbot.waitSignal(source.metadata_ready, timeout=1000):
+        source.request_metadata(["bad"], then=lambda: later.append(True))
+    assert later == [True] and sorted(calls) == ["bad", "good"]  # not asked again until the registry changes
+    source.forget_metadata()
+    assert source.missing_metadata(["bad"]) == ["bad"]
+    source.registry = None
+    source.close()
