@@ -61,3 +61,33 @@ class StorageError(RegistryError, OSError):
 
     def __str__(self) -> str:
         return self.strerror
+
+
+class LeakyFeatureWarning(UserWarning):
+    """A model's feature columns include NASA's vetting outputs (``core.koi.LEAKY_COLUMNS``): its metrics flatter it."""
+
+
+class TooFewSharedRows(DataError):
+    """Versions being compared share too few held-out rows of a file for a paired comparison.
+
+    ``shared_rows`` is how many labelled rows none of them was trained or validated on and
+    ``per_class`` how many of those each class has; ``needed_rows`` and ``needed_per_class`` are
+    the minimums. The message says to compare each version on its own held-out rows instead.
+    """
+
+    def __init__(self, message: str, *, shared_rows: int = 0, per_class: dict | None = None,
+                 needed_rows: int = 0, needed_per_class: int = 0):
+        super().__init__(message)
+        self.shared_rows = shared_rows
+        self.per_class = dict(per_class or {})
+        self.needed_rows = needed_rows
+        self.needed_per_class = needed_per_class
+
+    def __reduce__(self):  # crosses the worker process's pipe with its counts
+        return (_rebuild_too_few, (str(self), self.shared_rows, self.per_class, self.needed_rows,
+                                   self.needed_per_class))
+
+
+def _rebuild_too_few(message, shared_rows, per_class, needed_rows, needed_per_class) -> TooFewSharedRows:
+    return TooFewSharedRows(message, shared_rows=shared_rows, per_class=per_class, needed_rows=needed_rows,
+                            needed_per_class=needed_per_class)

@@ -1,4 +1,4 @@
-"""The registry browser's main window: tree on the left, Inspector / Compare / Charts on the right.
+"""The registry browser's main window: tree on the left, Inspector / Compare / Charts / Curves on the right.
 
 The window wires thin widgets to :class:`RegistrySource` (the open registry, polled for changes)
 and writes the person's edits (description, tags, aliases, delete / restore) through ``core``.
@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
     QStackedWidget,
     QTabWidget,
     QToolButton,
+    QVBoxLayout,
     QWidget,
 )
 
@@ -45,7 +46,7 @@ from exoreg_gui.widgets.welcome_page import WelcomePage
 
 log = logging.getLogger("exoreg_gui")
 
-TAB_INSPECTOR, TAB_COMPARE, TAB_CHARTS = range(3)
+TAB_INSPECTOR, TAB_COMPARE, TAB_CHARTS, TAB_CURVES = range(4)
 PAGE_WELCOME, PAGE_BROWSER = range(2)
 #: Pause before bringing a hidden tab up to date after a selection change.
 IDLE_FILL_MS = 60
@@ -158,6 +159,12 @@ class MainWindow(QMainWindow):
         self.tabs.addTab(self.inspector, "Inspector")
         self.tabs.addTab(self.compare, "Compare")
         self.tabs.addTab(self.charts, "Charts")
+        # The Curves tab shows the last comparison scored on a file; its plots are made when first needed.
+        self.curves_holder = QWidget(self)
+        self.curves_holder.setObjectName("curvesHolder")
+        QVBoxLayout(self.curves_holder).setContentsMargins(0, 0, 0, 0)
+        self._curves = None
+        self.tabs.addTab(self.curves_holder, "Curves")
         self.splitter = QSplitter(Qt.Orientation.Horizontal, self)
         self.splitter.setObjectName("mainSplitter")
         self.splitter.addWidget(self.tree_panel)
@@ -239,7 +246,7 @@ class MainWindow(QMainWindow):
         self.action_focus_filter = self._action("&Filter…", self._on_focus_filter_triggered,
                                                 shortcut=QKeySequence.StandardKey.Find)
         self.tab_actions = []
-        for i, name in enumerate(("&Inspector", "&Compare", "C&harts")):
+        for i, name in enumerate(("&Inspector", "&Compare", "C&harts", "C&urves")):
             action = self._action(name, lambda _=False, i=i: self.tabs.setCurrentIndex(i), shortcut=f"Ctrl+{i + 1}")
             self.tab_actions.append(action)
         self.action_verify = self._action("&Verify Registry", self.verify_registry, icon_name="verify",
@@ -361,6 +368,15 @@ class MainWindow(QMainWindow):
     def remote(self) -> bool:
         """True when the open registry is in object storage (read over the network, edited from the CLI)."""
         return self.source.remote
+
+    def curves_panel(self):
+        """The Curves tab's panel (:class:`exoreg_gui.widgets.curves_panel.CurvesPanel`), made on first use."""
+        if self._curves is None:
+            from exoreg_gui.widgets.curves_panel import CurvesPanel
+
+            self._curves = CurvesPanel(self.curves_holder)
+            self.curves_holder.layout().addWidget(self._curves)
+        return self._curves
 
     def open_registry(self, path: str | os.PathLike[str]) -> None:
         """Open the registry folder at ``path``, or the ``s3://bucket/prefix`` registry it names (in the background)."""
@@ -723,6 +739,8 @@ class MainWindow(QMainWindow):
         return True
 
     def _on_tab_changed(self, tab: int) -> None:
+        if tab == TAB_CURVES:
+            self.curves_panel()
         self._fill_tab(tab)
 
     # ======================================================================= edits

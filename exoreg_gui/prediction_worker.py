@@ -114,3 +114,16 @@ def evaluate_files(registry_uri: str, model_ids: list[str], input_path: str, lab
     """Worker function: :func:`core.prediction.evaluate_versions`, one pass for every version, in the worker process."""
     return shared().evaluate_versions(registry_uri, model_ids, input_path, label_column,
                                       progress=progress, cancelled=cancelled)
+
+
+def compare_file(registry_uri: str, model_ids: list[str], input_path: str, label_column: str, *,
+                 progress=None, cancelled=None, **options):
+    """Worker function: :func:`core.prediction.scoring.compare_on_file` in the worker process.
+
+    ``options`` are compare_on_file's (``exclude_training_rows``, ``allow_unpaired``, ``primary``,
+    ``alpha``, ``n_resamples``, ``seed``...). Returns the ``FileComparison``; raises
+    :class:`core.errors.TooFewSharedRows` when the versions share too few held-out rows (offer
+    ``allow_unpaired=True`` then).
+    """
+    return shared().compare_on_file(registry_uri, model_ids, input_path, label_column,
+                                    progress=progress, cancelled=cancelled, **options)

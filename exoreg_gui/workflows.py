@@ -8,8 +8,9 @@ registry folder is opened, anything else is explained in a message.
 
 The dialogs are modeless (the window stays usable while they work) and deleted when closed.
 Fresh scores from the scoring dialog are shown in the comparison table and the charts as extra
-metrics named ``scored <metric>`` beside the registered ones, for as long as those versions
-stay selected or until "Clear scores".
+metrics named ``scored <metric>`` (with their 95 % intervals) beside the registered ones, for as
+long as those versions stay selected or until "Clear scores"; the same comparison fills the
+Curves tab, whose "Export report…" writes it as an HTML report and its Markdown twin.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from exoreg_gui.dialogs.common import (
 )
 from exoreg_gui.dialogs.messages import Messages
 from exoreg_gui.main_window import MAX_COMPARED
+from exoreg_gui.models.compare_table_model import INTERVALS_KEY
 
 log = logging.getLogger("exoreg_gui")
 
@@ -48,7 +50,12 @@ class Workflows(QObject):
         self.window = window
         self.dialogs: list[QDialog] = []
         self.fresh: dict[str, dict[str, float]] = {}
+        self.fresh_intervals: dict[str, dict[str, list[float]]] = {}
         self.fresh_source = ""
+        #: The last comparison scored on a file (``score_dialog.ScoredComparison``), for the Curves tab and reports.
+        self.last_comparison = None
+        self._report_worker = None
+        self._curves_connected = False
 
         window.connect_workflow("predict", lambda _checked=False: self.open_predict())
         window.connect_workflow("import", lambda _checked=False: self.open_import())
@@ -194,13 +201,27 @@ class Workflows(QObject):
         if models:
             self.open_import(models)
 
-    def show_scores(self, source: str, fresh: dict, _outcomes=None) -> None:
-        """Show fresh metrics (``{model_id: {"scored <metric>": value}}``) beside the registered ones."""
+    def show_scores(self, source: str, fresh: dict, comparison=None) -> None:
+        """Show fresh metrics (``{model_id: {"scored <metric>": value}}``) beside the registered ones.
+
+        ``comparison`` (a ``ScoredComparison``) adds the fresh metrics' intervals and fills the Curves tab.
+        """
+        from exoreg_gui.dialogs.score_dialog import ScoredComparison, fresh_intervals
+
         self.fresh = dict(fresh)
         self.fresh_source = source
+        scored = comparison if isinstance(comparison, ScoredComparison) else None
+        self.fresh_intervals = fresh_intervals(scored.outcomes) if scored is not None else {}
+        if scored is not None:
+            self.last_comparison = scored
+            self._show_curves(scored)
         if fresh:
-            self.scores_label.setText(f"Rows “scored …” are fresh metrics of every version on the same rows of "
-                                      f"{source}.")
+            if scored is not None and not scored.paired:
+                self.scores_label.setText(f"Rows “scored …” are fresh metrics on {source}, UNPAIRED: each version "
+                                          "on its own held-out rows.")
+            else:
+                self.scores_label.setText(f"Rows “scored …” are fresh metrics of every version on the same rows of "
+                                          f"{source}.")
             self.scores_label.setToolTip("Every version was scored on the same rows of this file; the other "
                                          "metrics were registered with each version's own test split.")
             self._apply_scores()
@@ -214,12 +235,29 @@ class Workflows(QObject):
     def clear_scores(self) -> None:
         had = bool(self.fresh)
         self.fresh = {}
+        self.fresh_intervals = {}
+        if self.last_comparison is not None:
+            self.last_comparison = None
+            self._clear_curves()
         self.scores_label.hide()
         self.clear_scores_button.hide()
         if had:
             self._set_panels(self.window.selected_ids(), {})
             charts = self.window.charts
             charts.set_chosen_metrics([m for m in charts.chosen_metrics if not m.startswith("scored ")])
+
+    def export_report(self):
+        """Write the last comparison as an HTML report and its Markdown twin (asks where, runs in a worker)."""
+        from exoreg_gui.dialogs.score_dialog import export_report
+
+        if self.last_comparison is None:
+            Messages.information(self.window, "No comparison yet",
+                                 "Score the compared versions on a labelled file first (Compare ▸ Score on a "
+                                 "labelled file…).")
+            return None
+        self._report_worker = export_report(self.window, self.last_comparison.file_comparison,
+                                            self._on_report_written)
+        return self._report_worker
 
     def close_all(self) -> None:
         for dialog in list(self.dialogs):
@@ -249,9 +287,16 @@ class Workflows(QObject):
 
     def _on_window_registry_opened(self, _root: str) -> None:
         self.fresh = {}
+        self.fresh_intervals = {}
+        if self.last_comparison is not None:
+            self.last_comparison = None
+            self._clear_curves()
         self.scores_label.hide()
         self.clear_scores_button.hide()
         self._update_actions()
+
+    def _on_report_written(self, paths) -> None:
+        self.window.statusBar().showMessage("Report written: " + ", ".join(str(p) for p in paths), 10000)
 
     def _on_dialog_imported(self, new_ids: list[str]) -> None:
         if new_ids:
@@ -301,11 +346,41 @@ class Workflows(QObject):
             if model_id in fresh:
                 meta = copy.copy(meta)  # never change the source's cached metadata
                 meta.metrics = {**(meta.metrics or {}), **fresh[model_id]}
+                if model_id in self.fresh_intervals:
+                    evaluation = dict(meta.evaluation or {})
+                    evaluation[INTERVALS_KEY] = {**(evaluation.get(INTERVALS_KEY) or {}),
+                                                 **self.fresh_intervals[model_id]}
+                    meta.evaluation = evaluation
             metas.append(meta)
         current_id = self.window.tree_panel.current_id(ids)
         current = next((m for m in metas if m.model_id == current_id), metas[-1] if metas else None)
         self.window.compare.set_versions(metas, selected=len(ids))
         self.window.charts.set_versions(metas, current)
+
+    def _show_curves(self, scored) -> None:
+        """Fill the Curves tab (its curves, threshold and disagreements) from a scored comparison."""
+        panel = self.window.curves_panel()
+        if not self._curves_connected:
+            panel.report_requested.connect(self.export_report)
+            self._curves_connected = True
+        panel.set_curves(scored.curves, scored.describe())
+        panel.threshold.set_versions(scored.file_comparison.versions)
+        if scored.disagreement_columns:
+            shown = len(scored.disagreement_rows)
+            summary = (f"{scored.disagreement_total:,} of {scored.file_comparison.rows_compared:,} rows where the "
+                       "versions predict different labels" + (f" (the first {shown:,} shown)"
+                                                              if shown < scored.disagreement_total else "") + ".")
+        elif not scored.paired:
+            summary = "The versions were scored on different rows (unpaired), so their predictions are not compared."
+        else:
+            summary = "Score two or more versions to see the rows where they disagree."
+        panel.disagreements.set_rows(scored.disagreement_columns, scored.disagreement_rows, summary)
+
+    def _clear_curves(self) -> None:
+        panel = self.window.curves_panel()
+        panel.set_curves([])
+        panel.threshold.set_versions([])
+        panel.disagreements.set_rows([], [])
 
     def _update_actions(self) -> None:
         has_registry = self.window.registry is not None

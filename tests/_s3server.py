@@ -102,10 +102,13 @@ class WeedServer:
             if self.process.poll() is not None:
                 raise RuntimeError(f"weed exited with code {self.process.returncode}: {self.log_tail()}")
             if port_open(self.port):
-                try:
-                    client.list_buckets()
-                    return
-                except Exception:  # noqa: BLE001 - the gateway answers before the filer is ready
+                try:  # the gateway answers before the filer and the volumes are ready: write and read one object
+                    if "exoreg-ready" not in {b["Name"] for b in client.list_buckets().get("Buckets", [])}:
+                        client.create_bucket(Bucket="exoreg-ready")
+                    client.put_object(Bucket="exoreg-ready", Key="ready", Body=b"ready")
+                    if client.get_object(Bucket="exoreg-ready", Key="ready")["Body"].read() == b"ready":
+                        return
+                except Exception:  # noqa: BLE001 - any failure here means not ready yet
                     pass
             time.sleep(0.2)
         self.stop()

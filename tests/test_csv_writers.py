@@ -1,6 +1,6 @@
 """Every CSV the product writes escapes the same hostile cells the same way, and none overwrites its input.
 
-The writers: ``exoreg predict`` (output and rejects report), the deployment bundle's standalone
+The writers: ``exoreg predict`` (output and rejects report), ``exoreg rank -o``, the deployment bundle's standalone
 ``predict.py``, the demo's ``candidates.csv``, the GUI's Compare "Export CSV…" and Copy, and the
 prediction dialog's Save As. Each is fed the same cells a spreadsheet would run as formulas, and
 each output is read back with the csv module as a spreadsheet would.
@@ -90,6 +90,14 @@ def test_every_csv_writer_escapes_the_same_hostile_cells(registry, hostile_csv, 
     id_column = rejects[0].index(rows[0][0])
     assert [row[id_column] for row in rejects[1:]] == ["'" + REJECTED]
 
+    # exoreg rank -o: the ranked rows (the row with text in a feature is not ranked)
+    ranked = tmp_path / "ranked.csv"
+    assert main(["rank", "Forest", str(hostile_csv), "-o", str(ranked), "--registry", str(registry.root)]) == 0
+    ranked_rows = _rows(ranked)
+    _assert_safe(ranked_rows, "exoreg rank")
+    name_column = ranked_rows[0].index("kepoi_name")
+    assert sorted(row[name_column] for row in ranked_rows[1:]) == sorted(escape_cell(v) for v in HOSTILE + NUMBERS)
+
     # the prediction dialog's Save As keeps the cells as they were written
     copy = Path(save_copy(str(out), str(tmp_path / "saved.csv")))
     assert _rows(copy) == rows
@@ -134,10 +142,11 @@ def test_no_writer_overwrites_its_input(registry, hostile_csv, tmp_path, capsys,
     link.symlink_to(hostile_csv)
     hard = tmp_path / "hard.csv"
     hard.hardlink_to(hostile_csv)
-    for output in (hostile_csv, link, hard):
-        assert main(["predict", "Forest", str(hostile_csv), "-o", str(output), "--registry", str(registry.root)]) == 1
-        err = capsys.readouterr().err
-        assert err.count("\n") == 1 and "Traceback" not in err, err
+    for command in ("predict", "rank"):
+        for output in (hostile_csv, link, hard):
+            assert main([command, "Forest", str(hostile_csv), "-o", str(output), "--registry", str(registry.root)]) == 1
+            err = capsys.readouterr().err
+            assert err.count("\n") == 1 and "Traceback" not in err, err
 
     bundle = export_registered_model(registry, "Forest", tmp_path / "bundle", include_onnx=False).path
     import subprocess

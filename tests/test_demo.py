@@ -92,6 +92,7 @@ def test_real_demo_metadata_is_honest_and_complete(real_demo, koi_csv):
         assert info["data_sha256"] == digest and info["archive_stamp"] == "Thu Sep 18 07:50:32 2025"
         assert info["feature_set"] == meta.tags["feature_set"] and info["task"] == meta.tags["task"]
         assert info["random_state"] == 42 and info["validation_samples"] > 0
+        assert info["group_column"] == "kepid" and info["groups"] > 6000  # split by host star
         ev = meta.evaluation
         assert ev["confusion_matrix"]["labels"] == meta.classes
         matrix = np.array(ev["confusion_matrix"]["matrix"])
@@ -110,6 +111,29 @@ def test_real_demo_metadata_is_honest_and_complete(real_demo, koi_csv):
     assert test_sizes == {1517}  # every binary version is scored on the same held-out rows
     assert registry.resolve("SVM@production").f1_score >= 0.975
     assert registry.resolve("RandomForest:2").f1_score >= 0.9
+
+
+@pytest.mark.koi
+def test_real_demo_records_what_each_version_was_trained_on(real_demo, koi_csv):
+    from core.training.koi import LABEL_COLUMN, load_koi
+
+    root, _ = real_demo
+    registry = ModelRegistry(root)
+    table = load_koi(koi_csv).data
+    for row in registry.list_models(include_deleted=True):
+        meta = registry.get_metadata(row["model_id"])
+        rows = registry.training_rows(meta)
+        trained = meta.training_samples + meta.training_info["validation_samples"]
+        assert len(rows) == trained and len(rows.ids) == trained
+        assert rows.id_column == "kepoi_name" and rows.features == tuple(meta.feature_columns)
+        labelled = table[table[LABEL_COLUMN].isin(meta.classes)]
+        # Scoring the table the version came from leaves out exactly its training and validation rows.
+        assert int((~rows.held_out_mask(labelled)).sum()) == trained
+        profile = registry.training_profile(meta)
+        assert profile["rows"] == meta.training_samples
+        assert list(profile["features"]) == meta.feature_columns
+        assert all(len(f["histogram"]["counts"]) == 20 for f in profile["features"].values() if f["count"])
+    assert registry.verify().ok
 
 
 @pytest.mark.koi
@@ -146,6 +170,10 @@ def test_synthetic_fallback_is_labelled(synthetic_demo):
         assert row["description"].startswith("SYNTHETIC DATA")
         meta = registry.get_metadata(row["model_id"])
         assert meta.training_info["data_origin"] == "synthetic"
+        assert meta.training_info["group_note"] == "The table has no kepid column, so rows were split one by one."
+        trained = meta.training_samples + meta.training_info["validation_samples"]
+        assert len(registry.training_rows(meta)) == trained
+        assert list(registry.training_profile(meta)["features"]) == meta.feature_columns
     assert "SYNTHETIC" in err and "--data PATH" in err
     assert "trained on SYNTHETIC data" in out
     candidates = pd.read_csv(root.parent / "candidates.csv")

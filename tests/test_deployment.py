@@ -592,6 +592,8 @@ def test_model_card_has_front_matter_and_the_promised_sections(bundles, registry
                     "### With MLflow", "### With onnxruntime"):
         assert heading in body
     assert "`koi_score`" in body and "`koi_pdisposition`" in body
+    assert "The features include the Kepler vetting flags (koi_fpflag_nt, koi_fpflag_ss, koi_fpflag_co, " \
+           "koi_fpflag_ec) on purpose" in body
     assert "CANDIDATE rows are unlabelled" in body
     assert "no substitute for vetting" in body
     support = meta.evaluation["per_class"]["CONFIRMED"]["support"]

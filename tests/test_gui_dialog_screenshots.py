@@ -116,7 +116,7 @@ def test_dialog_screenshots(qtbot, window, messages, prompts, koi_registry_copy,
     shots["score-choose"] = dialog.grab()
     with qtbot.waitSignal(flows.scores_shown, timeout=RUN_TIMEOUT):
         dialog.run()
-    dialog.resize(900, 300)
+    dialog.resize(1000, 560)  # the verdicts, with room for their table
     shots["score-results"] = dialog.grab()
     dialog.close()
     shots["score-compare"] = window.grab()

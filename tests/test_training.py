@@ -109,6 +109,13 @@ def test_split_is_stratified_deterministic_and_leaves_out_candidates(koi_csv, in
     assert list(ns.encoder.classes_) == ["CONFIRMED", "FALSE POSITIVE"]
     assert list(ns.encoder.transform(ns.y_test[:3])) == [int(v == "FALSE POSITIVE") for v in ns.y_test[:3]]
     assert ns.processor.split_info.held_out == {"CANDIDATE": 1979}
+    frames = ns.processor.split_frames
+    stars = {name: set(frame["kepid"]) for name, frame in frames.items()}
+    assert not (stars["train"] & stars["validation"] or stars["train"] & stars["test"]
+                or stars["validation"] & stars["test"])  # no host star on two sides
+    labelled = pd.concat(list(frames.values()))
+    assert ns.processor.split_info.group_column == "kepid"
+    assert ns.processor.split_info.groups == labelled["kepid"].nunique() == 6639
     again = DataProcessor().process_dataset(pd.read_csv(koi_csv, comment="#"))
     pd.testing.assert_frame_equal(again[2], ns.X_test)
 
@@ -301,11 +308,13 @@ def test_cross_validated_quality_bars(koi_csv):
 
     scores = {}
     for feature_set in ("physical", "vetting"):
-        rows = DataProcessor(feature_set=feature_set).labelled_rows(pd.read_csv(koi_csv, comment="#"))
+        processor = DataProcessor(feature_set=feature_set)
+        rows = processor.labelled_rows(pd.read_csv(koi_csv, comment="#")).reset_index(drop=True)
         X, y = rows[list(FEATURE_SETS[feature_set])], rows["koi_disposition"].to_numpy(dtype=object)
         for algorithm in ("RandomForest", "NeuralNetwork", "SVM"):
-            scores[feature_set, algorithm] = float(np.mean(cross_validate_f1(X, y, algorithm)))
-    assert scores["physical", "RandomForest"] >= 0.93, scores
+            scores[feature_set, algorithm] = float(np.mean(cross_validate_f1(
+                X, y, algorithm, groups=processor.groups_of(rows), random_state=0)))
+    assert scores["physical", "RandomForest"] >= 0.925, scores
     assert scores["vetting", "RandomForest"] >= 0.985, scores
     for feature_set in ("physical", "vetting"):
         for algorithm in ("NeuralNetwork", "SVM"):

@@ -103,7 +103,9 @@ def test_a_changed_or_missing_sidecar_is_one_sentence_and_verify_reports_it(regi
     data = bytearray(rows_file.read_bytes())
     data[-1] ^= 0xFF
     rows_file.write_bytes(bytes(data))
-    with pytest.raises(IntegrityError, match=r"^The training rows file .* of .* does not match the SHA-256") as info:
+    with pytest.raises(
+        IntegrityError, match=r"^The training rows file .* of .* does not match the SHA-256"
+    ) as info:
         registry.training_rows(model_id)
     assert str(info.value).count(".") >= 1 and "\n" not in str(info.value)
     profile_file.unlink()
@@ -126,7 +128,9 @@ def test_a_hostile_sidecar_whose_hash_was_recorded_too_is_refused_in_one_sentenc
     registry.update_metadata(model_id, description="x")  # metadata rewritten with a matching hash:
     meta = registry.get_metadata(model_id)
     meta.extra["sidecars"]["training_rows"].update(size=len(hostile), sha256=sha256_bytes(hostile))
-    with pytest.raises(TrainingRecordError, match=r"^The training rows record of .* cannot be read: ") as info:
+    with pytest.raises(
+        TrainingRecordError, match=r"^The training rows record of .* cannot be read: "
+    ) as info:
         registry.training_rows(meta)
     assert isinstance(info.value, RegistryError) and "\n" not in str(info.value)
 
@@ -164,7 +168,9 @@ def test_a_crash_after_the_sidecars_are_written_leaves_no_version_and_repair_rem
     assert len(fresh.training_rows(model_id)) == 300
 
 
-def test_the_next_writer_removes_the_sidecars_of_a_registration_that_never_committed(registry_root, monkeypatch):
+def test_the_next_writer_removes_the_sidecars_of_a_registration_that_never_committed(
+    registry_root, monkeypatch
+):
     registry = ModelRegistry(registry_root)
 
     def hook(step):
@@ -258,7 +264,9 @@ def test_importing_an_archive_with_a_hostile_sidecar_imports_the_version_without
     assert warning.endswith("imported without it.") and "\n" not in warning
     target = ModelRegistry(tmp_path / "other")
     new_id = target.import_model(archive, preview=preview)
-    kept = {"training_rows", "training_profile"} - {"training_rows" if "rows" in warning else "training_profile"}
+    kept = {"training_rows", "training_profile"} - {
+        "training_rows" if "rows" in warning else "training_profile"
+    }
     meta = target.get_metadata(new_id)
     assert set(meta.extra.get("sidecars", {})) == kept
     assert target.load(new_id)[0] is not None  # the model itself arrived intact
@@ -291,3 +299,70 @@ def test_backup_and_restore_carry_the_records(tmp_path, registry_root):
     assert restored.training_rows(model_id) == source.training_rows(model_id)
     assert restored.training_profile(model_id) == source.training_profile(model_id)
     assert restored.verify().ok
+
+
+def test_the_command_line_import_says_which_record_it_left_out(tmp_path, registry_root, capsys):
+    from core.cli import main
+
+    source = ModelRegistry(registry_root)
+    model_id, _ = register_with_records(source)
+    archive = _rewrite_archive(
+        source.export_model(model_id, tmp_path / "out")["archive"],
+        lambda m: _with_manifest(m, "training_rows.bin", b"EXOREG-TRAINING-ROWS\nrubbish"),
+    )
+    code = main(["import", str(archive), "--registry", str(tmp_path / "other")])
+    out, err = capsys.readouterr()
+    assert code == 0 and "Imported as" in out
+    assert err.strip().splitlines()[-1] == (
+        "Warning: changed.exoreg: its training rows record does not match the SHA-256 its metadata recorded, "
+        "so the version is imported without it."
+    )
+    assert (
+        ModelRegistry(tmp_path / "other").training_profile(
+            ModelRegistry(tmp_path / "other").resolve("ExoplanetClassifier")
+        )
+        is not None
+    )
+
+
+def test_training_records_of_a_processed_split_are_the_train_and_validation_rows(registry_root):
+    from sklearn.ensemble import RandomForestClassifier
+
+    from core.training.processing import DataProcessor
+    from core.training.synthetic import synthetic_koi_frame
+    from core.training.trainer import training_records
+
+    processor = DataProcessor(random_state=0)
+    X_train, X_val, X_test, y_train, *_rest, features, _ = processor.process_dataset(
+        synthetic_koi_frame(1500)
+    )
+    info = processor.split_info
+    model = RandomForestClassifier(n_estimators=5, random_state=0).fit(X_train.fillna(0), y_train)
+    registry = ModelRegistry(registry_root)
+    model_id = register(
+        registry, model=model, feature_columns=features, **training_records(processor.split_frames)
+    )
+    rows = registry.training_rows(model_id)
+    assert len(rows) == len(rows.ids) == info.training_samples + info.validation_samples
+    assert registry.training_profile(model_id)["rows"] == info.training_samples
+    held_out = rows.held_out_mask(
+        pd.concat([processor.split_frames[k] for k in ("train", "validation", "test")])
+    )
+    assert int(held_out.sum()) == info.test_samples
+    with pytest.raises(RegistryError, match="no training or validation rows"):
+        training_records({})
+
+
+def test_repair_never_removes_a_committed_versions_sidecar_nor_a_file_it_does_not_know(registry_root):
+    registry = ModelRegistry(registry_root)
+    model_id, _ = register_with_records(registry)
+    plain_id = register(registry)  # no records: a file under its name is still its own, not an orphan
+    stem = Path(registry.get_metadata(plain_id).model_file).stem
+    own = registry_root / "sidecars" / f"{stem}.training-rows"
+    own.write_bytes(b"x")
+    newer = registry_root / "sidecars" / "something-a-newer-release-writes.bin"
+    newer.write_bytes(b"y")
+    report = registry.verify(repair=True)
+    assert not [p for p in report.problems if p.kind == "orphan_sidecar"]
+    assert own.exists() and newer.exists()
+    assert registry.training_rows(model_id) is not None and registry.training_rows(plain_id) is None

@@ -18,6 +18,7 @@ COMMAND_MODULES = (
     "core.cli.deploy_commands",
     "core.cli.predict_commands",
     "core.cli.demo_commands",
+    "core.cli.science_commands",
 )
 
 

@@ -57,9 +57,12 @@ def add_commands(subparsers, common: argparse.ArgumentParser) -> None:
     p = subparsers.add_parser(
         "evaluate",
         parents=[common],
-        help="Score one or more versions on the same labelled CSV file.",
-        description="Score one or more versions on the same labelled CSV file, so they are compared on "
-        "the same rows; prints one table (macro averages) beside each version's registered F1.",
+        help="Score and compare versions on the same labelled CSV file, without their training rows.",
+        description="Score one or more versions on a labelled CSV file in one pass and compare them: each "
+        "version's own training and validation rows are left out, the versions are scored on the rows none "
+        "of them saw (paired), every metric gets a 95 %% paired-bootstrap interval and each pair a verdict "
+        "on the primary metric (Holm-corrected). Prints the notes, the metrics and the verdicts; --report "
+        "and --markdown write a self-contained report.",
     )
     p.add_argument("refs", metavar="REF", nargs="+", help="versions to score")
     p.add_argument("input", metavar="INPUT", help="CSV file with the feature columns and the true labels")
@@ -69,6 +72,27 @@ def add_commands(subparsers, common: argparse.ArgumentParser) -> None:
         metavar="COLUMN",
         help="true label column (default: %(default)s)",
     )
+    p.add_argument("--report", metavar="OUT.html", help="write a self-contained HTML report (no network requests)")
+    p.add_argument("--markdown", metavar="OUT.md", help="write the report as Markdown")
+    p.add_argument(
+        "--include-training-rows",
+        action="store_true",
+        help="score every labelled row, the versions' own training and validation rows included",
+    )
+    p.add_argument(
+        "--unpaired",
+        action="store_true",
+        help="when the versions share too few held-out rows, score each on its own held-out rows (no verdict)",
+    )
+    p.add_argument(
+        "--primary",
+        default="f1_macro",
+        metavar="METRIC",
+        help="metric of the verdict: f1_macro (default), accuracy, balanced_accuracy, mcc, roc_auc, ...",
+    )
+    p.add_argument("--alpha", type=float, default=0.05, metavar="A", help="significance level (default: 0.05)")
+    p.add_argument("--resamples", type=int, default=2000, metavar="N", help="bootstrap resamples (default: 2000)")
+    p.add_argument("--seed", type=int, default=0, metavar="S", help="bootstrap seed (default: 0)")
     p.set_defaults(func=cmd_evaluate)
 
 
@@ -160,41 +184,77 @@ def _print_preflight(report) -> None:
 
 
 def cmd_evaluate(args) -> int:
-    from core.prediction.engine import evaluate_versions
+    from core.prediction.scoring import check_report_paths, compare_on_file
 
+    check_report_paths(args.input, args.report, args.markdown)  # before the pass, not after it
     registry = open_registry(args)
     what = args.refs[0] if len(args.refs) == 1 else f"{len(args.refs)} versions"
     progress = TerminalProgress(f"scoring {what}", unit=" rows")
     try:  # one pass over the file feeds every version
-        results = evaluate_versions(args.refs, args.input, args.label, progress=progress, registry=registry)
+        found = compare_on_file(
+            args.refs, args.input, args.label, registry=registry, progress=progress,
+            exclude_training_rows=not args.include_training_rows, allow_unpaired=args.unpaired,
+            primary=args.primary, alpha=args.alpha, n_resamples=args.resamples, seed=args.seed,
+        )  # fmt: skip
     finally:
         progress.close()
+    written = found.write_report(html=args.report, markdown=args.markdown)
     if wants_json(args):
-        print_json([r.to_dict() for r in results])
+        print_json(found.to_dict())
         return 0
-    rows = [
-        {
-            "model_id": r.model_id,
-            "rows_scored": r.rows_scored,
-            "accuracy": r.metrics["accuracy"],
-            "precision": r.metrics["precision_macro"],
-            "recall": r.metrics["recall_macro"],
-            "f1": r.metrics["f1_macro"],
-            "registered_f1": r.registered_metrics.get("f1_score"),
-        }
-        for r in results
-    ]
+    _print_comparison(found)
+    for path in written:
+        print(f"report:     {path}")
+    return 0
+
+
+def _print_comparison(found) -> None:
+    from core.comparison.results import interval_text, metric_name
+
+    comparison = found.comparison
+    metrics = comparison.metrics
+    rows = []
+    for version, result in zip(found.versions, found.results, strict=True):
+        m = metrics[version.label]
+        rows.append({
+            "model_id": result.model_id,
+            "rows": len(version.y_true),
+            "excluded": result.rows_excluded if result.overlap_checked else "unknown",
+            "accuracy": m["accuracy"].value,
+            "precision": m["precision_macro"].value,
+            "recall": m["recall_macro"].value,
+            "f1": m["f1_macro"].value,
+            "registered_f1": result.registered_metrics.get("f1_score"),
+        })  # fmt: skip
     print_table(
         rows,
-        ["model_id", "rows_scored", "accuracy", "precision", "recall", "f1", "registered_f1"],
-        ["ID", "ROWS", "ACCURACY", "PRECISION", "RECALL", "F1", "REGISTERED F1"],
+        ["model_id", "rows", "accuracy", "precision", "recall", "f1", "registered_f1", "excluded"],
+        ["ID", "ROWS", "ACCURACY", "PRECISION", "RECALL", "F1", "REGISTERED F1", "EXCLUDED"],
+    )
+    print("precision, recall and F1 are macro averages over the classes; EXCLUDED: the version's own "
+          "training and validation rows left out")
+    shown = [k for k in ("accuracy", "f1_macro", "roc_auc", "brier") if k in next(iter(metrics.values()), {})]
+    if comparison.primary not in shown:
+        shown.insert(0, comparison.primary)
+    how = "paired bootstrap" if comparison.paired else "unpaired bootstrap, each version on its own rows"
+    print()
+    print(f"95 % intervals ({how}, {comparison.n_resamples:,} resamples, seed {comparison.seed}):")
+    print_table(
+        [{"version": v.label, **{k: interval_text(metrics[v.label][k]) for k in shown}} for v in found.versions],
+        ["version", *shown],
+        ["VERSION", *(metric_name(k).upper() for k in shown)],
     )
     unscored = {}
-    for r in results:
+    for r in found.results:
         for label, n in r.unscored.items():
             unscored[label] = max(unscored.get(label, 0), n)
+    print()
     if unscored:
         parts = ", ".join(f"{n:,} {label}" for label, n in sorted(unscored.items()))
         print(f"not scored (labels a model does not predict, or empty): {parts}")
-    print("precision, recall and F1 are macro averages over the classes")
-    return 0
+    for note in found.notes:
+        print(f"note: {note}")
+    print()
+    print(f"verdict on {metric_name(comparison.primary)} (Holm-corrected, alpha = {comparison.alpha:g}):")
+    for sentence in found.sentences():
+        print(f"  {sentence}")

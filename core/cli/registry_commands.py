@@ -269,9 +269,11 @@ def cmd_import(args) -> int:
     meta = registry.get_metadata(model_id)
     if wants_json(args):
         print_json({"model_id": model_id, "version": meta.version, "imported_from": meta.imported_from,
-                    "metrics_caveat": meta.metrics_caveat})
+                    "metrics_caveat": meta.metrics_caveat, "warnings": preview.warnings})
         return 0
     print(f"Imported as {model_id} ({meta.model_name} v{meta.version})")
+    for warning in preview.warnings:
+        print(f"Warning: {warning}", file=sys.stderr)
     if preview.needs_details:
         print(f"  algorithm {meta.algorithm}; {len(meta.feature_columns)} feature columns")
         if meta.metrics_caveat:

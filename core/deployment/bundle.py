@@ -1543,8 +1543,10 @@ def render_model_card(
     flags = [c for c in features if c.startswith("koi_fpflag_")]
     if flags:
         out.append(
-            f"- The features include the Kepler vetting flags ({', '.join(flags)}). They are strong evidence "
-            "and the model leans on them, so it only suits objects that have been through the same vetting."
+            f"- The features include the Kepler vetting flags ({', '.join(flags)}) on purpose: each is the "
+            "outcome of one diagnostic test, not the vetting's verdict (which is never a feature). They are "
+            "strong evidence and the model leans on them, so it only suits objects that have been through the "
+            "same vetting."
         )
     out.append("")
 
@@ -1558,7 +1560,8 @@ def render_model_card(
     if isinstance(distribution, Mapping) and distribution:
         out.append("- Class distribution: " + ", ".join(f"{k}: {v}" for k, v in distribution.items()))
     out.append(
-        "- Feature leakage: `koi_score`, `koi_pdisposition` and `koi_disposition` are never features. They "
+        "- Feature leakage: " + ", ".join(f"`{c}`" for c in LEAKY_COLUMNS[:-1]) + f" and `{LEAKY_COLUMNS[-1]}` "
+        "are never features. They "
         "come from the vetting that produced the labels, so a model using them would only repeat the answer "
         "(the export refuses a model that uses them)."
     )

@@ -65,7 +65,7 @@ import stat
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -84,6 +84,7 @@ from core.prediction.stream import (  # noqa: F401 - PredictionCancelled and the
     features_of,
     load,
     metadata_of,
+    open_registry,
     registry_root,
     run_pass,
 )
@@ -225,9 +226,45 @@ class EvaluationResult:
     confusion_matrix: dict[str, list]  # {"labels": [...], "matrix": [[...]]} rows = true, columns = predicted
     registered_metrics: dict[str, float]  # what the model was registered with, for side-by-side display
     elapsed_seconds: float
+    rows_excluded: int = 0  # labelled rows left out as the version's own training or validation rows
+    overlap_checked: bool = False  # False: no record of its training rows, so overlap is unknown
+    notes: list[str] = field(default_factory=list)  # sentences a person should read with the metrics
+    # The first ``keep_rows`` labelled rows, one entry per row, for the statistics (not in to_dict).
+    rows: ScoredRows | None = field(default=None, repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        d = asdict(replace(self, rows=None))  # the per-row arrays are for the statistics, not for JSON
+        del d["rows"]
+        return d
+
+
+@dataclass
+class ScoredRows:
+    """One model's labelled rows of a file, row by row: what paired statistics are computed from.
+
+    Every array has one entry per row, in file order: the row's 0-based ``record`` number among the
+    file's data rows, the index (into ``labels``) of its true and of its predicted label, the
+    probabilities (``None`` for a model without ``predict_proba``) and ``trained`` (True where the
+    model was trained or validated on the row; ``None`` when its training rows are not recorded).
+    Rows whose true label the model does not know are not here. ``total`` counts every such labelled
+    row of the file; beyond ``keep_rows`` only the first ones are kept (``truncated``).
+    """
+
+    labels: list[str]
+    record: Any
+    truth: Any
+    pred: Any
+    proba: Any
+    trained: Any
+    total: int
+
+    @property
+    def kept(self) -> int:
+        return len(self.record)
+
+    @property
+    def truncated(self) -> bool:
+        return self.kept < self.total
 
 
 # ---------------------------------------------------------------------------------------------
@@ -412,7 +449,7 @@ _SPECIAL_KINDS = (
 )
 
 
-def _check_output(input_path: Path, out: Path, what: str = "output") -> None:
+def _check_output(input_path: Path | None, out: Path, what: str = "output") -> None:
     try:
         mode = os.lstat(out).st_mode
     except FileNotFoundError:
@@ -423,7 +460,7 @@ def _check_output(input_path: Path, out: Path, what: str = "output") -> None:
         kind = next((name for test, name in _SPECIAL_KINDS if test(mode)), "not a regular file")
         hint = " (use -o - for standard output)" if what == "output" else ""
         raise DataError(f"The {what} path {out} is {kind}, not a regular file; choose a file name{hint}.")
-    if out.resolve() == input_path.resolve() or same_file(input_path, out):
+    if input_path is not None and (out.resolve() == input_path.resolve() or same_file(input_path, out)):
         raise DataError(f"The {what} file would overwrite the input {input_path.name}; choose another name.")
     if not out.parent.is_dir():
         raise DataError(
@@ -757,11 +794,21 @@ def _read_columns(fmt, *groups) -> list[str]:
 # Scoring on labelled files
 
 
-class _ScoreJob(Job):
-    """:func:`evaluate_versions`' part of a pass for one model: a confusion matrix and the true
-    labels the model does not know."""
+DEFAULT_KEEP_ROWS = 200_000  # labelled rows kept row by row for the statistics
+ROW_ID_COLUMN = "kepoi_name"  # the identifier matched against a version's recorded training rows
 
-    def __init__(self, ctx: LoadedModel, label_column: str):
+
+class _ScoreJob(Job):
+    """:func:`evaluate_versions`' part of a pass for one model: a confusion matrix, the true labels
+    the model does not know and, for the first ``keep_rows`` labelled rows, each row's labels,
+    probabilities and whether the model was trained or validated on it.
+
+    With ``exclude`` (and ``training_rows`` recorded) the confusion matrix counts only the rows
+    the model was neither trained nor validated on; the rows it was are counted in ``excluded``.
+    """
+
+    def __init__(self, ctx: LoadedModel, label_column: str, *, training_rows=None, exclude: bool = False,
+                 keep_rows: int = DEFAULT_KEEP_ROWS):
         import numpy as np
         import pyarrow as pa
 
@@ -770,6 +817,33 @@ class _ScoreJob(Job):
         self.value_set = pa.array(ctx.labels, pa.string())
         self.confusion = np.zeros((len(ctx.labels), len(ctx.labels)), dtype=np.int64)
         self.unscored: dict[str, int] = {}
+        self.training_rows = training_rows
+        self.exclude = bool(exclude and training_rows is not None)
+        self.keep_rows = max(0, int(keep_rows))
+        self.labelled = 0  # rows predicted whose true label the model knows
+        self.excluded = 0
+        self.trained_seen = 0  # of those, rows the model was trained or validated on
+        self.kept: list[tuple] = []  # (record, truth, pred, proba, trained) per batch
+        self.kept_rows = 0
+
+    def _trained(self, batch, rows):
+        """True where the model was trained or validated on the batch's ``rows`` (None: unknown)."""
+        if self.training_rows is None:
+            return None
+        import numpy as np
+        import pandas as pd
+        import pyarrow as pa
+
+        from core.prediction.csv_input import to_float
+
+        take = pa.array(rows, pa.int64())
+        columns = {}
+        if ROW_ID_COLUMN in batch.schema.names:
+            columns[ROW_ID_COLUMN] = batch.column(ROW_ID_COLUMN).take(take).to_numpy(zero_copy_only=False)
+        for name in self.ctx.features:
+            columns[name] = to_float(batch.column(name).take(take)).values
+        frame = pd.DataFrame(columns, copy=False)
+        return ~np.asarray(self.training_rows.held_out_mask(frame), dtype=bool)
 
     def build(self, batch, res: BatchResult, row_base: int):
         import numpy as np
@@ -781,19 +855,56 @@ class _ScoreJob(Job):
         idx = pc.index_in(truth, value_set=self.value_set)
         known = pc.is_valid(idx).to_numpy(zero_copy_only=False)
         t = idx.to_numpy(zero_copy_only=False)[known].astype(np.int64)
-        cm = np.bincount(t * k + res.pred[known], minlength=k * k).reshape(k, k)
+        p = np.asarray(res.pred)[known].astype(np.int64)
+        rows = np.asarray(res.keep)[known]
+        trained = self._trained(batch, rows)
+        counted = ~trained if self.exclude else np.ones(len(t), dtype=bool)
+        cm = np.bincount(t[counted] * k + p[counted], minlength=k * k).reshape(k, k)
+        proba = None if res.proba is None else np.asarray(res.proba)[known]
+        record = self.locate(rows + row_base)[0] if len(rows) else np.empty(0, dtype=np.int64)
         others = {}
         if not known.all():
             rest = truth.filter(pa.array(~known)).fill_null("(empty)")
             for item in pc.value_counts(rest).to_pylist():
                 others[item["values"] or "(empty)"] = item["counts"]
-        return cm, others
+        return cm, others, (record, t, p, proba, trained)
 
     def consume(self, res: BatchResult) -> None:
-        cm, others = res.extra
+        cm, others, kept = res.extra
         self.confusion += cm
         for lab, n in others.items():
             self.unscored[lab] = self.unscored.get(lab, 0) + n
+        n = len(kept[0])
+        self.labelled += n
+        if kept[4] is not None:
+            trained = int(kept[4].sum())
+            self.trained_seen += trained
+            if self.exclude:
+                self.excluded += trained
+        room = self.keep_rows - self.kept_rows
+        if room > 0 and n:
+            self.kept.append(tuple(None if a is None else a[:room] for a in kept))
+            self.kept_rows += min(room, n)
+
+    def scored_rows(self):
+        import numpy as np
+
+        def joined(i, dtype, shape=()):
+            parts = [part[i] for part in self.kept]
+            if parts and parts[0] is None:
+                return None
+            return np.concatenate(parts) if parts else np.empty((0, *shape), dtype=dtype)
+
+        proba_width = (len(self.ctx.labels),)
+        return ScoredRows(
+            labels=list(self.ctx.labels),
+            record=joined(0, np.int64),
+            truth=joined(1, np.int64),
+            pred=joined(2, np.int64),
+            proba=joined(3, np.float64, proba_width) if self.ctx.has_proba else None,
+            trained=joined(4, bool) if self.training_rows is not None else None,
+            total=self.labelled,
+        )
 
     def result(self, input_path: Path, elapsed: float) -> EvaluationResult:
         metrics, per_class = metrics_from_confusion(self.confusion, self.ctx.labels)
@@ -803,7 +914,8 @@ class _ScoreJob(Job):
             for name in ("accuracy", "precision", "recall", "f1_score")
             if isinstance(getattr(meta, name, None), int | float)
         }
-        return EvaluationResult(
+        rows = self.scored_rows()
+        result = EvaluationResult(
             input_path=str(input_path),
             model_id=self.ctx.model_id,
             model_name=str(getattr(meta, "model_name", "")),
@@ -818,7 +930,41 @@ class _ScoreJob(Job):
             confusion_matrix={"labels": list(self.ctx.labels), "matrix": self.confusion.tolist()},
             registered_metrics=registered,
             elapsed_seconds=elapsed,
+            rows_excluded=self.excluded,
+            overlap_checked=self.training_rows is not None,
+            rows=rows,
         )
+        result.notes = self.notes(result)
+        return result
+
+    def notes(self, result: EvaluationResult) -> list[str]:
+        name = version_label(result)
+        notes = []
+        if self.training_rows is None:
+            notes.append(f"{name} has no record of its training rows: scored on all rows, overlap could not be checked")
+        elif self.exclude:
+            notes.append(
+                f"{name}: {self.labelled:,} labelled rows, {self.excluded:,} excluded as training or validation rows, "
+                f"{result.rows_scored:,} scored"
+            )
+        else:
+            notes.append(
+                f"{name}: {self.labelled:,} labelled rows scored, training rows included "
+                f"({self.trained_seen:,} of them are its training or validation rows)"
+            )
+        rows = result.rows
+        if rows is not None and rows.truncated:
+            notes.append(f"{name}: statistics use the first {rows.kept:,} rows of {rows.total:,}")
+        return notes
+
+
+def version_label(result) -> str:
+    """``RandomForest v1`` for a result (or metadata) with a name and version, else its model id."""
+    name = getattr(result, "model_name", "") or ""
+    version = getattr(result, "version", None)
+    if name and version is not None:
+        return f"{name} v{version}"
+    return str(getattr(result, "model_id", "") or name or "?")
 
 
 def evaluate_csv(
@@ -832,6 +978,8 @@ def evaluate_csv(
     in_subprocess: bool = False,
     workers: int | None = None,
     batch_rows: int | None = None,
+    exclude_training_rows: bool = False,
+    keep_rows: int = DEFAULT_KEEP_ROWS,
 ) -> EvaluationResult:
     """Score a model on a labelled file with the same streaming path as :func:`predict_csv`.
 
@@ -842,20 +990,34 @@ def evaluate_csv(
     ``precision``, ``recall`` and ``f1_score`` (macro averages, each class counting the same),
     the same with ``_macro`` and ``_weighted`` suffixes; ``per_class`` and
     ``confusion_matrix`` (rows = true label, columns = predicted) complete it. To score several
-    versions, :func:`evaluate_versions` reads the file once for all of them.
+    versions, :func:`evaluate_versions` reads the file once for all of them (and says what
+    ``exclude_training_rows`` and ``keep_rows`` do).
     """
     if in_subprocess:
         return _run_in_child(
             "evaluate_csv",
             (ref, str(input_path), label_column),
-            dict(registry=registry_root(registry), workers=workers, batch_rows=batch_rows),
+            dict(registry=registry_root(registry), workers=workers, batch_rows=batch_rows,
+                 exclude_training_rows=exclude_training_rows, keep_rows=keep_rows),
             progress,
             cancelled,
         )
     return evaluate_versions(
         [ref], input_path, label_column, progress=progress, cancelled=cancelled, registry=registry,
-        workers=workers, batch_rows=batch_rows,
+        workers=workers, batch_rows=batch_rows, exclude_training_rows=exclude_training_rows, keep_rows=keep_rows,
     )[0]  # fmt: skip
+
+
+def recorded_training_rows(meta, registry):
+    """The rows ``meta``'s version was trained and validated on, as its registry recorded them, or None.
+
+    None when there is no registry to ask (a ``(model, metadata)`` pair given without one) or it holds
+    no record for the version (registered before rows were recorded, or imported from elsewhere).
+    """
+    if registry is None:
+        return None
+    lookup = getattr(open_registry(registry), "training_rows", None)
+    return lookup(meta) if lookup is not None else None
 
 
 def evaluate_versions(
@@ -869,18 +1031,36 @@ def evaluate_versions(
     in_subprocess: bool = False,
     workers: int | None = None,
     batch_rows: int | None = None,
+    exclude_training_rows: bool = False,
+    keep_rows: int = DEFAULT_KEEP_ROWS,
+    training_rows: Sequence | None = None,
 ) -> list[EvaluationResult]:
     """Score several models on one labelled file in one streaming pass (see :func:`evaluate_csv`).
 
     ``refs`` are references as for :func:`evaluate_csv`; the results come back in the same
     order. The file is read and its cells converted once; each batch is predicted by every
     model in turn, on the same worker thread.
+
+    With ``exclude_training_rows`` each version's metrics count only the rows of the file it
+    was neither trained nor validated on (matched by ``kepoi_name`` when the file has it, else
+    by the row's feature values), ``rows_excluded`` says how many were left out and ``notes``
+    says so in a sentence. The rows come from the registry's record of each version
+    (``registry.training_rows``), or from ``training_rows`` (one
+    :class:`~core.registry.records.TrainingRows` or None per ref). A version without a record
+    is scored on every row, ``overlap_checked`` is False and a note warns that overlap could not
+    be checked. The default (all rows) is kept for compatibility; the command line and the
+    desktop app exclude.
+
+    Each result's ``rows`` holds, for the first ``keep_rows`` labelled rows, the row's number,
+    true and predicted label, probabilities and whether the version trained on it: the input of
+    :mod:`core.prediction.scoring`'s paired statistics. Streaming metrics always cover every row.
     """
     if in_subprocess:
         return _run_in_child(
             "evaluate_versions",
             (list(refs), str(input_path), label_column),
-            dict(registry=registry_root(registry), workers=workers, batch_rows=batch_rows),
+            dict(registry=registry_root(registry), workers=workers, batch_rows=batch_rows,
+                 exclude_training_rows=exclude_training_rows, keep_rows=keep_rows, training_rows=training_rows),
             progress,
             cancelled,
         )
@@ -888,6 +1068,8 @@ def evaluate_versions(
 
     if not refs:
         return []
+    if training_rows is not None and len(training_rows) != len(refs):
+        raise ValueError("training_rows must have one entry (or None) per ref")
     started = time.monotonic()
     input_path = Path(input_path)
     fmt = sniff_csv(input_path)
@@ -898,18 +1080,25 @@ def evaluate_versions(
         needed = features_of(meta, model)
         _check_columns(fmt, needed)
         features += needed
+    given = list(training_rows) if training_rows is not None else [None] * len(refs)
+    records = [
+        rows if rows is not None else recorded_training_rows(meta, registry)
+        for rows, (meta, _) in zip(given, resolved, strict=True)
+    ]
+    ids = [ROW_ID_COLUMN] if ROW_ID_COLUMN in fmt.columns and any(r is not None for r in records) else []
 
     def load_jobs() -> list[Job]:
         jobs = []
-        for meta, model in resolved:
+        for (meta, model), rows in zip(resolved, records, strict=True):
             ctx = load(meta, model, registry)
             _check_columns(fmt, ctx.features)
-            jobs.append(_ScoreJob(ctx, label_column))
+            jobs.append(_ScoreJob(ctx, label_column, training_rows=rows, exclude=exclude_training_rows,
+                                  keep_rows=keep_rows))
         return jobs
 
     done = run_pass(
         fmt,
-        _read_columns(fmt, features, [label_column]),
+        _read_columns(fmt, features, [label_column], ids),
         load_jobs,
         progress=progress,
         cancelled=cancelled,

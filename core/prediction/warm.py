@@ -6,8 +6,9 @@ alive between runs so that a desktop application pays the start once and the loa
 
 - The child imports scikit-learn, pyarrow and the engine as soon as it starts, then serves
   requests one at a time: :meth:`~PredictionWorker.preload` (load and verify a version),
-  :meth:`~PredictionWorker.predict_csv` and :meth:`~PredictionWorker.evaluate_csv` (the engine's
-  own functions, handed the ``(model, metadata)`` pair already loaded) and
+  :meth:`~PredictionWorker.predict_csv`, :meth:`~PredictionWorker.evaluate_csv`,
+  :meth:`~PredictionWorker.evaluate_versions` and :meth:`~PredictionWorker.compare_on_file` (the
+  engine's own functions, handed the ``(model, metadata)`` pairs already loaded) and
   :meth:`~PredictionWorker.status`.
 - It keeps at most :data:`KEEP_MODELS` models loaded, the most recently used ones. Each is loaded
   through the registry's safe path (``ModelRegistry.load_model``: SHA-256 check, type audit, the
@@ -59,6 +60,7 @@ WARM_IMPORTS = (
     "core.registry.registry",
     "core.prediction.csv_input",
     "core.prediction.engine",
+    "core.prediction.scoring",
 )
 
 #: Seconds a stopping worker gets to finish its request and exit before it is terminated.
@@ -204,6 +206,19 @@ class PredictionWorker:
         return self._request("evaluate_versions", registry, list(model_ids), args, kwargs, progress=progress,
                              cancelled=cancelled, what=f"scoring {len(model_ids)} versions on {Path(input_path).name}")
 
+    def compare_on_file(self, registry, model_ids, input_path, label_column: str | None = None, *,
+                        progress=None, cancelled=None, **kwargs):
+        """:func:`core.prediction.scoring.compare_on_file`: one pass, held-out rows, the statistics, in the worker.
+
+        Returns the :class:`~core.prediction.scoring.FileComparison` (its reports are written by the
+        caller with ``write_report``); raises :class:`~core.errors.TooFewSharedRows` as it does.
+        """
+        kwargs.pop("registry", None)
+        args = (str(input_path),) if label_column is None else (str(input_path), label_column)
+        return self._request("compare_on_file", registry, list(model_ids), args, kwargs, progress=progress,
+                             cancelled=cancelled,
+                             what=f"comparing {len(model_ids)} versions on {Path(input_path).name}")
+
     def status(self) -> dict[str, Any]:
         """``{"pid", "loaded": [model ids, least recently used first], "loads"}`` (``loads``: files loaded)."""
         return self._request("status", None, None, (), {}, what="reporting its status")
@@ -340,9 +355,14 @@ def _handle(models: _Models, op: str, uri, model_id, args, kwargs, progress, can
         return {"pid": os.getpid(), "loaded": [key[1] for key in models.loaded], "loads": models.loads}
     from core.prediction import engine
 
-    if op == "evaluate_versions":  # every version loaded (or kept) first, then one pass over the file
+    if op in ("evaluate_versions", "compare_on_file"):  # every version loaded (or kept) first, then one pass
         pairs = [models.get(uri, one)[0] for one in model_id]
-        return engine.evaluate_versions(pairs, *args, progress=progress, cancelled=cancelled, **kwargs)
+        if op == "compare_on_file":
+            from core.prediction.scoring import compare_on_file as func
+        else:
+            func = engine.evaluate_versions
+        kwargs.setdefault("registry", models.registry(uri))  # where each version's training rows are recorded
+        return func(pairs, *args, progress=progress, cancelled=cancelled, **kwargs)
     pair, loaded = models.get(uri, model_id)
     if op == "preload":
         return {"model_id": pair[1].model_id, "loaded": loaded}

@@ -18,6 +18,7 @@ from typing import Any
 import regex
 
 from core.common import jsonio
+from core.common.koi_columns import leaky_features
 from core.errors import MetadataValidationError
 
 SCHEMA_VERSION = 1
@@ -159,6 +160,11 @@ class ModelMetadata:
     @property
     def is_deleted(self) -> bool:
         return self.status == "deleted"
+
+    @property
+    def leaky_features(self) -> list[str]:
+        """The feature columns that are NASA's vetting outputs (``core.koi.LEAKY_COLUMNS``): its metrics flatter it."""
+        return leaky_features(self.feature_columns)
 
     def metric(self, name: str) -> float | None:
         """A headline metric or one of ``metrics``; ``None`` when not recorded."""

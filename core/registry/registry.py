@@ -17,14 +17,17 @@ import math
 import os
 import platform
 import unicodedata
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from core.common.files import sha256_bytes
+from core.common.koi_columns import leaky_features_warning
 from core.common.text import plural
 from core.errors import (
     IntegrityError,
+    LeakyFeatureWarning,
     MetadataValidationError,
     ModelNotFoundError,
     RegistryError,
@@ -165,7 +168,9 @@ class ModelRegistry:
 
         The name is NFC-normalised, and refused when it could be mistaken for another
         (invisible or control characters, look-alike letters, two scripts): see
-        :func:`core.registry.metadata.check_new_model_name`.
+        :func:`core.registry.metadata.check_new_model_name`. Feature columns that include NASA's
+        vetting outputs (``core.koi.LEAKY_COLUMNS``) are registered with a :class:`LeakyFeatureWarning`,
+        and the version's ``leaky_features`` names them from then on.
 
         ``training_rows`` records which rows the version was trained **and validated** on: a
         :class:`~core.registry.records.TrainingRows`, or a DataFrame of those rows (their
@@ -188,6 +193,8 @@ class ModelRegistry:
             tags or {},
         )
         draft.model_format = safety.SKOPS
+        if draft.leaky_features:
+            warnings.warn(leaky_features_warning(draft.leaky_features), LeakyFeatureWarning, stacklevel=2)
         sidecars = training_sidecars(draft.feature_columns, training_rows, training_frame)
         return self._add_version(draft, payload, ".skops", sidecars)
 
@@ -744,7 +751,7 @@ class ModelRegistry:
 
     @contextlib.contextmanager
     def snapshot(self) -> Iterator[StoreSnapshot]:
-        """Every version's model and metadata file, read consistently (no write interleaves) inside the block."""
+        """Every version's model, metadata and sidecar files, read consistently (no write interleaves) inside the block."""
         with self.store.snapshot() as snap:
             yield snap
 

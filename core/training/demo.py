@@ -206,7 +206,7 @@ def build_demo_registry(
     from core.registry.registry import ModelRegistry
     from core.training.koi import FEATURE_SET_DESCRIPTIONS
     from core.training.processing import TASK_DESCRIPTIONS, DataProcessor
-    from core.training.trainer import TrainingCancelled
+    from core.training.trainer import TrainingCancelled, training_records
 
     start = time.perf_counter()
     say = status or (lambda text: log.info("%s", text))
@@ -247,7 +247,7 @@ def build_demo_registry(
         key = (version.task, version.feature_set)
         if key not in splits:
             processor = DataProcessor(version.task, version.feature_set, random_state=random_state)
-            splits[key] = (*processor.process_dataset(dataset.frame), processor.split_info)
+            splits[key] = (*processor.process_dataset(dataset.frame), processor.split_info, processor.split_frames)
 
     def check_cancelled() -> None:
         if cancelled and cancelled():
@@ -282,6 +282,9 @@ def build_demo_registry(
                 "test_size": info.test_size,
                 "val_size": info.val_size,
                 "held_out": info.held_out,
+                "group_column": info.group_column,
+                "groups": info.groups,
+                **({"group_note": info.group_note} if info.group_note else {}),
                 "data_origin": dataset.origin,
                 **dataset.provenance,
                 "fit_seconds": round(fit_seconds, 3),
@@ -301,6 +304,7 @@ def build_demo_registry(
                 feature_columns=list(features),
                 description=description,
                 tags=tags,
+                **training_records(splits[version.task, version.feature_set][9]),
             )
             meta = registry.get_metadata(model_id)
             if version.delete:

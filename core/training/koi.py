@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from core.common.files import atomic_file, sha256_file
+from core.common.koi_columns import LEAKY_COLUMNS as LEAKY_COLUMNS  # re-exported: never features
 from core.common.userdirs import cache_dir
 from core.errors import DataError
 
@@ -51,8 +52,6 @@ DISPOSITIONS = (CONFIRMED, FALSE_POSITIVE, CANDIDATE)
 #: The columns that name a KOI rather than describe it, in the order outputs carry them: the KOI's
 #: own name, its star's Kepler id, the planet name it got when confirmed (empty for most rows).
 IDENTIFIER_COLUMNS = ("kepoi_name", "kepid", "kepler_name")
-#: Columns that come from the vetting which produced the labels: never features.
-LEAKY_COLUMNS = ("koi_disposition", "koi_pdisposition", "koi_score")
 
 PHYSICAL_COLUMNS = (
     "koi_period", "koi_time0bk", "koi_impact", "koi_duration", "koi_depth", "koi_prad",
@@ -75,7 +74,8 @@ FEATURE_SETS: dict[str, tuple[str, ...]] = {
 DEFAULT_FEATURE_SET = "physical"
 FEATURE_SET_DESCRIPTIONS = {
     "physical": "transit and stellar observables with their uncertainties",
-    "vetting": "physical observables plus the four Kepler false-positive flags (koi_fpflag_*)",
+    "vetting": ("physical observables plus the four Kepler false-positive flags (koi_fpflag_*), used on purpose: "
+                "each is one diagnostic test's outcome, not NASA's verdict (koi_score, koi_pdisposition)"),
 }
 
 KOI_URL = "https://exoplanetarchive.ipac.caltech.edu/TAP/sync?query=select+*+from+cumulative&format=csv"

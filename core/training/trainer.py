@@ -9,10 +9,12 @@ is a plain scikit-learn ``Pipeline`` ready for ``ModelRegistry.register_model``.
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from core.errors import DataError, RegistryError
+from core.common.koi_columns import leaky_features, leaky_features_warning
+from core.errors import DataError, LeakyFeatureWarning, RegistryError
 from core.training.classifier import BaseClassifier
 from core.training.evaluator import ModelEvaluator
 from core.training.neural_network import NeuralNetworkModel
@@ -69,10 +71,18 @@ class ModelTrainer:
 
     def train_one(self, algorithm: str, X_train, y_train, X_val, y_val, X_test, y_test,
                   **hyperparameters: Any) -> tuple[BaseClassifier, dict[str, Any]]:
-        """Fit one classifier and evaluate it; returns (fitted classifier, evaluation_results)."""
+        """Fit one classifier and evaluate it; returns (fitted classifier, evaluation_results).
+
+        Warns (:class:`LeakyFeatureWarning`) when the columns include NASA's vetting outputs.
+        """
+        _check_splits(X_train, y_train, X_val, y_val, X_test, y_test)
+        _warn_if_leaky(X_train.columns)
+        return self._fit_and_evaluate(algorithm, X_train, y_train, X_val, y_val, X_test, y_test, **hyperparameters)
+
+    def _fit_and_evaluate(self, algorithm: str, X_train, y_train, X_val, y_val, X_test, y_test,
+                          **hyperparameters: Any) -> tuple[BaseClassifier, dict[str, Any]]:
         from threadpoolctl import threadpool_limits
 
-        _check_splits(X_train, y_train, X_val, y_val, X_test, y_test)
         overrides = {**self.hyperparameters.get(algorithm, {}), **hyperparameters}
         clf = make_classifier(algorithm, random_state=self.random_state, **overrides)
         # These matrices are small: one BLAS thread is faster than several fighting over the cores.
@@ -97,6 +107,7 @@ class ModelTrainer:
         """Train every configured algorithm; returns models, evaluation results, hyperparameters and timings.
 
         ``feature_names`` selects and orders the columns when given (default: all columns of ``X_train``).
+        Warns once (:class:`LeakyFeatureWarning`) when the columns include NASA's vetting outputs.
         """
         _check_splits(X_train, y_train, X_val, y_val, X_test, y_test)
         if feature_names is not None:
@@ -105,6 +116,7 @@ class ModelTrainer:
                 raise DataError(f"X_train lacks the feature column(s) {', '.join(missing[:8])}; pass DataFrames "
                                 "with the columns named in feature_names.")
             X_train, X_val, X_test = (X[list(feature_names)] for X in (X_train, X_val, X_test))
+        _warn_if_leaky(X_train.columns, stacklevel=3)
         results: dict[str, Any] = {"models": {}, "evaluation_results": {}, "hyperparameters": {},
                                    "training_times": {}, "feature_names": list(X_train.columns)}
         total = len(self.algorithms)
@@ -113,7 +125,7 @@ class ModelTrainer:
                 raise TrainingCancelled("Training was cancelled; nothing was registered.")
             if progress:
                 progress(done, total)
-            clf, evaluation = self.train_one(name, X_train, y_train, X_val, y_val, X_test, y_test)
+            clf, evaluation = self._fit_and_evaluate(name, X_train, y_train, X_val, y_val, X_test, y_test)
             self.classifiers[name] = clf
             results["models"][name] = clf.pipeline
             results["evaluation_results"][name] = evaluation
@@ -122,6 +134,28 @@ class ModelTrainer:
         if progress:
             progress(total, total)
         return results
+
+
+def _warn_if_leaky(columns, *, stacklevel: int = 3) -> None:
+    leaky = leaky_features(columns)
+    if leaky:
+        warnings.warn(leaky_features_warning(leaky), LeakyFeatureWarning, stacklevel=stacklevel)
+
+
+def training_records(split_frames: dict[str, Any]) -> dict[str, Any]:
+    """The ``register_model`` keywords that record what a version was trained on.
+
+    ``split_frames`` is :attr:`DataProcessor.split_frames` (original rows, ``kepoi_name`` included):
+    ``training_rows`` are the training **and** validation rows (both shaped the model), and
+    ``training_frame`` the training rows whose profile is recorded.
+    """
+    import pandas as pd
+
+    missing = [k for k in ("train", "validation") if k not in split_frames]
+    if missing:
+        raise DataError("The splits have no training or validation rows; run DataProcessor.process_dataset first.")
+    train, validation = split_frames["train"], split_frames["validation"]
+    return {"training_rows": pd.concat([train, validation]), "training_frame": train}
 
 
 def _check_splits(X_train, y_train, X_val, y_val, X_test, y_test) -> None:
@@ -135,17 +169,27 @@ def _check_splits(X_train, y_train, X_val, y_val, X_test, y_test) -> None:
             raise DataError(f"The {label} split is empty; use a larger table.")
 
 
-def cross_validate_f1(X, y, algorithm: str, *, n_splits: int = 5, random_state: int = 42,
+def cross_validate_f1(X, y, algorithm: str, *, groups=None, n_splits: int = 5, random_state: int = 42,
                       progress: Callable[[int, int], None] | None = None, **hyperparameters: Any) -> list[float]:
-    """Macro F1 of each fold of a stratified ``n_splits``-fold cross-validation of one algorithm."""
+    """Macro F1 of each fold of a stratified ``n_splits``-fold cross-validation of one algorithm.
+
+    ``groups`` (one value per row, e.g. ``DataProcessor().groups_of(rows)`` for the host star's
+    ``kepid``) makes it a ``StratifiedGroupKFold``: no group is on both sides of a fold. Without
+    it the folds are the old row-by-row ``StratifiedKFold``, for comparison only.
+    """
     from sklearn.metrics import f1_score
-    from sklearn.model_selection import StratifiedKFold
+    from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
     from threadpoolctl import threadpool_limits
 
     scores = []
-    folds = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=random_state)
+    if groups is None:
+        folds = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=random_state).split(X, y)
+    else:
+        if len(groups) != len(y):
+            raise DataError(f"There are {len(y)} labels but {len(groups)} group values; pass one group per row.")
+        folds = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=random_state).split(X, y, groups)
     with threadpool_limits(limits=1, user_api="blas"):
-        for i, (train, test) in enumerate(folds.split(X, y)):
+        for i, (train, test) in enumerate(folds):
             if progress:
                 progress(i, n_splits)
             clf = make_classifier(algorithm, random_state=random_state, **hyperparameters)

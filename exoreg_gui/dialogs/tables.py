@@ -55,8 +55,8 @@ def _cell(value: Any) -> tuple[str, Any, str | None, bool]:
 _RIGHT = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
 
 
-class _HeadModel(QAbstractTableModel):
-    """The rows of a :class:`HeadTable`: cells formatted once, no item object per cell."""
+class HeadModel(QAbstractTableModel):
+    """The rows of a :class:`HeadTable` (or another view): cells formatted once, no item object per cell."""
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -120,7 +120,7 @@ class HeadTable(QTableView):
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
-        self.table_model = _HeadModel(self)
+        self.table_model = HeadModel(self)
         self.setModel(self.table_model)
         self.setSortingEnabled(True)
         self.setAlternatingRowColors(True)

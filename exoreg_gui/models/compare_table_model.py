@@ -5,6 +5,12 @@ values are equal in every column are hidden (a section with no row left disappea
 that differ from the baseline column are highlighted; in each metric row the best and the worst
 value are marked (``MarkRole``); with a baseline chosen, the other columns show their difference
 to it. :func:`compare_rows` is plain Python, the model only displays its result.
+
+A metric recorded with its 95 % interval (``evaluation["metric_intervals"]``, kept by the
+evaluator at registration, or by scoring for the ``scored …`` rows) is marked best or worst only
+when its interval does not overlap the runner-up's; otherwise the overlapping versions are
+"tied" within uncertainty (:func:`metric_marks`). A version registered before intervals were kept
+shows its point value, and its tooltip says no interval was recorded.
 """
 
 from __future__ import annotations
@@ -28,12 +34,18 @@ _ROOT = QModelIndex()  # the invalid index, as a shared default argument
 
 #: Raw value of a cell (numbers as numbers).
 SortRole = Qt.ItemDataRole.UserRole + 1
-#: "best" / "worst" on the marked cells of a metric row, else None.
+#: "best" / "worst" / "tied" (within uncertainty) on the marked cells of a metric row, else None.
 MarkRole = Qt.ItemDataRole.UserRole + 2
 #: True when a cell's value differs from the baseline (or first) column's.
 DiffersRole = Qt.ItemDataRole.UserRole + 3
 #: "group" on section rows, "value" on the others.
 RowKindRole = Qt.ItemDataRole.UserRole + 4
+#: ``(low, high)`` of a metric cell's 95 % interval, or None when none was recorded.
+IntervalRole = Qt.ItemDataRole.UserRole + 5
+
+#: Where a version's evaluation keeps its metrics' intervals: ``{metric: [low, high]}``.
+INTERVALS_KEY = "metric_intervals"
+NO_INTERVAL_HINT = "no interval recorded"
 
 GROUPS = ("Metrics", "Hyperparameters", "Training", "Features")
 HEADLINE = ("accuracy", "precision", "recall", "f1_score")
@@ -41,6 +53,7 @@ _LOWER_IS_BETTER = ("loss", "error", "brier", "time", "seconds")
 
 _BEST = QBrush(QColor("#d5f0d8"))
 _WORST = QBrush(QColor("#f8d9d6"))
+_TIED = QBrush(QColor("#e4e2f4"))
 _DIFFERS = QBrush(QColor("#fff1c2"))
 _GROUP = QBrush(QColor("#e8ecf2"))
 _NOT_APPLICABLE_BRUSH = QBrush(QColor("#8a8f98"))
@@ -74,6 +87,11 @@ class CompareRow:
     tooltip: str | None = None
     #: How a recorded None is shown: "None" where None is a value (a hyperparameter), else a dash.
     none_text: str = "—"
+    #: Per column, the value's 95 % interval ``(low, high)`` when one was recorded (metric rows).
+    intervals: list[tuple[float, float] | None] = field(default_factory=list)
+
+    def interval(self, i: int) -> tuple[float, float] | None:
+        return self.intervals[i] if i < len(self.intervals) else None
 
     def differs(self) -> bool:
         """True when the versions the field applies to do not all have the same value."""
@@ -105,16 +123,31 @@ def _union_keys(dicts: Sequence[dict]) -> list[str]:
     return list(seen)
 
 
+def metric_interval(meta: Any, metric: str) -> tuple[float, float] | None:
+    """The recorded 95 % interval of ``metric`` for this version, or None (none, or not two numbers)."""
+    evaluation = getattr(meta, "evaluation", None)
+    intervals = evaluation.get(INTERVALS_KEY) if isinstance(evaluation, dict) else None
+    pair = intervals.get(metric) if isinstance(intervals, dict) else None
+    if not isinstance(pair, list | tuple) or len(pair) != 2:
+        return None
+    low, high = (_number(v) for v in pair)
+    if low is None or high is None or low > high:
+        return None
+    return low, high
+
+
 def compare_rows(metas: Sequence[Any]) -> list[CompareRow]:
     """Every comparable field of these ``ModelMetadata`` objects, as rows (no section rows)."""
     rows: list[CompareRow] = []
     for key in HEADLINE:
-        rows.append(CompareRow("Metrics", key, [getattr(m, key, None) for m in metas], is_metric=True))
+        rows.append(CompareRow("Metrics", key, [getattr(m, key, None) for m in metas], is_metric=True,
+                               intervals=[metric_interval(m, key) for m in metas]))
     extra = [getattr(m, "metrics", None) or {} for m in metas]
     for key in sorted(_union_keys(extra)):
         values = [d.get(key) for d in extra]
         rows.append(CompareRow("Metrics", key, values, is_metric=all(_number(v) is not None or v is None
-                                                                       for v in values)))
+                                                                       for v in values),
+                               intervals=[metric_interval(m, key) for m in metas]))
     hyper = [getattr(m, "hyperparameters", None) or {} for m in metas]
     for key in sorted(_union_keys(hyper)):
         rows.append(CompareRow("Hyperparameters", key, [d.get(key, NOT_APPLICABLE) for d in hyper],
@@ -152,23 +185,54 @@ def compare_rows(metas: Sequence[Any]) -> list[CompareRow]:
     return rows
 
 
+def _overlap(a: tuple[float, float], b: tuple[float, float]) -> bool:
+    return a[0] <= b[1] and b[0] <= a[1]
+
+
 def metric_marks(row: CompareRow) -> list[str | None]:
-    """"best" / "worst" per column of a metric row (nothing when all values are equal)."""
+    """"best" / "worst" / "tied" per column of a metric row (nothing when all values are equal).
+
+    By point value, the highest (lowest for a loss) is the best candidate and the next one its
+    runner-up. When both have an interval, the best is marked only if its interval overlaps
+    neither the runner-up's nor any other version's; otherwise the best and every version whose
+    interval overlaps the best's are "tied" within uncertainty. The worst is judged the same
+    way from the other end. When the candidate or its runner-up has no interval recorded, the
+    point values decide, as for versions registered before intervals were kept (their tooltip
+    says so).
+    """
     marks: list[str | None] = [None] * len(row.values)
     numbers = [_number(v) for v in row.values]
-    present = [n for n in numbers if n is not None]
-    if not row.is_metric or len(present) < 2 or max(present) == min(present):
+    present = [i for i, n in enumerate(numbers) if n is not None]
+    if not row.is_metric or len(present) < 2 or len({numbers[i] for i in present}) < 2:
         return marks
-    high, low = max(present), min(present)
-    best, worst = (low, high) if lower_is_better(row.label) else (high, low)
-    for i, n in enumerate(numbers):
-        if n is None:
-            continue
-        if n == best:
-            marks[i] = "best"
-        elif n == worst:
-            marks[i] = "worst"
+    sign = 1.0 if lower_is_better(row.label) else -1.0
+    order = sorted(present, key=lambda i: sign * numbers[i])  # best first
+
+    def judge(ranked: list[int], mark: str) -> None:
+        top = [i for i in ranked if numbers[i] == numbers[ranked[0]]]
+        rest = [i for i in ranked if numbers[i] != numbers[ranked[0]]]
+        if not rest:
+            return
+        if any(row.interval(i) is None for i in top) or row.interval(rest[0]) is None:
+            for i in top:  # no interval to tell noise apart: by point value
+                marks[i] = marks[i] or mark
+            return
+        overlapping = [j for j in rest if row.interval(j) is not None
+                       and any(_overlap(row.interval(i), row.interval(j)) for i in top)]
+        if not overlapping:
+            for i in top:
+                marks[i] = marks[i] or mark
+            return
+        for i in top + overlapping:
+            marks[i] = "tied" if marks[i] in (None, "tied") else marks[i]
+
+    judge(order, "best")
+    judge(order[::-1], "worst")
     return marks
+
+
+def _format_interval(interval: tuple[float, float]) -> str:
+    return f"[{interval[0]:.4f}, {interval[1]:.4f}]"
 
 
 class CompareTableModel(QAbstractTableModel):
@@ -347,12 +411,16 @@ class CompareTableModel(QAbstractTableModel):
             return self._marks.get(index.row(), [None] * len(row.values))[i]
         if role == DiffersRole:
             return self._differs_from_reference(row, i)
+        if role == IntervalRole:
+            return row.interval(i)
         if role == Qt.ItemDataRole.BackgroundRole:
             mark = self._marks.get(index.row(), [None] * len(row.values))[i]
             if mark == "best":
                 return _BEST
             if mark == "worst":
                 return _WORST
+            if mark == "tied":
+                return _TIED
             if not row.is_metric and self._differs_from_reference(row, i):
                 return _DIFFERS
             return None
@@ -371,7 +439,9 @@ class CompareTableModel(QAbstractTableModel):
             raw = repr(value) if isinstance(value, float) else value if isinstance(value, str) else None
             if raw and raw != text:
                 text += f"\n{raw}"
-            if mark:
+            if row.is_metric and _number(value) is not None:
+                text += self._uncertainty_note(row, i, mark)
+            elif mark:
                 text += f"  ({mark} of the {len(self._metas)} compared)"
             return text
         if role == Qt.ItemDataRole.TextAlignmentRole and _number(value) is not None:
@@ -393,6 +463,30 @@ class CompareTableModel(QAbstractTableModel):
                 rows.extend(members)
         self._rows = rows
         self._marks = {i: metric_marks(r) for i, r in enumerate(rows) if isinstance(r, CompareRow) and r.is_metric}
+
+    def _uncertainty_note(self, row: CompareRow, i: int, mark: str | None) -> str:
+        """The tooltip lines about a metric cell's interval and what its mark means."""
+        interval = row.interval(i)
+        lines = [f"95 % interval {_format_interval(interval)}" if interval is not None
+                 else f"{NO_INTERVAL_HINT}: point value only"]
+        count = len(self._metas)
+        if mark == "tied":
+            marks = metric_marks(row)
+            others = [
+                f"{self._label(j)} {format_value(row.values[j])} {_format_interval(row.intervals[j])}"
+                for j in range(len(row.values))
+                if j != i and marks[j] == "tied" and row.interval(j) is not None
+            ]
+            lines.append("tied within uncertainty: the 95 % intervals overlap"
+                         + (" (" + "; ".join(others) + ")" if others else ""))
+        elif mark:
+            lines.append(f"{mark} of the {count} compared"
+                         + ("" if interval is not None else " by point value (no interval to tell noise apart)"))
+        return "\n" + "\n".join(lines)
+
+    def _label(self, i: int) -> str:
+        meta = self._metas[i]
+        return f"{meta.model_name} v{meta.version}"
 
     def _reference(self) -> int:
         return self._baseline if self._baseline is not None else 0

@@ -75,7 +75,7 @@ class BarHover:
             QToolTip.hideText()
 
 
-def _make_plot(title: str, parent: QWidget) -> pg.PlotWidget:
+def make_plot(title: str, parent: QWidget) -> pg.PlotWidget:
     plot = pg.PlotWidget(parent, background="w")
     item = plot.getPlotItem()
     item.setTitle(title, color="#1d2b44", size="10pt")
@@ -159,7 +159,7 @@ class ChartsPanel(QWidget):
             self._builders.pop(0)()
 
     def _build_metric_plot(self) -> None:
-        self.metric_plot = _make_plot("Metrics of the selected versions", self)
+        self.metric_plot = make_plot("Metrics of the selected versions", self)
         self._grid.addWidget(self.metric_plot, 0, 0)
         self.metric_legend = self.metric_plot.getPlotItem().addLegend(
             offset=(8, 2), labelTextColor="#333c48", colCount=5, brush=pg.mkBrush(255, 255, 255, 220))
@@ -168,7 +168,7 @@ class ChartsPanel(QWidget):
         self._draw_metric_bars()
 
     def _build_history_plot(self) -> None:
-        self.history_plot = _make_plot("Across versions", self)
+        self.history_plot = make_plot("Across versions", self)
         self._grid.addWidget(self.history_plot, 0, 1)
         self.history_plot.getPlotItem().setLabel("bottom", "version")
         self.history_plot.getPlotItem().showGrid(x=True, y=True, alpha=0.25)
@@ -180,7 +180,7 @@ class ChartsPanel(QWidget):
         self._draw_history()
 
     def _build_class_plot(self) -> None:
-        self.class_plot = _make_plot("Per-class scores", self)
+        self.class_plot = make_plot("Per-class scores", self)
         self._grid.addWidget(self.class_plot, 1, 0)
         self.class_legend = self.class_plot.getPlotItem().addLegend(
             offset=(8, 2), labelTextColor="#333c48", colCount=3, brush=pg.mkBrush(255, 255, 255, 220))
@@ -189,7 +189,7 @@ class ChartsPanel(QWidget):
         self._draw_per_class()
 
     def _build_importance_plot(self) -> None:
-        self.importance_plot = _make_plot("Feature importances", self)
+        self.importance_plot = make_plot("Feature importances", self)
         self._grid.addWidget(self.importance_plot, 1, 1)
         self.importance_plot.getPlotItem().setLabel("bottom", "importance")
         self.importance_plot.getPlotItem().showGrid(x=True, y=False, alpha=0.25)

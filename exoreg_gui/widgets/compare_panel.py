@@ -58,6 +58,7 @@ class ComparePanel(QWidget):
         legend = QLabel(
             '<span style="background:#d5f0d8">&nbsp;best&nbsp;</span> '
             '<span style="background:#f8d9d6">&nbsp;worst&nbsp;</span> '
+            '<span style="background:#e4e2f4">&nbsp;tied within uncertainty&nbsp;</span> '
             '<span style="background:#fff1c2">&nbsp;differs&nbsp;</span>',
             self,
         )
@@ -81,8 +82,12 @@ class ComparePanel(QWidget):
         bar.addWidget(QLabel("Baseline:", self))
         bar.addWidget(self.baseline_combo)
         bar.addSpacing(12)
-        legend.setToolTip("Metric rows mark the best and the worst value; other rows mark the cells that "
-                          "differ from the baseline column (the first column when no baseline is chosen).")
+        legend.setToolTip("Metric rows mark the best and the worst value. A metric recorded with its 95 % "
+                          "interval is best or worst only when its interval does not overlap the runner-up's; "
+                          "otherwise the versions are tied within uncertainty. A version registered before "
+                          "intervals were kept says “no interval recorded” in its tooltip and is compared by "
+                          "point value. Other rows mark the cells that differ from the baseline column (the "
+                          "first column when no baseline is chosen).")
         bar.addWidget(legend)
         bar.addStretch(1)
         bar.addLayout(self.extra_buttons)

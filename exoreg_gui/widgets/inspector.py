@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from core.common.koi_columns import leaky_features, leaky_features_note
 from exoreg_gui import workers
 from exoreg_gui.models.metadata_tree_model import MetadataTreeModel, Node, metadata_sections, running_versions
 from exoreg_gui.models.registry_tree_model import SYNTHETIC_BADGE, SYNTHETIC_TOOLTIP, is_synthetic
@@ -112,6 +113,13 @@ class InspectorPanel(QWidget):
         self.env_warning.setObjectName("warning")
         self.env_warning.setWordWrap(True)
         self.env_warning.hide()
+        # A red note for a version whose features include NASA's vetting outputs (core.koi.LEAKY_COLUMNS).
+        self.leak_label = QLabel("", self)
+        self.leak_label.setObjectName("leakyFeatures")
+        self.leak_label.setWordWrap(True)
+        self.leak_label.setStyleSheet("color: #b00020; background: #fde7ea; border: 1px solid #b00020;"
+                                      "border-radius: 4px; padding: 4px 8px; font-weight: 600;")
+        self.leak_label.hide()
         self.caveat_label = QLabel("", self)
         self.caveat_label.setObjectName("warning")
         self.caveat_label.setWordWrap(True)
@@ -213,6 +221,7 @@ class InspectorPanel(QWidget):
         layout.addLayout(head)
         layout.addWidget(self.id_label)
         layout.addWidget(self.env_warning)
+        layout.addWidget(self.leak_label)
         layout.addWidget(self.caveat_row)
         layout.addLayout(cards)
         layout.addWidget(self.splitter, 1)
@@ -229,6 +238,7 @@ class InspectorPanel(QWidget):
             self.integrity_label.setText("")
             self.synthetic_label.hide()
             self.env_warning.hide()
+            self.leak_label.hide()
             self.caveat_row.hide()
             for card in self.cards.values():
                 card.set_value(None)
@@ -247,6 +257,9 @@ class InspectorPanel(QWidget):
             card.set_value(value)
             card.setVisible(key != "roc_auc" or value is not None)
         self._show_env_warning(meta)
+        leaky = leaky_features(getattr(meta, "feature_columns", None) or [])
+        self.leak_label.setText(leaky_features_note(leaky) if leaky else "")
+        self.leak_label.setVisible(bool(leaky))
         caveat = getattr(meta, "metrics_caveat", "")
         if caveat:
             source = ((getattr(meta, "evaluation", None) or {}).get("scored_on") or {}).get("file_name", "a labelled file")

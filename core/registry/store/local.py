@@ -406,19 +406,17 @@ class LocalStore:
                         leftover=True,
                     )
                 )
-        sidecars = set()
-        for meta in scan.found.values():
-            for kind in SIDECARS:
-                with contextlib.suppress(IntegrityError):  # a malformed record: verify reports it
-                    if sidecar_record(meta, kind) is not None:
-                        sidecars.add(_sidecar_name(meta.model_file, kind))
+        # A sidecar is an orphan only when no metadata file (readable or not) is its version's: a
+        # version's own file is never removed, even one its metadata does not (or no longer) names,
+        # nor a file of a kind a newer release writes.
+        versions = {Path(meta.model_file).stem for meta in scan.found.values()} | unreadable
         for entry in _scandir(self.sidecars_dir):
             stem = _sidecar_stem(entry.name)
             if (
                 entry.is_file(follow_symlinks=False)
                 and not is_temp_file(entry.name)
-                and entry.name not in sidecars
-                and (stem is None or stem not in unreadable)
+                and stem is not None
+                and stem not in versions
             ):
                 problems.append(
                     Problem(
