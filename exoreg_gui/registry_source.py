@@ -84,33 +84,21 @@ def _poll(registry, shown: str | None) -> tuple[str, list[dict] | None]:
     return revision, registry.list_models(include_deleted=True)
 
 
-#: Metadata requests to the object store in flight at once (each version's is one small GET).
-METADATA_READERS = 8
-
-
 def _read_metadata(registry, ids: list[str], *, progress) -> dict[str, Any]:
-    """``{model_id: ModelMetadata or the exception reading it raised}``, several requests at a time."""
-    from concurrent.futures import ThreadPoolExecutor, as_completed
+    """``{model_id: ModelMetadata or the exception reading it raised}``, one version after another.
 
-    def read(model_id: str):
-        try:
-            return registry.get_metadata(model_id)
-        except Exception as exc:  # noqa: BLE001 - reported per version by the window
-            return exc
-
+    One at a time on purpose: reading in parallel threads (boto3 signs and parses in Python) took the
+    GIL from the window often enough to double its longest stall (bench/gui_remote_open.py).
+    """
     found: dict[str, Any] = {}
     progress(0, len(ids))
-    with ThreadPoolExecutor(min(METADATA_READERS, max(1, len(ids))), thread_name_prefix="exoreg-metadata") as pool:
-        futures = {pool.submit(read, model_id): model_id for model_id in ids}
+    for i, model_id in enumerate(ids):
         try:
-            for future in as_completed(futures):
-                found[futures[future]] = future.result()
-                progress(len(found), len(ids))  # raises WorkCancelled on Cancel
-        except BaseException:
-            for future in futures:
-                future.cancel()
-            raise
-    return {model_id: found[model_id] for model_id in ids}
+            found[model_id] = registry.get_metadata(model_id)
+        except Exception as exc:  # noqa: BLE001 - reported per version by the window
+            found[model_id] = exc
+        progress(i + 1, len(ids))
+    return found
 
 
 class RegistrySource(QObject):
