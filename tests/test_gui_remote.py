@@ -176,6 +176,7 @@ def test_a_registration_by_another_process_shows_up_within_the_poll_interval(qtb
     assert window.selected_ids() == [first]  # the selection is kept
     assert requests_sent.on_gui_thread() == []
     # While nothing changes, each poll is one small request: the log's entries after the last one read.
+    qtbot.waitUntil(lambda: window.inspector.integrity == "verified", timeout=20000)  # its model file was read
     requests_sent.sent.clear()
     requests_sent.urls.clear()
     requests_sent.recording = True

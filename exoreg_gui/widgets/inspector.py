@@ -6,7 +6,7 @@ The model file's SHA-256 is checked in the background (by the registry) each tim
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QFontMetrics
 from PySide6.QtWidgets import (
     QFrame,
@@ -28,6 +28,9 @@ from exoreg_gui import workers
 from exoreg_gui.models.metadata_tree_model import MetadataTreeModel, Node, metadata_sections, running_versions
 from exoreg_gui.models.registry_tree_model import SYNTHETIC_BADGE, SYNTHETIC_TOOLTIP, is_synthetic
 from exoreg_gui.widgets.confusion_heatmap import ConfusionHeatmap
+
+#: Milliseconds after a remote version is shown before its model file is downloaded and checked.
+REMOTE_VERIFY_DELAY_MS = 300
 
 CARD_METRICS = (("accuracy", "Accuracy"), ("precision", "Precision"), ("recall", "Recall"),
                 ("f1_score", "F1"), ("roc_auc", "ROC AUC"))
@@ -96,6 +99,14 @@ class InspectorPanel(QWidget):
         self._verify_worker: workers.Worker | None = None
         self.integrity = ""
         self._read_only: dict[str, str] | None = None  # {edit: why not here} for a registry in object storage
+        # A remote model file is downloaded to check it; boto3 does that in Python, which would share the
+        # GIL with the panels painting the selection: the download starts once they are done.
+        self._remote_verify = QTimer(self)
+        self._remote_verify.setObjectName("inspector-remote-verify")
+        self._remote_verify.setSingleShot(True)
+        self._remote_verify.setInterval(REMOTE_VERIFY_DELAY_MS)
+        self._remote_verify.timeout.connect(self._on_remote_verify_timeout)
+        self._remote_verify_args = None
 
         self.title_label = QLabel("Select a version in the tree", self)
         self.title_label.setObjectName("headline")
@@ -387,6 +398,18 @@ class InspectorPanel(QWidget):
             self._set_integrity("unknown")
             return
         self._set_integrity("checking")
+        if getattr(registry, "local_folder", True) is None:
+            self._remote_verify_args = (meta, registry)
+            self._remote_verify.start()
+            return
+        self._run_verify(meta, registry)
+
+    def _on_remote_verify_timeout(self) -> None:
+        args, self._remote_verify_args = self._remote_verify_args, None
+        if args is not None and self.meta is args[0]:
+            self._run_verify(*args)
+
+    def _run_verify(self, meta, registry) -> None:
         model_id = meta.model_id
         self._verify_worker = workers.start_worker(
             _verify_version,
@@ -397,6 +420,8 @@ class InspectorPanel(QWidget):
         )
 
     def _cancel_verify(self) -> None:
+        self._remote_verify.stop()
+        self._remote_verify_args = None
         if self._verify_worker is not None:
             self._verify_worker.cancel()
             self._verify_worker = None
