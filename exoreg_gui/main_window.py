@@ -265,7 +265,7 @@ class MainWindow(QMainWindow):
         self._edit_actions = {self.action_set_alias: "alias", self.action_edit_description: "description",
                               self.action_delete: "delete", self.action_restore: "restore",
                               self.action_import: "import"}
-        self._edit_tips = {action: action.toolTip() for action in self._edit_actions}
+        self._edit_tips = {action: (action.toolTip(), action.statusTip()) for action in self._edit_actions}
         self.workflow_actions = {
             "import": self.action_import,
             "export": self.action_export,
@@ -1045,11 +1045,11 @@ class MainWindow(QMainWindow):
         for action, edit in self._edit_actions.items():
             if remote:
                 action.setEnabled(False)
-                tip = remote_edit_tip(self.source.location, edit)
+                tip = status_tip = remote_edit_tip(self.source.location, edit)
             else:
-                tip = self._edit_tips[action]
+                tip, status_tip = self._edit_tips[action]
             action.setToolTip(tip)
-            action.setStatusTip(tip)
+            action.setStatusTip(status_tip)
         self.inspector.set_read_only({edit: remote_edit_tip(self.source.location, edit)
                                       for edit in ("description", "tags", "alias", "confirm")} if remote else None)
 
