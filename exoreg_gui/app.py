@@ -43,7 +43,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "registry", nargs="?", default=None,
-        help="registry folder to open (default: the last one opened; on the first start, a welcome page)",
+        help="registry folder, or s3://BUCKET/PREFIX, to open (default: the last folder opened; on the first start, "
+             "a welcome page)",
     )
     parser.add_argument("--quit-after-paint", action="store_true", help=argparse.SUPPRESS)
     return parser.parse_args(argv)

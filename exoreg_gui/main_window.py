@@ -35,7 +35,7 @@ from PySide6.QtWidgets import (
 from core.common.text import plural
 from exoreg_gui import prediction_worker, workers
 from exoreg_gui.dialogs.messages import Messages, describe_error
-from exoreg_gui.registry_source import RegistrySource
+from exoreg_gui.registry_source import RegistrySource, is_remote_uri
 from exoreg_gui.resources import icon, stylesheet
 from exoreg_gui.settings import Settings
 from exoreg_gui.widgets.charts_panel import ChartsPanel
@@ -63,6 +63,24 @@ SYNTHETIC_NOTE = (
     "To train on the real table, download the KOI cumulative table (CSV) from the NASA Exoplanet Archive "
     "and choose it with “Choose KOI table…”."
 )
+
+
+#: For a registry in object storage, the window's edits are not offered yet; each one names its command.
+REMOTE_EDIT_COMMANDS = {
+    "alias": "alias NAME ALIAS VERSION",
+    "description": "describe REF --text TEXT",
+    "tags": "tag REF KEY=VALUE",
+    "delete": "delete REF",
+    "restore": "restore REF",
+    "import": "import PATH",
+    "confirm": "confirm-metrics REF",
+}
+
+
+def remote_edit_tip(uri: str, edit: str) -> str:
+    """The tooltip of an edit the window does not make in a registry in object storage: where to make it."""
+    return (f"A registry in object storage is changed from the command line, not from this window: "
+            f"exoreg --registry {uri} {REMOTE_EDIT_COMMANDS[edit]}")
 
 
 def default_demo_root() -> Path:
@@ -204,6 +222,8 @@ class MainWindow(QMainWindow):
     def _create_actions(self) -> None:
         self.action_open = self._action("&Open Registry…", self._on_open_triggered, shortcut=QKeySequence.StandardKey.Open,
                                         icon_name="open", tip="Open a registry folder")
+        self.action_open_remote = self._action("Open Re&mote Registry…", self.open_remote_dialog, shortcut="Ctrl+Shift+O",
+                                               tip="Open a team registry in an S3-compatible bucket (s3://bucket/prefix)")
         self.action_demo = self._action("Build &Demo Registry…", self.build_demo, icon_name="demo",
                                         tip="Train real classifiers on the Kepler table and open them")
         self.action_refresh = self._action("&Refresh", self._on_refresh_triggered, shortcut=QKeySequence.StandardKey.Refresh,
@@ -241,6 +261,11 @@ class MainWindow(QMainWindow):
                                            tip="Run the selected version on a CSV file")
         self.action_deploy = self._action("Package for &Deployment…", icon_name="deploy",
                                           tip="Write a deployment bundle for the selected version")
+        # The edits, and what they say when they are not offered (a registry in object storage).
+        self._edit_actions = {self.action_set_alias: "alias", self.action_edit_description: "description",
+                              self.action_delete: "delete", self.action_restore: "restore",
+                              self.action_import: "import"}
+        self._edit_tips = {action: (action.toolTip(), action.statusTip()) for action in self._edit_actions}
         self.workflow_actions = {
             "import": self.action_import,
             "export": self.action_export,
@@ -254,6 +279,7 @@ class MainWindow(QMainWindow):
         bar = self.menuBar()
         file_menu = bar.addMenu("&File")
         file_menu.addAction(self.action_open)
+        file_menu.addAction(self.action_open_remote)
         self.recent_menu = file_menu.addMenu("Open &Recent")
         self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
         file_menu.addAction(self.action_demo)
@@ -314,6 +340,8 @@ class MainWindow(QMainWindow):
         self.tree_panel.entries_shown.connect(self._on_tree_entries_shown)
         self.source.refresh_failed.connect(self._on_source_refresh_failed)
         self.source.busy_changed.connect(self._on_source_busy_changed)
+        self.source.metadata_ready.connect(self._on_metadata_ready)
+        self.source.metadata_progress.connect(self._on_metadata_progress)
         self.tree_panel.selection_changed.connect(self._on_tree_selection_changed)
         self.tree_panel.current_changed.connect(self._on_tree_current_changed)
         self.tree_panel.context_menu_requested.connect(self._on_tree_context_menu)
@@ -336,6 +364,11 @@ class MainWindow(QMainWindow):
     def registry(self):
         return self.source.registry
 
+    @property
+    def remote(self) -> bool:
+        """True when the open registry is in object storage (read over the network, edited from the CLI)."""
+        return self.source.remote
+
     def curves_panel(self):
         """The Curves tab's panel (:class:`exoreg_gui.widgets.curves_panel.CurvesPanel`), made on first use."""
         if self._curves is None:
@@ -346,12 +379,27 @@ class MainWindow(QMainWindow):
         return self._curves
 
     def open_registry(self, path: str | os.PathLike[str]) -> None:
-        """Open the registry folder at ``path`` (in the background)."""
-        path = Path(path).expanduser()
+        """Open the registry folder at ``path``, or the ``s3://bucket/prefix`` registry it names (in the background)."""
+        path = str(path).strip().rstrip("/") if is_remote_uri(str(path).strip()) else Path(path).expanduser()
         self._path_note_timer.stop()
         self.path_label.setText(f"Opening {path}…" if self.registry is None
-                                else f"{self.source.root}  (opening {path}…)")
+                                else f"{self.source.location}  (opening {path}…)")
+        if isinstance(path, str):
+            self._set_busy(True, cancellable=False)
+            self.statusBar().showMessage(f"Reading the registry's log from the object store ({path})…")
         self.source.open(path)
+
+    def open_remote_dialog(self):
+        """File ▸ Open Remote Registry…: ask for an ``s3://`` URI (window-modal, not blocking); returns the dialog."""
+        from exoreg_gui.dialogs.remote_dialog import OpenRemoteDialog
+
+        dialog = OpenRemoteDialog(self.settings.recent_remotes(), self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.accepted.connect(lambda: self.open_registry(dialog.uri()))
+        self.remote_dialog = dialog
+        dialog.destroyed.connect(lambda: setattr(self, "remote_dialog", None))
+        dialog.open()
+        return dialog
 
     def open_initial(self, path: str | None) -> None:
         """At start-up: the given registry, else the last one, else the welcome page."""
@@ -504,16 +552,23 @@ class MainWindow(QMainWindow):
     # ======================================================================= source events
     def _show_open_path(self) -> None:
         """The status bar's path: the open registry's, or "No registry open"."""
-        root = str(self.source.root) if self.registry is not None else ""
+        root = self.source.location
         self.path_label.setText(root or "No registry open")
         self.path_label.setToolTip(root)
 
     def _on_source_opened(self, root: str) -> None:
-        self.settings.add_recent_registry(root)
+        if self.remote:
+            self.settings.add_recent_remote(root)
+            self.statusBar().clearMessage()
+            title = root.rstrip("/").rsplit("/", 1)[-1]
+            self.path_label.setText(f"{root}  (object storage: browse here, change from the command line)")
+        else:
+            self.settings.add_recent_registry(root)
+            title = Path(root).name
+            self.path_label.setText(root)
         self._path_note_timer.stop()
-        self.path_label.setText(root)
         self.path_label.setToolTip(root)
-        self.setWindowTitle(f"{Path(root).name} — ExoReg")
+        self.setWindowTitle(f"{title} — ExoReg")
         self.tree_panel.clear()
         self._selected = []
         self.stack.setCurrentIndex(PAGE_BROWSER)
@@ -522,6 +577,8 @@ class MainWindow(QMainWindow):
 
     def _on_source_open_failed(self, exc: BaseException) -> None:
         message, _ = describe_error(exc)
+        self.statusBar().clearMessage()
+        self._set_busy(self.source.busy, cancellable=False)
         if self.registry is None:
             self.path_label.setText("No registry open")
             self.path_label.setToolTip("")
@@ -529,9 +586,9 @@ class MainWindow(QMainWindow):
             self.show_welcome()
         else:
             # The registry shown before stays open and usable: the status bar says so.
-            root = str(self.source.root)
-            self.path_label.setText(f"{root}  (the other folder could not be opened; this registry stays open)")
-            self.path_label.setToolTip(f"{root}\nCould not open the other folder: {message}")
+            root = self.source.location
+            self.path_label.setText(f"{root}  (the other registry could not be opened; this registry stays open)")
+            self.path_label.setToolTip(f"{root}\nCould not open the other registry: {message}")
             self._path_note_timer.start()
         Messages.error(self, "Could not open the registry", exc)
 
@@ -563,7 +620,27 @@ class MainWindow(QMainWindow):
 
     def _on_source_busy_changed(self, busy: bool) -> None:
         if self._demo_worker is None and self._verify_worker is None:
-            self._set_busy(busy, cancellable=False)
+            self._set_busy(busy or self.source.fetching_metadata, cancellable=False)
+
+    def _on_metadata_progress(self, done: int, total: int) -> None:
+        if self._demo_worker is None and self._verify_worker is None:
+            self.busy_bar.show()
+            self.busy_bar.setRange(0, max(total, 1))
+            self.busy_bar.setValue(min(done, total))
+            self.statusBar().showMessage(f"Reading the metadata of {plural(total, 'version')} from the object store…")
+
+    def _on_metadata_ready(self) -> None:
+        """Metadata read over the network arrived: fill the shown tab now, the others when idle."""
+        if self._demo_worker is None and self._verify_worker is None:
+            self._set_busy(self.source.busy, cancellable=False)
+        self.statusBar().clearMessage()
+        if self.registry is None:
+            return
+        shown = self.tabs.currentIndex()
+        if shown in self._dirty_tabs and self._fill_tab(shown):
+            self.panels_updated.emit(list(self._selected))
+        if self._dirty_tabs:
+            self._panel_timer.start(IDLE_FILL_MS)
 
     # ======================================================================= selection -> panels
     def _on_tree_selection_changed(self, ids: list) -> None:
@@ -596,9 +673,10 @@ class MainWindow(QMainWindow):
         """Fill the shown tab now if a selection change is waiting for it."""
         if self._panels_pending:
             self._panels_pending = False
-            self._fill_tab(self.tabs.currentIndex())
-            self.panels_updated.emit(list(self._selected))
-            if self._dirty_tabs:
+            filled = self._fill_tab(self.tabs.currentIndex())
+            if filled:
+                self.panels_updated.emit(list(self._selected))  # else once the metadata has arrived
+            if self._dirty_tabs and filled:
                 self._panel_timer.start(IDLE_FILL_MS)
             else:
                 self._panel_timer.stop()
@@ -606,11 +684,10 @@ class MainWindow(QMainWindow):
     def _on_panel_timer(self) -> None:
         if self._panels_pending:
             self.flush_panels()
-        elif self._dirty_tabs:
-            # One hidden tab per idle turn, so switching to it shows it without waiting.
-            self._fill_tab(min(self._dirty_tabs))
-            if self._dirty_tabs:
-                self._panel_timer.start(IDLE_FILL_MS)
+        # One hidden tab per idle turn, so switching to it shows it without waiting;
+        # a tab that waits for metadata from the network is restarted by metadata_ready.
+        elif self._dirty_tabs and self._fill_tab(min(self._dirty_tabs)) and self._dirty_tabs:
+            self._panel_timer.start(IDLE_FILL_MS)
 
     def _metas(self, ids: list[str]) -> list:
         metas = []
@@ -629,9 +706,21 @@ class MainWindow(QMainWindow):
                 return meta
         return metas[-1] if metas else None
 
-    def _fill_tab(self, tab: int) -> None:
+    def _tab_ids(self, tab: int) -> list[str]:
+        """The versions whose metadata ``tab`` shows for the current selection."""
+        if tab == TAB_INSPECTOR:
+            current = self.tree_panel.current_id(self._selected) if self._selected else None
+            return [current] if current else []
+        return self._selected[:MAX_COMPARED]
+
+    def _fill_tab(self, tab: int) -> bool:
+        """Fill ``tab`` if it is out of date; False when it waits for metadata read over the network."""
         if tab not in self._dirty_tabs or self.registry is None:
-            return
+            return True
+        missing = self.source.missing_metadata(self._tab_ids(tab))
+        if missing:
+            self.source.request_metadata(missing)  # -> _on_metadata_ready fills it
+            return False
         self._dirty_tabs.discard(tab)
         ids = self._selected
         if tab == TAB_INSPECTOR:
@@ -647,6 +736,7 @@ class MainWindow(QMainWindow):
             self.charts.set_versions(metas, current)
             name = current.model_name if current is not None else None
             self.charts.set_history(name, self.tree_panel.tree_model.versions_of(name) if name else [])
+        return True
 
     def _on_tab_changed(self, tab: int) -> None:
         if tab == TAB_CURVES:
@@ -654,7 +744,16 @@ class MainWindow(QMainWindow):
         self._fill_tab(tab)
 
     # ======================================================================= edits
+    def _remote_refuses(self) -> bool:
+        """True (and says so in the status bar) when the open registry is remote: its edits are the CLI's."""
+        if self.remote:  # the edits are disabled; nothing reaches the bucket from here
+            self.statusBar().showMessage("A registry in object storage is changed from the command line, "
+                                         f"exoreg --registry {self.source.location} ….", 8000)
+        return self.remote
+
     def _run_edit(self, title: str, func, *args, **kwargs) -> bool:
+        if self._remote_refuses():
+            return False
         try:
             func(*args, **kwargs)
         except Exception as exc:  # noqa: BLE001 - shown to the person, never fatal
@@ -679,6 +778,8 @@ class MainWindow(QMainWindow):
         self._ask_alias(model_id)
 
     def _ask_alias(self, model_id: str) -> None:
+        if self._remote_refuses():
+            return
         entry = self.tree_panel.tree_model.entry(model_id)
         if entry is None or self.registry is None:
             return
@@ -706,11 +807,15 @@ class MainWindow(QMainWindow):
             self._ask_alias(current)
 
     def _on_edit_description_triggered(self) -> None:
+        if self._remote_refuses():
+            return
         if self.tree_panel.current_id():
             self.tabs.setCurrentIndex(TAB_INSPECTOR)
             self.inspector.description_edit.setFocus()
 
     def _on_delete_triggered(self) -> None:
+        if self._remote_refuses():
+            return
         ids = [i for i in self._selected if not self._is_deleted(i)]
         if not ids or self.registry is None:
             return
@@ -723,6 +828,8 @@ class MainWindow(QMainWindow):
                 break
 
     def _on_restore_triggered(self) -> None:
+        if self._remote_refuses():
+            return
         if self.registry is None:
             return
         for model_id in [i for i in self._selected if self._is_deleted(i)]:
@@ -764,7 +871,11 @@ class MainWindow(QMainWindow):
             if aliases:
                 remove = menu.addMenu("Remove Alias")
                 for alias in aliases:
-                    remove.addAction(alias, lambda a=alias: self._remove_alias(name, a))
+                    action = remove.addAction(alias, lambda a=alias: self._remove_alias(name, a))
+                    if self.remote:
+                        action.setEnabled(False)
+                        action.setToolTip(remote_edit_tip(self.source.location, "alias"))
+                remove.setToolTipsVisible(True)
             menu.addSeparator()
             menu.addAction(self.action_predict)
             menu.addAction(self.action_deploy)
@@ -800,12 +911,22 @@ class MainWindow(QMainWindow):
         recent = self.settings.recent_registries()
         for path in recent:
             self.recent_menu.addAction(path, lambda p=path: self.open_registry(p))
-        if not recent:
+        remotes = self.settings.recent_remotes()
+        if remotes:
+            if recent:
+                self.recent_menu.addSeparator()
+            for uri in remotes:
+                self.recent_menu.addAction(uri, lambda u=uri: self.open_registry(u))
+        if not recent and not remotes:
             action = self.recent_menu.addAction("No recent registries")
             action.setEnabled(False)
         else:
             self.recent_menu.addSeparator()
-            self.recent_menu.addAction("Clear List", self.settings.clear_recent_registries)
+            self.recent_menu.addAction("Clear List", self._clear_recent)
+
+    def _clear_recent(self) -> None:
+        self.settings.clear_recent_registries()
+        self.settings.clear_recent_remotes()
 
     def _on_metric_changed(self, _row: int) -> None:
         self._dirty_tabs.add(TAB_CHARTS)
@@ -920,4 +1041,15 @@ class MainWindow(QMainWindow):
             action.setEnabled(has_selection)
         self.action_delete.setEnabled(any(not self._is_deleted(i) for i in self._selected))
         self.action_restore.setEnabled(any(self._is_deleted(i) for i in self._selected))
+        remote = self.remote
+        for action, edit in self._edit_actions.items():
+            if remote:
+                action.setEnabled(False)
+                tip = status_tip = remote_edit_tip(self.source.location, edit)
+            else:
+                tip, status_tip = self._edit_tips[action]
+            action.setToolTip(tip)
+            action.setStatusTip(status_tip)
+        self.inspector.set_read_only({edit: remote_edit_tip(self.source.location, edit)
+                                      for edit in ("description", "tags", "alias", "confirm")} if remote else None)
 

@@ -5,6 +5,11 @@ worker thread, and polls ``registry.revision()`` (cheap) on a timer so that a re
 deletion by another process (the command line, a training script) reaches the window within a
 couple of seconds. Metadata read for the inspector and the comparison is cached until the
 registry's revision changes.
+
+A registry in object storage (``s3://bucket/prefix``) is read only on workers: the poll asks for
+``registry.revision()`` (one small request) on a worker and lists only when it moved, and the
+metadata of a selection is fetched with :meth:`RegistrySource.request_metadata` before the panels
+show it (:meth:`RegistrySource.missing_metadata` says which versions still need it).
 """
 
 from __future__ import annotations
@@ -20,6 +25,11 @@ from exoreg_gui import workers
 from exoreg_gui.models.metadata_tree_model import running_versions
 
 log = logging.getLogger(__name__)
+
+
+def is_remote_uri(root: str | Path) -> bool:
+    """True for a registry URI in object storage (``s3://bucket/prefix``), read over the network."""
+    return isinstance(root, str) and root[:5].lower() == "s3://"
 
 
 def check_registry_folder(root: str | Path) -> None:
@@ -40,7 +50,8 @@ def check_registry_folder(root: str | Path) -> None:
 def _open_and_list(root: str) -> tuple[Any, str, list[dict]]:
     from core.registry.registry import ModelRegistry
 
-    check_registry_folder(root)
+    if not is_remote_uri(root):
+        check_registry_folder(root)
     # The index of a large registry is tens of thousands of objects kept for the window's life.
     # Left to the cyclic garbage collector they are traversed by its next passes (tens of
     # milliseconds each, with every thread stopped); frozen, they are never traversed.
@@ -65,6 +76,31 @@ def _list(registry) -> tuple[str, list[dict]]:
     return revision, registry.list_models(include_deleted=True)
 
 
+def _poll(registry, shown: str | None) -> tuple[str, list[dict] | None]:
+    """The registry's revision, and its rows only when the revision is not the one shown."""
+    revision = registry.revision()
+    if revision == shown:
+        return revision, None
+    return revision, registry.list_models(include_deleted=True)
+
+
+def _read_metadata(registry, ids: list[str], *, progress) -> dict[str, Any]:
+    """``{model_id: ModelMetadata or the exception reading it raised}``, one version after another.
+
+    One at a time on purpose: reading in parallel threads (boto3 signs and parses in Python) took the
+    GIL from the window often enough to double its longest stall (bench/gui_remote_open.py).
+    """
+    found: dict[str, Any] = {}
+    progress(0, len(ids))
+    for i, model_id in enumerate(ids):
+        try:
+            found[model_id] = registry.get_metadata(model_id)
+        except Exception as exc:  # noqa: BLE001 - reported per version by the window
+            found[model_id] = exc
+        progress(i + 1, len(ids))
+    return found
+
+
 class RegistrySource(QObject):
     """See the module docstring."""
 
@@ -78,6 +114,10 @@ class RegistrySource(QObject):
     refresh_failed = Signal(object)
     #: True while a registry is being opened or listed.
     busy_changed = Signal(bool)
+    #: A background read of metadata (see :meth:`request_metadata`) finished.
+    metadata_ready = Signal()
+    #: ``(done, total)`` of the running metadata read.
+    metadata_progress = Signal(int, int)
 
     def __init__(self, parent: QObject | None = None, *, poll_ms: int = 1500):
         super().__init__(parent)
@@ -94,11 +134,36 @@ class RegistrySource(QObject):
         self._unreadable = False
         self._attempted_revision: str | None = None
         self._failed_revision: str | None = None
+        self._poll_worker: workers.Worker | None = None
+        self._meta_worker: workers.Worker | None = None
+        self._meta_wanted: list[str] = []
+        self._meta_callbacks: list = []
+        self._meta_epoch = 0  # moves whenever the cached metadata is dropped
 
     # -- public API -------------------------------------------------------------------------------
     @property
     def root(self) -> Path | None:
-        return Path(self.registry.root) if self.registry is not None else None
+        """The open registry's folder (None when none is open, or when it is remote)."""
+        if self.registry is None or self.registry.local_folder is None:
+            return None
+        return Path(self.registry.root)
+
+    @property
+    def location(self) -> str:
+        """Where the open registry is, for people: its folder, or its ``s3://`` URI ("" when none is open)."""
+        if self.registry is None:
+            return ""
+        root = self.root
+        return str(root) if root is not None else self.registry.location
+
+    @property
+    def remote(self) -> bool:
+        """True when the open registry is not on this machine (every read goes over the network)."""
+        return self.registry is not None and self.registry.local_folder is None
+
+    @property
+    def fetching_metadata(self) -> bool:
+        return self._meta_worker is not None
 
     @property
     def busy(self) -> bool:
@@ -109,8 +174,10 @@ class RegistrySource(QObject):
         return self._timer.isActive()
 
     def open(self, root: str | Path) -> None:
-        """Open the registry at ``root`` in the background (``opened`` then ``entries_loaded``)."""
+        """Open the registry at ``root`` (a folder or an ``s3://`` URI) in the background
+        (``opened`` then ``entries_loaded``)."""
         self._stop_worker()
+        self._stop_side_workers()
         self._timer.stop()
         self._generation += 1
         generation = self._generation
@@ -146,10 +213,11 @@ class RegistrySource(QObject):
         """Stop polling and any running listing; forget the registry."""
         self._timer.stop()
         self._stop_worker()
+        self._stop_side_workers()
         self._generation += 1
         self.registry = None
         self.revision = None
-        self._metadata.clear()
+        self._drop_metadata()
 
     def set_poll_interval(self, ms: int) -> None:
         self._timer.setInterval(ms)
@@ -167,29 +235,141 @@ class RegistrySource(QObject):
                 self.refresh_failed.emit(exc)
             return False
         if revision != self.revision and revision != self._failed_revision:
-            self._metadata.clear()
+            self._drop_metadata()
             self._attempted_revision = revision
             self.refresh()
             return True
         return False
 
     def metadata(self, model_id: str):
-        """The ``ModelMetadata`` of a version (cached until the registry changes)."""
+        """The ``ModelMetadata`` of a version (cached until the registry changes).
+
+        For a remote registry, read it first with :meth:`request_metadata`: this reads it at once.
+        """
         cached = self._metadata.get(model_id)
+        if isinstance(cached, BaseException):
+            raise cached
         if cached is None:
             cached = self.registry.get_metadata(model_id)
             self._metadata[model_id] = cached
         return cached
 
+    def cached_metadata(self, model_id: str):
+        """The ``ModelMetadata`` of a version if it was read already, else None (never reads)."""
+        cached = self._metadata.get(model_id)
+        return None if cached is None or isinstance(cached, BaseException) else cached
+
+    def missing_metadata(self, ids: list[str]) -> list[str]:
+        """Those of ``ids`` whose metadata must still be read over the network (none for a local registry,
+        read at once when asked)."""
+        if not self.remote:
+            return []
+        return [i for i in ids if i not in self._metadata]
+
+    def request_metadata(self, ids: list[str], then=None) -> None:
+        """Read the metadata of ``ids`` on a worker (``metadata_ready`` when done, and ``then()`` if given).
+
+        Requests made while a read runs are coalesced into one more read; a version that could not
+        be read is remembered with its error, which :meth:`metadata` raises, until the registry changes.
+        """
+        if then is not None:
+            self._meta_callbacks.append(then)
+        wanted = [i for i in dict.fromkeys(ids) if i not in self._metadata]
+        if self._meta_worker is not None:
+            self._meta_wanted = [*self._meta_wanted, *(i for i in wanted if i not in self._meta_wanted)]
+            return
+        if not wanted or self.registry is None:
+            self._finish_metadata()
+            return
+        generation, epoch = self._generation, self._meta_epoch
+        self._meta_worker = workers.start_worker(
+            _read_metadata,
+            self.registry,
+            wanted,
+            on_success=lambda found: self._on_metadata_read(generation, epoch, found),
+            on_progress=self.metadata_progress.emit,
+            on_finished=lambda: self._on_metadata_finished(generation),
+        )
+
     def forget_metadata(self) -> None:
-        self._metadata.clear()
+        self._drop_metadata()
 
     def changed_here(self) -> None:
         """The window itself wrote to the registry: drop caches and refresh now."""
-        self._metadata.clear()
+        self._drop_metadata()
         self.refresh()
 
     # -- private --------------------------------------------------------------------------------------
+    def _drop_metadata(self) -> None:
+        self._metadata.clear()
+        self._meta_epoch += 1
+
+    def _stop_side_workers(self) -> None:
+        for worker in (self._poll_worker, self._meta_worker):
+            if worker is not None:
+                worker.cancel()
+        self._poll_worker = self._meta_worker = None
+        self._meta_wanted = []
+        self._meta_callbacks = []
+
+    def _on_metadata_read(self, generation: int, epoch: int, found: dict) -> None:
+        if generation == self._generation and epoch == self._meta_epoch:
+            self._metadata.update(found)
+            for model_id, value in found.items():
+                if isinstance(value, BaseException):
+                    log.warning("could not read the metadata of %s: %s", model_id, value)
+
+    def _on_metadata_finished(self, generation: int) -> None:
+        if generation != self._generation:
+            return
+        self._meta_worker = None
+        wanted, self._meta_wanted = self._meta_wanted, []
+        wanted = [i for i in wanted if i not in self._metadata]
+        if wanted:
+            self.request_metadata(wanted)
+            return
+        self._finish_metadata()
+
+    def _finish_metadata(self) -> None:
+        callbacks, self._meta_callbacks = self._meta_callbacks, []
+        self.metadata_ready.emit()
+        for callback in callbacks:
+            callback()
+
+    def _poll_in_background(self) -> None:
+        if self._poll_worker is not None or self.registry is None:
+            return
+        generation = self._generation
+        self._poll_worker = workers.start_worker(
+            _poll,
+            self.registry,
+            self.revision,
+            on_success=lambda result: self._on_poll_succeeded(generation, result),
+            on_error=lambda exc: self._on_poll_failed(generation, exc),
+            on_finished=lambda: self._on_poll_finished(generation),
+        )
+
+    def _on_poll_succeeded(self, generation: int, result) -> None:
+        if generation != self._generation or self._worker is not None:
+            return  # a listing of the window's own runs: it shows what this one found
+        revision, entries = result
+        self._unreadable = False
+        if entries is None:
+            return
+        self.revision = revision
+        self._drop_metadata()
+        self.entries_loaded.emit(entries)
+
+    def _on_poll_failed(self, generation: int, exc: BaseException) -> None:
+        if generation == self._generation and not self._unreadable:  # say it once, not at every poll
+            self._unreadable = True
+            log.warning("could not read the registry revision: %s", exc)
+            self.refresh_failed.emit(exc)
+
+    def _on_poll_finished(self, generation: int) -> None:
+        if generation == self._generation:
+            self._poll_worker = None
+
     def _set_worker(self, worker: workers.Worker) -> None:
         self._worker = worker
         self.busy_changed.emit(True)
@@ -215,7 +395,8 @@ class RegistrySource(QObject):
         registry, revision, entries = result
         self.registry = registry
         self.revision = revision
-        self._metadata.clear()
+        self._unreadable = False
+        self._drop_metadata()
         self.opened.emit(registry.uri)
         self.entries_loaded.emit(entries)
         self._timer.start()
@@ -246,5 +427,9 @@ class RegistrySource(QObject):
             self.refresh_failed.emit(exc)
 
     def _on_timer_timeout(self) -> None:
-        if self._worker is None:
+        if self._worker is not None:
+            return
+        if self.remote:
+            self._poll_in_background()  # the revision is a request: never on the window's thread
+        else:
             self.check_now()

@@ -22,6 +22,7 @@ MAX_RECENT = 8
 DEFAULTS: dict[str, Any] = {
     "registry/last": "",
     "registry/recent": [],
+    "remote/recent": [],
     "view/show_deleted": False,
     "view/primary_metric": "f1_score",
     "view/differences_only": False,
@@ -104,3 +105,17 @@ class Settings:
 
     def clear_recent_registries(self) -> None:
         self.set("registry/recent", [])
+
+    # -- registries in object storage -----------------------------------------------------------
+    def recent_remotes(self) -> list[str]:
+        """``s3://bucket/prefix`` URIs opened from File ▸ Open Remote Registry…, the latest first."""
+        return self.get_list("remote/recent")
+
+    def add_recent_remote(self, uri: str) -> None:
+        uri = uri.strip().rstrip("/")
+        recent = [u for u in self.recent_remotes() if u != uri]
+        recent.insert(0, uri)
+        self.set("remote/recent", recent[:MAX_RECENT])
+
+    def clear_recent_remotes(self) -> None:
+        self.set("remote/recent", [])

@@ -111,7 +111,9 @@ class Workflows(QObject):
             Messages.information(self.window, "No models", "This registry has no model to predict with yet.")
             return None
         model_id = default_model_id(entries, self.window.selected_ids())
-        return self._show(PredictDialog(registry, entries, model_id, files, parent=self.window))
+        # A remote registry's metadata is looked up in what the window has read: never a wait on the network.
+        lookup = self.window.source.cached_metadata if self.window.remote else None
+        return self._show(PredictDialog(registry, entries, model_id, files, parent=self.window, metadata_lookup=lookup))
 
     def open_score(self, path: str | None = None):
         from exoreg_gui.dialogs.score_dialog import ScoreDialog
@@ -164,8 +166,12 @@ class Workflows(QObject):
         if model_id is None:
             Messages.information(self.window, "Nothing to package", "Select the version to package in the tree.")
             return None
+        source = self.window.source
+        if source.missing_metadata([model_id]):  # read over the network first, then open the dialog
+            source.request_metadata([model_id], then=lambda: self.open_deploy(model_id))
+            return None
         try:
-            meta = self.window.source.metadata(model_id)
+            meta = source.metadata(model_id)
         except Exception as exc:  # noqa: BLE001 - shown, never fatal
             Messages.error(self.window, "Could not read the version", exc)
             return None
@@ -380,7 +386,7 @@ class Workflows(QObject):
         has_registry = self.window.registry is not None
         has_selection = bool(self.window.selected_ids())
         actions = self.window.workflow_actions
-        actions["import"].setEnabled(has_registry)
+        actions["import"].setEnabled(has_registry and not self.window.remote)  # remote: from the CLI (tooltip)
         actions["predict"].setEnabled(has_registry)
         actions["export"].setEnabled(has_selection)
         actions["deploy"].setEnabled(has_selection)

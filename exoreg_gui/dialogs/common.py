@@ -122,6 +122,14 @@ def start_worker_for(owner: QWidget, func, *args, **kwargs):
     return workers.start_worker(func, *args, **kwargs)
 
 
+#: What trust means for a shared registry (a bucket): a signature vouches only for its own user.
+TRUST_NOTE = (
+    "Trust is yours alone: a pickle's signature is an HMAC made with each user's own key, so a pickle a "
+    "colleague signed (in a shared bucket, say) is <b>untrusted for you</b> until you review it yourself. "
+    "Models saved as <b>.skops</b> are read by an allowlist and need no trust."
+)
+
+
 def trust_box(parent: QWidget | None, preview) -> QMessageBox:
     """The question asked before an untrusted model file is imported; the default answer is No."""
     inspection = preview.inspection
@@ -143,7 +151,7 @@ def trust_box(parent: QWidget | None, preview) -> QMessageBox:
     box.setInformativeText(
         f"It would import or construct:<br>{items}{more}<br><br>"
         "Import it only if you know where it came from and trust that source. "
-        "Choosing <b>No</b> imports nothing."
+        "Choosing <b>No</b> imports nothing.<br><br>" + TRUST_NOTE
     )
     box.setDetailedText(
         "Everything the file would import or construct:\n"

@@ -336,9 +336,11 @@ class PredictDialog(FileDropDialog):
     results_shown = Signal(str)
 
     def __init__(self, registry, entries: list[dict], model_id: str | None = None,
-                 files: list[str] | None = None, parent: QWidget | None = None):
+                 files: list[str] | None = None, parent: QWidget | None = None, *, metadata_lookup=None):
         super().__init__(parent)
         self.setObjectName("PredictDialog")
+        #: ``model_id -> ModelMetadata or None`` that never waits (a remote registry's cache), else None.
+        self.metadata_lookup = metadata_lookup
         self.setWindowTitle("Predict from CSV")
         self.registry = registry
         self.entries = [e for e in entries if e.get("status", "active") == "active"]
@@ -658,7 +660,11 @@ class PredictDialog(FileDropDialog):
             return None
         if model_id not in self._imputes_cache:
             try:
-                hyper = self.registry.get_metadata(model_id).hyperparameters or {}
+                if self.metadata_lookup is not None:
+                    meta = self.metadata_lookup(model_id)
+                    hyper = None if meta is None else meta.hyperparameters or {}
+                else:
+                    hyper = self.registry.get_metadata(model_id).hyperparameters or {}
             except Exception:  # noqa: BLE001 - only the wording depends on it
                 hyper = None
             self._imputes_cache[model_id] = None if hyper is None or "imputer_strategy" not in hyper else True

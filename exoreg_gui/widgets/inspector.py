@@ -6,7 +6,7 @@ The model file's SHA-256 is checked in the background (by the registry) each tim
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QFontMetrics
 from PySide6.QtWidgets import (
     QFrame,
@@ -28,6 +28,9 @@ from exoreg_gui import workers
 from exoreg_gui.models.metadata_tree_model import MetadataTreeModel, Node, metadata_sections, running_versions
 from exoreg_gui.models.registry_tree_model import SYNTHETIC_BADGE, SYNTHETIC_TOOLTIP, is_synthetic
 from exoreg_gui.widgets.confusion_heatmap import ConfusionHeatmap
+
+#: Milliseconds after a remote version is shown before its model file is downloaded and checked.
+REMOTE_VERIFY_DELAY_MS = 300
 
 CARD_METRICS = (("accuracy", "Accuracy"), ("precision", "Precision"), ("recall", "Recall"),
                 ("f1_score", "F1"), ("roc_auc", "ROC AUC"))
@@ -95,6 +98,15 @@ class InspectorPanel(QWidget):
         self.meta = None
         self._verify_worker: workers.Worker | None = None
         self.integrity = ""
+        self._read_only: dict[str, str] | None = None  # {edit: why not here} for a registry in object storage
+        # A remote model file is downloaded to check it; boto3 does that in Python, which would share the
+        # GIL with the panels painting the selection: the download starts once they are done.
+        self._remote_verify = QTimer(self)
+        self._remote_verify.setObjectName("inspector-remote-verify")
+        self._remote_verify.setSingleShot(True)
+        self._remote_verify.setInterval(REMOTE_VERIFY_DELAY_MS)
+        self._remote_verify.timeout.connect(self._on_remote_verify_timeout)
+        self._remote_verify_args = None
 
         self.title_label = QLabel("Select a version in the tree", self)
         self.title_label.setObjectName("headline")
@@ -184,11 +196,17 @@ class InspectorPanel(QWidget):
         grid.addWidget(QLabel("Aliases", self), 2, 0)
         grid.addWidget(self.aliases_label, 2, 1)
         grid.addWidget(self.alias_button, 2, 2)
+        self.read_only_label = QLabel("", self)
+        self.read_only_label.setObjectName("readOnlyNote")
+        self.read_only_label.setWordWrap(True)
+        self.read_only_label.setStyleSheet("color: #5d6877;")
+        self.read_only_label.hide()
         buttons = QHBoxLayout()
         buttons.addStretch(1)
         buttons.addWidget(self.revert_button)
         buttons.addWidget(self.save_button)
-        grid.addLayout(buttons, 3, 0, 1, 4)
+        grid.addWidget(self.read_only_label, 3, 0, 1, 4)
+        grid.addLayout(buttons, 4, 0, 1, 4)
         grid.setColumnStretch(1, 1)
 
         right = QWidget(self)
@@ -273,6 +291,15 @@ class InspectorPanel(QWidget):
         self._fill_edits()
         self._start_verify(meta, registry)
 
+    def set_read_only(self, reasons: dict[str, str] | None) -> None:
+        """Offer no edits (description, tags, alias, confirm metrics), each saying why in its tooltip;
+        ``reasons`` maps those names to the tooltip, None offers the edits again."""
+        if reasons == self._read_only:
+            return
+        self._read_only = reasons
+        self._set_enabled(self.meta is not None)
+        self._fill_edits()
+
     def shutdown(self) -> None:
         self._cancel_verify()
 
@@ -295,8 +322,22 @@ class InspectorPanel(QWidget):
         self.tree.header().resizeSection(0, min(300, max(170, widest + 16)))
 
     def _set_enabled(self, on: bool) -> None:
+        reasons = self._read_only or {}
         for widget in (self.description_edit, self.tags_edit, self.alias_button):
             widget.setEnabled(on)
+        # Read-only text stays readable and selectable; the buttons are greyed out. Each says why.
+        for widget, edit in ((self.description_edit, "description"), (self.tags_edit, "tags"),
+                             (self.alias_button, "alias"), (self.confirm_button, "confirm")):
+            widget.setToolTip(reasons.get(edit, ""))
+        self.read_only_label.setText("Read-only here: this registry is in object storage and is changed from "
+                                     "the command line (hover over a field for its command)." if reasons else "")
+        self.read_only_label.setVisible(bool(reasons))
+        self.revert_button.setVisible(not reasons)
+        self.save_button.setVisible(not reasons)
+        self.description_edit.setReadOnly(bool(reasons))
+        self.tags_edit.setReadOnly(bool(reasons))
+        self.alias_button.setEnabled(on and not reasons)
+        self.confirm_button.setEnabled(not reasons)
 
     def _fill_edits(self) -> None:
         meta = self.meta
@@ -357,6 +398,18 @@ class InspectorPanel(QWidget):
             self._set_integrity("unknown")
             return
         self._set_integrity("checking")
+        if getattr(registry, "local_folder", True) is None:
+            self._remote_verify_args = (meta, registry)
+            self._remote_verify.start()
+            return
+        self._run_verify(meta, registry)
+
+    def _on_remote_verify_timeout(self) -> None:
+        args, self._remote_verify_args = self._remote_verify_args, None
+        if args is not None and self.meta is args[0]:
+            self._run_verify(*args)
+
+    def _run_verify(self, meta, registry) -> None:
         model_id = meta.model_id
         self._verify_worker = workers.start_worker(
             _verify_version,
@@ -367,6 +420,8 @@ class InspectorPanel(QWidget):
         )
 
     def _cancel_verify(self) -> None:
+        self._remote_verify.stop()
+        self._remote_verify_args = None
         if self._verify_worker is not None:
             self._verify_worker.cancel()
             self._verify_worker = None
