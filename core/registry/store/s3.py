@@ -20,9 +20,11 @@ is recognised as this writer's own.
 **The index.** Opening reads ``snapshot.json`` and lists the entries after it (``StartAfter``),
 a handful of requests however many versions there are; a writer that finds the log more than
 :data:`COMPACT_EVERY` entries past the snapshot folds it into a new one (itself a conditional
-write). The snapshot and the entries are cached in the user's cache folder keyed by their ETags,
-so a warm open is two small requests; model files are cached by SHA-256 and checked against it on
-every read. :meth:`S3Store.revision` is one listing request after the last entry read.
+write). The snapshot, folded into summary rows sorted by name and version, is kept in the user's
+cache folder as ``index.json`` keyed by the snapshot's ETag (asked for with ``If-None-Match``), and
+the entries by theirs, so a warm open is two small requests and parses no full metadata; the index
+is validated field by field on every read and ignored when anything is off. Model files are cached
+by SHA-256 and checked against it on every read. :meth:`S3Store.revision` is one listing request after the last entry read.
 
 **Trust the store, but check.** Before the first write to an endpoint the store is probed (see
 :func:`probe_conditional_writes`); one that does not enforce conditional writes is only read.
