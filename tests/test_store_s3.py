@@ -302,6 +302,233 @@ def test_a_damaged_snapshot_is_rebuilt_from_the_log(s3_uri):
     assert ModelRegistry(s3_uri).verify().problems == []
 
 
+def _index_file(store) -> Path:
+    return store._cache / "index.json"
+
+
+def _compacted(uri: str, monkeypatch, versions: int = 4):
+    """A registry whose log was compacted once (every 3 entries here) and has entries after its snapshot."""
+    from core.registry.store import s3
+
+    monkeypatch.setattr(s3, "COMPACT_EVERY", 3)
+    registry = ModelRegistry(uri)
+    model = forest()
+    for i in range(versions):
+        register(registry, model=model, name=f"Name{i % 2}")
+    registry.set_alias("Name0", "production", 1)
+    assert registry.store._s.snapshot_seq > 0
+    return registry
+
+
+def _warm_open(uri: str) -> tuple[list[dict], Requests, object]:
+    """Open ``uri`` as another process on this machine would (nothing shared but the cache folder)."""
+    client = s3_server_client()
+    counted = Requests(client)
+    store = _fresh_store(uri, client=client)
+    return ModelRegistry(store).list_models(include_deleted=True), counted, store
+
+
+def test_a_warm_open_serves_the_cached_index_in_two_requests(s3_uri, monkeypatch):
+    from core.registry.store import s3
+
+    registry = _compacted(s3_uri, monkeypatch)
+    expected = registry.list_models(include_deleted=True)
+    _warm_open(s3_uri)  # a cold open on this machine caches the index
+    rows, counted, store = _warm_open(s3_uri)
+    assert rows == expected
+    assert counted.ops == ["GetObject", "ListObjectsV2"], counted.ops
+    # the snapshot was asked for only if changed, and it had not: the index came from the cache folder
+    assert counted.headers[0].get("if-none-match") == store._s.snapshot_etag.encode()
+    state, etag = s3._State.from_index(_index_file(store).read_bytes(), store._where)
+    assert etag == store._s.snapshot_etag and state.seq == store._s.snapshot_seq
+    assert ModelRegistry(store).resolve("Name0@production").version == 1
+
+
+def test_a_compacting_writer_leaves_the_new_index_in_its_cache_folder(s3_uri, monkeypatch):
+    registry = _compacted(s3_uri, monkeypatch)  # the snapshot holds 3 entries, the log 5
+    register(registry, name="Name0")  # the sixth entry: this writer compacts
+    snapshot = registry.store.client.head_object(Bucket=registry.store.bucket,
+                                                 Key=registry.store._key("snapshot.json"))
+    rows, counted, store = _warm_open(s3_uri)
+    assert [r["version"] for r in rows if r["model_name"] == "Name0"] == [1, 2, 3]
+    assert counted.headers[0].get("if-none-match") == snapshot["ETag"].encode()  # so the snapshot was not downloaded
+    assert len(counted) <= 3
+
+
+def test_entries_after_the_cached_snapshot_are_read_in_at_most_three_requests(s3_uri, monkeypatch):
+    from core.registry.store import s3
+
+    registry = _compacted(s3_uri, monkeypatch, versions=3)
+    _warm_open(s3_uri)
+    monkeypatch.setattr(s3, "COMPACT_EVERY", 1000)  # the writer elsewhere does not compact this time
+    register(ModelRegistry(_fresh_store(s3_uri, client=s3_server_client())), name="Name1")
+    rows, counted, _ = _warm_open(s3_uri)
+    registry.store.revision()  # look afresh (reads are served from what was listed up to a second ago)
+    assert rows == registry.list_models(include_deleted=True)
+    assert [r["version"] for r in rows if r["model_name"] == "Name1"] == [1, 2]
+    assert counted.ops == ["GetObject", "ListObjectsV2", "GetObject"]  # 304, the tail, the one new entry
+
+
+def test_a_stale_cached_index_is_replaced_by_the_new_snapshot(s3_uri, monkeypatch):
+    registry = _compacted(s3_uri, monkeypatch)
+    _warm_open(s3_uri)
+    stale = _index_file(registry.store).read_bytes()
+    for _ in range(3):  # another machine registers and compacts
+        register(ModelRegistry(_fresh_store(s3_uri, client=s3_server_client())), name="Name1")
+    _index_file(registry.store).write_bytes(stale)
+    rows, counted, store = _warm_open(s3_uri)
+    registry.store.revision()
+    assert rows == registry.list_models(include_deleted=True)
+    assert [r["version"] for r in rows if r["model_name"] == "Name1"] == [1, 2, 3, 4, 5]
+    assert _index_file(store).read_bytes() != stale
+    assert ModelRegistry(store).resolve("Name1").version == 5
+
+
+def _edit_row(change):
+    """A damage that rewrites the cached rows with ``change(rows)`` (keeping the file's shape)."""
+    import orjson
+
+    def damage(data: bytes) -> bytes:
+        head, body, tail = data.split(b"\n")
+        rows = orjson.loads(body)
+        change(rows)
+        return b"\n".join((head, orjson.dumps(rows), tail))
+
+    return damage
+
+
+def _edit_header(change):
+    import orjson
+
+    def damage(data: bytes) -> bytes:
+        head, rest = data.split(b"\n", 1)
+        header = orjson.loads(head)
+        change(header)
+        return orjson.dumps(header) + b"\n" + rest
+
+    return damage
+
+
+def _edit_meta(change):
+    import orjson
+
+    def damage(data: bytes) -> bytes:
+        head, body, tail = data.split(b"\n")
+        meta = orjson.loads(tail)
+        change(meta)
+        return b"\n".join((head, body, orjson.dumps(meta)))
+
+    return damage
+
+
+#: What a damaged, hand-edited or hostile cached index may look like; every one is ignored without a word.
+_DAMAGES = {
+    "empty": lambda data: b"",
+    "truncated": lambda data: data[: len(data) // 2],
+    "one byte flipped in the header": lambda data: b"[" + data[1:],
+    "not JSON": lambda data: b"\x00\xff" * 1000,
+    "one line": lambda data: data.replace(b"\n", b" "),
+    "four lines": lambda data: data + b"\n{}",
+    "a pickle": lambda data: b"\x80\x04\x95" + data,
+    "another format": _edit_header(lambda h: h.update(format="exoreg-s3-index/999")),
+    "another registry's": _edit_header(lambda h: h.update(where="http://elsewhere|bucket|prefix")),
+    "no snapshot ETag": _edit_header(lambda h: h.update(snapshot_etag="")),
+    "a count that disagrees": _edit_header(lambda h: h.update(versions=h["versions"] + 1)),
+    "a negative sequence": _edit_header(lambda h: h.update(seq=-1)),
+    "a version as text": _edit_row(lambda rows: rows[0].update(version="1")),
+    "a version as true": _edit_row(lambda rows: rows[0].update(version=True)),
+    "a name as a number": _edit_row(lambda rows: rows[-1].update(model_name=7)),
+    "aliases as text": _edit_row(lambda rows: rows[0].update(aliases="production")),
+    "an alias as a number": _edit_row(lambda rows: rows[0].update(aliases=[1])),
+    "tags as a list": _edit_row(lambda rows: rows[0].update(tags=["a"])),
+    "a tag value as a number": _edit_row(lambda rows: rows[0].update(tags={"team": 3})),
+    "a metric as text": _edit_row(lambda rows: rows[0].update(metrics={"roc_auc": "0.9"})),
+    "an accuracy as text": _edit_row(lambda rows: rows[0].update(accuracy="high")),
+    "a missing field": _edit_row(lambda rows: rows[0].pop("status")),
+    "a row that is not an object": _edit_row(lambda rows: rows.__setitem__(0, [1, 2])),
+    "a version twice": _edit_row(lambda rows: rows.__setitem__(1, dict(rows[0]))),
+    "an entry past the index": _edit_meta(lambda m: m["seq"].__setitem__(0, 10**9)),
+    "an entry number zero": _edit_meta(lambda m: m["seq"].__setitem__(0, 0)),
+    "an entry number as text": _edit_meta(lambda m: m["seq"].__setitem__(0, "3")),
+    "an ETag as a number": _edit_meta(lambda m: m["etag"].__setitem__(0, 5)),
+    "one entry missing": _edit_meta(lambda m: m["seq"].pop()),
+}
+
+
+def test_a_damaged_or_hostile_cached_index_is_ignored_and_rebuilt(s3_uri, monkeypatch, capsys):
+    from core.registry.store import s3
+
+    registry = _compacted(s3_uri, monkeypatch)
+    expected = registry.list_models(include_deleted=True)
+    _warm_open(s3_uri)
+    path = _index_file(registry.store)
+    good = path.read_bytes()
+    s3._State.from_index(good, registry.store._where)  # the good one reads back
+    for label, damage in _DAMAGES.items():
+        path.write_bytes(damage(good))
+        rows, counted, store = _warm_open(s3_uri)
+        assert rows == expected, label
+        # the snapshot was read afresh (no If-None-Match), and nothing else was needed
+        assert counted.ops == ["GetObject", "ListObjectsV2"] and "if-none-match" not in counted.headers[0], label
+        assert ModelRegistry(store).resolve("Name0@production").version == 1, label
+        assert path.read_bytes() == good, label  # rewritten whole
+        assert store._s.damage == {}, label  # the snapshot in the bucket is fine: nothing to report
+    assert capsys.readouterr() == ("", "")
+    assert ModelRegistry(s3_uri).verify().problems == []
+
+
+def test_an_unwritable_cache_folder_costs_the_snapshot_download_nothing_more(s3_uri, monkeypatch):
+    registry = _compacted(s3_uri, monkeypatch)
+    expected = registry.list_models(include_deleted=True)
+    _warm_open(s3_uri)
+    path = _index_file(registry.store)
+    path.unlink()
+    path.mkdir()  # a folder where the file should be: neither readable nor replaceable
+    rows, counted, _ = _warm_open(s3_uri)
+    assert rows == expected and counted.ops == ["GetObject", "ListObjectsV2"]
+    rows, counted, _ = _warm_open(s3_uri)
+    assert rows == expected and "if-none-match" not in counted.headers[0]
+
+
+def test_a_snapshot_whose_rows_are_malformed_is_rebuilt_from_the_log(s3_uri, monkeypatch):
+    import orjson
+
+    registry = _compacted(s3_uri, monkeypatch)
+    expected = registry.list_models(include_deleted=True)
+    store = registry.store
+    key = store._key("snapshot.json")
+    doc = orjson.loads(store.client.get_object(Bucket=store.bucket, Key=key)["Body"].read())
+    first = next(iter(doc["entries"]))
+    doc["entries"][first]["aliases"] = "production"  # valid JSON, but not a row list_models can copy
+    store.client.put_object(Bucket=store.bucket, Key=key, Body=orjson.dumps(doc))
+    rows, _, reopened = _warm_open(s3_uri)
+    assert rows == expected
+    assert "corrupt_index" in [p.kind for p in ModelRegistry(reopened).verify().problems]
+
+
+def test_references_follow_every_change_once_the_lookup_by_name_is_built(s3_uri, tmp_path):
+    for root in (s3_uri, tmp_path / "local"):
+        registry = ModelRegistry(root)
+        other = ModelRegistry(root)  # a second registry on the same root
+        model = forest()
+        register(registry, model=model)
+        assert registry.resolve("ExoplanetClassifier").version == 1
+        assert registry.list_models("ExoplanetClassifier")[0]["version"] == 1
+        register(other, model=model)
+        assert registry.resolve("ExoplanetClassifier").version == 2, root
+        assert registry.model_names() == ["ExoplanetClassifier"]
+        registry.delete_model(registry.resolve("ExoplanetClassifier:2").model_id)
+        assert registry.resolve("ExoplanetClassifier").version == 1, root
+        assert [r["version"] for r in registry.list_models("ExoplanetClassifier")] == [1]
+        assert [r["version"] for r in registry.list_models("ExoplanetClassifier", include_deleted=True)] == [1, 2]
+        register(registry, model=model, name="Another")
+        assert registry.model_names() == ["Another", "ExoplanetClassifier"]
+        assert registry.list_models("Nobody") == []
+        rows = registry.list_models("Another")
+        rows[0]["aliases"].append("changed by the caller")
+        assert registry.list_models("Another")[0]["aliases"] == []
+
+
 # ================================================================ exoreg copy
 def test_copy_carries_everything_both_ways_and_a_second_run_copies_nothing(tmp_path, s3_uri, capsys):
     from core.registry.records import TrainingRows

@@ -105,6 +105,9 @@ class ModelRegistry:
 
     def __init__(self, root: str | os.PathLike | RegistryStore = "models/registry"):
         self.store: RegistryStore = open_store(root)
+        # The rows of each name, grouped once per list the store hands out (a store replaces that
+        # list whenever anything changes, so its identity marks the revision it was read at).
+        self._by_name: tuple[list[dict[str, Any]], dict[str, list[dict[str, Any]]]] | None = None
 
     def __repr__(self) -> str:
         return f"ModelRegistry({self.store.uri!r})"
@@ -444,11 +447,9 @@ class ModelRegistry:
         self, model_name: str | None = None, *, include_deleted: bool = False
     ) -> list[dict[str, Any]]:
         """Summaries sorted by name then version, served from the index."""
-        rows = self._sorted_rows()
+        rows = self._sorted_rows() if model_name is None else self._rows_by_name().get(model_name, [])
         out = []
         for r in rows:
-            if model_name is not None and r["model_name"] != model_name:
-                continue
             if not include_deleted and r["status"] == "deleted":
                 continue
             row = dict(r)
@@ -461,7 +462,7 @@ class ModelRegistry:
         return out
 
     def model_names(self) -> list[str]:
-        return sorted({r["model_name"] for r in self._sorted_rows()})
+        return sorted(self._rows_by_name())
 
     def get_metadata(self, model_id: str) -> ModelMetadata:
         """The full metadata of one version (read from its metadata file)."""
@@ -765,10 +766,22 @@ class ModelRegistry:
     def _active_rows(self) -> list[dict[str, Any]]:
         return [r for r in self._sorted_rows() if r["status"] != "deleted"]
 
+    def _rows_by_name(self) -> dict[str, list[dict[str, Any]]]:
+        """The sorted rows of each name (built once per revision of the index, so a lookup costs no scan)."""
+        rows = self._sorted_rows()
+        memo = self._by_name
+        if memo is None or memo[0] is not rows:
+            grouped: dict[str, list[dict[str, Any]]] = {}
+            for r in rows:
+                grouped.setdefault(r["model_name"], []).append(r)
+            memo = self._by_name = (rows, grouped)
+        return memo[1]
+
     def _rows_of(self, name: str) -> list[dict[str, Any]]:
-        rows = [r for r in self._sorted_rows() if r["model_name"] == name]
+        by_name = self._rows_by_name()
+        rows = list(by_name.get(name, ()))
         if not rows and unicodedata.normalize("NFC", name) != name:  # names are registered in NFC
-            rows = [r for r in self._sorted_rows() if r["model_name"] == unicodedata.normalize("NFC", name)]
+            rows = list(by_name.get(unicodedata.normalize("NFC", name), ()))
         if not rows:
             raise self._not_found_name(name)
         return rows

@@ -20,9 +20,11 @@ is recognised as this writer's own.
 **The index.** Opening reads ``snapshot.json`` and lists the entries after it (``StartAfter``),
 a handful of requests however many versions there are; a writer that finds the log more than
 :data:`COMPACT_EVERY` entries past the snapshot folds it into a new one (itself a conditional
-write). The snapshot and the entries are cached in the user's cache folder keyed by their ETags,
-so a warm open is two small requests; model files are cached by SHA-256 and checked against it on
-every read. :meth:`S3Store.revision` is one listing request after the last entry read.
+write). The snapshot, folded into summary rows sorted by name and version, is kept in the user's
+cache folder as ``index.json`` keyed by the snapshot's ETag (asked for with ``If-None-Match``), and
+the entries by theirs, so a warm open is two small requests and parses no full metadata; the index
+is validated field by field on every read and ignored when anything is off. Model files are cached
+by SHA-256 and checked against it on every read. :meth:`S3Store.revision` is one listing request after the last entry read.
 
 **Trust the store, but check.** Before the first write to an endpoint the store is probed (see
 :func:`probe_conditional_writes`); one that does not enforce conditional writes is only read.
@@ -44,6 +46,8 @@ import weakref
 from collections.abc import Callable, Collection, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from itertools import chain
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -61,6 +65,7 @@ from botocore.exceptions import (
 )
 
 from core.common.files import atomic_write_bytes, sha256_bytes
+from core.common.gcpause import gc_paused
 from core.errors import IntegrityError, MetadataValidationError, RegistryError
 from core.registry.metadata import ModelMetadata
 from core.registry.store._journal import fault_point
@@ -78,6 +83,8 @@ from core.registry.store.base import (
 from core.registry.store.local import _file_stem, _sidecar_name
 
 SCHEMA = 1
+#: The format of the folded index this machine keeps in its cache folder (see :meth:`_State.to_index`).
+INDEX_FORMAT = "exoreg-s3-index/1"
 #: A writer folds the log into a new snapshot when it is this many entries past the snapshot.
 COMPACT_EVERY = 10
 #: An object no version names is removed by ``verify --repair`` only when it is older than this
@@ -289,6 +296,7 @@ class _State:
             or not isinstance(doc.get("meta_seq"), dict)
             or set(doc["entries"]) != set(doc["meta_seq"])
             or not all(isinstance(r, dict) and r.get("model_id") == k for k, r in doc["entries"].items())
+            or not _valid_rows(list(doc["entries"].values()))
         ):
             raise ValueError("not a snapshot of this format")
         etags = doc.get("meta_etag") if isinstance(doc.get("meta_etag"), dict) else {}
@@ -296,6 +304,64 @@ class _State:
             doc["seq"], doc["entries"], {k: int(v) for k, v in doc["meta_seq"].items()},
             {k: str(v) for k, v in etags.items()}, dict(doc.get("bad") or {}),
         )
+
+    def to_index(self, where: str, snapshot_etag: str) -> bytes:
+        """This state as the cache folder keeps it: three JSON lines, read back by :meth:`from_index`.
+
+        A header (what it is, whose, the snapshot's ETag and sequence number), the summary rows
+        sorted by name and version (what ``rows()`` serves, so opening sorts nothing), and the
+        entry holding each row's metadata as two arrays in the rows' order.
+        """
+        rows = sorted(self.entries.values(), key=_row_order)
+        ids = [r["model_id"] for r in rows]
+        header = {"format": INDEX_FORMAT, "where": where, "snapshot_etag": snapshot_etag, "seq": self.seq,
+                  "versions": len(rows), "bad": self.bad}
+        meta = {"seq": [self.meta_seq[i] for i in ids], "etag": [self.meta_etag.get(i, "") for i in ids]}
+        return b"\n".join((orjson.dumps(header), orjson.dumps(rows), orjson.dumps(meta)))
+
+    @classmethod
+    def from_index(cls, data: bytes, where: str, snapshot_etag: str | None = None) -> tuple[_State, str]:
+        """(state, snapshot ETag) of a cached index; ValueError for anything that is not exactly one of ours.
+
+        The cache folder is the user's to write, so nothing in it is believed: every row must have
+        the fields and types a summary row has, ids must be unique, and every row's entry must be one
+        this state has folded.
+        """
+        try:
+            head, body, tail = data.split(b"\n")
+            header, rows, meta = orjson.loads(head), orjson.loads(body), orjson.loads(tail)
+            if not (
+                isinstance(header, dict)
+                and header.get("format") == INDEX_FORMAT
+                and header.get("where") == where
+                and isinstance(header.get("snapshot_etag"), str)
+                and header["snapshot_etag"]
+                and (snapshot_etag is None or header["snapshot_etag"] == snapshot_etag)
+                and type(header.get("seq")) is int
+                and header["seq"] >= 0
+                and isinstance(header.get("bad"), dict)
+                and _all_of(str, chain(header["bad"], header["bad"].values()))
+                and type(rows) is list
+                and len(rows) == header.get("versions")
+                and isinstance(meta, dict)
+                and type(meta.get("seq")) is list
+                and type(meta.get("etag")) is list
+                and len(meta["seq"]) == len(meta["etag"]) == len(rows)
+                and _all_of(int, meta["seq"])
+                and _all_of(str, meta["etag"])
+                and (not rows or 1 <= min(meta["seq"]) <= max(meta["seq"]) <= header["seq"])
+                and _valid_rows(rows)
+            ):
+                raise ValueError("it is not an index of this format")
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+            raise ValueError(f"the cached index cannot be used ({exc})") from None
+        ids = list(map(_MODEL_ID, rows))
+        entries = dict(zip(ids, rows, strict=True))
+        if len(entries) != len(rows):
+            raise ValueError("the cached index names a version twice")
+        state = cls(header["seq"], entries, dict(zip(ids, meta["seq"], strict=True)), dict(zip(ids, meta["etag"], strict=True)),
+                    dict(header["bad"]))
+        return state, header["snapshot_etag"]
 
     def copy(self) -> _State:
         return _State(self.seq, dict(self.entries), dict(self.meta_seq), dict(self.meta_etag), dict(self.bad))
@@ -335,6 +401,48 @@ class _State:
         for model_id, row in list(self.entries.items()):
             if model_id != keep and row["model_name"] == name and alias in row["aliases"]:
                 self.entries[model_id] = {**row, "aliases": [a for a in row["aliases"] if a != alias]}
+
+
+_MODEL_ID = itemgetter("model_id")
+_NUMBER_OR_NONE = (int, float, type(None))
+#: Every field of a summary row (:meth:`ModelMetadata.summary`) and the types it may have.
+_ROW_FIELDS: dict[str, tuple[type, ...]] = {
+    "model_id": (str,), "model_name": (str,), "version": (int,), "algorithm": (str,),
+    "accuracy": _NUMBER_OR_NONE, "precision": _NUMBER_OR_NONE, "recall": _NUMBER_OR_NONE,
+    "f1_score": _NUMBER_OR_NONE, "training_date": (str,), "training_dataset": (str,), "status": (str,),
+    "aliases": (list,), "tags": (dict,), "description": (str,), "metrics": (dict,), "n_features": (int,),
+    "model_file": (str,), "model_format": (str,), "model_size": (int,),
+}
+
+
+def _row_order(row: dict[str, Any]) -> tuple[str, int]:
+    return row["model_name"], row["version"]
+
+
+def _all_of(types: type | tuple[type, ...], values: Any) -> bool:
+    """Whether every value is exactly of ``types`` (bool is not an int here), checked column-wise in C."""
+    return set(map(type, values)) <= (set(types) if isinstance(types, tuple) else {types})
+
+
+def _valid_rows(rows: list[Any]) -> bool:
+    """Whether ``rows`` are summary rows: dicts with every field of its type, text aliases, tags and metric names."""
+    if not _all_of(dict, rows):
+        return False
+    try:
+        for name, types in _ROW_FIELDS.items():
+            if not _all_of(types, map(itemgetter(name), rows)):
+                return False
+    except KeyError:
+        return False
+    tags, metrics = list(map(itemgetter("tags"), rows)), list(map(itemgetter("metrics"), rows))
+    return (
+        _all_of(str, chain.from_iterable(map(itemgetter("aliases"), rows)))
+        and _all_of(str, chain.from_iterable(tags))
+        and _all_of(str, chain.from_iterable(map(dict.values, tags)))
+        and _all_of(str, chain.from_iterable(metrics))
+        and _all_of((int, float), chain.from_iterable(map(dict.values, metrics)))
+        and _all_of(str, (r.get("metrics_caveat", "") for r in rows))
+    )
 
 
 class _Slot:
@@ -526,40 +634,67 @@ class S3Store:
             state.apply(seq, key, self._read_entry(seq, key, etag), etag)
 
     def _load_snapshot(self) -> _State:
-        """The snapshot (from the cache folder when its ETag still matches), or an empty state."""
-        cached = self._cache / "snapshot.json"
-        cached_etag = None
-        with contextlib.suppress(OSError):
-            cached_etag = (self._cache / "snapshot.etag").read_text()
-        kwargs = {"IfNoneMatch": cached_etag} if cached_etag else {}
+        """The snapshot folded: from the cache folder's index when the snapshot's ETag still matches (304), else read.
+
+        A cached index that cannot be used for any reason (missing, damaged, another registry's,
+        hand-edited) is ignored and the snapshot read afresh, which rewrites it.
+        """
+        cached = self._cached_index()
+        kwargs = {"IfNoneMatch": cached[1]} if cached is not None else {}
         try:
             data, etag, _ = self._get(self._key("snapshot.json"), "opening the registry", **kwargs)
         except ClientError as exc:
-            if _not_modified(exc):
-                try:
-                    state = _State.from_bytes(cached.read_bytes())
-                    self._s.snapshot_seq, self._s.snapshot_etag = state.seq, cached_etag
-                    return state
-                except (OSError, ValueError):
-                    with contextlib.suppress(OSError):
-                        (self._cache / "snapshot.etag").unlink()
-                    return self._load_snapshot()
+            if _not_modified(exc) and cached is not None:
+                state, etag = cached
+                self._s.snapshot_seq, self._s.snapshot_etag = state.seq, etag
+                return state
             if _missing(exc):
                 self._s.snapshot_seq, self._s.snapshot_etag = 0, None
                 return _State()
             raise self._error(exc, "opening the registry") from exc
         try:
-            state = _State.from_bytes(data)
+            with gc_paused():
+                state = _State.from_bytes(data)
         except ValueError as exc:
             self._s.damage[f"the snapshot {self._key('snapshot.json')} cannot be read ({exc})"] = None
             self._s.snapshot_seq, self._s.snapshot_etag = 0, etag
             return _State()
         self._s.snapshot_seq, self._s.snapshot_etag = state.seq, etag
+        self._store_index(state, etag)
+        return state
+
+    @property
+    def _where(self) -> str:
+        return f"{self.endpoint}|{self.bucket}|{self.prefix}"
+
+    def _cached_index(self) -> tuple[_State, str] | None:
+        """The folded snapshot this machine cached and its ETag, or None (a damaged one is removed)."""
+        path = self._cache / "index.json"
+        try:
+            data = path.read_bytes()
+        except OSError:
+            return None
+        try:
+            with gc_paused():
+                return _State.from_index(data, self._where)
+        except ValueError:
+            with contextlib.suppress(OSError):
+                path.unlink()
+            return None
+
+    def _store_index(self, state: _State, etag: str) -> None:
+        """Keep ``state`` (the snapshot of ``etag``, folded) in the cache folder, whole or not at all."""
+        data = state.to_index(self._where, etag) if etag else None
         with contextlib.suppress(OSError):
             self._cache.mkdir(parents=True, exist_ok=True)
-            atomic_write_bytes(cached, data, sync_dir=False)
-            atomic_write_bytes(self._cache / "snapshot.etag", etag.encode(), sync_dir=False)
-        return state
+            for stale in ("snapshot.json", "snapshot.etag"):  # the raw snapshot earlier releases kept
+                with contextlib.suppress(FileNotFoundError):
+                    (self._cache / stale).unlink()
+            if data is None:
+                with contextlib.suppress(FileNotFoundError):
+                    (self._cache / "index.json").unlink()
+            else:
+                atomic_write_bytes(self._cache / "index.json", data, sync_dir=False)
 
     def _refresh(self, *, force: bool = True) -> _State:
         with self._s.mutex:
@@ -778,6 +913,7 @@ class S3Store:
         """Write ``state`` as the new snapshot, only over the snapshot this store last saw (If-Match); False on a race."""
         with self._s.mutex:
             data = state.to_bytes()
+            written = state.copy()  # rows are replaced, never changed in place: this is the state written
         condition = {"IfMatch": self._s.snapshot_etag} if self._s.snapshot_etag else {"IfNoneMatch": "*"}
         try:
             response = self._call("writing the registry's snapshot", self.client.put_object,
@@ -789,6 +925,7 @@ class S3Store:
             self._learn_snapshot()
             return False
         self._s.snapshot_seq, self._s.snapshot_etag = state.seq, response["ETag"]
+        self._store_index(written, response.get("ETag", ""))
         fault_point("snapshot_written")
         return True
 
