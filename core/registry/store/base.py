@@ -148,7 +148,10 @@ class RegistryStore(Protocol):
         ...
 
     def rows(self) -> list[dict[str, Any]]:
-        """The same rows sorted by model name then version (cached until something changes)."""
+        """The same rows sorted by model name then version (cached until something changes).
+
+        A change hands out a new list, never the old one mutated: the registry keys its per-name lookup on it.
+        """
         ...
 
     def read_metadata(self, model_id: str) -> ModelMetadata:
