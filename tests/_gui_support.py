@@ -210,3 +210,13 @@ def window(qtbot, gui_settings, messages, no_dangling_work):
 def open_registry(qtbot, window, root: Path, timeout: int = 10000) -> None:
     with qtbot.waitSignal(window.source.entries_loaded, timeout=timeout):
         window.open_registry(root)
+
+
+def visible_versions(win, name: str) -> list[str]:
+    """The version rows the window's tree shows under model ``name`` (as displayed)."""
+    proxy = win.tree_panel.proxy
+    for r in range(proxy.rowCount()):
+        parent = proxy.index(r, 0)
+        if parent.data() == name:
+            return [proxy.index(c, 0, parent).data() for c in range(proxy.rowCount(parent))]
+    return []

@@ -22,7 +22,7 @@ pytest.importorskip("pytestqt")
 from PySide6.QtCore import Qt, QTimer  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
-from tests._gui_support import build_gui_registry  # noqa: E402
+from tests._gui_support import build_gui_registry, visible_versions  # noqa: E402
 
 pytestmark = pytest.mark.s3
 ROOT = Path(__file__).resolve().parents[1]
@@ -83,15 +83,6 @@ def open_from_dialog(qtbot, window, uri: str, timeout: int = OPEN_TIMEOUT) -> No
     assert dialog.open_button.isEnabled()
     with qtbot.waitSignal(window.source.entries_loaded, timeout=timeout):
         qtbot.mouseClick(dialog.open_button, Qt.MouseButton.LeftButton)
-
-
-def visible_versions(win, name: str) -> list[str]:
-    proxy = win.tree_panel.proxy
-    for r in range(proxy.rowCount()):
-        parent = proxy.index(r, 0)
-        if parent.data() == name:
-            return [proxy.index(c, 0, parent).data() for c in range(proxy.rowCount(parent))]
-    return []
 
 
 # ================================================================ opening and browsing

@@ -19,18 +19,9 @@ from PySide6.QtWidgets import QApplication, QToolTip  # noqa: E402
 
 from exoreg_gui import main_window as main_window_module  # noqa: E402
 from exoreg_gui.models.registry_tree_model import ModelIdRole  # noqa: E402
-from tests._gui_support import open_registry  # noqa: E402
+from tests._gui_support import open_registry, visible_versions  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def visible_versions(win, name: str) -> list[str]:
-    proxy = win.tree_panel.proxy
-    for r in range(proxy.rowCount()):
-        parent = proxy.index(r, 0)
-        if parent.data() == name:
-            return [proxy.index(c, 0, parent).data() for c in range(proxy.rowCount(parent))]
-    return []
 
 
 def test_opens_registry_and_fills_tree_and_status(qtbot, window, gui_registry):

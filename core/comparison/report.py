@@ -172,6 +172,17 @@ def _disagreement_table(versions: Sequence[ScoredVersion]) -> tuple[list[str], l
     return header, body, len(every)
 
 
+def _disagreement_summary(versions, total: int) -> str:
+    """The sentence above the disagreements table (the same in HTML and Markdown)."""
+    if len(versions) < 2:
+        return "One version only: nothing to disagree with."
+    if not _same_rows(versions):
+        return "The versions were scored on different rows, so their predictions are not set side by side."
+    shown = min(total, DISAGREEMENTS_SHOWN)
+    return (f"{total:,} rows where the versions predict different labels"
+            + (f"; the first {shown:,} are shown." if total > shown else "."))
+
+
 def _same_rows(versions: Sequence[ScoredVersion]) -> bool:
     n = len(versions[0].y_true)
     return all(len(v.y_true) == n and len(v.y_pred) == n for v in versions)
@@ -230,16 +241,9 @@ def render_html(comparison: Comparison, versions: Sequence[ScoredVersion], conte
                                [[lab, *[f"{x:,}" for x in row]] for lab, row in zip(labels, m, strict=True)]))
     header, body, total = _disagreement_table(versions)
     out.append("<h2>Disagreements</h2>")
-    if len(versions) < 2:
-        out.append("<p>One version only: nothing to disagree with.</p>")
-    elif not _same_rows(versions):
-        out.append("<p>The versions were scored on different rows, so their predictions are not set side by side.</p>")
-    else:
-        shown = min(total, DISAGREEMENTS_SHOWN)
-        out.append(f"<p>{total:,} rows where the versions predict different labels"
-                   + (f"; the first {shown:,} are shown." if total > shown else ".") + "</p>")
-        if body:
-            out.append(_html_table(header, body))
+    out.append(f"<p>{_h(_disagreement_summary(versions, total))}</p>")
+    if body and len(versions) >= 2 and _same_rows(versions):
+        out.append(_html_table(header, body))
     out.append("</body></html>")
     return "\n".join(out) + "\n"
 
@@ -361,16 +365,9 @@ def render_markdown(comparison: Comparison, versions: Sequence[ScoredVersion], c
                            [[lab, *[f"{x:,}" for x in row]] for lab, row in zip(labels, m, strict=True)]), ""]
     out += ["## Disagreements", ""]
     header, body, total = _disagreement_table(versions)
-    if len(versions) < 2:
-        out.append("One version only: nothing to disagree with.")
-    elif not _same_rows(versions):
-        out.append("The versions were scored on different rows, so their predictions are not set side by side.")
-    else:
-        shown = min(total, DISAGREEMENTS_SHOWN)
-        out.append(f"{total:,} rows where the versions predict different labels"
-                   + (f"; the first {shown:,} are shown." if total > shown else "."))
-        if body:
-            out += ["", *_md_table(header, body)]
+    out.append(_disagreement_summary(versions, total))
+    if body and len(versions) >= 2 and _same_rows(versions):
+        out += ["", *_md_table(header, body)]
     return "\n".join(out).rstrip("\n") + "\n"
 
 
