@@ -411,10 +411,11 @@ def test_demo_build_can_be_cancelled(qtbot, window, tmp_path, monkeypatch):
     monkeypatch.setattr(main_window_module, "_load_demo_builder", lambda: slow_builder)
     window.build_demo(tmp_path / "demo")
     assert window.welcome.cancel_button.isVisible()
-    with qtbot.waitSignal(window._demo_worker.signals.progressed, timeout=5000):
-        pass  # the builder is running
-    with qtbot.waitSignal(window._demo_worker.signals.finished, timeout=10000):
-        window.welcome.cancel_button.click()
+    # Wait on what the person sees rather than on the worker's signals: those are emitted on a
+    # pool thread, and a signal blocker connected to them can be called while it is collected.
+    qtbot.waitUntil(lambda: window.welcome.progress.maximum() == steps, timeout=5000)  # it is running
+    window.welcome.cancel_button.click()
+    qtbot.waitUntil(lambda: window._demo_worker is None, timeout=10000)
     assert "Cancelled" in window.welcome.status_label.text()
     assert window.stack.currentIndex() == 0
     assert not window.welcome.cancel_button.isVisible()
