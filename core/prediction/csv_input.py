@@ -19,6 +19,7 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from core.common.cells import FORMULA_RE, NUMBER_RE  # noqa: F401 - importable from here too
 from core.common.cells import escape_array as escape_formulas  # noqa: F401 - the former name
@@ -221,23 +222,23 @@ def _count_outside_quotes(line: str, delimiter: str) -> int:
     return count
 
 
-def _arrow_options(fmt: CsvFormat, columns: list[str], *, block_size: int, on_invalid=None, encoding=None):
+def _arrow_options(fmt: CsvFormat, columns: list[str], *, block_size: int, on_invalid=None, encoding=None,
+                   header: bool = True, numeric=()):
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
     def skip_blank_or_comment(row) -> str:
         return "skip"  # in the sniffed head: a comment or blank line, or a malformed line
 
-    # use_threads=False: Arrow's threaded streaming reader reads ahead without bound when the
-    # consumer is slower than the disk (memory grows with the file). Serial reading parses one
-    # block per call, on the calling thread, with the GIL released.
-    # The header is parsed here (names stripped of surrounding blanks), so Arrow skips it.
+    # use_threads=False: each call parses on the calling thread, with the GIL released.
+    # The header is parsed by the sniffer (names stripped of surrounding blanks), so Arrow skips
+    # it when the text holds it (``header``).
     read = pacsv.ReadOptions(
         block_size=block_size,
         encoding=encoding or ("utf8" if fmt.encoding == "utf-8" else fmt.encoding),
         use_threads=False,
         column_names=fmt.columns,
-        skip_rows=1,
+        skip_rows=1 if header else 0,
     )
     parse = pacsv.ParseOptions(
         delimiter=fmt.delimiter,
@@ -246,7 +247,7 @@ def _arrow_options(fmt: CsvFormat, columns: list[str], *, block_size: int, on_in
     )
     convert = pacsv.ConvertOptions(
         include_columns=columns,
-        column_types={c: pa.string() for c in columns},
+        column_types={c: pa.float64() if c in numeric else pa.string() for c in columns},
         strings_can_be_null=True,
         quoted_strings_can_be_null=True,
     )
@@ -271,22 +272,32 @@ def read_head_table(fmt: CsvFormat, columns: list[str]):
 
 
 MAX_LINE_BYTES = 64 << 20  # a longer line is not a row of a table
+MAX_CHUNK_BYTES = 64 << 20  # text parsed in one go, at most (a batch of very wide rows is cut shorter)
+CHUNK_RECORDS = 16_384  # records per batch when the caller does not say
 _LOOK_AT_LINES_STARTING_WITH = b'\n\r\t #"'  # maybe blank or a comment: each line is looked at
+_LOOKED_AT = None  # a 256-entry table of the bytes above (built on first use)
 
 
-def _plain_lines(chunk: bytes) -> int | None:
-    """The number of lines in ``chunk`` (whole lines) when none can be blank, a comment or hold a
-    quote, else None. Vectorised: Python's own searches for two-byte patterns are slow."""
+def _plain_line_ends(chunk: bytes):
+    """The offsets of the line ends in ``chunk`` (whole lines) when none of its lines can be blank,
+    a comment or hold a quote, else None. Vectorised: Python's own searches for two-byte patterns
+    are slow."""
     import numpy as np
 
+    global _LOOKED_AT
     if b'"' in chunk:
         return None
+    if _LOOKED_AT is None:
+        table = np.zeros(256, dtype=bool)
+        table[np.frombuffer(_LOOK_AT_LINES_STARTING_WITH, dtype=np.uint8)] = True
+        _LOOKED_AT = table
     data = np.frombuffer(chunk, dtype=np.uint8)
     ends = np.flatnonzero(data == 10)
-    starts = data[np.concatenate(([0], ends[:-1] + 1))] if len(ends) else data[:1]
-    if np.isin(starts, np.frombuffer(_LOOK_AT_LINES_STARTING_WITH, dtype=np.uint8)).any():
+    if not len(ends):
+        return ends
+    if _LOOKED_AT[data[0]] or _LOOKED_AT[data[ends[:-1] + 1]].any():
         return None
-    return len(ends)
+    return ends
 
 
 def _latin1_for_invalid_bytes(error: UnicodeDecodeError):
@@ -297,7 +308,8 @@ codecs.register_error("exoreg-latin-1", _latin1_for_invalid_bytes)
 
 
 class LineReader:
-    """What Arrow parses: whole lines, one record per line, as UTF-8.
+    """Splits a CSV stream into what Arrow parses: chunks of whole lines, one record per line,
+    as UTF-8, a given number of records per chunk.
 
     - Multi-line cells are turned off. A line with an unmatched quote (``"``) is handed over as
       a line Arrow refuses, so it is rejected with its line number instead of swallowing the
@@ -306,16 +318,14 @@ class LineReader:
       record's line number in the file is known (:meth:`line_of`).
     - Latin-1 files are transcoded; Latin-1 bytes in a file that began as UTF-8 are read as
       Latin-1 where they occur, instead of stopping the run.
-    - Lines of any length up to :data:`MAX_LINE_BYTES` are read (Arrow's own block limit never
-      applies: every buffer handed over ends at a line end).
+    - Lines of any length up to :data:`MAX_LINE_BYTES` are read.
+    - The header line (the first) is dropped: the column names come from the sniffed format.
     """
-
-    closed = False
 
     def __init__(self, source, fmt: CsvFormat, block_size: int):
         self._source, self._fmt, self._block = source, fmt, block_size
         self._carry = b""
-        self._header = True  # the first line is the header, passed through as it is
+        self._header = True  # the first line is the header, dropped
         self.records = 0  # data records handed over so far
         self.skipped: list[int] = []  # for each dropped line: the records handed over before it
         self.unclosed: dict[int, str] = {}  # record index -> the text of a line with an unmatched quote
@@ -334,15 +344,37 @@ class LineReader:
         """:meth:`line_of` for one record (no array built: called for every refused line)."""
         return self._first_data_line + record + bisect.bisect_right(self.skipped, record)
 
-    def read(self, nbytes: int = -1) -> bytes:
+    def chunks(self, records: int) -> Iterator[tuple[bytes, int]]:
+        """(text, number of records) of ``records`` records at a time (the last chunk may have
+        fewer); each chunk's first record index is a multiple of ``records``."""
+        pending: list = []
+        have = 0
+        for piece, ends in self._pieces():
+            view, start, done = memoryview(piece), 0, 0
+            while len(ends) - done >= records - have:
+                last = done + (records - have) - 1
+                cut = int(ends[last]) + 1
+                pending.append(view[start:cut])
+                yield b"".join(pending), records
+                pending, have, start, done = [], 0, cut, last + 1
+            if done < len(ends):
+                pending.append(view[start:])
+                have += len(ends) - done
+        if pending:
+            yield b"".join(pending), have
+
+    def _pieces(self) -> Iterator[tuple[bytes, Any]]:
+        """(whole record lines, the offsets of their line ends) as the source is read."""
         while True:
             data = self._source.read(self._block)
             if not data:
                 rest, self._carry = self._carry, b""
-                if not rest:
-                    return b""
-                return self._process(rest if rest.endswith(b"\n") else rest + b"\n") or b"\n"
-            buffer = self._carry + data
+                if rest.strip():
+                    piece = self._process(rest if rest.endswith(b"\n") else rest + b"\n")
+                    if piece[1] is not None and len(piece[1]):
+                        yield piece
+                return
+            buffer = self._carry + data if self._carry else data
             end = buffer.rfind(b"\n") + 1
             self._carry = buffer[end:]
             if len(self._carry) > MAX_LINE_BYTES:
@@ -351,28 +383,30 @@ class LineReader:
                     f"{self._fmt.path.name} has a line over {MAX_LINE_BYTES >> 20} MiB long (line {line}); "
                     "it is not a table row: remove or shorten that line."
                 )
-            if end and (out := self._process(buffer[:end])):
-                return out
+            if end:
+                piece = self._process(buffer[:end] if end < len(buffer) else buffer)
+                if len(piece[1]):
+                    yield piece
 
-    def _process(self, chunk: bytes) -> bytes:
+    def _process(self, chunk: bytes):
         if self._fmt.encoding != "utf-8":
             chunk = chunk.decode(self._fmt.encoding).encode("utf-8")
-        else:
+        elif not chunk.isascii():  # ASCII is valid UTF-8: the common case costs one fast scan
             try:
                 chunk.decode("utf-8")
             except UnicodeDecodeError:
                 chunk = chunk.decode("utf-8", "exoreg-latin-1").encode("utf-8")
-        header = b""
         if self._header:
             self._header = False
-            end = chunk.find(b"\n") + 1
-            header, chunk = chunk[:end], chunk[end:]
-        return header + self._records(chunk)
+            chunk = chunk[chunk.find(b"\n") + 1 :]
+        return self._records(chunk)
 
-    def _records(self, chunk: bytes) -> bytes:
-        if (lines := _plain_lines(chunk)) is not None:
-            self.records += lines  # the common case: every line is a record
-            return chunk
+    def _records(self, chunk: bytes):
+        import numpy as np
+
+        if (ends := _plain_line_ends(chunk)) is not None:
+            self.records += len(ends)  # the common case: every line is a record
+            return chunk, ends
         out = []
         for line in chunk.split(b"\n")[:-1]:
             text = line.strip()
@@ -384,37 +418,34 @@ class LineReader:
                 line = self._refused
             out.append(line)
             self.records += 1
-        return b"\n".join(out) + b"\n" if out else b""
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return False
-
-    def close(self) -> None:
-        pass
+        if not out:
+            return b"", np.empty(0, dtype=np.intp)
+        return b"\n".join(out) + b"\n", np.cumsum([len(line) + 1 for line in out]) - 1
 
 
 class BatchStream:
-    """Streams a CSV file as pyarrow RecordBatches of string columns.
+    """Streams a CSV file as pyarrow RecordBatches, ``batch_rows`` records at a time (by default
+    :data:`CHUNK_RECORDS`, fewer for very wide rows).
 
-    Every column is read as text and converted to numbers by :func:`to_float` (on the
-    prediction threads), which finds the cells that are not numbers in the same pass. Lines
-    Arrow cannot use are collected in :attr:`invalid` as (record index, line number, reason);
-    :meth:`locate` gives the record index and line number of the rows of the batches. Use as a
-    context manager so the file is closed.
+    Columns in ``numeric`` are parsed as float64 where every cell of a batch is a number or
+    empty (the common case: no text column is built only to be converted); a batch with a cell
+    that is not a number is parsed again from the same text with every column as text, and
+    :func:`to_float` finds those cells. Other columns are read as text. Lines Arrow cannot use
+    are collected in :attr:`invalid` as (record index, line number, reason); :meth:`locate`
+    gives the record index and line number of the rows of the batches. Each batch is parsed in
+    one call on the calling thread, with the GIL released, and nothing is read ahead: memory
+    is what one batch needs. Use as a context manager so the file is closed.
     """
 
-    def __init__(self, fmt: CsvFormat, columns: list[str], *, block_size: int = 1 << 24):
+    def __init__(self, fmt: CsvFormat, columns: list[str], *, block_size: int = 1 << 22,
+                 batch_rows: int | None = None, numeric=()):
         import pyarrow as pa
-        import pyarrow.csv as pacsv
 
         self.fmt = fmt
         self.invalid: list[tuple[int, int, str]] = []
         self._raw = pa.OSFile(str(fmt.path), "rb")
         stream = pa.CompressedInputStream(self._raw, fmt.compression) if fmt.compression else self._raw
-        # Skip the BOM and leading comment lines: start the parser at the header line.
+        # Skip the BOM and leading comment lines: start at the header line.
         skip = fmt.header_offset
         if fmt.compression:
             while skip > 0:
@@ -422,25 +453,19 @@ class BatchStream:
         else:
             stream.seek(skip)
         self.lines = LineReader(stream, fmt, block_size)
-        read, parse, convert = _arrow_options(
-            fmt, columns, block_size=block_size, on_invalid=self._on_invalid, encoding="utf8"
-        )
-        try:
-            self._reader = pacsv.open_csv(
-                self.lines, read_options=read, parse_options=parse, convert_options=convert
-            )
-        except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
-            self._raw.close()
-            raise DataError(
-                f"{fmt.path.name} cannot be read as a {fmt.delimiter_name}-separated table ({_short(exc)})."
-            ) from exc
+        self._records = batch_rows or rows_within(fmt, CHUNK_RECORDS)
+        self._first_record = 0  # of the chunk being parsed (for the invalid-row handler)
+        numeric = set(numeric) & set(columns)
+        options = dict(block_size=1 << 20, on_invalid=self._on_invalid, encoding="utf8", header=False)
+        self._text = _arrow_options(fmt, columns, **options)
+        self._typed = _arrow_options(fmt, columns, numeric=numeric, **options) if numeric else None
 
     @property
     def invalid_rows(self) -> list[str]:
         return [reason for _, _, reason in self.invalid]
 
     def _on_invalid(self, row) -> str:
-        record = row.number - 2  # Arrow counts the header as row 1, and sees no dropped line
+        record = self._first_record + row.number - 1  # Arrow counts the chunk's lines from 1
         line = self.lines.line_of_record(record)
         if record in self.lines.unclosed:
             text = self.lines.unclosed[record]
@@ -473,19 +498,26 @@ class BatchStream:
             return 0
 
     def __iter__(self) -> Iterator:
+        for chunk, count in self.lines.chunks(self._records):
+            table = self._parse(chunk)
+            self._first_record += count
+            if table.num_rows:
+                yield table.combine_chunks().to_batches()[0]
+
+    def _parse(self, chunk: bytes):
         import pyarrow as pa
 
-        while True:
+        buffer = pa.py_buffer(chunk)
+        if self._typed is not None:
+            noted = len(self.invalid)
             try:
-                batch = self._reader.read_next_batch()
-            except StopIteration:
-                return
-            except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
-                raise DataError(
-                    f"{self.fmt.path.name} has a line that cannot be read ({_short(exc)})."
-                ) from exc
-            if batch.num_rows:
-                yield batch
+                return _read_chunk(buffer, self._typed)
+            except pa.ArrowInvalid:  # a cell that is not a number: read this batch as text
+                del self.invalid[noted:]
+        try:
+            return _read_chunk(buffer, self._text)
+        except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
+            raise DataError(f"{self.fmt.path.name} has a line that cannot be read ({_short(exc)}).") from exc
 
     def close(self) -> None:
         self._raw.close()
@@ -495,6 +527,23 @@ class BatchStream:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def _read_chunk(buffer, options):
+    import pyarrow.csv as pacsv
+
+    read, parse, convert = options
+    read.block_size = max(read.block_size, buffer.size + 1)  # one block: one batch, parsed in one go
+    return pacsv.read_csv(buffer, read_options=read, parse_options=parse, convert_options=convert)
+
+
+def rows_within(fmt: CsvFormat, rows: int) -> int:
+    """``rows``, or fewer when that many of the file's lines would exceed :data:`MAX_CHUNK_BYTES`."""
+    sample = fmt.head_data_rows()
+    if sample:
+        per_line = max(1, len(fmt.head) // (sample + 1))
+        rows = min(rows, max(1, MAX_CHUNK_BYTES // per_line))
+    return max(1, rows)
 
 
 def _short(exc: BaseException) -> str:

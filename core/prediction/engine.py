@@ -455,7 +455,7 @@ def _sample_drift(fmt, meta, registry, features, head) -> tuple[dict | None, str
         batches = [head.slice(0, DRIFT_SAMPLE_ROWS)]
         stream = contextlib.nullcontext()
     else:
-        stream = BatchStream(fmt, counter.names, block_size=READ_BLOCK_BYTES)
+        stream = BatchStream(fmt, counter.names, batch_rows=DRIFT_SAMPLE_ROWS, numeric=counter.names)
         batches = stream
     rows = 0
     with stream:
@@ -848,6 +848,7 @@ def predict_csv(
         cancelled=cancelled,
         workers=workers,
         batch_rows=batch_rows,
+        numeric=[c for c in features if c not in ids],
     )
     job = done.jobs[0]
     try:
@@ -1210,6 +1211,7 @@ def evaluate_versions(
         cancelled=cancelled,
         workers=workers,
         batch_rows=batch_rows,
+        numeric=[c for c in features if c != label_column and c not in ids],
     )
     if done.rows_read == 0:
         raise DataError(f"{input_path.name} has a header but no data rows; add at least one row.")

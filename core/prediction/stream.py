@@ -2,15 +2,18 @@
 
 How it runs
 -----------
-- The calling thread parses the file with pyarrow in 1 MiB blocks (every column as text: a
-  cell that is not a number is found in the same pass, never by reading the file again) and
-  joins the blocks into batches whose first rows are multiples of :data:`ALIGN_ROWS`.
+- The calling thread cuts the file into batches of whole lines whose first records are
+  multiples of :data:`ALIGN_ROWS` and parses each in one pyarrow call (GIL released), the
+  feature columns straight to float64; a batch with a cell that is not a number is parsed
+  again, from the same text, as text, so that cell is found and named (the file is never read
+  twice). Nothing is read ahead beyond what the pass holds.
 - The models load on a background thread meanwhile (importing scikit-learn, hash check, type
-  audit); the calling thread parses up to :data:`READ_AHEAD_ROWS` rows ahead until they are
+  audit; the cyclic garbage collector paused, as it would only walk the new objects again and
+  again); the calling thread parses up to :data:`READ_AHEAD_ROWS` rows ahead until they are
   ready, so the load and the first parsing overlap.
-- A pool of one thread per core converts each batch's feature cells to numbers (Arrow
-  kernels), predicts it with every model and builds the output tables; the calling thread
-  hands the results to each job's ``consume`` in file order (writing is done there).
+- A pool of one thread per core checks each batch's feature cells, predicts it with every
+  model and builds the output tables; the calling thread hands the results to each job's
+  ``consume`` in file order (writing is done there).
 - The engine decides the threads: the models run with ``n_jobs=1`` and single-threaded
   BLAS/OpenMP inside each worker, so every core is busy with the model, nothing is
   oversubscribed, and a forest sums its trees in one fixed order: the output is the same,
@@ -32,7 +35,7 @@ from core.errors import DataError, RegistryError
 
 DEFAULT_BATCH_ROWS = 49_920  # rows per prediction batch (a multiple of ALIGN_ROWS)
 ALIGN_ROWS = 192  # a multiple of every BLAS kernel's row unrolling (4, 8, 16, 24, 32, 64)
-READ_BLOCK_BYTES = 1 << 20  # bytes per parse block
+READ_BLOCK_BYTES = 4 << 20  # bytes read from the file at a time
 READ_AHEAD_ROWS = 100_000  # rows parsed ahead while the models load
 
 Progress = Callable[[int, int], None]
@@ -350,34 +353,51 @@ def run_pass(
     cancelled: Cancelled | None = None,
     workers: int | None = None,
     batch_rows: int | None = None,
+    numeric: Sequence[str] = (),
 ) -> Pass:
     """Stream ``fmt`` once, feeding every job that ``load_jobs()`` returns.
 
     ``load_jobs`` runs on a background thread (it loads the models) while the file is read
-    ahead; ``columns`` are those the metadata says the jobs need. Jobs' ``abort`` is called on
-    error or cancel.
+    ahead; ``columns`` are those the metadata says the jobs need, ``numeric`` those of them
+    that only feed models (parsed as numbers). Jobs' ``abort`` is called on error or cancel.
     """
     from concurrent.futures import ThreadPoolExecutor
 
+    from core.common.gcpause import gc_paused
+
+    def load_paused() -> list[Job]:
+        with gc_paused():
+            return load_jobs()
+
     loader = ThreadPoolExecutor(1, thread_name_prefix="exoreg-load")
-    loading = loader.submit(load_jobs)
+    loading = loader.submit(load_paused)
     loader.shutdown(wait=False)
+    args = (loading, progress, cancelled, worker_count(workers), batch_rows, numeric)
     try:
-        return _run(fmt, columns, loading, progress, cancelled, worker_count(workers), batch_rows)
+        return _run(fmt, columns, *args)
     except _ColumnsChanged as changed:
-        return _run(fmt, changed.args[0], loading, progress, cancelled, worker_count(workers), batch_rows)
+        return _run(fmt, changed.args[0], *args)
 
 
 def _batch_rows(fmt, workers: int, batch_rows: int | None) -> int:
-    """Rows per batch: the default, or fewer for a small file so that every worker gets some."""
+    """Rows per batch, a multiple of :data:`ALIGN_ROWS`: the default, fewer for a small file so
+    that every worker gets some, and fewer for rows so wide that a batch would be too long."""
+    from core.prediction.csv_input import rows_within
+
     if batch_rows:
-        return batch_rows
-    estimate = max(1, fmt.estimated_rows()[0])
-    share = -(-estimate // (2 * workers))  # two batches per worker
-    return max(ALIGN_ROWS, min(DEFAULT_BATCH_ROWS, -(-share // ALIGN_ROWS) * ALIGN_ROWS))
+        rows = batch_rows
+    else:
+        estimate = max(1, fmt.estimated_rows()[0])
+        share = -(-estimate // (2 * workers))  # two batches per worker
+        rows = min(DEFAULT_BATCH_ROWS, -(-share // ALIGN_ROWS) * ALIGN_ROWS)
+    # BLAS kernels treat the last few rows of a matrix with different code (and rounding) than
+    # the rest: batches that start at multiples of ALIGN_ROWS keep each row where it is when
+    # the whole file is predicted at once, so an MLP's probabilities match to the last bit.
+    rows = rows_within(fmt, rows)
+    return max(ALIGN_ROWS, rows - rows % ALIGN_ROWS)
 
 
-def _run(fmt, columns, loading, progress, cancelled, workers, batch_rows) -> Pass:
+def _run(fmt, columns, loading, progress, cancelled, workers, batch_rows, numeric) -> Pass:
     from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 
     from threadpoolctl import threadpool_limits
@@ -431,9 +451,12 @@ def _run(fmt, columns, loading, progress, cancelled, workers, batch_rows) -> Pas
             return loaded
 
         try:
-            with threadpool_limits(1), BatchStream(fmt, columns, block_size=READ_BLOCK_BYTES) as stream:
+            rows = _batch_rows(fmt, workers, batch_rows)
+            with threadpool_limits(1), BatchStream(
+                fmt, columns, block_size=READ_BLOCK_BYTES, batch_rows=rows, numeric=numeric
+            ) as stream:
                 row_base = 0
-                for batch in rebatch(stream, _batch_rows(fmt, workers, batch_rows), ALIGN_ROWS):
+                for batch in stream:
                     check_cancelled()
                     ahead.append((batch, row_base))
                     row_base += batch.num_rows
@@ -476,28 +499,3 @@ def _abort_loaded(loading) -> None:
         for job in loading.result():
             with contextlib.suppress(Exception):
                 job.abort()
-
-
-def rebatch(batches, rows: int, align: int):
-    """Join Arrow's small parse blocks into prediction batches of about ``rows`` rows.
-
-    Every batch starts at a row number that is a multiple of ``align``: BLAS kernels treat
-    the last few rows of a matrix with different code (and different rounding) than the
-    rest, so cutting at such multiples keeps each row where it is when the whole file is
-    predicted at once, and an MLP's probabilities match to the last bit.
-    """
-    import pyarrow as pa
-
-    rows = max(align, rows - rows % align)
-    buffered, count = [], 0
-    for batch in batches:
-        buffered.append(batch)
-        count += batch.num_rows
-        if count >= rows:
-            merged = pa.concat_batches(buffered) if len(buffered) > 1 else buffered[0]
-            cut = count - count % align
-            yield merged.slice(0, cut)
-            rest = merged.slice(cut)
-            buffered, count = ([rest], rest.num_rows) if rest.num_rows else ([], 0)
-    if count:
-        yield pa.concat_batches(buffered) if len(buffered) > 1 else buffered[0]
