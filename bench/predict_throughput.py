@@ -199,7 +199,7 @@ def main() -> None:
         return
 
     source = Path(os.environ.get("EXOREG_KOI_CSV", "../shared/data/koi_cumulative_2025-09-18.csv"))
-    exoreg = [sys.executable, "-c", "import sys; from core.cli import main; sys.exit(main())"]
+    exoreg = [sys.executable, "-c", "from core.cli import run; run()"]  # what the exoreg script runs
     with tempfile.TemporaryDirectory(prefix="exoreg-bench-") as tmp:
         tmp = Path(tmp)
         files = {}

@@ -315,6 +315,23 @@ def test_formula_cells_are_escaped_and_numbers_stay_numbers(tmp_path):
     assert "'-12.5" not in text and "'-3" not in text  # a negative number is a value, not a formula
 
 
+def test_formula_like_labels_and_model_ids_are_escaped_in_csv_and_kept_in_parquet(tmp_path):
+    from sklearn.dummy import DummyClassifier
+
+    X = pd.DataFrame({"koi_period": [1.0, 2.0, 3.0], "koi_depth": [3.0, 4.0, 5.0]})
+    model = DummyClassifier(strategy="most_frequent").fit(X, ["=1+1", "=1+1", "OK"])
+    meta = SimpleNamespace(model_id="@m_v1", feature_columns=["koi_period", "koi_depth"], classes=[])
+    src = tmp_path / "in.csv"
+    X.to_csv(src, index=False)
+    predict_csv((model, meta), src, tmp_path / "out.csv")
+    got = pd.read_csv(tmp_path / "out.csv", keep_default_na=False)
+    assert set(got["predicted_label"]) == {"'=1+1"} and set(got["model_id"]) == {"'@m_v1"}
+    assert "probability_=1+1" in got.columns  # a header names the class as it is
+    predict_csv((model, meta), src, tmp_path / "out.parquet")
+    raw = pd.read_parquet(tmp_path / "out.parquet")
+    assert set(raw["predicted_label"]) == {"=1+1"} and set(raw["model_id"]) == {"@m_v1"}
+
+
 # -- the command line -------------------------------------------------------------------------------
 
 

@@ -10,6 +10,8 @@ from types import SimpleNamespace
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from core.errors import DataError
 from core.prediction.engine import predict_csv, preflight
@@ -412,3 +414,81 @@ def test_only_comments_says_so(imputing, tmp_path):
     src = _write(tmp_path / "in.csv", "# c\n" * 400_000)
     with pytest.raises(DataError, match="no header line"):
         preflight(imputing[1], src)
+
+
+# -- batches parsed straight to numbers ---------------------------------------------------------
+
+_CELLS = ["", "NA", "nan", "NaN", "N/A", "null", "inf", "-inf", "Infinity", "1e400", "-0", "0", "+3", ".5",
+          "5.", " 2.5", "2.5 ", "1,5", "0x1A", "1e", "abc", "—", "1_000", "١٢", "TRUE", '"7"', '""']
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(cells=st.lists(st.one_of(st.sampled_from(_CELLS),
+                                st.floats(allow_nan=True, allow_infinity=True).map(repr),
+                                st.integers(-10**20, 10**20).map(str),
+                                st.text(st.characters(blacklist_categories=("Cc", "Cs"), blacklist_characters=',"'), max_size=6)),
+                      min_size=1, max_size=40))
+def test_a_column_parsed_as_numbers_reads_every_cell_as_the_text_path_does(tmp_path, cells):
+    """The numeric fast path (a batch parsed to float64, or again as text when a cell is not a
+    number) gives every cell the value, and the missing / not-a-number / infinite verdict, that
+    reading it as text and converting it gives."""
+    from core.prediction.csv_input import BatchStream, sniff_csv, to_float
+
+    path = tmp_path / "cells.csv"
+    path.write_text("id,x\n" + "".join(f"r{i},{c}\n" for i, c in enumerate(cells)), encoding="utf-8")
+    fmt = sniff_csv(path)
+
+    def read(numeric):
+        with BatchStream(fmt, ["id", "x"], batch_rows=8, numeric=numeric) as stream:
+            batches = list(stream)
+            return batches, list(stream.invalid)
+
+    typed, typed_invalid = read(["x"])
+    text, text_invalid = read([])
+    assert typed_invalid == text_invalid
+    assert [b.num_rows for b in typed] == [b.num_rows for b in text]
+    for a, b in zip(typed, text, strict=True):
+        assert a.column("id").to_pylist() == b.column("id").to_pylist()
+        got, want = to_float(a.column("x")), to_float(b.column("x"))
+        np.testing.assert_array_equal(got.values, want.values)  # NaN where NaN, -0.0 as -0.0
+        assert np.array_equal(np.signbit(got.values), np.signbit(want.values))
+        for mask in ("missing", "non_numeric", "infinite"):
+            np.testing.assert_array_equal(getattr(got, mask), getattr(want, mask), err_msg=mask)
+
+
+@pytest.mark.parametrize("batch_rows", [192, 384, None])
+def test_rejects_and_predictions_hold_across_batch_boundaries(imputing, tmp_path, batch_rows):
+    """Comment, blank and refused lines and text cells scattered over many batches: every
+    record is predicted or rejected once, each reject names its line, and the predictions are
+    those of the clean rows predicted in memory."""
+    model, _ = imputing
+    frame = _data(1500, seed=3)
+    lines = _csv(frame).splitlines(keepends=True)
+    out, expected_bad, kept = [lines[0]], {}, []
+    for i, line in enumerate(lines[1:]):
+        if i % 97 == 5:
+            out.append("# a comment\n")
+        if i % 131 == 7:
+            out.append("\n")
+        if i % 113 == 11:
+            expected_bad[len(out) + 1] = "fields"  # the line number of the line appended next
+            out.append("x,y\n")  # too few fields: refused by the parser
+        if i % 89 == 13:
+            parts = line.rstrip("\n").split(",")
+            parts[2] = "deep"  # koi_depth
+            line = ",".join(parts) + "\n"
+            expected_bad[len(out) + 1] = "not a number"
+        else:
+            kept.append(i)
+        out.append(line)
+    src = _write(tmp_path / "in.csv", "".join(out))
+    summary = predict_csv(imputing, src, tmp_path / "out.csv", batch_rows=batch_rows)
+    assert summary.rows_read == summary.rows_predicted + summary.rows_rejected == 1500 + 14
+    rejects = pd.read_csv(summary.rejects_path).sort_values("line")
+    assert rejects["line"].tolist() == sorted(expected_bad)
+    for line, reason in zip(rejects["line"], rejects["reason"], strict=True):
+        assert expected_bad[line] in reason
+    predicted = pd.read_csv(tmp_path / "out.csv")
+    assert predicted["kepoi_name"].tolist() == frame["kepoi_name"].iloc[kept].tolist()
+    proba = model.predict_proba(frame[FEATURES].iloc[kept])
+    np.testing.assert_array_equal(predicted[[f"probability_{c}" for c in model.classes_]].to_numpy(), proba)

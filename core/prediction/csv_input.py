@@ -344,24 +344,25 @@ class LineReader:
         """:meth:`line_of` for one record (no array built: called for every refused line)."""
         return self._first_data_line + record + bisect.bisect_right(self.skipped, record)
 
-    def chunks(self, records: int) -> Iterator[tuple[bytes, int]]:
+    def chunks(self, records: int) -> Iterator[tuple[bytearray, int]]:
         """(text, number of records) of ``records`` records at a time (the last chunk may have
         fewer); each chunk's first record index is a multiple of ``records``."""
-        pending: list = []
+        # Collected in a bytearray, so each piece read is freed as soon as it is copied.
+        pending = bytearray()
         have = 0
         for piece, ends in self._pieces():
             view, start, done = memoryview(piece), 0, 0
             while len(ends) - done >= records - have:
                 last = done + (records - have) - 1
                 cut = int(ends[last]) + 1
-                pending.append(view[start:cut])
-                yield b"".join(pending), records
-                pending, have, start, done = [], 0, cut, last + 1
+                pending += view[start:cut]
+                yield pending, records
+                pending, have, start, done = bytearray(), 0, cut, last + 1
             if done < len(ends):
-                pending.append(view[start:])
+                pending += view[start:]
                 have += len(ends) - done
         if pending:
-            yield b"".join(pending), have
+            yield pending, have
 
     def _pieces(self) -> Iterator[tuple[bytes, Any]]:
         """(whole record lines, the offsets of their line ends) as the source is read."""
@@ -504,7 +505,7 @@ class BatchStream:
             if table.num_rows:
                 yield table.combine_chunks().to_batches()[0]
 
-    def _parse(self, chunk: bytes):
+    def _parse(self, chunk: bytearray):
         import pyarrow as pa
 
         buffer = pa.py_buffer(chunk)

@@ -576,10 +576,11 @@ class _StandardOutput:
 class _TableWriter:
     """Streams pyarrow tables to CSV (formula-escaped) or Parquet; ``path=None``: standard output."""
 
-    def __init__(self, path: Path, schema, kind: str, compression: str | None):
+    def __init__(self, path: Path, schema, kind: str, compression: str | None, escaped=()):
         import pyarrow as pa
 
         self.kind = kind
+        self.escaped = frozenset(escaped)  # columns whose text was escaped before it got here
         self.schema = schema
         self._sink = None
         if kind == "parquet":
@@ -606,7 +607,7 @@ class _TableWriter:
         """Write ``table``; every CSV text cell passes :func:`_escape_table` here, on its way out."""
         if table.num_rows:
             if self.kind == "csv":
-                table = _escape_table(table)
+                table = _escape_table(table, self.escaped)
             self._writer.write_table(table)
 
     def close(self) -> None:
@@ -618,12 +619,15 @@ class _TableWriter:
             self._sink.close()
 
 
-def _escape_table(table):
+def _escape_table(table, escaped=frozenset()):
     import pyarrow as pa
 
     from core.common.cells import escape_array
 
-    cols = [escape_array(c.combine_chunks()) if pa.types.is_string(c.type) else c for c in table.columns]
+    cols = [
+        escape_array(c.combine_chunks()) if pa.types.is_string(c.type) and name not in escaped else c
+        for name, c in zip(table.column_names, table.columns, strict=True)
+    ]
     return pa.Table.from_arrays(cols, schema=table.schema)
 
 
@@ -655,12 +659,19 @@ class _PredictionJob(Job):
                 pa.field(REASON_COLUMN, pa.string()),
             ]
         )
-        self.label_dict = pa.array(ctx.labels, pa.string())
+        from core.common.cells import escape_array, escape_cell
+
+        # The label and model id cells are escaped once here, not in every batch.
+        csv = kind == "csv"
+        labels = pa.array(ctx.labels, pa.string())
+        self.label_dict = escape_array(labels) if csv else labels
+        self.model_cell = pa.scalar(escape_cell(ctx.model_id) if csv else ctx.model_id, pa.string())
         self.class_counts = np.zeros(len(ctx.labels), dtype=np.int64)
         self.output = AtomicOutput(out) if out is not None else None  # None: standard output
         try:  # the header is written by the writer: a full disk can stop it
             self.writer = _TableWriter(
-                self.output.tmp if self.output else None, self.schema, kind, compression
+                self.output.tmp if self.output else None, self.schema, kind, compression,
+                escaped=(PREDICTED_COLUMN, MODEL_COLUMN),
             )
         except BaseException:
             if self.output is not None:
@@ -683,7 +694,7 @@ class _PredictionJob(Job):
         )
         if ctx.has_proba:
             cols += [pa.array(res.proba[:, j]) for j in range(res.proba.shape[1])]
-        cols.append(pa.repeat(pa.scalar(ctx.model_id, pa.string()), len(res.keep)))
+        cols.append(pa.repeat(self.model_cell, len(res.keep)))
         table = pa.Table.from_arrays(cols, schema=self.schema)
         rejected = None
         if res.rejects:

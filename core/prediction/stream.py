@@ -31,6 +31,8 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from core.common.gcpause import gc_paused
+from core.common.memory import release_free_memory
 from core.errors import DataError, RegistryError
 
 DEFAULT_BATCH_ROWS = 49_920  # rows per prediction batch (a multiple of ALIGN_ROWS)
@@ -176,12 +178,12 @@ def predict_batch(ctx: LoadedModel, batch, converted: dict) -> BatchResult:
 
     n = batch.num_rows
     k = len(ctx.features)
-    # Filled column by column (column-major makes that a contiguous copy); the rows to predict
-    # are then taken with X[ok], a row-major copy, which is what the model sees.
-    X = np.empty((n, k), dtype=np.float64, order="F")
-    missing = np.empty((n, k), dtype=bool, order="F")
-    bad_text = np.empty((n, k), dtype=bool, order="F")
-    bad_inf = np.empty((n, k), dtype=bool, order="F")
+    # Row-major, what the model sees: when every row can be predicted (the common case) X goes
+    # to the model as it is, else the rows to predict are taken with X[ok], a row-major copy.
+    X = np.empty((n, k), dtype=np.float64)
+    missing = np.empty((n, k), dtype=bool)
+    bad_text = np.empty((n, k), dtype=bool)
+    bad_inf = np.empty((n, k), dtype=bool)
     counts = {}
     for j, name in enumerate(ctx.features):
         conv = converted[name]
@@ -225,7 +227,7 @@ def _predict_rows(ctx: LoadedModel, X, ok, row_missing):
 
     if ctx.nan_ok is None and (ok & row_missing).any():
         try:
-            proba, pred = _call_model(ctx, X[ok])
+            proba, pred = _call_model(ctx, X if ok.all() else X[ok])
             ctx.nan_ok = True
             return proba, pred, ok
         except ValueError as exc:
@@ -238,7 +240,7 @@ def _predict_rows(ctx: LoadedModel, X, ok, row_missing):
         width = len(ctx.labels)
         return (np.empty((0, width)) if ctx.has_proba else None), np.empty(0, dtype=np.intp), ok
     try:
-        proba, pred = _call_model(ctx, X[ok])
+        proba, pred = _call_model(ctx, X if ok.all() else X[ok])
     except ValueError as exc:
         raise _model_failed(ctx, exc) from exc
     return proba, pred, ok
@@ -341,6 +343,8 @@ def _predict_jobs(jobs: Sequence[Job], batch, row_base: int) -> list[BatchResult
         res.converted = converted
         res.extra = job.build(batch, res, row_base)
         results.append(res)
+    for res in results:
+        res.converted = None  # built: the results wait for their turn to be written without them
     return results
 
 
@@ -363,11 +367,11 @@ def run_pass(
     """
     from concurrent.futures import ThreadPoolExecutor
 
-    from core.common.gcpause import gc_paused
-
     def load_paused() -> list[Job]:
         with gc_paused():
-            return load_jobs()
+            jobs = load_jobs()
+        release_free_memory()  # the file's bytes and decoded copies, freed now the model is built
+        return jobs
 
     loader = ThreadPoolExecutor(1, thread_name_prefix="exoreg-load")
     loading = loader.submit(load_paused)
@@ -428,6 +432,8 @@ def _run(fmt, columns, loading, progress, cancelled, workers, batch_rows, numeri
             job.consume(res)
             job.totals.add(res)
         rows_read += results[0].rows
+        del results
+        release_free_memory()  # what the batch's threads freed: memory stays flat
         if progress is not None:
             progress(rows_read, max(estimate, rows_read))
 
