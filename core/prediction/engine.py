@@ -18,10 +18,11 @@ the registry's safe path: hash verified, types audited.
 How it runs
 -----------
 One pass over the file, whatever its size: see :mod:`core.prediction.stream`. In short, the
-calling thread parses 1 MiB blocks with pyarrow while the model loads on another thread; one
-prediction thread per core converts, predicts (the model set to ``n_jobs=1``, so the cores
-are not oversubscribed and the output is deterministic) and builds the output of each batch;
-the calling thread writes the batches in file order. Memory stays flat.
+calling thread parses batches of lines with pyarrow (feature columns straight to numbers) while
+the model loads on another thread; one prediction thread per core checks, predicts (the model
+set to ``n_jobs=1``, so the cores are not oversubscribed and the output is deterministic) and
+builds the output of each batch; the calling thread writes the batches in file order. Memory
+stays flat.
 
 Running beside a GUI event loop
 -------------------------------

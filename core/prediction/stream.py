@@ -38,7 +38,7 @@ from core.errors import DataError, RegistryError
 DEFAULT_BATCH_ROWS = 49_920  # rows per prediction batch (a multiple of ALIGN_ROWS)
 ALIGN_ROWS = 192  # a multiple of every BLAS kernel's row unrolling (4, 8, 16, 24, 32, 64)
 READ_BLOCK_BYTES = 4 << 20  # bytes read from the file at a time
-READ_AHEAD_ROWS = 100_000  # rows parsed ahead while the models load
+READ_AHEAD_ROWS = 400_000  # rows parsed ahead while the models load (~60 MB of KOI rows)
 
 Progress = Callable[[int, int], None]
 Cancelled = Callable[[], bool]
@@ -410,7 +410,7 @@ def _run(fmt, columns, loading, progress, cancelled, workers, batch_rows, numeri
 
     estimate = fmt.estimated_rows()[0]
     pending: deque = deque()
-    ahead: list = []  # (batch, row_base) parsed before the models were ready
+    ahead: deque = deque()  # (batch, row_base) parsed, not yet handed to a prediction thread
     ahead_rows = 0
     jobs: list[Job] | None = None
     rows_read = 0
@@ -437,9 +437,9 @@ def _run(fmt, columns, loading, progress, cancelled, workers, batch_rows, numeri
         if progress is not None:
             progress(rows_read, max(estimate, rows_read))
 
-    def submit(items) -> None:
-        for batch, base in items:
-            pending.append(pool.submit(_predict_jobs, jobs, batch, base))
+    def submit() -> None:
+        while ahead:  # taken off one at a time, so each batch is freed once it is predicted
+            pending.append(pool.submit(_predict_jobs, jobs, *ahead.popleft()))
             while pending and (len(pending) > workers or pending[0].done()):
                 take()
 
@@ -471,12 +471,11 @@ def _run(fmt, columns, loading, progress, cancelled, workers, batch_rows, numeri
                         if not loading.done() and ahead_rows < READ_AHEAD_ROWS:
                             continue
                         jobs = ready()
-                    items, ahead = ahead, []
-                    submit(items)
+                    del batch
+                    submit()
                 if jobs is None:
                     jobs = ready()
-                submit(ahead)
-                ahead = []
+                submit()
                 while pending:
                     take()
                 invalid = list(stream.invalid)
