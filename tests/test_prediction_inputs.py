@@ -492,3 +492,53 @@ def test_rejects_and_predictions_hold_across_batch_boundaries(imputing, tmp_path
     assert predicted["kepoi_name"].tolist() == frame["kepoi_name"].iloc[kept].tolist()
     proba = model.predict_proba(frame[FEATURES].iloc[kept])
     np.testing.assert_array_equal(predicted[[f"probability_{c}" for c in model.classes_]].to_numpy(), proba)
+
+
+_LINE_KINDS = st.sampled_from(["row", "row", "row", "row", "comment", "blank", "short", "quoted", "unclosed", "crlf"])
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(kinds=st.lists(_LINE_KINDS, min_size=1, max_size=300), batch_rows=st.integers(1, 50),
+       block=st.sampled_from([64, 1000, 1 << 20]))
+def test_every_record_is_read_once_and_located_on_its_line(tmp_path, kinds, batch_rows, block):
+    """Whatever mix of comment, blank, short, quoted and unclosed-quote lines, however the file is
+    cut into reads and batches: each data line is one record, read once (or refused once), and
+    :meth:`BatchStream.locate` names the line it is on."""
+    from core.prediction.csv_input import BatchStream, sniff_csv
+
+    lines, expected = ["id,x,y"], []  # expected: (line number, id) of every record Arrow keeps
+    refused = []
+    for i, kind in enumerate(kinds):
+        number = len(lines) + 1
+        if kind == "comment":
+            lines.append("# note")
+        elif kind == "blank":
+            lines.append("")
+        elif kind == "short":
+            lines.append(f"s{i},1")
+            refused.append(number)
+        elif kind == "unclosed":
+            lines.append(f'u{i},"1,2')
+            refused.append(number)
+        elif kind == "quoted":
+            lines.append(f'q{i},"1,5",2')
+            expected.append((number, f"q{i}"))
+        else:
+            lines.append(f"r{i},{i},2" + ("\r" if kind == "crlf" else ""))
+            expected.append((number, f"r{i}"))
+    path = tmp_path / "lines.csv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    if not expected and not refused:
+        return  # only comments: sniff_csv says so (tested elsewhere)
+    fmt = sniff_csv(path)
+    with BatchStream(fmt, ["id", "x", "y"], block_size=block, batch_rows=batch_rows, numeric=["y"]) as stream:
+        ids, positions, base = [], [], 0
+        for batch in stream:
+            assert batch.num_rows <= batch_rows
+            ids += batch.column("id").to_pylist()
+            positions += range(base, base + batch.num_rows)
+            base += batch.num_rows
+        _, located = stream.locate(np.array(positions, dtype=np.int64))
+        invalid = sorted(line for _, line, _ in stream.invalid)
+    assert list(zip(located.tolist(), ids, strict=True)) == expected
+    assert invalid == refused
