@@ -55,8 +55,8 @@ def test_progress_and_cancel_reach_a_core_style_function(qtbot):
         for i in range(n):
             if cancelled():
                 return "stopped early"
+            reached[0] = i + 1  # before reporting it: progress() raises once cancel was asked
             progress(i + 1, n)
-            reached[0] = i + 1
         return "finished"
 
     outcomes = []
