@@ -218,13 +218,15 @@ class DriftPanel(QWidget):
         self.table.verticalHeader().setDefaultSectionSize(20)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        # Sized to the contents once they are set (set_drift), not on every layout pass.
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         self.table.horizontalHeader().setStretchLastSection(True)
         self.table.setMinimumWidth(440)
         self.plot_row = QHBoxLayout()
         self.plot_row.setSpacing(4)
         self.plots: list = []
         self.plotted: list[str] = []
+        self._to_plot: list[dict] = []
         body = QHBoxLayout()
         body.setContentsMargins(0, 0, 0, 0)
         body.addWidget(self.table, 1)
@@ -260,42 +262,55 @@ class DriftPanel(QWidget):
                 if feat.get("reason"):
                     item.setToolTip(feat["reason"])
                 self.table.setItem(row, col, item)
+        self.table.resizeColumnsToContents()  # a few rows, one per feature
         self.table.setVisible(bool(features))
         self.setMinimumHeight(260 if features else 0)
         self._draw(features[:3])  # worst first
 
-    def _ensure_plots(self, n: int) -> None:
+    def _add_plot(self) -> None:
         import pyqtgraph as pg
 
-        while len(self.plots) < n:
-            plot = pg.PlotWidget(parent=self, background="w")
-            plot.setObjectName(f"driftPlot{len(self.plots)}")
-            plot.setMenuEnabled(False)
-            plot.setMouseEnabled(False, False)
-            plot.hideButtons()
-            plot.setMinimumSize(140, 150)
-            item = plot.getPlotItem()
-            item.getAxis("left").setStyle(showValues=False)
-            if not self.plots:  # one legend says it for the three
-                item.addLegend(offset=(-4, 4), labelTextSize="7pt")
-            self.plots.append(plot)
-            self.plot_row.addWidget(plot, 1)
+        plot = pg.PlotWidget(parent=self, background="w", enableMenu=False)
+        plot.setObjectName(f"driftPlot{len(self.plots)}")
+        plot.setMouseEnabled(False, False)
+        plot.hideButtons()
+        plot.setMinimumSize(140, 150)
+        plot.hide()
+        item = plot.getPlotItem()
+        item.getAxis("left").setStyle(showValues=False)
+        if not self.plots:  # one legend says it for the three
+            item.addLegend(offset=(-4, 4), labelTextSize="7pt")
+        self.plots.append(plot)
+        self.plot_row.addWidget(plot, 1)
 
     def _draw(self, features: list[dict]) -> None:
+        """Plot the histograms of ``features`` (:attr:`plotted` names them once drawn).
+
+        Making a pyqtgraph plot takes the window 10 to 20 ms: the plots still missing are made
+        hidden, one per turn of the event loop, then all are drawn and shown together.
+        """
+        self.plotted = []
+        self._to_plot = list(features)
+        for plot in self.plots[len(features):]:
+            plot.hide()
+        if features:
+            QTimer.singleShot(0, self, self._draw_next)
+
+    def _draw_next(self) -> None:
         import numpy as np
 
-        if features:
-            self._ensure_plots(len(features))
-        self.plotted = []
-        for i, plot in enumerate(self.plots):
+        features = self._to_plot
+        if self.plotted or not features:
+            return  # drawn already (a second call queued by an earlier set_drift)
+        if len(self.plots) < len(features):
+            self._add_plot()
+            QTimer.singleShot(0, self, self._draw_next)
+            return
+        for plot, feat in zip(self.plots, features, strict=False):
             item = plot.getPlotItem()
             item.clear()
             if item.legend is not None:
                 item.legend.clear()  # plot(name=...) adds the entries again
-            if i >= len(features):
-                plot.hide()
-                continue
-            feat = features[i]
             hist = feat["histogram"]
             edges = np.asarray(hist["edges"], dtype=float)
             shares = []
