@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from PySide6.QtCore import Qt, QUrl, Signal
+from PySide6.QtCore import Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import (
     QDialog,
@@ -120,6 +120,15 @@ def start_worker_for(owner: QWidget, func, *args, **kwargs):
         if key.startswith("on_") and value is not None:
             kwargs[key] = guard(value)
     return workers.start_worker(func, *args, **kwargs)
+
+
+def on_a_later_turn(owner: QWidget, slot) -> None:
+    """Call ``slot`` on a later turn of the event loop (dropped if ``owner`` is deleted first).
+
+    Work split this way lets the window paint and answer between the pieces. A 1 ms timer, not
+    a zero one: Qt may deliver a zero-delay call in the same turn as the events already queued.
+    """
+    QTimer.singleShot(1, owner, slot)
 
 
 #: What trust means for a shared registry (a bucket): a signature vouches only for its own user.
@@ -343,14 +352,19 @@ class ChoicesOverResults(QSplitter):
         """Show the results pane, giving it the room the choices do not need."""
         if self._results.isVisible():
             return
-        self._results.show()
         dialog = self.window()
-        if dialog.height() < 680:  # room for the results below the choices
-            dialog.resize(max(dialog.width(), 860), 680)
-            dialog.layout().activate()
-        total = sum(self.sizes())
-        top = min(self._top.sizeHint().height(), total // 2)
-        self.setSizes([top, max(200, total - top)])
+        # Painted once, when everything is in place: a resize alone paints the window at once.
+        dialog.setUpdatesEnabled(False)
+        try:
+            self._results.show()
+            if dialog.height() < 680:  # room for the results below the choices
+                dialog.resize(max(dialog.width(), 860), 680)
+                dialog.layout().activate()
+            total = sum(self.sizes())
+            top = min(self._top.sizeHint().height(), total // 2)
+            self.setSizes([top, max(200, total - top)])
+        finally:
+            dialog.setUpdatesEnabled(True)
 
 
 def stack_dialog(dialog: QWidget, splitter: ChoicesOverResults, progress: QWidget, buttons) -> None:

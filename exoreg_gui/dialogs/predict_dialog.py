@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -49,6 +49,7 @@ from exoreg_gui.dialogs.common import (
     format_count,
     format_duration,
     is_csv,
+    on_a_later_turn,
     reason_and_action_row,
     stack_dialog,
     start_worker_for,
@@ -294,7 +295,7 @@ class DriftPanel(QWidget):
         for plot in self.plots[len(features):]:
             plot.hide()
         if features:
-            QTimer.singleShot(0, self, self._draw_next)
+            on_a_later_turn(self, self._draw_next)
 
     def _draw_next(self) -> None:
         import numpy as np
@@ -304,7 +305,7 @@ class DriftPanel(QWidget):
             return  # drawn already (a second call queued by an earlier set_drift)
         if len(self.plots) < len(features):
             self._add_plot()
-            QTimer.singleShot(0, self, self._draw_next)
+            on_a_later_turn(self, self._draw_next)
             return
         for plot, feat in zip(self.plots, features, strict=False):
             item = plot.getPlotItem()
@@ -474,8 +475,8 @@ class PredictDialog(FileDropDialog):
         self._preload()
         self._update_state()
         self._parts_to_build = [self._build_drift_panel, self._build_results]
-        # A turn of the event loop for the first paint, then one part per turn.
-        QTimer.singleShot(0, self, lambda: QTimer.singleShot(0, self, self._build_next_part))
+        # The turn of the first paint goes by, then one part per turn.
+        on_a_later_turn(self, lambda: on_a_later_turn(self, self._build_next_part))
 
     # ============================================================ parts made after opening
     drift_panel = _made_on_first_use("drift_panel", "_build_drift_panel")
@@ -493,7 +494,7 @@ class PredictDialog(FileDropDialog):
             build = self._parts_to_build.pop(0)
             if build():
                 if self._parts_to_build:
-                    QTimer.singleShot(0, self, self._build_next_part)
+                    on_a_later_turn(self, self._build_next_part)
                 return
 
     def _build_drift_panel(self) -> bool:
@@ -836,7 +837,7 @@ class PredictDialog(FileDropDialog):
         if current is not None and current.path == path:
             self._show_results(current)
             # On the next turn of the event loop: once this one has laid out and painted them.
-            QTimer.singleShot(0, self, lambda: self.results_shown.emit(path))
+            on_a_later_turn(self, lambda: self.results_shown.emit(path))
         else:
             self.results_shown.emit(path)
 
