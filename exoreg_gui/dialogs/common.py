@@ -352,19 +352,14 @@ class ChoicesOverResults(QSplitter):
         """Show the results pane, giving it the room the choices do not need."""
         if self._results.isVisible():
             return
+        self._results.show()
         dialog = self.window()
-        # Painted once, when everything is in place: a resize alone paints the window at once.
-        dialog.setUpdatesEnabled(False)
-        try:
-            self._results.show()
-            if dialog.height() < 680:  # room for the results below the choices
-                dialog.resize(max(dialog.width(), 860), 680)
-                dialog.layout().activate()
-            total = sum(self.sizes())
-            top = min(self._top.sizeHint().height(), total // 2)
-            self.setSizes([top, max(200, total - top)])
-        finally:
-            dialog.setUpdatesEnabled(True)
+        if dialog.height() < 680:  # room for the results below the choices
+            dialog.resize(max(dialog.width(), 860), 680)
+            dialog.layout().activate()
+        total = sum(self.sizes())
+        top = min(self._top.sizeHint().height(), total // 2)
+        self.setSizes([top, max(200, total - top)])
 
 
 def stack_dialog(dialog: QWidget, splitter: ChoicesOverResults, progress: QWidget, buttons) -> None:

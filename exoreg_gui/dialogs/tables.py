@@ -183,9 +183,6 @@ class HeadTable(QTableView):
             widest = max([text.horizontalAdvance(row[column][0]) for row in cells if column < len(row)] or [0])
             widest = max(widest, bold.horizontalAdvance(name) + 18)  # room for the sort arrow
             self.setColumnWidth(column, min(220, max(70, widest + 12)))
-        # Lay the rows out now rather than on the view's next turn, so one paint shows them with
-        # their scroll bars settled (a second layout would repaint the table again).
-        self.executeDelayedItemsLayout()
 
     def column_values(self, column: int) -> list[str]:
         return [self.table_model.index(r, column).data() for r in range(self.table_model.rowCount())]
