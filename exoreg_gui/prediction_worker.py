@@ -40,11 +40,12 @@ def shared() -> PredictionWorker:
 
 
 def start_soon() -> None:
-    """Start the worker process unless it runs; never waits (for the GUI thread)."""
+    """Start the worker process unless it runs, and the thread that asks it for models; never waits."""
     try:
         shared().start(wait=False)
     except Exception:  # noqa: BLE001 - a worker that cannot start is started again by the first run
         log.warning("could not start the prediction worker", exc_info=True)
+    _ensure_preload_thread()
 
 
 def running() -> bool:
@@ -90,7 +91,6 @@ def preload_in_background(registry_uri: str, model_id: str, owner: QObject,
     """
     import shiboken6
 
-    global _preload_thread
     cancel = threading.Event()
     signals = _PreloadSignals()
     _pending.add(signals)
@@ -102,11 +102,16 @@ def preload_in_background(registry_uri: str, model_id: str, owner: QObject,
 
     signals.done.connect(deliver)
     _preloads.put((registry_uri, model_id, cancel, signals))
+    _ensure_preload_thread()
+    return cancel
+
+
+def _ensure_preload_thread() -> None:
+    global _preload_thread
     with _preload_lock:
         if _preload_thread is None or not _preload_thread.is_alive():
             _preload_thread = threading.Thread(target=_serve_preloads, name="exoreg-preload", daemon=True)
             _preload_thread.start()
-    return cancel
 
 
 def predict_file(registry_uri: str, model_id: str, input_path: str, output_path: str, *,
