@@ -146,7 +146,7 @@ class MainWindow(QMainWindow):
         self._warm_timer = QTimer(self)
         self._warm_timer.setObjectName("prediction-worker-start")
         self._warm_timer.setSingleShot(True)
-        self._warm_timer.timeout.connect(prediction_worker.start_soon)
+        self._warm_timer.timeout.connect(self._warm_up)
         self._warm_scheduled = False
 
         # -- central area
@@ -494,6 +494,12 @@ class MainWindow(QMainWindow):
         if not self._warm_scheduled and delay >= 0:
             self._warm_scheduled = True
             self._warm_timer.start(delay)  # fires after the first paint, when the loop is idle
+
+    def _warm_up(self) -> None:
+        """Once on screen and idle: start the prediction worker process, and load the prediction
+        dialog's code, so the first CSV dropped on the window does not wait for its imports."""
+        prediction_worker.start_soon()
+        import exoreg_gui.dialogs.predict_dialog  # noqa: F401
 
     def shutdown(self) -> None:
         """Stop timers and background work, the prediction worker process included (called on close)."""

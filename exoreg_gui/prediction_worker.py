@@ -9,14 +9,16 @@ ends with the application (:func:`shutdown`). If it dies, the next request start
 
 Its methods block: call them from a background worker (:mod:`exoreg_gui.workers`), never on
 the GUI thread. :func:`start_soon` only starts the process, and :func:`preload_in_background`
-asks for a model on a thread of its own: warming the application's worker is not a dialog's
-work to wait for (the first start imports scikit-learn for seconds), so it is not one of the
-dialog's workers; it ends with the worker process.
+asks for a model on a thread of its own (one long-lived thread serving the requests in
+turn, so asking costs the window a queue put, not a thread start): warming the application's
+worker is not a dialog's work to wait for (the first start imports scikit-learn for
+seconds), so it is not one of the dialog's workers.
 """
 
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 from collections.abc import Callable
 
@@ -38,11 +40,12 @@ def shared() -> PredictionWorker:
 
 
 def start_soon() -> None:
-    """Start the worker process unless it runs; never waits (for the GUI thread)."""
+    """Start the worker process unless it runs, and the thread that asks it for models; never waits."""
     try:
         shared().start(wait=False)
     except Exception:  # noqa: BLE001 - a worker that cannot start is started again by the first run
         log.warning("could not start the prediction worker", exc_info=True)
+    _ensure_preload_thread()
 
 
 def running() -> bool:
@@ -61,6 +64,22 @@ class _PreloadSignals(QObject):
 
 
 _pending: set[_PreloadSignals] = set()  # alive until their signal was delivered
+_preloads: queue.SimpleQueue = queue.SimpleQueue()  # (registry_uri, model_id, cancel event, signals)
+_preload_thread: threading.Thread | None = None
+_preload_lock = threading.Lock()
+
+
+def _serve_preloads() -> None:
+    """The preload thread: load each requested model in turn (a cancelled request is skipped)."""
+    while True:
+        registry_uri, model_id, cancel, signals = _preloads.get()
+        error = None
+        if not cancel.is_set():
+            try:
+                shared().preload(registry_uri, model_id, cancelled=cancel.is_set)
+            except BaseException as exc:  # noqa: BLE001 - handed to the GUI thread
+                error = exc
+        signals.done.emit(model_id, error)
 
 
 def preload_in_background(registry_uri: str, model_id: str, owner: QObject,
@@ -82,17 +101,17 @@ def preload_in_background(registry_uri: str, model_id: str, owner: QObject,
             on_done(loaded_id, error)
 
     signals.done.connect(deliver)
-
-    def run() -> None:
-        error = None
-        try:
-            shared().preload(registry_uri, model_id, cancelled=cancel.is_set)
-        except BaseException as exc:  # noqa: BLE001 - handed to the GUI thread
-            error = exc
-        signals.done.emit(model_id, error)
-
-    threading.Thread(target=run, name="exoreg-preload", daemon=True).start()
+    _preloads.put((registry_uri, model_id, cancel, signals))
+    _ensure_preload_thread()
     return cancel
+
+
+def _ensure_preload_thread() -> None:
+    global _preload_thread
+    with _preload_lock:
+        if _preload_thread is None or not _preload_thread.is_alive():
+            _preload_thread = threading.Thread(target=_serve_preloads, name="exoreg-preload", daemon=True)
+            _preload_thread.start()
 
 
 def predict_file(registry_uri: str, model_id: str, input_path: str, output_path: str, *,

@@ -69,7 +69,8 @@ def test_the_verdict_table_and_histograms_show_before_run(qtbot, messages, profi
     assert panel.table.rowCount() == len(KOI_FEATURES)
     assert panel.table.item(0, 0).text() == "koi_prad"
     assert panel.table.item(0, 1).text() == "unlike"
-    assert len(panel.plotted) == 3 and panel.plotted[0] == "koi_prad"
+    qtbot.waitUntil(lambda: len(panel.plotted) == 3, timeout=5000)  # one histogram per turn of the event loop
+    assert panel.plotted[0] == "koi_prad"
     assert all(p.isVisible() for p in panel.plots)
 
     out = Path(os.environ.get("EXOREG_SCREENSHOT_DIR") or tmp_path)
@@ -85,6 +86,30 @@ def test_the_verdict_table_and_histograms_show_before_run(qtbot, messages, profi
     assert job.summary.drift["verdict"] == "unlike the training data"
     assert "Every row: " in dialog.summary_label.text() and "koi_prad" in dialog.summary_label.text()
     assert not messages.errors
+    dialog.close()
+
+
+def test_the_histograms_are_made_on_later_turns_than_the_table(qtbot, messages, profiled, tmp_path,
+                                                                no_dangling_work):
+    """Making three pyqtgraph plots at once stalled the window for about 100 ms: the verdict and
+    the table are set at once, the plots are made hidden one per turn, then drawn together."""
+    from exoreg_gui.dialogs.predict_dialog import DriftPanel
+
+    root, model_id, train = profiled
+    src = tmp_path / "sample.csv"
+    train.sample(400, random_state=3).to_csv(src, index=False)
+    dialog = _dialog(qtbot, root, [src], model_id)
+    report = dialog.jobs[str(src.resolve())].preflight
+    panel = DriftPanel()
+    qtbot.addWidget(panel)
+    panel.show()
+    panel.set_drift(report.drift, report.drift_note)
+    assert panel.table.rowCount() == len(KOI_FEATURES) and "like the training data" in panel.verdict_label.text()
+    assert panel.plots == [] and panel.plotted == []
+    qtbot.waitUntil(lambda: len(panel.plotted) == 3, timeout=5000)
+    assert all(p.isVisible() for p in panel.plots)
+    panel.set_drift(None, "no training profile")  # then a version without a profile: plots hidden at once
+    assert panel.plotted == [] and not any(p.isVisible() for p in panel.plots)
     dialog.close()
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from PySide6.QtCore import Qt, QUrl, Signal
+from PySide6.QtCore import Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import (
     QDialog,
@@ -120,6 +120,15 @@ def start_worker_for(owner: QWidget, func, *args, **kwargs):
         if key.startswith("on_") and value is not None:
             kwargs[key] = guard(value)
     return workers.start_worker(func, *args, **kwargs)
+
+
+def on_a_later_turn(owner: QWidget, slot) -> None:
+    """Call ``slot`` on a later turn of the event loop (dropped if ``owner`` is deleted first).
+
+    Work split this way lets the window paint and answer between the pieces. A 1 ms timer, not
+    a zero one: Qt may deliver a zero-delay call in the same turn as the events already queued.
+    """
+    QTimer.singleShot(1, owner, slot)
 
 
 #: What trust means for a shared registry (a bucket): a signature vouches only for its own user.

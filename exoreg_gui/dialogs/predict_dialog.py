@@ -49,6 +49,7 @@ from exoreg_gui.dialogs.common import (
     format_count,
     format_duration,
     is_csv,
+    on_a_later_turn,
     reason_and_action_row,
     stack_dialog,
     start_worker_for,
@@ -218,13 +219,15 @@ class DriftPanel(QWidget):
         self.table.verticalHeader().setDefaultSectionSize(20)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        # Sized to the contents once they are set (set_drift), not on every layout pass.
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         self.table.horizontalHeader().setStretchLastSection(True)
         self.table.setMinimumWidth(440)
         self.plot_row = QHBoxLayout()
         self.plot_row.setSpacing(4)
         self.plots: list = []
         self.plotted: list[str] = []
+        self._to_plot: list[dict] = []
         body = QHBoxLayout()
         body.setContentsMargins(0, 0, 0, 0)
         body.addWidget(self.table, 1)
@@ -260,42 +263,55 @@ class DriftPanel(QWidget):
                 if feat.get("reason"):
                     item.setToolTip(feat["reason"])
                 self.table.setItem(row, col, item)
+        self.table.resizeColumnsToContents()  # a few rows, one per feature
         self.table.setVisible(bool(features))
         self.setMinimumHeight(260 if features else 0)
         self._draw(features[:3])  # worst first
 
-    def _ensure_plots(self, n: int) -> None:
+    def _add_plot(self) -> None:
         import pyqtgraph as pg
 
-        while len(self.plots) < n:
-            plot = pg.PlotWidget(parent=self, background="w")
-            plot.setObjectName(f"driftPlot{len(self.plots)}")
-            plot.setMenuEnabled(False)
-            plot.setMouseEnabled(False, False)
-            plot.hideButtons()
-            plot.setMinimumSize(140, 150)
-            item = plot.getPlotItem()
-            item.getAxis("left").setStyle(showValues=False)
-            if not self.plots:  # one legend says it for the three
-                item.addLegend(offset=(-4, 4), labelTextSize="7pt")
-            self.plots.append(plot)
-            self.plot_row.addWidget(plot, 1)
+        plot = pg.PlotWidget(parent=self, background="w", enableMenu=False)
+        plot.setObjectName(f"driftPlot{len(self.plots)}")
+        plot.setMouseEnabled(False, False)
+        plot.hideButtons()
+        plot.setMinimumSize(140, 150)
+        plot.hide()
+        item = plot.getPlotItem()
+        item.getAxis("left").setStyle(showValues=False)
+        if not self.plots:  # one legend says it for the three
+            item.addLegend(offset=(-4, 4), labelTextSize="7pt")
+        self.plots.append(plot)
+        self.plot_row.addWidget(plot, 1)
 
     def _draw(self, features: list[dict]) -> None:
+        """Plot the histograms of ``features`` (:attr:`plotted` names them once drawn).
+
+        Making a pyqtgraph plot takes the window 10 to 20 ms: the plots still missing are made
+        hidden, one per turn of the event loop, then all are drawn and shown together.
+        """
+        self.plotted = []
+        self._to_plot = list(features)
+        for plot in self.plots[len(features):]:
+            plot.hide()
+        if features:
+            on_a_later_turn(self, self._draw_next)
+
+    def _draw_next(self) -> None:
         import numpy as np
 
-        if features:
-            self._ensure_plots(len(features))
-        self.plotted = []
-        for i, plot in enumerate(self.plots):
+        features = self._to_plot
+        if self.plotted or not features:
+            return  # drawn already (a second call queued by an earlier set_drift)
+        if len(self.plots) < len(features):
+            self._add_plot()
+            on_a_later_turn(self, self._draw_next)
+            return
+        for plot, feat in zip(self.plots, features, strict=False):
             item = plot.getPlotItem()
             item.clear()
             if item.legend is not None:
                 item.legend.clear()  # plot(name=...) adds the entries again
-            if i >= len(features):
-                plot.hide()
-                continue
-            feat = features[i]
             hist = feat["histogram"]
             edges = np.asarray(hist["edges"], dtype=float)
             shares = []
@@ -309,6 +325,17 @@ class DriftPanel(QWidget):
             item.setTitle(f'<span style="font-size:8pt">{html.escape(feat["name"])}</span>')
             plot.show()
             self.plotted.append(feat["name"])
+
+
+def _made_on_first_use(name: str, builder: str) -> property:
+    """A widget of the dialog made by its method ``builder``: at once if it is read before that ran."""
+
+    def get(self):
+        if name not in self._lazy:
+            getattr(self, builder)()
+        return self._lazy[name]
+
+    return property(get, doc=f"The dialog's {name.replace('_', ' ')} (see ``{builder}``).")
 
 
 @dataclass
@@ -416,49 +443,24 @@ class PredictDialog(FileDropDialog):
         self.preflight_label.setMinimumHeight(60)
         self.preflight_label.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
 
-        self.drift_panel = DriftPanel(self)
-        self.drift_panel.hide()
+        # The drift panel and the results (tables, tabs, a chart) are made once the dialog is on
+        # screen, one part per turn of the event loop (_build_next_part), so opening it costs the
+        # window only the choices; reading one of them before that makes it at once.
+        self._lazy: dict[str, Any] = {}
         self.check_area = QWidget(self)
         check_layout = QVBoxLayout(self.check_area)
         check_layout.setContentsMargins(0, 0, 0, 0)
         check_layout.addWidget(self.preflight_label)
-        check_layout.addWidget(self.drift_panel, 1)
 
         self.progress = ProgressRow("rows", self)
         self.progress.cancel_requested.connect(self.cancel)
 
-        # -- results
-        self.summary_label = QLabel("", self)
-        self.summary_label.setObjectName("summaryLabel")
-        self.summary_label.setWordWrap(True)
-        self.preview_table = HeadTable(self)
-        self.preview_table.setObjectName("previewTable")
-        self.rejects_table = HeadTable(self)
-        self.rejects_table.setObjectName("rejectsTable")
+        self.results_box = QWidget(self)
+        QVBoxLayout(self.results_box).setContentsMargins(0, 0, 0, 0)
+        self.results_box.hide()
         # The chart (a pyqtgraph plot, tens of milliseconds to build) is made when its tab is first shown.
         self.class_chart = None
         self.class_counts: dict[str, int] = {}
-        self.chart_page = QWidget(self)
-        QVBoxLayout(self.chart_page).setContentsMargins(0, 0, 0, 0)
-        self.result_tabs = QTabWidget(self)
-        self.result_tabs.addTab(self.preview_table, "Preview")
-        self.result_tabs.addTab(self.chart_page, "Predicted classes")
-        self.result_tabs.addTab(self.rejects_table, "Rejected rows")
-        self.result_tabs.currentChanged.connect(self._on_result_tab_changed)
-        self.open_folder_button = QPushButton("Open Folder", self)
-        self.open_folder_button.clicked.connect(self._on_open_folder_clicked)
-        self.save_as_button = QPushButton("Save As…", self)
-        self.save_as_button.clicked.connect(self._on_save_as_clicked)
-        result_buttons = QHBoxLayout()
-        result_buttons.addWidget(self.summary_label, 1)
-        result_buttons.addWidget(self.open_folder_button)
-        result_buttons.addWidget(self.save_as_button)
-        self.results_box = QWidget(self)
-        results_layout = QVBoxLayout(self.results_box)
-        results_layout.setContentsMargins(0, 0, 0, 0)
-        results_layout.addLayout(result_buttons)
-        results_layout.addWidget(self.result_tabs, 1)
-        self.results_box.hide()
 
         # -- buttons
         self.reason_label, self.run_button, self.close_button, buttons = reason_and_action_row(
@@ -472,6 +474,74 @@ class PredictDialog(FileDropDialog):
             self.add_file(path)
         self._preload()
         self._update_state()
+        self._parts_to_build = [self._build_drift_panel, self._build_results]
+        # The turn of the first paint goes by, then one part per turn.
+        on_a_later_turn(self, lambda: on_a_later_turn(self, self._build_next_part))
+
+    # ============================================================ parts made after opening
+    drift_panel = _made_on_first_use("drift_panel", "_build_drift_panel")
+    summary_label = _made_on_first_use("summary_label", "_build_results")
+    preview_table = _made_on_first_use("preview_table", "_build_results")
+    rejects_table = _made_on_first_use("rejects_table", "_build_results")
+    chart_page = _made_on_first_use("chart_page", "_build_results")
+    result_tabs = _made_on_first_use("result_tabs", "_build_results")
+    open_folder_button = _made_on_first_use("open_folder_button", "_build_results")
+    save_as_button = _made_on_first_use("save_as_button", "_build_results")
+
+    def _build_next_part(self) -> None:
+        """Make the next part not made yet, then give the event loop a turn before the one after."""
+        while self._parts_to_build:
+            build = self._parts_to_build.pop(0)
+            if build():
+                if self._parts_to_build:
+                    on_a_later_turn(self, self._build_next_part)
+                return
+
+    def _build_drift_panel(self) -> bool:
+        """Make the drift panel (hidden) under the preflight; False when it was made already."""
+        if "drift_panel" in self._lazy:
+            return False
+        panel = DriftPanel(self.check_area)
+        panel.hide()
+        self.check_area.layout().addWidget(panel, 1)
+        panel.ensurePolished()  # styled now, not when it is first shown
+        self._lazy["drift_panel"] = panel
+        return True
+
+    def _build_results(self) -> bool:
+        """Make the results pane's contents (it stays hidden until a file's results are shown)."""
+        if "preview_table" in self._lazy:
+            return False
+        box = self.results_box
+        summary_label = QLabel("", box)
+        summary_label.setObjectName("summaryLabel")
+        summary_label.setWordWrap(True)
+        preview_table = HeadTable(box)
+        preview_table.setObjectName("previewTable")
+        rejects_table = HeadTable(box)
+        rejects_table.setObjectName("rejectsTable")
+        chart_page = QWidget(box)
+        QVBoxLayout(chart_page).setContentsMargins(0, 0, 0, 0)
+        result_tabs = QTabWidget(box)
+        result_tabs.addTab(preview_table, "Preview")
+        result_tabs.addTab(chart_page, "Predicted classes")
+        result_tabs.addTab(rejects_table, "Rejected rows")
+        open_folder_button = QPushButton("Open Folder", box)
+        open_folder_button.clicked.connect(self._on_open_folder_clicked)
+        save_as_button = QPushButton("Save As…", box)
+        save_as_button.clicked.connect(self._on_save_as_clicked)
+        result_buttons = QHBoxLayout()
+        result_buttons.addWidget(summary_label, 1)
+        result_buttons.addWidget(open_folder_button)
+        result_buttons.addWidget(save_as_button)
+        box.layout().addLayout(result_buttons)
+        box.layout().addWidget(result_tabs, 1)
+        self._lazy.update(summary_label=summary_label, preview_table=preview_table, rejects_table=rejects_table,
+                          chart_page=chart_page, result_tabs=result_tabs, open_folder_button=open_folder_button,
+                          save_as_button=save_as_button)
+        result_tabs.currentChanged.connect(self._on_result_tab_changed)
+        box.ensurePolished()
+        return True
 
     # ============================================================ public API
     def model_id(self) -> str | None:
@@ -641,11 +711,12 @@ class PredictDialog(FileDropDialog):
     def _show_drift(self, job: FileJob | None) -> None:
         """The drift panel for ``job``'s preflight (hidden while checking or when it failed)."""
         report = job.preflight if job is not None else None
-        shown = self.drift_panel.shown_report
         if report is None:
-            self.drift_panel.hide()
-            self.drift_panel.shown_report = None
+            if "drift_panel" in self._lazy:
+                self.drift_panel.hide()
+                self.drift_panel.shown_report = None
             return
+        shown = self.drift_panel.shown_report
         if shown is not report:
             self.drift_panel.set_drift(report.drift, report.drift_note)
             self.drift_panel.shown_report = report
@@ -765,14 +836,20 @@ class PredictDialog(FileDropDialog):
         current = self.current_job()
         if current is not None and current.path == path:
             self._show_results(current)
-        self.results_shown.emit(path)
+            # On the next turn of the event loop: once this one has laid out and painted them.
+            on_a_later_turn(self, lambda: self.results_shown.emit(path))
+        else:
+            self.results_shown.emit(path)
 
     def _show_results(self, job: FileJob) -> None:
-        summary = job.summary
-        if summary is None or job.results is None:
+        if job.summary is None or job.results is None:
             self.results_box.setVisible(False)
             return
-        self._reveal_results()
+        self._reveal_results()  # first: the tables are filled at their final size
+        self._fill_results(job)
+
+    def _fill_results(self, job: FileJob) -> None:
+        summary = job.summary
         text = (f"<b>{format_count(summary.rows_predicted)}</b> rows predicted, "
                 f"<b>{format_count(summary.rows_rejected)}</b> rejected"
                 + (f", {format_count(summary.rows_imputed)} with imputed cells" if summary.rows_imputed else "")
@@ -818,11 +895,11 @@ class PredictDialog(FileDropDialog):
         return plot
 
     def _draw_classes(self, counts: dict[str, int]) -> None:
-        import pyqtgraph as pg
-
         self.class_counts = dict(counts)
         if self.class_chart is None:
             return  # drawn when its tab is first shown
+        import pyqtgraph as pg
+
         plot = self.class_chart.getPlotItem()
         labels = list(counts)
         heights = [int(counts[k]) for k in labels]

@@ -2,8 +2,9 @@
 
 Numbers are shown rounded, sorted by their raw value (before any text) and given in full in
 the tooltip; they are right-aligned. Files are read on a worker thread (:func:`read_head`); the
-table only displays the rows it is given, from a model that formats each cell once (no item
-object per cell), so showing 200 rows costs the window a few milliseconds.
+table only displays the rows it is given, from a model that formats a row when a view first
+asks for it (no item object per cell) and columns sized from the first rows, so showing
+thousands of rows costs the window what painting the visible ones costs.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QAbstractTableModel, Qt
+from PySide6.QtGui import QStandardItemModel
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableView, QWidget
 
 #: Raw value of a cell, used for sorting.
@@ -52,48 +54,73 @@ def _cell(value: Any) -> tuple[str, Any, str | None, bool]:
     return str(value), str(value), None, False
 
 
-_RIGHT = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
+def _sort_key(value: Any) -> tuple[int, float, str]:
+    """What :meth:`HeadModel.sort` orders a raw value by: numbers by value, before any text."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return 0, float(value), ""
+    return 1, 0.0, "" if value is None else str(value)
+
+
+_RIGHT = int((Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter).value)
+#: The part of a formatted cell each role reads (other roles: nothing, answered at once).
+_ROLE_PART = {int(Qt.ItemDataRole.DisplayRole): 0, int(SortRole): 1, int(Qt.ItemDataRole.ToolTipRole): 2}
+_ALIGNMENT = int(Qt.ItemDataRole.TextAlignmentRole)
+_DISPLAY = int(Qt.ItemDataRole.DisplayRole)
 
 
 class HeadModel(QAbstractTableModel):
-    """The rows of a :class:`HeadTable` (or another view): cells formatted once, no item object per cell."""
+    """The rows of a :class:`HeadTable` (or another view), no item object per cell.
+
+    The raw rows are kept as given; a row's cells are formatted the first time a view asks for
+    one of them, so handing over thousands of rows costs the window nothing until they are
+    scrolled into view (a view asks only for the rows it paints).
+    """
 
     def __init__(self, parent=None):
         super().__init__(parent)
         self.columns: list[str] = []
-        self.cells: list[list[tuple[str, Any, str | None, bool]]] = []
+        self.rows: list[list[Any]] = []
+        self._formatted: dict[int, list[tuple[str, Any, str | None, bool]]] = {}
 
     def set_rows(self, columns: list[str], rows: list[list[Any]]) -> None:
         self.beginResetModel()
         self.columns = [str(c) for c in columns]
-        self.cells = [[_cell(v) for v in row] for row in rows]
+        self.rows = list(rows)
+        self._formatted = {}
         self.endResetModel()
 
+    def row_cells(self, row: int) -> list[tuple[str, Any, str | None, bool]]:
+        """``(text, sort value, tooltip, is a number)`` of each cell of ``row``, formatted once."""
+        cells = self._formatted.get(row)
+        if cells is None:
+            cells = self._formatted[row] = [_cell(v) for v in self.rows[row]]
+        return cells
+
+    def formatted_rows(self) -> int:
+        """How many rows have been formatted so far (the rows a view has asked for)."""
+        return len(self._formatted)
+
     def rowCount(self, parent=None) -> int:  # noqa: N802 - Qt override
-        return 0 if parent is not None and parent.isValid() else len(self.cells)
+        return 0 if parent is not None and parent.isValid() else len(self.rows)
 
     def columnCount(self, parent=None) -> int:  # noqa: N802 - Qt override
         return 0 if parent is not None and parent.isValid() else len(self.columns)
 
-    def data(self, index, role=Qt.ItemDataRole.DisplayRole):
-        if not index.isValid():
+    def data(self, index, role=_DISPLAY):
+        part = _ROLE_PART.get(role)
+        if part is None and role != _ALIGNMENT or not index.isValid():
             return None
-        row = self.cells[index.row()]
-        if index.column() >= len(row):
+        row = self.row_cells(index.row())
+        column = index.column()
+        if column >= len(row):
             return None
-        text, key, tip, number = row[index.column()]
-        if role == Qt.ItemDataRole.DisplayRole:
-            return text
-        if role == SortRole:
-            return key
-        if role == Qt.ItemDataRole.ToolTipRole:
-            return tip
-        if role == Qt.ItemDataRole.TextAlignmentRole and number:
-            return int(_RIGHT.value)
-        return None
+        cell = row[column]
+        if part is None:  # the alignment: numbers to the right
+            return _RIGHT if cell[3] else None
+        return cell[part]
 
-    def headerData(self, section, orientation, role=Qt.ItemDataRole.DisplayRole):  # noqa: N802 - Qt override
-        if role != Qt.ItemDataRole.DisplayRole:
+    def headerData(self, section, orientation, role=_DISPLAY):  # noqa: N802 - Qt override
+        if role != _DISPLAY:
             return None
         if orientation == Qt.Orientation.Horizontal:
             return self.columns[section] if 0 <= section < len(self.columns) else None
@@ -108,10 +135,10 @@ class HeadModel(QAbstractTableModel):
         self.layoutAboutToBeChanged.emit()
 
         def key(row):
-            value = row[column][1] if column < len(row) else ""
-            return (0, value, "") if isinstance(value, float) else (1, 0.0, str(value))
+            return _sort_key(row[column]) if column < len(row) else (1, 0.0, "")
 
-        self.cells.sort(key=key, reverse=order == Qt.SortOrder.DescendingOrder)
+        self.rows.sort(key=key, reverse=order == Qt.SortOrder.DescendingOrder)
+        self._formatted = {}
         self.layoutChanged.emit()
 
 
@@ -122,6 +149,11 @@ class HeadTable(QTableView):
         super().__init__(parent)
         self.table_model = HeadModel(self)
         self.setModel(self.table_model)
+        # The row numbers come from a model of Qt's own: the header measures up to 200 of its
+        # sections each time the view is laid out, which through the Python model is thousands
+        # of calls (tens of milliseconds) whenever the results are shown.
+        self.row_numbers = QStandardItemModel(self)
+        self.verticalHeader().setModel(self.row_numbers)
         self.setSortingEnabled(True)
         self.setAlternatingRowColors(True)
         self.setWordWrap(False)
@@ -134,14 +166,19 @@ class HeadTable(QTableView):
         header.setSortIndicator(-1, Qt.SortOrder.AscendingOrder)
 
     def set_rows(self, columns: list[str], rows: list[list[Any]]) -> None:
+        model = self.table_model
+        if not rows and not model.rows and [str(c) for c in columns] == model.columns:
+            return  # empty before and after (a file without rejects): nothing to lay out again
         self.setSortingEnabled(False)
-        self.table_model.set_rows(columns, rows)
+        model.set_rows(columns, rows)
+        self.row_numbers.setRowCount(model.rowCount())
         self.horizontalHeader().setSortIndicator(-1, Qt.SortOrder.AscendingOrder)
         self.setSortingEnabled(True)
-        # Widths from the texts themselves: asking the view would call data() for every role of every cell.
+        # Widths from the texts of the first rows: asking the view (resizeColumnsToContents, a
+        # ResizeToContents header) would format and measure every cell of every row.
         text = self.fontMetrics()
         bold = self.horizontalHeader().fontMetrics()
-        cells = self.table_model.cells[:SIZE_ROWS]
+        cells = [self.table_model.row_cells(r) for r in range(min(SIZE_ROWS, self.table_model.rowCount()))]
         for column, name in enumerate(self.table_model.columns):
             widest = max([text.horizontalAdvance(row[column][0]) for row in cells if column < len(row)] or [0])
             widest = max(widest, bold.horizontalAdvance(name) + 18)  # room for the sort arrow
