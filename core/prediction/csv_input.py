@@ -14,6 +14,7 @@ from __future__ import annotations
 import bisect
 import codecs
 import csv
+import functools
 import gzip
 import os
 from collections.abc import Iterator
@@ -273,9 +274,19 @@ def read_head_table(fmt: CsvFormat, columns: list[str]):
 
 MAX_LINE_BYTES = 64 << 20  # a longer line is not a row of a table
 MAX_CHUNK_BYTES = 64 << 20  # text parsed in one go, at most (a batch of very wide rows is cut shorter)
+READ_BLOCK_BYTES = 4 << 20  # bytes read from the file at a time
 CHUNK_RECORDS = 16_384  # records per batch when the caller does not say
 _LOOK_AT_LINES_STARTING_WITH = b'\n\r\t #"'  # maybe blank or a comment: each line is looked at
-_LOOKED_AT = None  # a 256-entry table of the bytes above (built on first use)
+
+
+@functools.cache
+def _looked_at():
+    """A 256-entry table: True for the bytes of :data:`_LOOK_AT_LINES_STARTING_WITH`."""
+    import numpy as np
+
+    table = np.zeros(256, dtype=bool)
+    table[np.frombuffer(_LOOK_AT_LINES_STARTING_WITH, dtype=np.uint8)] = True
+    return table
 
 
 def _plain_line_ends(chunk: bytes):
@@ -284,18 +295,14 @@ def _plain_line_ends(chunk: bytes):
     are slow."""
     import numpy as np
 
-    global _LOOKED_AT
     if b'"' in chunk:
         return None
-    if _LOOKED_AT is None:
-        table = np.zeros(256, dtype=bool)
-        table[np.frombuffer(_LOOK_AT_LINES_STARTING_WITH, dtype=np.uint8)] = True
-        _LOOKED_AT = table
     data = np.frombuffer(chunk, dtype=np.uint8)
     ends = np.flatnonzero(data == 10)
     if not len(ends):
         return ends
-    if _LOOKED_AT[data[0]] or _LOOKED_AT[data[ends[:-1] + 1]].any():
+    looked_at = _looked_at()
+    if looked_at[data[0]] or looked_at[data[ends[:-1] + 1]].any():
         return None
     return ends
 
@@ -372,7 +379,7 @@ class LineReader:
                 rest, self._carry = self._carry, b""
                 if rest.strip():
                     piece = self._process(rest if rest.endswith(b"\n") else rest + b"\n")
-                    if piece[1] is not None and len(piece[1]):
+                    if len(piece[1]):
                         yield piece
                 return
             buffer = self._carry + data if self._carry else data
@@ -438,7 +445,7 @@ class BatchStream:
     is what one batch needs. Use as a context manager so the file is closed.
     """
 
-    def __init__(self, fmt: CsvFormat, columns: list[str], *, block_size: int = 1 << 22,
+    def __init__(self, fmt: CsvFormat, columns: list[str], *, block_size: int = READ_BLOCK_BYTES,
                  batch_rows: int | None = None, numeric=()):
         import pyarrow as pa
 

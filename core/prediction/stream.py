@@ -34,10 +34,10 @@ from typing import Any
 from core.common.gcpause import gc_paused
 from core.common.memory import release_free_memory
 from core.errors import DataError, RegistryError
+from core.prediction.csv_input import READ_BLOCK_BYTES  # noqa: F401 - importable from here too
 
 DEFAULT_BATCH_ROWS = 49_920  # rows per prediction batch (a multiple of ALIGN_ROWS)
 ALIGN_ROWS = 192  # a multiple of every BLAS kernel's row unrolling (4, 8, 16, 24, 32, 64)
-READ_BLOCK_BYTES = 4 << 20  # bytes read from the file at a time
 READ_AHEAD_ROWS = 400_000  # rows parsed ahead while the models load (~60 MB of KOI rows)
 
 Progress = Callable[[int, int], None]
@@ -458,9 +458,7 @@ def _run(fmt, columns, loading, progress, cancelled, workers, batch_rows, numeri
 
         try:
             rows = _batch_rows(fmt, workers, batch_rows)
-            with threadpool_limits(1), BatchStream(
-                fmt, columns, block_size=READ_BLOCK_BYTES, batch_rows=rows, numeric=numeric
-            ) as stream:
+            with threadpool_limits(1), BatchStream(fmt, columns, batch_rows=rows, numeric=numeric) as stream:
                 row_base = 0
                 for batch in stream:
                     check_cancelled()
