@@ -18,6 +18,7 @@ How it runs
   BLAS/OpenMP inside each worker, so every core is busy with the model, nothing is
   oversubscribed, and a forest sums its trees in one fixed order: the output is the same,
   bit for bit, from run to run and equal to an in-memory ``predict_proba`` with ``n_jobs=1``.
+  A plain forest's trees are summed by :mod:`core.prediction.forests` in that same order.
 - At most ``workers + 1`` batches (plus the read-ahead while loading) are in memory, so
   memory stays flat whatever the size of the file.
 """
@@ -35,6 +36,7 @@ from core.common.gcpause import gc_paused
 from core.common.memory import release_free_memory
 from core.errors import DataError, RegistryError
 from core.prediction.csv_input import READ_BLOCK_BYTES  # noqa: F401 - importable from here too
+from core.prediction.forests import proba_function
 
 DEFAULT_BATCH_ROWS = 49_920  # rows per prediction batch (a multiple of ALIGN_ROWS)
 ALIGN_ROWS = 192  # a multiple of every BLAS kernel's row unrolling (4, 8, 16, 24, 32, 64)
@@ -64,6 +66,7 @@ class LoadedModel:
     has_proba: bool
     frame_input: bool  # the model was fitted on a DataFrame: give it one
     nan_ok: bool | None = None  # learned on the first rows with an empty cell
+    predict_proba: Callable[[Any], Any] | None = None  # the model's own, or a forest's tree by tree
 
 
 def open_registry(registry):
@@ -124,6 +127,7 @@ def load(meta, model, registry) -> LoadedModel:
         labels=[str(c) for c in shown],
         has_proba=hasattr(model, "predict_proba"),
         frame_input=getattr(model, "feature_names_in_", None) is not None,
+        predict_proba=(proba_function(model) or model.predict_proba) if hasattr(model, "predict_proba") else None,
     )
 
 
@@ -259,7 +263,7 @@ def _call_model(ctx: LoadedModel, X):
 
         X = pd.DataFrame(X, columns=ctx.features, copy=False)
     if ctx.has_proba:
-        proba = np.asarray(ctx.model.predict_proba(X), dtype=np.float64)
+        proba = np.asarray(ctx.predict_proba(X), dtype=np.float64)
         return proba, proba.argmax(axis=1)
     labels = np.asarray(ctx.model.predict(X))
     classes = np.asarray(getattr(ctx.model, "classes_", []))
