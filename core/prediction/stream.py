@@ -181,48 +181,59 @@ def predict_batch(ctx: LoadedModel, batch, converted: dict) -> BatchResult:
     import numpy as np
 
     n = batch.num_rows
-    k = len(ctx.features)
+    features = ctx.features
     # Row-major, what the model sees: when every row can be predicted (the common case) X goes
     # to the model as it is, else the rows to predict are taken with X[ok], a row-major copy.
-    X = np.empty((n, k), dtype=np.float64)
-    missing = np.empty((n, k), dtype=bool)
-    bad_text = np.empty((n, k), dtype=bool)
-    bad_inf = np.empty((n, k), dtype=bool)
+    X = np.empty((n, len(features)), dtype=np.float64)
+    row_missing = np.zeros(n, dtype=bool)
+    unusable = np.zeros(n, dtype=bool)  # a cell that is not a number, or infinite
     counts = {}
-    for j, name in enumerate(ctx.features):
+    for j, name in enumerate(features):
         conv = converted[name]
         X[:, j] = conv.values
-        missing[:, j] = conv.missing
-        bad_text[:, j] = conv.non_numeric
-        bad_inf[:, j] = conv.infinite
+        row_missing |= conv.missing
+        unusable |= conv.non_numeric
+        unusable |= conv.infinite
         counts[name] = conv.counts
-    row_missing = missing.any(axis=1)
-    ok = ~(bad_text.any(axis=1) | bad_inf.any(axis=1))
+    ok = ~unusable
     if ctx.nan_ok is False:
         ok &= ~row_missing
     proba, pred, ok = _predict_rows(ctx, X, ok, row_missing)
-    rejects = []
-    for i in np.flatnonzero(~ok):
-        reasons = []
-        for j in np.flatnonzero(bad_text[i]):
-            reasons.append(
-                f"{ctx.features[j]} is not a number ({batch.column(ctx.features[j])[int(i)].as_py()!r})"
-            )
-        for j in np.flatnonzero(bad_inf[i]):
-            reasons.append(f"{ctx.features[j]} is infinite")
-        if not reasons:
-            cols = ", ".join(ctx.features[j] for j in np.flatnonzero(missing[i]))
-            reasons.append(f"empty {cols} and the model cannot impute missing values")
-        rejects.append((int(i), "; ".join(reasons)))
     return BatchResult(
         rows=n,
         keep=np.flatnonzero(ok),
         proba=proba,
         pred=pred,
-        rejects=rejects,
+        rejects=_reasons(ctx, batch, converted, np.flatnonzero(~ok)),
         counts=counts,
         imputed=int((ok & row_missing).sum()),
     )
+
+
+def _reasons(ctx: LoadedModel, batch, converted: dict, rows) -> list[tuple[int, str]]:
+    """(index in batch, why) for the rows of ``rows`` that cannot be predicted."""
+    import numpy as np
+
+    if not len(rows):
+        return []
+    features = ctx.features
+
+    def cells(kind: str):  # (len(rows), features) of one kind of problem, for those rows only
+        return np.column_stack([getattr(converted[name], kind)[rows] for name in features])
+
+    text, infinite, missing = cells("non_numeric"), cells("infinite"), cells("missing")
+    rejects = []
+    for r, i in enumerate(rows):
+        reasons = [
+            f"{features[j]} is not a number ({batch.column(features[j])[int(i)].as_py()!r})"
+            for j in np.flatnonzero(text[r])
+        ]
+        reasons += [f"{features[j]} is infinite" for j in np.flatnonzero(infinite[r])]
+        if not reasons:
+            empty = ", ".join(features[j] for j in np.flatnonzero(missing[r]))
+            reasons.append(f"empty {empty} and the model cannot impute missing values")
+        rejects.append((int(i), "; ".join(reasons)))
+    return rejects
 
 
 def _predict_rows(ctx: LoadedModel, X, ok, row_missing):
