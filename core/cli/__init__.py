@@ -102,32 +102,6 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
 
-#: Commands that load a model file: scikit-learn and skops take about two seconds to import.
-MODEL_COMMANDS = frozenset({"predict", "evaluate", "rank"})
-
-
-def _import_model_stack_meanwhile(argv: list[str]):
-    """For a command that loads a model, import scikit-learn and skops on a thread of their own
-    from the start (the command's own start-up, reading the registry and sniffing the file go
-    on meanwhile); the thread to join, or None."""
-    if not MODEL_COMMANDS.intersection(argv):
-        return None
-    import threading
-
-    def importing() -> None:
-        from core.common.gcpause import gc_paused
-
-        try:
-            with gc_paused():
-                import skops.io  # noqa: F401 - imported again (from the module cache) by the loader
-        except Exception:  # noqa: BLE001 - the loader imports it again and reports what is wrong
-            pass
-
-    thread = threading.Thread(target=importing, name="exoreg-import")
-    thread.start()
-    return thread
-
-
 def run() -> None:
     """The ``exoreg`` program: :func:`main`, then exit without the interpreter's last collection.
 
@@ -137,10 +111,7 @@ def run() -> None:
     """
     import gc
 
-    importing = _import_model_stack_meanwhile(sys.argv[1:])
     code = main()
-    if importing is not None:
-        importing.join()  # a command that ended early: no import is left running as the interpreter stops
     gc.freeze()
     sys.exit(code)
 
