@@ -118,6 +118,11 @@ def test_a_stop_signal_leaves_no_temporary_file(registry, tmp_path_factory, sign
     assert sorted(p.name for p in folder.iterdir()) == ["in.csv"]
 
 
+# Ctrl-C raises KeyboardInterrupt, as in a terminal (a program started in the background, as CI
+# starts the tests, begins with SIGINT ignored).
+AS_IN_A_TERMINAL = "import signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
+
+
 @pytest.mark.parametrize("after", [1.0, 2.0])
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 def test_a_stop_while_the_model_is_still_loading_ends_the_program(registry, tmp_path, signum, after):
@@ -127,7 +132,7 @@ def test_a_stop_while_the_model_is_still_loading_ends_the_program(registry, tmp_
     _frame(300_000).to_csv(src, index=False)
     env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
     proc = subprocess.Popen(
-        [sys.executable, "-c", "from core.cli import run; run()", "--registry", str(registry.root),
+        [sys.executable, "-c", AS_IN_A_TERMINAL + "from core.cli import run; run()", "--registry", str(registry.root),
          "predict", "Forest", str(src), "-o", str(tmp_path / "out.csv")],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
     )  # fmt: skip
