@@ -63,10 +63,13 @@ class LoadedModel:
     model_id: str
     features: list[str]
     labels: list[str]  # display labels, in predict_proba column order
-    has_proba: bool
     frame_input: bool  # the model was fitted on a DataFrame: give it one
+    predict_proba: Callable[[Any], Any] | None  # the model's own, a forest's tree by tree, or None
     nan_ok: bool | None = None  # learned on the first rows with an empty cell
-    predict_proba: Callable[[Any], Any] | None = None  # the model's own, or a forest's tree by tree
+
+    @property
+    def has_proba(self) -> bool:
+        return self.predict_proba is not None
 
 
 def open_registry(registry):
@@ -125,7 +128,6 @@ def load(meta, model, registry) -> LoadedModel:
         model_id=str(getattr(meta, "model_id", "") or ""),
         features=features,
         labels=[str(c) for c in shown],
-        has_proba=hasattr(model, "predict_proba"),
         frame_input=getattr(model, "feature_names_in_", None) is not None,
         predict_proba=(proba_function(model) or model.predict_proba) if hasattr(model, "predict_proba") else None,
     )
