@@ -427,11 +427,12 @@ _CELLS = ["", "NA", "nan", "NaN", "N/A", "null", "inf", "-inf", "Infinity", "1e4
                                 st.floats(allow_nan=True, allow_infinity=True).map(repr),
                                 st.integers(-10**20, 10**20).map(str),
                                 st.text(st.characters(blacklist_categories=("Cc", "Cs"), blacklist_characters=',"'), max_size=6)),
-                      min_size=1, max_size=40))
-def test_a_column_parsed_as_numbers_reads_every_cell_as_the_text_path_does(tmp_path, cells):
-    """The numeric fast path (a batch parsed to float64, or again as text when a cell is not a
-    number) gives every cell the value, and the missing / not-a-number / infinite verdict, that
-    reading it as text and converting it gives."""
+                      min_size=1, max_size=40),
+       block=st.sampled_from([16, 64, 1 << 20]))
+def test_a_column_parsed_as_numbers_reads_every_cell_as_the_text_path_does(tmp_path, cells, block):
+    """The numeric fast path (a batch parsed to float64, or as text when a cell is not a number,
+    however many reads of the file the batch spans) gives every cell the value, and the
+    missing / not-a-number / infinite verdict, that reading it as text and converting it gives."""
     from core.prediction.csv_input import BatchStream, sniff_csv, to_float
 
     path = tmp_path / "cells.csv"
@@ -439,7 +440,7 @@ def test_a_column_parsed_as_numbers_reads_every_cell_as_the_text_path_does(tmp_p
     fmt = sniff_csv(path)
 
     def read(numeric):
-        with BatchStream(fmt, ["id", "x"], batch_rows=8, numeric=numeric) as stream:
+        with BatchStream(fmt, ["id", "x"], batch_rows=8, numeric=numeric, block_size=block) as stream:
             batches = list(stream)
             return batches, list(stream.invalid)
 

@@ -273,7 +273,7 @@ def read_head_table(fmt: CsvFormat, columns: list[str]):
 
 
 MAX_LINE_BYTES = 64 << 20  # a longer line is not a row of a table
-MAX_CHUNK_BYTES = 64 << 20  # text parsed in one go, at most (a batch of very wide rows is cut shorter)
+MAX_CHUNK_BYTES = 64 << 20  # the text of one batch, at most (a batch of very wide rows is cut shorter)
 READ_BLOCK_BYTES = 4 << 20  # bytes read from the file at a time
 CHUNK_RECORDS = 16_384  # records per batch when the caller does not say
 _LOOK_AT_LINES_STARTING_WITH = b'\n\r\t #"'  # maybe blank or a comment: each line is looked at
@@ -315,8 +315,8 @@ codecs.register_error("exoreg-latin-1", _latin1_for_invalid_bytes)
 
 
 class LineReader:
-    """Splits a CSV stream into what Arrow parses: chunks of whole lines, one record per line,
-    as UTF-8, a given number of records per chunk.
+    """Splits a CSV stream into what Arrow parses: pieces of whole lines, one record per line,
+    as UTF-8, cut where each batch of a given number of records ends.
 
     - Multi-line cells are turned off. A line with an unmatched quote (``"``) is handed over as
       a line Arrow refuses, so it is rejected with its line number instead of swallowing the
@@ -351,25 +351,22 @@ class LineReader:
         """:meth:`line_of` for one record (no array built: called for every refused line)."""
         return self._first_data_line + record + bisect.bisect_right(self.skipped, record)
 
-    def chunks(self, records: int) -> Iterator[tuple[bytearray, int]]:
-        """(text, number of records) of ``records`` records at a time (the last chunk may have
-        fewer); each chunk's first record index is a multiple of ``records``."""
-        # Collected in a bytearray, so each piece read is freed as soon as it is copied.
-        pending = bytearray()
+    def pieces(self, records: int) -> Iterator[tuple[memoryview, int, bool]]:
+        """(text, number of records, whether a batch ends there) for batches of ``records``
+        records (the last may have fewer), each handed over in the pieces it was read in: each
+        batch's first record index is a multiple of ``records``. The text of a whole batch is
+        never joined, so parsing holds one read's worth of it at a time."""
         have = 0
         for piece, ends in self._pieces():
             view, start, done = memoryview(piece), 0, 0
             while len(ends) - done >= records - have:
                 last = done + (records - have) - 1
                 cut = int(ends[last]) + 1
-                pending += view[start:cut]
-                yield pending, records
-                pending, have, start, done = bytearray(), 0, cut, last + 1
+                yield view[start:cut], records - have, True
+                have, start, done = 0, cut, last + 1
             if done < len(ends):
-                pending += view[start:]
+                yield view[start:], len(ends) - done, False
                 have += len(ends) - done
-        if pending:
-            yield pending, have
 
     def _pieces(self) -> Iterator[tuple[bytes, Any]]:
         """(whole record lines, the offsets of their line ends) as the source is read."""
@@ -437,12 +434,13 @@ class BatchStream:
 
     Columns in ``numeric`` are parsed as float64 where every cell of a batch is a number or
     empty (the common case: no text column is built only to be converted); a batch with a cell
-    that is not a number is parsed again from the same text with every column as text, and
-    :func:`to_float` finds those cells. Other columns are read as text. Lines Arrow cannot use
-    are collected in :attr:`invalid` as (record index, line number, reason); :meth:`locate`
-    gives the record index and line number of the rows of the batches. Each batch is parsed in
-    one call on the calling thread, with the GIL released, and nothing is read ahead: memory
-    is what one batch needs. Use as a context manager so the file is closed.
+    that is not a number is read with those columns as text (the piece holding the cell parsed
+    again from the same text), and :func:`to_float` finds those cells. Other columns are read as
+    text. Lines Arrow cannot use are collected in :attr:`invalid` as (record index, line number,
+    reason); :meth:`locate` gives the record index and line number of the rows of the batches.
+    Each read of the file is parsed as it comes, in one call on the calling thread with the GIL
+    released, and nothing is read ahead: memory is what one batch needs, and its text is never
+    held whole. Use as a context manager so the file is closed.
     """
 
     def __init__(self, fmt: CsvFormat, columns: list[str], *, block_size: int = READ_BLOCK_BYTES,
@@ -462,7 +460,7 @@ class BatchStream:
             stream.seek(skip)
         self.lines = LineReader(stream, fmt, block_size)
         self._records = batch_rows or rows_within(fmt, CHUNK_RECORDS)
-        self._first_record = 0  # of the chunk being parsed (for the invalid-row handler)
+        self._first_record = 0  # of the piece being parsed (for the invalid-row handler)
         numeric = set(numeric) & set(columns)
         options = dict(block_size=1 << 20, on_invalid=self._on_invalid, encoding="utf8", header=False)
         self._text = _arrow_options(fmt, columns, **options)
@@ -473,7 +471,7 @@ class BatchStream:
         return [reason for _, _, reason in self.invalid]
 
     def _on_invalid(self, row) -> str:
-        record = self._first_record + row.number - 1  # Arrow counts the chunk's lines from 1
+        record = self._first_record + row.number - 1  # Arrow counts the piece's lines from 1
         line = self.lines.line_of_record(record)
         if record in self.lines.unclosed:
             text = self.lines.unclosed[record]
@@ -506,21 +504,41 @@ class BatchStream:
             return 0
 
     def __iter__(self) -> Iterator:
-        for chunk, count in self.lines.chunks(self._records):
-            table = self._parse(chunk)
+        tables = []  # the parsed pieces of the batch being read
+        for text, count, batch_ends in self.lines.pieces(self._records):
+            table = self._parse(text)
             self._first_record += count
             if table.num_rows:
-                yield table.combine_chunks().to_batches()[0]
+                tables.append(table)
+            if batch_ends and tables:
+                yield self._joined(tables)
+                tables = []
+        if tables:
+            yield self._joined(tables)
 
-    def _parse(self, chunk: bytearray):
+    def _joined(self, tables: list):
+        """One RecordBatch of a batch's pieces; when a piece had to be read as text, the feature
+        columns of the others are turned into text too (exactly: a float64 written by Arrow
+        reads back as the same bits)."""
         import pyarrow as pa
 
-        buffer = pa.py_buffer(chunk)
+        if len(tables) > 1:
+            schemas = {t.schema for t in tables}
+            if len(schemas) > 1:
+                text = next(t.schema for t in tables if t.schema.types.count(pa.string()) == len(t.schema))
+                tables = [t if t.schema == text else t.cast(text) for t in tables]
+            tables = [pa.concat_tables(tables)]
+        return tables[0].combine_chunks().to_batches()[0]
+
+    def _parse(self, text):
+        import pyarrow as pa
+
+        buffer = pa.py_buffer(text)
         if self._typed is not None:
             noted = len(self.invalid)
             try:
                 return _read_chunk(buffer, self._typed)
-            except pa.ArrowInvalid:  # a cell that is not a number: read this batch as text
+            except pa.ArrowInvalid:  # a cell that is not a number: read this piece as text
                 del self.invalid[noted:]
         try:
             return _read_chunk(buffer, self._text)
@@ -541,7 +559,7 @@ def _read_chunk(buffer, options):
     import pyarrow.csv as pacsv
 
     read, parse, convert = options
-    read.block_size = max(read.block_size, buffer.size + 1)  # one block: one batch, parsed in one go
+    read.block_size = max(read.block_size, buffer.size + 1)  # one block: the piece parsed in one go
     return pacsv.read_csv(buffer, read_options=read, parse_options=parse, convert_options=convert)
 
 
