@@ -47,7 +47,6 @@ WARM_IMPORTS = (
     "pyarrow",
     "pyarrow.csv",
     "pyarrow.compute",
-    "skops.io",
     "sklearn",
     "sklearn.pipeline",
     "sklearn.impute",
@@ -343,6 +342,9 @@ class _Models:  # pragma: no cover - runs in the child
 def _warm_up() -> None:  # pragma: no cover - runs in the child
     import importlib
 
+    from core.registry.skopsio import skops_io
+
+    skops_io()  # first: the way the registry imports it
     for name in WARM_IMPORTS:
         with contextlib.suppress(ImportError):
             importlib.import_module(name)

@@ -706,8 +706,10 @@ def skops_untrusted_types(source: str | os.PathLike | bytes) -> list[str]:
 
 def _untrusted_types(data: bytes, label: str) -> list[str]:
     """What skops reports as untrusted in checked skops bytes (see :func:`_read_skops`)."""
-    import skops.io as sio
+    from core.registry.skopsio import complete_default_trust, skops_io
 
+    sio = skops_io()
+    complete_default_trust()  # what skops trusts by default decides what it reports
     try:
         return list(sio.get_untrusted_types(data=data))
     except Exception as exc:  # skops raises many kinds for a damaged file
@@ -724,8 +726,11 @@ def untrusted_types(source: str | os.PathLike | bytes) -> list[str]:
 def _outside_allowlist(schema: Any, reported: list[str]) -> list[str]:
     """Every type the schema names and every type skops reports as untrusted, less the allowlist
     (whatever skops itself trusts by default): estimators first, so a message names them."""
-    outside = (_schema_types(schema) | set(reported)) - ALLOWED_TYPES
-    return sorted(outside, key=lambda t: (not _is_estimator_name(t), t))
+    return _not_allowed(_schema_types(schema) | set(reported))
+
+
+def _not_allowed(types: set[str]) -> list[str]:
+    return sorted(types - ALLOWED_TYPES, key=lambda t: (not _is_estimator_name(t), t))
 
 
 def _is_estimator_name(type_name: str) -> bool:
@@ -737,43 +742,44 @@ def _is_estimator_name(type_name: str) -> bool:
 
 def dump_skops(model: Any, path: str | os.PathLike) -> None:
     """Write ``model`` as a skops file (not atomically: callers write to a temp path)."""
-    import skops.io as sio
+    from core.registry.skopsio import skops_io
 
-    sio.dump(model, str(path))
+    skops_io().dump(model, str(path))
 
 
 def dumps_skops(model: Any) -> bytes:
-    import skops.io as sio
+    from core.registry.skopsio import skops_io
 
-    return sio.dumps(model)
+    return skops_io().dumps(model)
 
 
 def load_skops(source: str | os.PathLike | bytes, *, trusted: bool = False, name: str | None = None) -> Any:
     """Load a skops file, constructing only allowlisted types unless ``trusted``."""
-    import skops.io as sio
-    import skops.io.exceptions  # noqa: F401 - sio.exceptions below
+    from core.registry.skopsio import skops_io
 
+    sio = skops_io()
     label = _label(source, name)
     if not isinstance(source, bytes | bytearray):
         source = read_regular_file(source)  # audited and loaded from the same bytes, read once
     if detect_format(source, name=label) != SKOPS:
         raise UntrustedModelError(f"{label} is not a skops file; only skops files load without trust.")
     data, schema = _read_skops(source, label)
+    named = _schema_types(schema)
+    del schema  # skops parses the schema again: the two copies are not kept at once
     if trusted:
         allowed = _untrusted_types(data, label)  # a person trusts this file: whatever it names
     else:
         # Every type the schema names must be on the allowlist; skops then builds and audits its
         # node tree once, trusting the allowlist only (an untrusted type raises before anything
         # is constructed), instead of a separate get_untrusted_types pass over the same tree.
-        named = _schema_types(schema)
-        if outside := sorted(named - ALLOWED_TYPES, key=lambda t: (not _is_estimator_name(t), t)):
+        if outside := _not_allowed(named):
             raise _untrusted(label, outside)
         allowed = sorted(named)  # short: skops converts this list again for every node it audits
     try:
         model = sio.loads(data, trusted=allowed)
     except sio.exceptions.UntrustedTypesFoundException as exc:
         reported = re.findall(r"'([^']+)'", str(exc).split("\n", 1)[0])
-        raise _untrusted(label, _outside_allowlist(schema, reported) or reported) from None
+        raise _untrusted(label, _not_allowed(named | set(reported)) or reported) from None
     except Exception as exc:  # skops raises many kinds for a damaged file
         raise IntegrityError(f"{label} could not be read as a model ({type(exc).__name__}: {exc}).") from exc
     check_tree_structure(model, name=label)
