@@ -495,16 +495,31 @@ def test_rejects_and_predictions_hold_across_batch_boundaries(imputing, tmp_path
     np.testing.assert_array_equal(predicted[[f"probability_{c}" for c in model.classes_]].to_numpy(), proba)
 
 
+@pytest.mark.parametrize("block", [64, 1 << 20])
+def test_the_last_batches_of_a_pass_can_be_smaller(tmp_path, block):
+    """``tail``: from a record on (a multiple of the batch size), batches have fewer rows."""
+    from core.prediction.csv_input import BatchStream, sniff_csv
+
+    path = tmp_path / "rows.csv"
+    path.write_text("id,x\n" + "".join(f"r{i},{i}\n" for i in range(100)), encoding="utf-8")
+    with BatchStream(sniff_csv(path), ["id", "x"], block_size=block, batch_rows=10, tail=(40, 3)) as stream:
+        batches = list(stream)
+    assert [b.num_rows for b in batches] == [10] * 4 + [3] * 20
+    assert [v for b in batches for v in b.column("id").to_pylist()] == [f"r{i}" for i in range(100)]
+
+
 _LINE_KINDS = st.sampled_from(["row", "row", "row", "row", "comment", "blank", "short", "quoted", "unclosed", "crlf"])
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(kinds=st.lists(_LINE_KINDS, min_size=1, max_size=300), batch_rows=st.integers(1, 50),
-       block=st.sampled_from([64, 1000, 1 << 20]))
-def test_every_record_is_read_once_and_located_on_its_line(tmp_path, kinds, batch_rows, block):
+       block=st.sampled_from([64, 1000, 1 << 20]), tail=st.none() | st.tuples(st.integers(0, 5), st.integers(1, 50)))
+def test_every_record_is_read_once_and_located_on_its_line(tmp_path, kinds, batch_rows, block, tail):
     """Whatever mix of comment, blank, short, quoted and unclosed-quote lines, however the file is
-    cut into reads and batches: each data line is one record, read once (or refused once), and
-    :meth:`BatchStream.locate` names the line it is on."""
+    cut into reads and batches (smaller ones at the end, or not): each data line is one record,
+    read once (or refused once), and :meth:`BatchStream.locate` names the line it is on."""
+    if tail is not None:
+        tail = (tail[0] * batch_rows, tail[1])
     from core.prediction.csv_input import BatchStream, sniff_csv
 
     lines, expected = ["id,x,y"], []  # expected: (line number, id) of every record Arrow keeps
@@ -532,10 +547,11 @@ def test_every_record_is_read_once_and_located_on_its_line(tmp_path, kinds, batc
     if not expected and not refused:
         return  # only comments: sniff_csv says so (tested elsewhere)
     fmt = sniff_csv(path)
-    with BatchStream(fmt, ["id", "x", "y"], block_size=block, batch_rows=batch_rows, numeric=["y"]) as stream:
+    stream = BatchStream(fmt, ["id", "x", "y"], block_size=block, batch_rows=batch_rows, numeric=["y"], tail=tail)
+    with stream:
         ids, positions, base = [], [], 0
         for batch in stream:
-            assert batch.num_rows <= batch_rows
+            assert batch.num_rows <= (batch_rows if tail is None else max(batch_rows, tail[1]))
             ids += batch.column("id").to_pylist()
             positions += range(base, base + batch.num_rows)
             base += batch.num_rows

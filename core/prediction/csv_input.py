@@ -274,7 +274,7 @@ def read_head_table(fmt: CsvFormat, columns: list[str]):
 
 MAX_LINE_BYTES = 64 << 20  # a longer line is not a row of a table
 MAX_CHUNK_BYTES = 64 << 20  # the text of one batch, at most (a batch of very wide rows is cut shorter)
-READ_BLOCK_BYTES = 4 << 20  # bytes read from the file at a time
+READ_BLOCK_BYTES = 1 << 20  # bytes read (and parsed) at a time: small, so parsing holds little at once
 CHUNK_RECORDS = 16_384  # records per batch when the caller does not say
 _LOOK_AT_LINES_STARTING_WITH = b'\n\r\t #"'  # maybe blank or a comment: each line is looked at
 
@@ -351,19 +351,26 @@ class LineReader:
         """:meth:`line_of` for one record (no array built: called for every refused line)."""
         return self._first_data_line + record + bisect.bisect_right(self.skipped, record)
 
-    def pieces(self, records: int) -> Iterator[tuple[memoryview, int, bool]]:
+    def pieces(self, records: int, tail: tuple[int, int] | None = None) -> Iterator[tuple[memoryview, int, bool]]:
         """(text, number of records, whether a batch ends there) for batches of ``records``
-        records (the last may have fewer), each handed over in the pieces it was read in: each
-        batch's first record index is a multiple of ``records``. The text of a whole batch is
-        never joined, so parsing holds one read's worth of it at a time."""
-        have = 0
+        records (the last may have fewer), each handed over in the pieces it was read in. With
+        ``tail`` = (first record, rows), the batches from that record on (a multiple of
+        ``records``) have ``rows`` records. The text of a whole batch is never joined, so parsing
+        holds one read's worth of it at a time."""
+
+        def size(first: int) -> int:
+            return tail[1] if tail is not None and first >= tail[0] else records
+
+        first, have = 0, 0
+        want = size(0)
         for piece, ends in self._pieces():
             view, start, done = memoryview(piece), 0, 0
-            while len(ends) - done >= records - have:
-                last = done + (records - have) - 1
+            while len(ends) - done >= want - have:
+                last = done + (want - have) - 1
                 cut = int(ends[last]) + 1
-                yield view[start:cut], records - have, True
-                have, start, done = 0, cut, last + 1
+                yield view[start:cut], want - have, True
+                first += want
+                have, start, done, want = 0, cut, last + 1, size(first)
             if done < len(ends):
                 yield view[start:], len(ends) - done, False
                 have += len(ends) - done
@@ -430,7 +437,7 @@ class LineReader:
 
 class BatchStream:
     """Streams a CSV file as pyarrow RecordBatches, ``batch_rows`` records at a time (by default
-    :data:`CHUNK_RECORDS`, fewer for very wide rows).
+    :data:`CHUNK_RECORDS`, fewer for very wide rows; ``tail`` as in :meth:`LineReader.pieces`).
 
     Columns in ``numeric`` are parsed as float64 where every cell of a batch is a number or
     empty (the common case: no text column is built only to be converted); a batch with a cell
@@ -444,7 +451,7 @@ class BatchStream:
     """
 
     def __init__(self, fmt: CsvFormat, columns: list[str], *, block_size: int = READ_BLOCK_BYTES,
-                 batch_rows: int | None = None, numeric=()):
+                 batch_rows: int | None = None, numeric=(), tail: tuple[int, int] | None = None):
         import pyarrow as pa
 
         self.fmt = fmt
@@ -460,6 +467,7 @@ class BatchStream:
             stream.seek(skip)
         self.lines = LineReader(stream, fmt, block_size)
         self._records = batch_rows or rows_within(fmt, CHUNK_RECORDS)
+        self._tail = tail  # (first record, rows): smaller batches from there on
         self._first_record = 0  # of the piece being parsed (for the invalid-row handler)
         numeric = set(numeric) & set(columns)
         options = dict(block_size=1 << 20, on_invalid=self._on_invalid, encoding="utf8", header=False)
@@ -505,7 +513,7 @@ class BatchStream:
 
     def __iter__(self) -> Iterator:
         tables = []  # the parsed pieces of the batch being read
-        for text, count, batch_ends in self.lines.pieces(self._records):
+        for text, count, batch_ends in self.lines.pieces(self._records, self._tail):
             table = self._parse(text)
             self._first_record += count
             if table.num_rows:

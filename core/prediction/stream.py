@@ -3,10 +3,10 @@
 How it runs
 -----------
 - The calling thread cuts the file into batches of whole lines whose first records are
-  multiples of :data:`ALIGN_ROWS` and parses each in one pyarrow call (GIL released), the
-  feature columns straight to float64; a batch with a cell that is not a number is parsed
-  again, from the same text, as text, so that cell is found and named (the file is never read
-  twice). Nothing is read ahead beyond what the pass holds.
+  multiples of :data:`ALIGN_ROWS` and parses each read of the file as it comes, in pyarrow
+  calls (GIL released), the feature columns straight to float64; a piece with a cell that is
+  not a number is parsed again, from the same text, as text, so that cell is found and named
+  (the file is never read twice). Nothing is read ahead beyond what the pass holds.
 - The models load on a background thread meanwhile (importing scikit-learn, hash check, type
   audit; the cyclic garbage collector paused, as it would only walk the new objects again and
   again); the calling thread parses up to :data:`READ_AHEAD_ROWS` rows ahead until they are
@@ -20,7 +20,8 @@ How it runs
   bit for bit, from run to run and equal to an in-memory ``predict_proba`` with ``n_jobs=1``.
   A plain forest's trees are summed by :mod:`core.prediction.forests` in that same order.
 - At most ``workers + 1`` batches (plus the read-ahead while loading) are in memory, so
-  memory stays flat whatever the size of the file.
+  memory stays flat whatever the size of the file. The last batches of a long file are a
+  quarter of the others, so that the pass does not end with one core working alone.
 """
 
 from __future__ import annotations
@@ -38,9 +39,11 @@ from core.errors import DataError, RegistryError
 from core.prediction.csv_input import READ_BLOCK_BYTES  # noqa: F401 - importable from here too
 from core.prediction.forests import proba_function
 
-DEFAULT_BATCH_ROWS = 49_920  # rows per prediction batch (a multiple of ALIGN_ROWS)
+# Rows per prediction batch (a multiple of ALIGN_ROWS): a forest's trees cost about the same per
+# row from here up, and each worker holds a few copies of its batch.
+DEFAULT_BATCH_ROWS = 37_440
 ALIGN_ROWS = 192  # a multiple of every BLAS kernel's row unrolling (4, 8, 16, 24, 32, 64)
-READ_AHEAD_ROWS = 400_000  # rows parsed ahead while the models load (~60 MB of KOI rows)
+READ_AHEAD_ROWS = 250_000  # rows parsed ahead while the models load (~40 MB of KOI rows)
 
 Progress = Callable[[int, int], None]
 Cancelled = Callable[[], bool]
@@ -418,6 +421,16 @@ def _batch_rows(fmt, workers: int, batch_rows: int | None) -> int:
     return max(ALIGN_ROWS, rows - rows % ALIGN_ROWS)
 
 
+def _tail(fmt, workers: int, rows: int) -> tuple[int, int] | None:
+    """(first record, rows) of the pass's last batches, a quarter of ``rows`` each: a pass that
+    ends on whole batches keeps one worker busy with the last while the others wait. None for a
+    file of a few batches (split evenly already) or of unknown length."""
+    estimate = fmt.estimated_rows()[0]
+    small = max(ALIGN_ROWS, rows // 4 - rows // 4 % ALIGN_ROWS)
+    start = (estimate - workers * rows) // rows * rows
+    return (start, small) if workers > 1 and start >= 3 * workers * rows and small < rows else None
+
+
 def _run(fmt, columns, loading, progress, cancelled, workers, batch_rows, numeric) -> Pass:
     from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 
@@ -475,7 +488,11 @@ def _run(fmt, columns, loading, progress, cancelled, workers, batch_rows, numeri
 
         try:
             rows = _batch_rows(fmt, workers, batch_rows)
-            with threadpool_limits(1), BatchStream(fmt, columns, batch_rows=rows, numeric=numeric) as stream:
+            tail = None if batch_rows else _tail(fmt, workers, rows)
+            with (
+                threadpool_limits(1),
+                BatchStream(fmt, columns, batch_rows=rows, numeric=numeric, tail=tail) as stream,
+            ):
                 row_base = 0
                 for batch in stream:
                     check_cancelled()
