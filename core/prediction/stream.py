@@ -423,8 +423,9 @@ def _batch_rows(fmt, workers: int, batch_rows: int | None) -> int:
 
 def _tail(fmt, workers: int, rows: int) -> tuple[int, int] | None:
     """(first record, rows) of the pass's last batches, a quarter of ``rows`` each: a pass that
-    ends on whole batches keeps one worker busy with the last while the others wait. None for a
-    file of a few batches (split evenly already) or of unknown length."""
+    ends on whole batches keeps one worker busy with the last while the others wait. Placed from
+    the file's estimated length (a wrong estimate only moves where they start); None for a file
+    of a few batches, which :func:`_batch_rows` splits evenly already."""
     estimate = fmt.estimated_rows()[0]
     small = max(ALIGN_ROWS, rows // 4 - rows // 4 % ALIGN_ROWS)
     start = (estimate - workers * rows) // rows * rows
