@@ -530,13 +530,10 @@ class BatchStream:
         reads back as the same bits)."""
         import pyarrow as pa
 
-        if len(tables) > 1:
-            schemas = {t.schema for t in tables}
-            if len(schemas) > 1:
-                text = next(t.schema for t in tables if t.schema.types.count(pa.string()) == len(t.schema))
-                tables = [t if t.schema == text else t.cast(text) for t in tables]
-            tables = [pa.concat_tables(tables)]
-        return tables[0].combine_chunks().to_batches()[0]
+        if len({t.schema for t in tables}) > 1:  # a piece was read as text
+            text = pa.schema([pa.field(name, pa.string()) for name in tables[0].column_names])
+            tables = [t.cast(text) for t in tables]
+        return pa.concat_tables(tables).combine_chunks().to_batches()[0]
 
     def _parse(self, text):
         import pyarrow as pa
