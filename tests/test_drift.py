@@ -211,3 +211,29 @@ def test_a_damaged_profile_leaves_those_features_out_with_a_note():
     assert [f["name"] for f in report.features] == ["a"]
     assert len(report.notes) == 2 and all("is not usable" in n for n in report.notes)
     assert check_drift({}, frame, features=_SYNTH).verdict == TOO_FEW
+
+
+def _histogram_reference(x, edges):
+    """The profile's counting rule written with np.histogram: [a, b) bins, the last closed,
+    values beyond the end edges in the end bins, NaN not counted."""
+    counts = np.histogram(x[~np.isnan(x)], edges)[0]
+    counts[0] += np.count_nonzero(x < edges[0])
+    counts[-1] += np.count_nonzero(x > edges[-1])
+    return counts
+
+
+@given(
+    edges=st.lists(st.floats(-1e6, 1e6), min_size=2, max_size=22, unique=True).map(sorted),
+    picks=st.lists(st.tuples(st.integers(0, 25), st.floats(allow_nan=True, allow_infinity=True)), max_size=80),
+)
+@settings(max_examples=300, deadline=None)
+def test_a_batch_is_counted_in_the_training_bins_by_the_profiles_rule(edges, picks):
+    """Values on the edges, beyond them, infinite and missing land where the rule says."""
+    edges = np.asarray(edges)
+    # Half the values are the edges themselves (the boundaries are where a bin rule goes wrong).
+    x = np.asarray([edges[i] if i < len(edges) else v for i, v in picks], dtype=np.float64)
+    bins = len(edges) - 1
+    feature = drift._Feature("f", {"histogram": {"edges": list(edges), "counts": [1] * bins}})
+    counted = feature.histogram(x)
+    assert counted.tolist() == _histogram_reference(x, edges).tolist()
+    assert counted.sum() == np.count_nonzero(~np.isnan(x))

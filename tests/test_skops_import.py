@@ -1,4 +1,4 @@
-"""skops imported without its scan of scikit-learn: models load as before, and whatever reports
+"""skops imported without its scans for default-trusted types: models load as before, and whatever reports
 what skops itself trusts answers as a plain ``import skops.io`` would. Each case runs in a fresh
 interpreter, as skops is imported once per process."""
 
@@ -14,11 +14,14 @@ from _factories import forest, register, training_data
 
 ROOT = Path(__file__).resolve().parents[1]
 
+# Every upper-case list of the module that computes them and of the modules whose nodes read them.
 _TRUST_LISTS = """
 import json, sys
-from skops.io import _trusted_types as tt
-print(json.dumps({k: [x if isinstance(x, str) else repr(x) for x in v]
-                  for k, v in sorted(vars(tt).items()) if k.isupper() and isinstance(v, list)}))
+from skops.io import _general, _numpy, _trusted_types
+print(json.dumps({f"{m.__name__}.{k}": [x if isinstance(x, str) else repr(x) for x in v]
+                  for m in (_trusted_types, _general, _numpy)
+                  for k, v in sorted(vars(m).items()) if k.isupper() and isinstance(v, list)
+                  and (m is _trusted_types or all(isinstance(x, str) for x in v))}))
 """
 
 
@@ -54,9 +57,9 @@ def test_the_registry_loads_a_model_without_importing_all_of_scikit_learn(forest
         f"model, meta = ModelRegistry({str(root)!r}).load_model(model_id={model_id!r})\n"
         "from skops.io import _trusted_types as tt\n"
         "print(json.dumps([type(model[-1]).__name__, len(tt.SKLEARN_ESTIMATOR_TYPE_NAMES),"
-        " 'sklearn.utils._testing' in sys.modules, 'pytest' in sys.modules]))"
+        " len(tt.SCIPY_UFUNC_TYPE_NAMES), 'sklearn.utils._testing' in sys.modules, 'pytest' in sys.modules]))"
     )
-    assert json.loads(out) == ["RandomForestClassifier", 0, False, False]
+    assert json.loads(out) == ["RandomForestClassifier", 0, 0, False, False]
 
 
 def test_what_skops_trusts_by_default_is_what_a_plain_import_gives(forest_file):

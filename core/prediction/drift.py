@@ -141,9 +141,13 @@ class _Feature:
         end edges in the end bins (the profile's own rule); NaN is not counted."""
         import numpy as np
 
-        counts = np.histogram(x, self.edges)[0]
-        counts[0] += np.count_nonzero(x < self.edges[0])
-        counts[-1] += np.count_nonzero(x > self.edges[-1])
+        # One binary search per value (np.histogram sorts every batch): index i + 1 for
+        # edges[i] <= x < edges[i + 1], 0 below the first edge, bins + 1 from the last edge up (NaN too).
+        bins = len(self.train_counts)
+        found = np.bincount(np.searchsorted(self.edges, x, side="right"), minlength=bins + 2)
+        counts = found[1 : bins + 1].copy()
+        counts[0] += found[0]
+        counts[-1] += found[bins + 1] - np.count_nonzero(np.isnan(x))
         return counts
 
 

@@ -43,7 +43,7 @@ from core.prediction.forests import proba_function
 # row from here up, and each worker holds a few copies of its batch.
 DEFAULT_BATCH_ROWS = 37_440
 ALIGN_ROWS = 192  # a multiple of every BLAS kernel's row unrolling (4, 8, 16, 24, 32, 64)
-READ_AHEAD_ROWS = 250_000  # rows parsed ahead while the models load (~40 MB of KOI rows)
+READ_AHEAD_ROWS = 150_000  # rows parsed ahead while the models load (~25 MB of KOI rows)
 
 Progress = Callable[[int, int], None]
 Cancelled = Callable[[], bool]
@@ -503,6 +503,8 @@ def _run(fmt, columns, loading, progress, cancelled, workers, batch_rows, numeri
                     if jobs is None:
                         if not loading.done() and ahead_rows < READ_AHEAD_ROWS:
                             continue
+                        if not loading.done():
+                            release_free_memory()  # what parsing freed, returned before the model's peak
                         jobs = ready()
                     del batch
                     submit()

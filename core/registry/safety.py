@@ -170,9 +170,9 @@ def _label(source, name: str | None = None) -> str:
     return "the model file" if isinstance(source, bytes | bytearray) else Path(source).name
 
 
-def _read_skops(source, label: str) -> tuple[bytes, Any]:
-    """A skops file's bytes and parsed schema, after the zip checks (sizes, ratios, and every
-    member inflated once in bounded chunks) and the schema's size and nesting checks.
+def _read_skops(source, label: str) -> tuple[bytes, set[str]]:
+    """A skops file's bytes and every type its schema names, after the zip checks (sizes, ratios,
+    and every member inflated once in bounded chunks) and the schema's size and nesting checks.
 
     Everything after this reads the returned bytes, so what was checked is what is loaded.
     """
@@ -201,28 +201,34 @@ def _read_skops(source, label: str) -> tuple[bytes, Any]:
         raise IntegrityError(f"The schema.json of {label} {exc}; it was probably crafted and will not be read.") from exc
     except ValueError as exc:
         raise IntegrityError(f"The schema.json of {label} is not valid JSON ({exc}); the file is damaged.") from exc
-    if _depth(schema) > MAX_SCHEMA_DEPTH:
+    types, depth = _schema_walk(schema)
+    if depth > MAX_SCHEMA_DEPTH:
         raise IntegrityError(
             f"The schema.json of {label} is nested more than {MAX_SCHEMA_DEPTH} levels deep; "
             "it was probably crafted and will not be read."
         )
     if not isinstance(schema, dict):
         raise IntegrityError(f"The schema.json of {label} is not a JSON object; the file is damaged.")
-    return data, schema
+    return data, types
 
 
-def _depth(value: Any) -> int:
-    """How deeply lists and objects nest in a parsed JSON value (no recursion)."""
-    deepest, stack = 0, [(value, 1)]
+def _schema_walk(schema: Any) -> tuple[set[str], int]:
+    """Every type a parsed schema names, and how deeply its lists and objects nest (one walk,
+    no recursion)."""
+    types: set[str] = set()
+    deepest, stack = 0, [(schema, 1)] if isinstance(schema, dict | list) else []
     while stack:
         node, depth = stack.pop()
+        deepest = max(deepest, depth)
         if isinstance(node, dict):
-            deepest = max(deepest, depth)
-            stack.extend((v, depth + 1) for v in node.values() if isinstance(v, dict | list))
-        elif isinstance(node, list):
-            deepest = max(deepest, depth)
-            stack.extend((v, depth + 1) for v in node if isinstance(v, dict | list))
-    return deepest
+            module, cls = node.get("__module__"), node.get("__class__")
+            if isinstance(module, str) and isinstance(cls, str):
+                types.add(f"{module}.{cls}")
+            children = node.values()
+        else:
+            children = node
+        stack.extend((v, depth + 1) for v in children if isinstance(v, dict | list))
+    return types, deepest
 
 
 # -- inspection (never executes anything) -----------------------------------------------------
@@ -264,9 +270,9 @@ def inspect_model_file(source: str | os.PathLike | bytes, *, name: str | None = 
     fmt = detect_format(source, name=shown)
     report = InspectionReport(path=label, format=fmt)
     if fmt == SKOPS:
-        data, schema = _read_skops(source, shown)
-        report.imports = sorted(_schema_types(schema))
-        report.untrusted = _outside_allowlist(schema, _untrusted_types(data, shown))
+        data, types = _read_skops(source, shown)
+        report.imports = sorted(types)
+        report.untrusted = _outside_allowlist(types, _untrusted_types(data, shown))
     elif fmt == PICKLE:
         imports, complete = pickle_globals(source)
         report.imports = imports
@@ -680,22 +686,7 @@ def _decompressed(source) -> tuple[bytes, bool]:
 
 def skops_types(source: str | os.PathLike | bytes) -> set[str]:
     """Every type a skops file's schema asks to construct."""
-    return _schema_types(_read_skops(source, _label(source))[1])
-
-
-def _schema_types(schema: Any) -> set[str]:
-    types: set[str] = set()
-    stack = [schema]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, dict):
-            module, cls = node.get("__module__"), node.get("__class__")
-            if isinstance(module, str) and isinstance(cls, str):
-                types.add(f"{module}.{cls}")
-            stack.extend(node.values())
-        elif isinstance(node, list):
-            stack.extend(node)
-    return types
+    return _read_skops(source, _label(source))[1]
 
 
 def skops_untrusted_types(source: str | os.PathLike | bytes) -> list[str]:
@@ -719,14 +710,14 @@ def _untrusted_types(data: bytes, label: str) -> list[str]:
 def untrusted_types(source: str | os.PathLike | bytes) -> list[str]:
     """Sorted types a skops file would construct that are not on :data:`ALLOWED_TYPES`."""
     label = _label(source)
-    data, schema = _read_skops(source, label)
-    return _outside_allowlist(schema, _untrusted_types(data, label))
+    data, types = _read_skops(source, label)
+    return _outside_allowlist(types, _untrusted_types(data, label))
 
 
-def _outside_allowlist(schema: Any, reported: list[str]) -> list[str]:
+def _outside_allowlist(named: set[str], reported: list[str]) -> list[str]:
     """Every type the schema names and every type skops reports as untrusted, less the allowlist
     (whatever skops itself trusts by default): estimators first, so a message names them."""
-    return _not_allowed(_schema_types(schema) | set(reported))
+    return _not_allowed(named | set(reported))
 
 
 def _not_allowed(types: set[str]) -> list[str]:
@@ -755,17 +746,20 @@ def dumps_skops(model: Any) -> bytes:
 
 def load_skops(source: str | os.PathLike | bytes, *, trusted: bool = False, name: str | None = None) -> Any:
     """Load a skops file, constructing only allowlisted types unless ``trusted``."""
-    from core.registry.skopsio import skops_io
-
-    sio = skops_io()
     label = _label(source, name)
     if not isinstance(source, bytes | bytearray):
         source = read_regular_file(source)  # audited and loaded from the same bytes, read once
     if detect_format(source, name=label) != SKOPS:
         raise UntrustedModelError(f"{label} is not a skops file; only skops files load without trust.")
-    data, schema = _read_skops(source, label)
-    named = _schema_types(schema)
-    del schema  # skops parses the schema again: the two copies are not kept at once
+    return _load_skops_bytes(source, trusted, label)
+
+
+def _load_skops_bytes(source: bytes, trusted: bool, label: str) -> Any:
+    """:func:`load_skops` of bytes already known to be a skops file."""
+    from core.registry.skopsio import skops_io
+
+    sio = skops_io()
+    data, named = _read_skops(source, label)  # the parsed schema is not kept: skops parses its own
     if trusted:
         allowed = _untrusted_types(data, label)  # a person trusts this file: whatever it names
     else:
@@ -808,7 +802,7 @@ def load_model_bytes(payload: bytes, *, trusted: bool, name: str) -> Any:
     """
     fmt = detect_format(payload, name=name)
     if fmt == SKOPS:
-        return load_skops(payload, trusted=trusted, name=name)
+        return _load_skops_bytes(payload, trusted, name)
     if fmt != PICKLE:
         raise IntegrityError(f"{name} is neither a skops file nor a pickle; it cannot be loaded.")
     if not trusted:
