@@ -230,7 +230,7 @@ def _histogram_reference(x, edges):
 def test_a_batch_is_counted_in_the_training_bins_by_the_profiles_rule(edges, picks):
     """Values on the edges, beyond them, infinite and missing land where the rule says."""
     edges = np.asarray(edges)
-    # Half the values are the edges themselves (the boundaries are where a bin rule goes wrong).
+    # Many values are the edges themselves (the boundaries are where a bin rule goes wrong).
     x = np.asarray([edges[i] if i < len(edges) else v for i, v in picks], dtype=np.float64)
     bins = len(edges) - 1
     feature = drift._Feature("f", {"histogram": {"edges": list(edges), "counts": [1] * bins}})

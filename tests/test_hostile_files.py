@@ -318,6 +318,25 @@ def test_a_deep_skops_schema_is_refused_in_one_sentence(registry, tmp_path, caps
         _one_line(err, "schema.skops", "nested")
 
 
+@pytest.mark.parametrize("schema", [b"[]", b"5", b'"text"', b"null", b'[{"__module__": "os", "__class__": "system"}]'])
+def test_a_skops_schema_that_is_not_an_object_is_refused_in_one_sentence(registry, tmp_path, capsys, model_bytes, schema):
+    """A list, a number, a string or null where the schema's object belongs: refused, whatever
+    it names, before skops reads it."""
+    members = dict(_members(model_bytes))
+    members["schema.json"] = schema
+    model, metadata = _pair(registry, tmp_path, _zip(members.items()), name="schema")
+    for attempt in (
+        lambda: safety.inspect_model_file(model),
+        lambda: safety.load_skops(model, trusted=True),
+        lambda: registry.import_model(model, metadata, trusted=True),
+    ):
+        with pytest.raises(IntegrityError, match="schema.json of schema.skops is not a JSON object"):
+            attempt()
+    code, _, err = _cli(capsys, "--registry", registry.root, "import", model, "--metadata", metadata, "--trust")
+    assert code == 1
+    _one_line(err, "schema.skops", "not a JSON object")
+
+
 def test_oversized_json_is_refused_before_parsing(monkeypatch, model_bytes, tmp_path):
     flat = b'{"model_id": "' + b"x" * MAX_METADATA_BYTES + b'"}'
     with pytest.raises(MetadataValidationError, match="over the 10,000,000-byte limit"):
