@@ -19,6 +19,7 @@ pytest.importorskip("pytestqt")
 from PySide6.QtCore import QObject, Qt  # noqa: E402
 from PySide6.QtWidgets import QHeaderView, QTableView  # noqa: E402
 
+from exoreg_gui import workers  # noqa: E402
 from tests._gui_support import messages, no_dangling_work  # noqa: E402, F401
 from tests._workflow_support import koi_registry, koi_rows_csv  # noqa: E402, F401
 
@@ -132,6 +133,8 @@ def test_a_widget_read_before_its_turn_is_made_at_once(qtbot, messages, koi_regi
     assert table is dialog.preview_table and dialog.result_tabs.widget(0) is table
     assert dialog.drift_panel.parent() is dialog.check_area
     qtbot.waitUntil(lambda: all(j.state != "checking" for j in dialog.jobs.values()), timeout=20000)
+    # The check's result arrives before its worker's ``finished``: let that be delivered too.
+    qtbot.waitUntil(lambda: not workers.active_workers(), timeout=20000)
     dialog.close()
 
 
