@@ -114,17 +114,15 @@ def _cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def _features_in_memory(data: str):
-    """The file's feature columns as one float64 array (row-major, as the engine builds it)."""
+def _features_in_memory(fmt):
+    """The feature columns of the sniffed file ``fmt`` as one float64 array (row-major, as the
+    engine builds it)."""
     import numpy as np
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
-    from core.prediction.csv_input import sniff_csv
-
-    fmt = sniff_csv(data)
     table = pacsv.read_csv(
-        data,
+        str(fmt.path),
         read_options=pacsv.ReadOptions(skip_rows=fmt.comment_lines),
         convert_options=pacsv.ConvertOptions(
             include_columns=FEATURES, column_types=dict.fromkeys(FEATURES, pa.float64())
@@ -137,6 +135,7 @@ def child_floor(registry: str, model_id: str, data: str) -> None:
     """Time one in-memory predict_proba of every row, the model using every core."""
     import pandas as pd
 
+    from core.prediction.csv_input import sniff_csv
     from core.registry.registry import ModelRegistry
     from core.registry.safety import iter_objects
 
@@ -144,7 +143,7 @@ def child_floor(registry: str, model_id: str, data: str) -> None:
     for obj in iter_objects(model):
         if hasattr(obj, "get_params") and hasattr(obj, "n_jobs"):
             obj.n_jobs = -1
-    X = pd.DataFrame(_features_in_memory(data), columns=FEATURES)  # the pipelines were fitted on one
+    X = pd.DataFrame(_features_in_memory(sniff_csv(data)), columns=FEATURES)  # the pipelines were fitted on one
     c0, t0 = _cpu(), time.perf_counter()
     model.predict_proba(X)
     print(json.dumps({"seconds": time.perf_counter() - t0, "cpu": _cpu() - c0, "rows": len(X)}))
@@ -163,9 +162,9 @@ def child_batched(registry: str, model_id: str, data: str) -> None:
 
     registry_ = ModelRegistry(registry)
     ctx = stream.load(registry_.resolve(model_id), None, registry_)
-    X = _features_in_memory(data)
-    workers = stream.worker_count(None)
     fmt = sniff_csv(data)
+    X = _features_in_memory(fmt)
+    workers = stream.worker_count(None)
     rows = stream._batch_rows(fmt, workers, None)  # the engine's batches, its shorter last ones too
     small_from, small = stream._tail(fmt, workers, rows) or (len(X), rows)
     starts = [*range(0, min(small_from, len(X)), rows), *range(small_from, len(X), small)]
